@@ -1,0 +1,1 @@
+"""orderflow: SQS -> Lambda -> DynamoDB order processing (the Lambda runtime package)."""

@@ -1,0 +1,45 @@
+"""Dead letters on SQS: the original body, byte for byte, with the reason as attributes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from orderflow.domain.errors import DeadLetterPublishError
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
+
+#: Reasons can list many problems; keep the attribute readable and well under SQS limits.
+MAX_REASON_CHARS = 1024
+
+
+class SqsDeadLetterPublisher:
+    """Sends permanently failed messages to the dead letter queue.
+
+    Message attributes: ``errorCode``, ``errorReason``, ``sourceMessageId`` and
+    ``receiveCount``, so an operator (or ``orderflow dlq list``) sees why without the logs.
+    """
+
+    def __init__(self, queue_url: str, *, client: SQSClient) -> None:
+        self._queue_url = queue_url
+        self._client = client
+
+    def publish(self, body: str, *, code: str, reason: str, source_message_id: str, receive_count: int) -> None:
+        if len(reason) > MAX_REASON_CHARS:
+            reason = reason[: MAX_REASON_CHARS - 1] + "…"
+        attributes: dict[str, MessageAttributeValueTypeDef] = {
+            "errorCode": {"DataType": "String", "StringValue": code},
+            "errorReason": {"DataType": "String", "StringValue": reason},
+            "sourceMessageId": {"DataType": "String", "StringValue": source_message_id},
+            "receiveCount": {"DataType": "Number", "StringValue": str(receive_count)},
+        }
+        try:
+            self._client.send_message(QueueUrl=self._queue_url, MessageBody=body, MessageAttributes=attributes)
+        except ClientError as exc:
+            code_ = exc.response.get("Error", {}).get("Code", "Unknown")
+            raise DeadLetterPublishError(f"SQS SendMessage to the DLQ failed: {code_}") from exc
+        except BotoCoreError as exc:
+            raise DeadLetterPublishError(f"SQS SendMessage to the DLQ failed: {type(exc).__name__}") from exc

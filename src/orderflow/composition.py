@@ -1,0 +1,52 @@
+"""The composition root: the one place that reads configuration and builds the adapters."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from orderflow.adapters.clients import dynamodb_client, sqs_client
+from orderflow.adapters.dead_letters import SqsDeadLetterPublisher
+from orderflow.adapters.dynamodb_store import DynamoDbOrderStore
+from orderflow.domain.processing import OrderProcessor
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+
+
+class ConfigurationError(RuntimeError):
+    """The function's environment lacks a setting it cannot run without."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    table_name: str
+    dlq_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        missing = [name for name in ("TABLE_NAME", "DLQ_URL") if not env.get(name)]
+        if missing:
+            raise ConfigurationError(
+                f"missing environment variable(s) {', '.join(missing)}: the stack sets them on the function; "
+                "locally, `orderflow up` does"
+            )
+        return cls(table_name=env["TABLE_NAME"], dlq_url=env["DLQ_URL"])
+
+
+def build_processor(
+    settings: Settings,
+    *,
+    dynamodb: DynamoDBClient | None = None,
+    sqs: SQSClient | None = None,
+) -> OrderProcessor:
+    """Wire the order processor to DynamoDB and the DLQ (clients injectable for tests)."""
+    return OrderProcessor(
+        store=DynamoDbOrderStore(settings.table_name, client=dynamodb or dynamodb_client()),
+        dead_letters=SqsDeadLetterPublisher(settings.dlq_url, client=sqs or sqs_client()),
+    )

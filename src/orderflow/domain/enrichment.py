@@ -1,0 +1,21 @@
+"""What the processor adds to a valid order before storing it (the seed's enrichment)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from orderflow.domain.models import ConfirmedOrder, OrderCreated
+
+RETENTION = timedelta(days=90)
+
+
+def confirm(order: OrderCreated, *, sqs_message_id: str, now: datetime) -> ConfirmedOrder:
+    """Confirm ``order``: status, processing time, item count, source message and TTL."""
+    now = now.astimezone(UTC)
+    return ConfirmedOrder(
+        order=order,
+        processed_at=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        item_count=len(order.items),
+        sqs_message_id=sqs_message_id,
+        ttl=int((now + RETENTION).timestamp()),
+    )

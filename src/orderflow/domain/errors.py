@@ -1,0 +1,60 @@
+"""The two families of failure a message can meet.
+
+*Permanent* errors mean the message can never succeed, however often it is retried:
+the handler routes it to the dead letter queue with its reason instead of wasting the
+queue's retries. *Transient* errors mean it may succeed later: the record is reported
+as a batch item failure and SQS delivers it again.
+"""
+
+from __future__ import annotations
+
+
+class OrderflowError(Exception):
+    """Base of every error the order processor raises on purpose."""
+
+    #: The order the failing message carried, when it could be read (for logs).
+    order_id: str | None = None
+
+
+class PermanentError(OrderflowError):
+    """The message can never succeed: route it to the DLQ with ``code`` and ``reason``."""
+
+    code: str = "PERMANENT_ERROR"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class MalformedMessageError(PermanentError):
+    """The body is not a JSON object (not JSON at all, truncated, or another JSON type)."""
+
+    code = "MALFORMED_JSON"
+
+
+class OrderValidationError(PermanentError):
+    """The body is a JSON object but not a valid ``OrderCreated`` event."""
+
+    code = "VALIDATION_FAILED"
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+class ConflictingDuplicateError(PermanentError):
+    """An order with the same key but different content is already stored."""
+
+    code = "CONFLICTING_DUPLICATE"
+
+
+class TransientError(OrderflowError):
+    """The message may succeed on retry: report it as a batch item failure."""
+
+
+class StoreUnavailableError(TransientError):
+    """The order store could not be written (throttling, 5xx, timeout, connection)."""
+
+
+class DeadLetterPublishError(TransientError):
+    """A permanently failed message could not be sent to the DLQ; SQS must keep it."""

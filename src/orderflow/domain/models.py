@@ -1,0 +1,209 @@
+"""The ``OrderCreated`` event and the confirmed order it becomes.
+
+The wire format is the seed's camelCase JSON; the Python attributes are snake_case
+(``alias_generator=to_camel``). Validation is strict on purpose: a producer's mistake
+becomes a specific, human-readable reason in the dead letter queue, never a guess.
+
+Unknown fields are *ignored* (tolerant reader): producers may add fields before this
+consumer knows them, and an order must not be rejected for carrying more than we need.
+They are not stored, so the stored item is always exactly this schema; the handler logs
+their names (see :func:`unknown_fields`). See ``docs/decisions.md``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+MAX_ITEMS = 100
+MAX_QUANTITY = 10_000
+#: A sanity bound, not a business rule: larger amounts are far likelier a producer bug
+#: (cents sent as units, a unit price in a quantity field) than a real order.
+MAX_AMOUNT = Decimal("10000000")
+
+
+def _reject_control_characters(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    for char in value:
+        if unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co", "Cn"}:
+            raise ValueError(f"must not contain control or invisible characters (U+{ord(char):04X})")
+    return value
+
+
+_NoControlCharacters = AfterValidator(_reject_control_characters)
+Identifier = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=128), _NoControlCharacters]
+Name = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=256), _NoControlCharacters]
+PostalCode = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=32), _NoControlCharacters]
+
+
+def _exact_number(value: object) -> object:
+    """Money must arrive as a JSON number and stay exact (Decimal), never float or text."""
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        if isinstance(value, float):
+            raise ValueError("must be exact: pass a Decimal or int, never a float")
+        raise ValueError("must be a JSON number")
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise ValueError("must be a finite number (NaN and Infinity are not amounts)")
+    return value
+
+
+def _within_bound(value: Decimal) -> Decimal:
+    if value > MAX_AMOUNT:
+        raise ValueError(f"must not exceed {MAX_AMOUNT}")
+    return value
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_exact_number),
+    AfterValidator(_within_bound),
+]
+
+
+@cache
+def _minor_units(code: str) -> int | None:
+    """ISO 4217 minor units of a currency (2 for USD, 0 for JPY), or None if not a currency."""
+    import iso4217  # imported on first use: it parses its data file at import time
+
+    try:
+        return iso4217.Currency(code).exponent
+    except ValueError:
+        return None
+
+
+def _iso_currency(value: str) -> str:
+    if len(value) != 3 or not value.isascii() or not value.isalpha() or not value.isupper():
+        raise ValueError("must be a 3-letter upper-case ISO 4217 code such as USD")
+    if _minor_units(value) is None:
+        raise ValueError(f"{value!r} is not an ISO 4217 currency that has minor units")
+    return value
+
+
+def _iso_timestamp_with_zone(value: str) -> str:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an ISO 8601 timestamp such as 2026-04-20T14:30:00Z") from None
+    if parsed.tzinfo is None:
+        raise ValueError("must include a timezone (Z or an offset such as +02:00)")
+    return value
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=False,
+        serialize_by_alias=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+
+class OrderItem(_Wire):
+    product_id: Identifier
+    product_name: Name
+    quantity: Annotated[int, Strict(), Field(ge=1, le=MAX_QUANTITY)]
+    unit_price: Annotated[Money, Field(ge=0)]
+
+
+class ShippingAddress(_Wire):
+    street: Name
+    city: Name
+    state: Name
+    zip: PostalCode
+    country: Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(
+        description="ISO 3166-1 alpha-2 code, such as US"
+    )
+
+
+class OrderCreated(_Wire):
+    """The event producers put on the queue, exactly the seed's shape."""
+
+    order_id: Identifier
+    customer_id: Identifier
+    items: Annotated[list[OrderItem], Field(min_length=1, max_length=MAX_ITEMS)]
+    total_amount: Annotated[Money, Field(gt=0)]
+    currency: Annotated[str, Strict(), AfterValidator(_iso_currency)]
+    shipping_address: ShippingAddress
+    created_at: Annotated[str, Strict(), StringConstraints(max_length=64), AfterValidator(_iso_timestamp_with_zone)]
+
+    @model_validator(mode="after")
+    def _amounts_add_up(self) -> OrderCreated:
+        places = _minor_units(self.currency) or 0
+        too_precise = [
+            f"items[{index}].unitPrice"
+            for index, item in enumerate(self.items)
+            if _decimal_places(item.unit_price) > places
+        ]
+        if _decimal_places(self.total_amount) > places:
+            too_precise.append("totalAmount")
+        if too_precise:
+            raise ValueError(
+                f"{', '.join(too_precise)}: {self.currency} amounts have at most {places} decimal place(s)"
+            )
+        expected = sum((item.unit_price * item.quantity for item in self.items), Decimal(0))
+        if expected != self.total_amount:
+            raise ValueError(
+                f"totalAmount {self.total_amount} does not equal the sum of quantity x unitPrice ({expected})"
+            )
+        return self
+
+
+def _decimal_places(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+class ConfirmedOrder(_Wire):
+    """An order as stored: the event's fields plus the seed's enrichment."""
+
+    model_config = ConfigDict(validate_by_name=True)
+
+    order: OrderCreated
+    status: Literal["CONFIRMED"] = "CONFIRMED"
+    processed_at: str
+    item_count: int
+    sqs_message_id: str
+    ttl: int = Field(description="Expiry, epoch seconds; DynamoDB TTL deletes the item after it")
+
+    def to_item(self) -> dict[str, Any]:
+        """The flat item the store writes: event fields and enrichment side by side."""
+        enrichment = self.model_dump(exclude={"order"})
+        return {**self.order.model_dump(), **enrichment}
+
+
+def unknown_fields(data: dict[str, Any]) -> list[str]:
+    """Names (dotted paths) of fields in ``data`` that :class:`OrderCreated` ignores."""
+    return sorted(_unknown(OrderCreated, data, ""))
+
+
+def _unknown(model: type[BaseModel], data: object, prefix: str) -> set[str]:
+    if not isinstance(data, dict):
+        return set()
+    known = {field.alias or name: field for name, field in model.model_fields.items()}
+    found = {f"{prefix}{key}" for key in data if key not in known}
+    nested = {"shippingAddress": ShippingAddress}
+    for key, nested_model in nested.items():
+        if key in known and key in data:
+            found |= _unknown(nested_model, data[key], f"{prefix}{key}.")
+    if "items" in known and isinstance(data.get("items"), list):
+        for index, item in enumerate(data["items"]):
+            found |= _unknown(OrderItem, item, f"{prefix}items[{index}].")
+    return found

@@ -1,0 +1,94 @@
+"""The Lambda entry point: Powertools around one domain call per SQS record.
+
+Configure with ``TABLE_NAME`` and ``DLQ_URL`` (set by the stack). The response is a
+partial batch response: only records that may succeed on retry are listed in
+``batchItemFailures``; permanently bad ones are already in the DLQ with their reason.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+from orderflow.composition import Settings, build_processor
+from orderflow.domain.errors import TransientError
+from orderflow.domain.processing import InboundMessage, OrderProcessor, Outcome
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+SERVICE = "order-processor"
+NAMESPACE = "Orderflow"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+tracer = Tracer(service=SERVICE)
+
+# An entirely failed batch raises (Powertools' default), so the invocation counts as a
+# Lambda error: every record failing at once means something systemic (DynamoDB down,
+# DLQ unreachable), which must show on the Errors alarm, and Lambda backs off polling
+# instead of hammering the broken dependency. The messages are retried either way.
+batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=True)
+
+
+@cache
+def _processor() -> OrderProcessor:
+    # Built on first use, once per execution environment: clients and their connections
+    # are reused by every later invocation, and importing this module reads no env.
+    return build_processor(Settings.from_env())
+
+
+def _record_handler(record: SQSRecord) -> str:
+    # A producer may pass its own correlation id; otherwise the message id ties the lines together.
+    producer_id = record.message_attributes["correlationId"]
+    logger.set_correlation_id((producer_id.string_value if producer_id else None) or record.message_id)
+    logger.append_keys(message_id=record.message_id, order_id=None)
+    message = InboundMessage(
+        message_id=record.message_id,
+        body=record.body,
+        receive_count=int(record.attributes.approximate_receive_count or 1),
+    )
+    try:
+        result = _processor().process(message)
+    except TransientError as error:
+        logger.append_keys(order_id=error.order_id)
+        logger.warning(
+            "Transient failure, SQS will retry", extra={"error": str(error), "receive_count": message.receive_count}
+        )
+        metrics.add_metric(name="TransientFailures", unit=MetricUnit.Count, value=1)
+        raise
+    logger.append_keys(order_id=result.order_id)
+    if result.ignored_fields:
+        logger.warning("Unknown fields ignored", extra={"fields": result.ignored_fields})
+    if result.outcome is Outcome.STORED:
+        logger.info("Order stored")
+        metrics.add_metric(name="OrdersStored", unit=MetricUnit.Count, value=1)
+    elif result.outcome is Outcome.DUPLICATE:
+        logger.info("Duplicate order skipped: already stored with the same content")
+        metrics.add_metric(name="DuplicatesSkipped", unit=MetricUnit.Count, value=1)
+    else:
+        logger.warning("Order rejected to the DLQ", extra={"error_code": result.error_code, "reason": result.reason})
+        metrics.add_metric(name="OrdersRejected", unit=MetricUnit.Count, value=1)
+        with single_metric(
+            name="OrdersRejectedByReason",
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=NAMESPACE,
+            default_dimensions={"service": SERVICE},
+        ) as by_reason:
+            by_reason.add_dimension(name="reason", value=result.error_code or "UNKNOWN")
+    return result.outcome.value
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    """Process an SQS batch; return ``{"batchItemFailures": [...]}``."""
+    return process_partial_response(event=event, record_handler=_record_handler, processor=batch, context=context)

@@ -1,0 +1,1 @@
+"""The `orderflow` command: run, drive and inspect the pipeline locally or on AWS."""

@@ -1,0 +1,98 @@
+"""An emulated AWS (moto, in process) with the stack's table and queues."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from moto import mock_aws
+
+from orderflow import handler
+from orderflow.composition import Settings, build_processor
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+
+@dataclass
+class EmulatedAws:
+    dynamodb: Any
+    sqs: Any
+    table_name: str
+    queue_url: str
+    dlq_url: str
+
+    def dlq_messages(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        while True:
+            batch = self.sqs.receive_message(
+                QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=60
+            ).get("Messages", [])
+            if not batch:
+                return messages
+            messages.extend(batch)
+
+    def stored(self, order_id: str, created_at: str) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(
+            TableName=self.table_name, Key={"orderId": {"S": order_id}, "createdAt": {"S": created_at}}
+        ).get("Item")
+        return dict(item) if item else None
+
+    def count(self) -> int:
+        return int(self.dynamodb.scan(TableName=self.table_name, Select="COUNT")["Count"])
+
+    def fail_calls(self, client: Any, operation: str, code: str, status: int, when: Callable[[str], bool]) -> None:
+        """Make ``operation`` answer an AWS error whenever ``when(request_body)`` is true."""
+        service = client.meta.service_model.service_name
+
+        def hook(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+            request_body = params["body"]
+            if not when(request_body.decode() if isinstance(request_body, bytes) else str(request_body)):
+                return None
+            response = AWSResponse(url="https://fault.invalid", status_code=status, headers={}, raw=None)
+            return response, {"Error": {"Code": code, "Message": "injected by the test"}, "ResponseMetadata": {}}
+
+        client.meta.events.register(f"before-call.{service}.{operation}", hook)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedAws]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="Orders",
+            KeySchema=[
+                {"AttributeName": "orderId", "KeyType": "HASH"},
+                {"AttributeName": "createdAt", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "orderId", "AttributeType": "S"},
+                {"AttributeName": "createdAt", "AttributeType": "S"},
+                {"AttributeName": "customerId", "AttributeType": "S"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "CustomerIndex",
+                    "KeySchema": [
+                        {"AttributeName": "customerId", "KeyType": "HASH"},
+                        {"AttributeName": "createdAt", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dlq_url = sqs.create_queue(QueueName="OrderCreatedDLQ")["QueueUrl"]
+        queue_url = sqs.create_queue(QueueName="OrderCreatedQueue")["QueueUrl"]
+        env = EmulatedAws(dynamodb=dynamodb, sqs=sqs, table_name="Orders", queue_url=queue_url, dlq_url=dlq_url)
+        processor = build_processor(Settings(table_name="Orders", dlq_url=dlq_url), dynamodb=dynamodb, sqs=sqs)
+        monkeypatch.setattr(handler, "_processor", lambda: processor)
+        yield env

@@ -1,0 +1,181 @@
+"""The Lambda handler end to end over SQS batches, against emulated DynamoDB and SQS."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+from orderflow.handler import lambda_handler
+from tests.support import EVENTS, FakeLambdaContext, body, seed_order, sqs_record
+
+if TYPE_CHECKING:
+    from tests.functional.conftest import EmulatedAws
+
+SEED_KEY = ("ORD-20260420-001", "2026-04-20T14:30:00Z")
+
+
+def _invoke(*records: dict[str, Any]) -> dict[str, Any]:
+    return lambda_handler({"Records": list(records)}, FakeLambdaContext())
+
+
+def _order(n: int, **changes: Any) -> dict[str, Any]:
+    return seed_order(orderId=f"ORD-{n:04d}", **changes)
+
+
+def _failures(response: dict[str, Any]) -> list[str]:
+    return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
+
+
+def test_all_good_batch_stores_every_order(aws: EmulatedAws) -> None:
+    # Given three valid orders
+    records = [sqs_record(body(_order(n))) for n in range(3)]
+    # When the batch is processed
+    response = _invoke(*records)
+    # Then none failed and all are stored, enriched as the seed does
+    assert response == {"batchItemFailures": []}
+    assert aws.count() == 3
+    item = aws.stored("ORD-0001", "2026-04-20T14:30:00Z")
+    assert item is not None
+    assert item["status"] == {"S": "CONFIRMED"}
+    assert item["itemCount"] == {"N": "1"}
+    assert item["sqsMessageId"] == {"S": records[1]["messageId"]}
+    assert item["totalAmount"] == {"N": "149.99"}
+    assert item["items"]["L"][0]["M"]["unitPrice"] == {"N": "149.99"}
+    assert int(item["ttl"]["N"]) > 0
+    assert aws.dlq_messages() == []
+
+
+def test_malformed_record_goes_to_dlq_and_is_not_a_failure(aws: EmulatedAws) -> None:
+    good = sqs_record(body(_order(1)))
+    bad_body = '{"orderId": "ORD-BROKEN", "items": [ '
+    bad = sqs_record(bad_body, receive_count=1)
+    response = _invoke(good, bad)
+    assert _failures(response) == []
+    assert aws.count() == 1
+    [dead] = aws.dlq_messages()
+    assert dead["Body"] == bad_body  # byte for byte
+    attributes = dead["MessageAttributes"]
+    assert attributes["errorCode"]["StringValue"] == "MALFORMED_JSON"
+    assert attributes["errorReason"]["StringValue"].startswith("body is not valid JSON")
+    assert attributes["sourceMessageId"]["StringValue"] == bad["messageId"]
+    assert attributes["receiveCount"]["StringValue"] == "1"
+
+
+def test_invalid_order_goes_to_dlq_with_its_reasons(aws: EmulatedAws) -> None:
+    raw = body(_order(2, totalAmount=Decimal("1.00"), currency="usd"))
+    response = _invoke(sqs_record(raw, receive_count=2))
+    assert _failures(response) == []
+    assert aws.count() == 0
+    [dead] = aws.dlq_messages()
+    assert dead["Body"] == raw
+    assert dead["MessageAttributes"]["errorCode"]["StringValue"] == "VALIDATION_FAILED"
+    assert "currency:" in dead["MessageAttributes"]["errorReason"]["StringValue"]
+    assert dead["MessageAttributes"]["receiveCount"]["StringValue"] == "2"
+
+
+def test_duplicate_is_a_success_and_leaves_the_item_unchanged(aws: EmulatedAws) -> None:
+    first = sqs_record(body(seed_order()))
+    _invoke(first)
+    before = aws.stored(*SEED_KEY)
+    # The same order redelivered, even in another message, with reordered keys
+    again = sqs_record(json.dumps(dict(reversed(list(json.loads(body(seed_order())).items())))))
+    response = _invoke(again)
+    assert _failures(response) == []
+    assert aws.stored(*SEED_KEY) == before
+    assert before is not None
+    assert before["sqsMessageId"] == {"S": first["messageId"]}
+    assert aws.dlq_messages() == []
+
+
+def test_conflicting_duplicate_goes_to_dlq_and_never_overwrites(aws: EmulatedAws) -> None:
+    _invoke(sqs_record(body(seed_order())))
+    before = aws.stored(*SEED_KEY)
+    changed = seed_order(items=[{**seed_order()["items"][0], "quantity": 2}], totalAmount=Decimal("299.98"))
+    conflicting = sqs_record(body(changed))
+    response = _invoke(conflicting)
+    assert _failures(response) == []
+    assert aws.stored(*SEED_KEY) == before
+    [dead] = aws.dlq_messages()
+    assert dead["Body"] == conflicting["body"]
+    assert dead["MessageAttributes"]["errorCode"]["StringValue"] == "CONFLICTING_DUPLICATE"
+
+
+def test_throttling_on_one_record_fails_only_that_record(aws: EmulatedAws) -> None:
+    aws.fail_calls(
+        aws.dynamodb,
+        "PutItem",
+        "ProvisionedThroughputExceededException",
+        400,
+        when=lambda request: '"ORD-0002"' in request,
+    )
+    records = [sqs_record(body(_order(n))) for n in range(1, 4)]
+    response = _invoke(*records)
+    assert _failures(response) == [records[1]["messageId"]]
+    assert aws.count() == 2
+    assert aws.stored("ORD-0002", "2026-04-20T14:30:00Z") is None
+    assert aws.dlq_messages() == []
+
+
+@pytest.mark.parametrize(("code", "status"), [("InternalServerError", 500), ("ServiceUnavailable", 503)])
+def test_server_errors_are_transient(aws: EmulatedAws, code: str, status: int) -> None:
+    aws.fail_calls(aws.dynamodb, "PutItem", code, status, when=lambda request: '"ORD-0001"' in request)
+    records = [sqs_record(body(_order(n))) for n in range(1, 3)]
+    assert _failures(_invoke(*records)) == [records[0]["messageId"]]
+
+
+def test_dlq_send_failing_reports_the_record_as_failed(aws: EmulatedAws) -> None:
+    aws.fail_calls(aws.sqs, "SendMessage", "InternalError", 500, when=lambda request: True)
+    good = sqs_record(body(_order(1)))
+    bad = sqs_record("not json")
+    response = _invoke(good, bad)
+    assert _failures(response) == [bad["messageId"]]
+    assert aws.count() == 1
+
+
+def test_entirely_failed_batch_raises_so_lambda_counts_an_error(aws: EmulatedAws) -> None:
+    aws.fail_calls(aws.dynamodb, "PutItem", "ThrottlingException", 400, when=lambda request: True)
+    with pytest.raises(BatchProcessingError):
+        _invoke(sqs_record(body(_order(1))), sqs_record(body(_order(2))))
+    assert aws.count() == 0
+
+
+def test_logs_are_structured_and_carry_ids_but_no_address(aws: EmulatedAws, capfd: pytest.CaptureFixture[str]) -> None:
+    # The logger writes to the stdout it found at import, so capture at the fd level.
+    record = sqs_record(body(seed_order()))
+    _invoke(record)
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith('{"level":')]
+    stored = [line for line in lines if line["message"] == "Order stored"]
+    assert len(stored) == 1
+    assert stored[0]["message_id"] == record["messageId"]
+    assert stored[0]["order_id"] == "ORD-20260420-001"
+    assert stored[0]["correlation_id"] == record["messageId"]
+    everything = json.dumps(lines)
+    assert "Dev Lane" not in everything
+    assert "Portland" not in everything
+
+
+def test_metrics_are_emitted_as_emf(aws: EmulatedAws, capsys: pytest.CaptureFixture[str]) -> None:
+    _invoke(sqs_record(body(_order(1))), sqs_record(body(_order(1))), sqs_record("[]"))
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    values: dict[str, float] = {}
+    for blob in blobs:
+        for metric in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+            name = metric["Name"]
+            value = blob[name]
+            values[name] = values.get(name, 0) + (sum(value) if isinstance(value, list) else value)
+    assert values["OrdersStored"] == 1
+    assert values["DuplicatesSkipped"] == 1
+    assert values["OrdersRejected"] == 1
+    by_reason = [blob for blob in blobs if "OrdersRejectedByReason" in blob]
+    assert by_reason[0]["reason"] == "MALFORMED_JSON"
+    assert by_reason[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "reason"]]
+
+
+def test_the_sample_sqs_event_stores_the_seed_order(aws: EmulatedAws) -> None:
+    event = json.loads((EVENTS / "sqs_batch_seed_order.json").read_text())
+    assert lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+    assert aws.stored(*SEED_KEY) is not None

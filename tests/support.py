@@ -1,0 +1,74 @@
+"""Shared test helpers: sample events and strategies."""
+
+from __future__ import annotations
+
+import copy
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+EVENTS = Path(__file__).parent / "events"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A sample event from tests/events, numbers as Decimal like the parser reads them."""
+    return json.loads((EVENTS / name).read_text(), parse_float=Decimal)
+
+
+def seed_order(**changes: Any) -> dict[str, Any]:
+    order = copy.deepcopy(load_event("seed_order.json"))
+    order.update(changes)
+    return order
+
+
+def body(order: dict[str, Any]) -> str:
+    """The JSON a producer would send. Decimals go through float, whose shortest repr
+    writes back the same literal for the amounts used in tests (149.99 -> 149.99)."""
+    return json.dumps(order, default=_number)
+
+
+def _number(value: object) -> object:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() and "." not in str(value) else float(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def sqs_record(raw_body: str, *, message_id: str | None = None, receive_count: int = 1) -> dict[str, Any]:
+    """One record of a Lambda SQS event, shaped as AWS delivers it."""
+    import hashlib
+    import time
+    import uuid
+
+    now_ms = str(int(time.time() * 1000))
+    return {
+        "messageId": message_id or str(uuid.uuid4()),
+        "receiptHandle": f"handle-{uuid.uuid4()}",
+        "body": raw_body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": now_ms,
+            "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+            "ApproximateFirstReceiveTimestamp": now_ms,
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(raw_body.encode()).hexdigest(),  # noqa: S324 - SQS's checksum, not security
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:OrderCreatedQueue",
+        "awsRegion": "us-east-1",
+    }
+
+
+class FakeLambdaContext:
+    """The attributes of Lambda's context object that Powertools and handlers read."""
+
+    function_name = "OrderProcessor"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:OrderProcessor"
+    aws_request_id = "6f6c6f6c-0000-4000-8000-000000000000"
+    log_group_name = "/aws/lambda/OrderProcessor"
+    log_stream_name = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
