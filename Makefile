@@ -5,7 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins dozens of dependencies exactly (boto3 among them): it gets a venv of its own.
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_VERSION := 3.3.30
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22
 
 .PHONY: setup demo test lint typecheck unit synth clean
 
@@ -17,6 +21,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -25,6 +32,13 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/zizmor --offline --no-progress .github/workflows
+
+# The template, with nothing but this venv and Node.js (no CDK CLI needed).
+synth: $(STAMP)
+	$(BIN)/python app.py $(if $(STAGE),-c stage=$(STAGE))
+	@echo "wrote cdk.out/OrderProcessingStack.template.json"
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -35,4 +49,4 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) cdk.out build .pytest_cache .mypy_cache .ruff_cache .hypothesis

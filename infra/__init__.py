@@ -1,0 +1,1 @@
+"""CDK stacks and constructs for orderflow (never bundled into the Lambda)."""

@@ -1,0 +1,66 @@
+"""Stage settings (dev/prod): chosen in app.py from CDK context, passed into constructs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_logs as logs
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageConfig:
+    """Everything that differs between stages; constructs never read the environment."""
+
+    name: str
+    removal_policy: RemovalPolicy
+    log_retention: logs.RetentionDays
+    #: Event source mapping ``MaximumConcurrency``: how many batches run at once, so the
+    #: pipeline cannot outrun DynamoDB or the account's concurrency (2..1000).
+    max_concurrency: int
+    #: Reserved concurrency for the function (None: none reserved). Must be >= the
+    #: mapping's maximum concurrency, or Lambda throttles the mapping's own invocations.
+    reserved_concurrency: int | None
+    #: Alarm when the oldest message has waited longer than this.
+    max_message_age: Duration
+    #: Optional e-mail address subscribed to the alarm topic.
+    alarm_email: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.max_concurrency <= 1000:
+            raise ValueError(f"max_concurrency must be 2..1000 (AWS's range), got {self.max_concurrency}")
+        if self.reserved_concurrency is not None and self.reserved_concurrency < self.max_concurrency:
+            raise ValueError("reserved_concurrency must be at least max_concurrency, or the mapping is throttled")
+
+
+STAGES: dict[str, StageConfig] = {
+    "dev": StageConfig(
+        name="dev",
+        removal_policy=RemovalPolicy.DESTROY,
+        log_retention=logs.RetentionDays.ONE_WEEK,
+        max_concurrency=2,
+        # New accounts may have a concurrency quota of 10, and Lambda refuses to reserve
+        # any of it then (unreserved must stay >= 10): dev must deploy anywhere.
+        reserved_concurrency=None,
+        max_message_age=Duration.minutes(15),
+    ),
+    "prod": StageConfig(
+        name="prod",
+        removal_policy=RemovalPolicy.RETAIN,
+        log_retention=logs.RetentionDays.THREE_MONTHS,
+        max_concurrency=20,
+        reserved_concurrency=20,
+        max_message_age=Duration.minutes(5),
+    ),
+}
+
+
+def stage_from_context(stage: str | None, alarm_email: str | None = None) -> StageConfig:
+    """The stage named by ``cdk -c stage=NAME`` (default dev), with a clear error otherwise."""
+    name = stage or "dev"
+    if name not in STAGES:
+        raise ValueError(f"unknown stage {name!r}: use -c stage=dev or -c stage=prod")
+    base = STAGES[name]
+    if alarm_email is None:
+        return base
+    return StageConfig(**{**base.__dict__, "alarm_email": alarm_email})

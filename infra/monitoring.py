@@ -1,0 +1,164 @@
+"""Alarms to an SNS topic and one dashboard with the pipeline's health."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+PERIOD = Duration.minutes(5)
+
+
+class PipelineMonitoring(Construct):
+    """Alarms on DLQ depth, message age, Lambda errors/throttles/p99 duration, DynamoDB throttles."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        queue: sqs.IQueue,
+        dead_letter_queue: sqs.IQueue,
+        function: lambda_.IFunction,
+        function_timeout: Duration,
+        table: dynamodb.ITable,
+        key: kms.IKey,
+        max_message_age: Duration,
+        alarm_email: str | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = sns.Topic(self, "AlarmTopic", display_name="orderflow alarms", master_key=key, enforce_ssl=True)
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarms",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+            )
+        )
+        if alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+
+        write_throttles = cloudwatch.Metric(
+            namespace="AWS/DynamoDB",
+            metric_name="WriteThrottleEvents",
+            dimensions_map={"TableName": table.table_name},
+            statistic="Sum",
+            period=PERIOD,
+        )
+        p99_limit = function_timeout.to_milliseconds() * 0.8
+        self.alarms = {
+            "DlqNotEmpty": self._alarm(
+                "DlqNotEmpty",
+                dead_letter_queue.metric_approximate_number_of_messages_visible(statistic="Maximum", period=PERIOD),
+                threshold=1,
+                description="Orders are in OrderCreatedDLQ: inspect with `orderflow dlq list`, then fix and redrive.",
+            ),
+            "OldestMessageAge": self._alarm(
+                "OldestMessageAge",
+                queue.metric_approximate_age_of_oldest_message(statistic="Maximum", period=PERIOD),
+                threshold=max_message_age.to_seconds(),
+                description="Orders wait too long in OrderCreatedQueue: the processor is failing or too slow.",
+            ),
+            "FunctionErrors": self._alarm(
+                "FunctionErrors",
+                function.metric_errors(statistic="Sum", period=PERIOD),
+                threshold=1,
+                description="OrderProcessor invocations failed (a whole batch failed: a dependency is down).",
+            ),
+            "FunctionThrottles": self._alarm(
+                "FunctionThrottles",
+                function.metric_throttles(statistic="Sum", period=PERIOD),
+                threshold=1,
+                description="OrderProcessor was throttled: check reserved and account concurrency.",
+            ),
+            "DurationP99NearTimeout": self._alarm(
+                "DurationP99NearTimeout",
+                function.metric_duration(statistic="p99", period=PERIOD),
+                threshold=p99_limit,
+                description=f"OrderProcessor p99 duration is above 80% of its {function_timeout.to_seconds()} s "
+                "timeout.",
+            ),
+            "DynamoDbWriteThrottles": self._alarm(
+                "DynamoDbWriteThrottles",
+                write_throttles,
+                threshold=1,
+                description="Writes to Orders are throttled: orders are being retried.",
+            ),
+        }
+        self.dashboard = self._dashboard(queue, dead_letter_queue, function, table, write_throttles)
+
+    def _alarm(self, name: str, metric: cloudwatch.IMetric, *, threshold: float, description: str) -> cloudwatch.Alarm:
+        alarm = cloudwatch.Alarm(
+            self,
+            name,
+            alarm_name=f"orderflow-{name}",
+            alarm_description=description,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(actions.SnsAction(self.topic))
+        alarm.add_ok_action(actions.SnsAction(self.topic))
+        return alarm
+
+    def _dashboard(
+        self,
+        queue: sqs.IQueue,
+        dead_letter_queue: sqs.IQueue,
+        function: lambda_.IFunction,
+        table: dynamodb.ITable,
+        write_throttles: cloudwatch.IMetric,
+    ) -> cloudwatch.Dashboard:
+        def custom(name: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace="Orderflow",
+                metric_name=name,
+                dimensions_map={"service": "order-processor"},
+                statistic="Sum",
+                period=PERIOD,
+            )
+
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name="orderflow-pipeline")
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Orders",
+                left=[custom("OrdersStored"), custom("DuplicatesSkipped"), custom("OrdersRejected")],
+                right=[custom("TransientFailures")],
+            ),
+            cloudwatch.GraphWidget(
+                title="Queue",
+                left=[
+                    queue.metric_approximate_number_of_messages_visible(),
+                    queue.metric_approximate_number_of_messages_not_visible(),
+                    dead_letter_queue.metric_approximate_number_of_messages_visible(),
+                ],
+                right=[queue.metric_approximate_age_of_oldest_message()],
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="OrderProcessor",
+                left=[function.metric_invocations(), function.metric_errors(), function.metric_throttles()],
+                right=[function.metric_duration(statistic="p99"), function.metric_duration(statistic="p50")],
+            ),
+            cloudwatch.GraphWidget(
+                title="Orders table",
+                left=[
+                    table.metric_consumed_write_capacity_units(),
+                ],
+                right=[write_throttles],
+            ),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values())),
+        )
+        return dashboard

@@ -1,0 +1,65 @@
+"""The order queue and its dead letter queue."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.nag import acknowledge
+
+#: Receives before SQS moves a message to the DLQ. AWS suggests 5 or more so that
+#: throttling alone cannot push a healthy message there; we keep the seed's 3 because
+#: the handler never burns receives on bad input (it sends permanent failures to the DLQ
+#: itself), the mapping's MaximumConcurrency keeps Lambda throttles from consuming
+#: receives, and the SDK retries throttled DynamoDB calls within one receive.
+MAX_RECEIVE_COUNT = 3
+
+
+class OrderQueues(Construct):
+    """``OrderCreatedQueue`` (7 days) redriving to ``OrderCreatedDLQ`` (14 days) after 3 receives.
+
+    Both are KMS-encrypted and refuse requests without TLS.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        key: kms.IKey,
+        visibility_timeout: Duration,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "OrderCreatedDLQ",
+            queue_name="OrderCreatedDLQ",
+            # Longer than the source's: on a standard queue a message keeps its original
+            # enqueue time when it is moved, so the DLQ must outlive the source's retention.
+            retention_period=Duration.days(14),
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            removal_policy=removal_policy,
+        )
+        acknowledge(
+            self.dead_letter_queue,
+            "Serverless::Serverless-SQSRedrivePolicy",
+            "This is the dead letter queue: a DLQ of its own would only move failed orders further away. "
+            "Its messages are kept 14 days, alarmed on (DlqNotEmpty) and redriven by `orderflow dlq redrive`.",
+        )
+        self.queue = sqs.Queue(
+            self,
+            "OrderCreatedQueue",
+            queue_name="OrderCreatedQueue",
+            visibility_timeout=visibility_timeout,
+            retention_period=Duration.days(7),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVE_COUNT),
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            removal_policy=removal_policy,
+        )

@@ -1,0 +1,252 @@
+"""One assertion for every item of the stack and its hardening checklist, per stage."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.infra.conftest import Synthesized
+
+DAY = 24 * 3600
+
+
+def _ref(resource: dict[str, Any], key: str) -> Any:
+    return resource["Properties"][key]
+
+
+def _logical_id(stack: Synthesized, resource_type: str, **properties: Any) -> str:
+    target = stack.one(resource_type, **properties)
+    return next(key for key, value in stack.json["Resources"].items() if value is target)
+
+
+def test_queues_names_retention_and_redrive(stack: Synthesized) -> None:
+    dlq = stack.one("AWS::SQS::Queue", QueueName="OrderCreatedDLQ")
+    queue = stack.one("AWS::SQS::Queue", QueueName="OrderCreatedQueue")
+    assert _ref(dlq, "MessageRetentionPeriod") == 14 * DAY
+    assert _ref(queue, "MessageRetentionPeriod") == 7 * DAY
+    dlq_id = _logical_id(stack, "AWS::SQS::Queue", QueueName="OrderCreatedDLQ")
+    assert _ref(queue, "RedrivePolicy") == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        "maxReceiveCount": 3,
+    }
+
+
+def test_visibility_timeout_follows_awss_six_times_rule(stack: Synthesized) -> None:
+    queue = stack.one("AWS::SQS::Queue", QueueName="OrderCreatedQueue")
+    function = stack.one("AWS::Lambda::Function", FunctionName="OrderProcessor")
+    mapping = stack.one("AWS::Lambda::EventSourceMapping")
+    required = 6 * _ref(function, "Timeout") + _ref(mapping, "MaximumBatchingWindowInSeconds")
+    assert _ref(queue, "VisibilityTimeout") >= required
+    assert _ref(queue, "VisibilityTimeout") == 185
+
+
+def test_table_keys_gsi_ttl_pitr_and_billing(stack: Synthesized) -> None:
+    table = stack.one("AWS::DynamoDB::Table", TableName="Orders")
+    assert _ref(table, "BillingMode") == "PAY_PER_REQUEST"
+    assert _ref(table, "GlobalSecondaryIndexes") == [
+        {
+            "IndexName": "CustomerIndex",
+            "KeySchema": [
+                {"AttributeName": "customerId", "KeyType": "HASH"},
+                {"AttributeName": "createdAt", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ]
+    assert _ref(table, "TimeToLiveSpecification") == {"AttributeName": "ttl", "Enabled": True}
+    assert _ref(table, "PointInTimeRecoverySpecification") == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_everything_at_rest_is_encrypted_with_the_rotating_pipeline_key(stack: Synthesized) -> None:
+    [key_id] = stack.resources("AWS::KMS::Key")
+    key = stack.json["Resources"][key_id]
+    assert _ref(key, "EnableKeyRotation") is True
+    key_arn = {"Fn::GetAtt": [key_id, "Arn"]}
+    for queue in stack.resources("AWS::SQS::Queue").values():
+        assert _ref(queue, "KmsMasterKeyId") == key_arn
+    table = stack.one("AWS::DynamoDB::Table", TableName="Orders")
+    assert _ref(table, "SSESpecification") == {"KMSMasterKeyId": key_arn, "SSEEnabled": True, "SSEType": "KMS"}
+    function = stack.one("AWS::Lambda::Function", FunctionName="OrderProcessor")
+    assert _ref(function, "KmsKeyArn") == key_arn
+    [log_group] = stack.resources("AWS::Logs::LogGroup").values()
+    assert _ref(log_group, "KmsKeyId") == key_arn
+    [topic] = stack.resources("AWS::SNS::Topic").values()
+    assert _ref(topic, "KmsMasterKeyId") == key_arn
+
+
+def test_both_queues_deny_requests_without_tls(stack: Synthesized) -> None:
+    policies = stack.resources("AWS::SQS::QueuePolicy").values()
+    denied: set[str] = set()
+    for policy in policies:
+        for statement in _ref(policy, "PolicyDocument")["Statement"]:
+            if statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}:
+                assert statement["Action"] == "sqs:*"
+                denied.add(statement["Resource"]["Fn::GetAtt"][0])
+    assert denied == set(stack.resources("AWS::SQS::Queue"))
+
+
+def _role_statements(stack: Synthesized) -> list[dict[str, Any]]:
+    [role_id] = stack.resources("AWS::IAM::Role")
+    statements = []
+    for policy in stack.resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in _ref(policy, "Roles"):
+            statements.extend(_ref(policy, "PolicyDocument")["Statement"])
+    return statements
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def test_function_role_has_exactly_the_actions_it_uses(stack: Synthesized) -> None:
+    actions = sorted(action for statement in _role_statements(stack) for action in _actions(statement))
+    assert sorted(set(actions)) == [
+        "dynamodb:PutItem",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
+        "sqs:SendMessage",
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+    ]
+
+
+def test_function_role_is_scoped_and_unmanaged(stack: Synthesized) -> None:
+    [role] = stack.resources("AWS::IAM::Role").values()
+    assert "ManagedPolicyArns" not in role["Properties"]
+    table_id = _logical_id(stack, "AWS::DynamoDB::Table", TableName="Orders")
+    dlq_id = _logical_id(stack, "AWS::SQS::Queue", QueueName="OrderCreatedDLQ")
+    queue_id = _logical_id(stack, "AWS::SQS::Queue", QueueName="OrderCreatedQueue")
+    for statement in _role_statements(stack):
+        actions = _actions(statement)
+        if any(action.startswith("xray:") for action in actions):
+            assert statement["Resource"] == "*"  # X-Ray has no resource-level permissions
+            continue
+        assert statement["Resource"] != "*"
+        assert not any(action.endswith("*") for action in actions)
+        if "dynamodb:PutItem" in actions:
+            assert statement["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}  # no index/*
+        if "sqs:SendMessage" in actions:
+            assert statement["Resource"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+        if "sqs:ReceiveMessage" in actions:
+            assert statement["Resource"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+
+
+def test_function_configuration(stack: Synthesized) -> None:
+    function = stack.one("AWS::Lambda::Function", FunctionName="OrderProcessor")
+    assert _ref(function, "Architectures") == ["arm64"]
+    assert _ref(function, "Runtime") == "python3.14"
+    assert _ref(function, "Handler") == "orderflow.handler.lambda_handler"
+    assert _ref(function, "TracingConfig") == {"Mode": "Active"}
+    table_id = _logical_id(stack, "AWS::DynamoDB::Table", TableName="Orders")
+    dlq_id = _logical_id(stack, "AWS::SQS::Queue", QueueName="OrderCreatedDLQ")
+    environment = _ref(function, "Environment")["Variables"]
+    assert environment["TABLE_NAME"] == {"Ref": table_id}
+    assert environment["DLQ_URL"] == {"Ref": dlq_id}
+
+
+def test_event_source_mapping(stack: Synthesized) -> None:
+    mapping = stack.one("AWS::Lambda::EventSourceMapping")
+    queue_id = _logical_id(stack, "AWS::SQS::Queue", QueueName="OrderCreatedQueue")
+    assert _ref(mapping, "EventSourceArn") == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert _ref(mapping, "BatchSize") == 10
+    assert _ref(mapping, "MaximumBatchingWindowInSeconds") == 5
+    assert _ref(mapping, "FunctionResponseTypes") == ["ReportBatchItemFailures"]
+
+
+@pytest.mark.parametrize(("stage", "maximum", "reserved"), [("dev", 2, None), ("prod", 20, 20)])
+def test_concurrency_is_capped(stage: str, maximum: int, reserved: int | None, request: pytest.FixtureRequest) -> None:
+    stack: Synthesized = request.getfixturevalue(stage)
+    mapping = stack.one("AWS::Lambda::EventSourceMapping")
+    assert _ref(mapping, "ScalingConfig") == {"MaximumConcurrency": maximum}
+    function = stack.one("AWS::Lambda::Function", FunctionName="OrderProcessor")
+    assert function["Properties"].get("ReservedConcurrentExecutions") == reserved
+
+
+@pytest.mark.parametrize(("stage", "days"), [("dev", 7), ("prod", 90)])
+def test_log_retention(stage: str, days: int, request: pytest.FixtureRequest) -> None:
+    stack: Synthesized = request.getfixturevalue(stage)
+    [log_group] = stack.resources("AWS::Logs::LogGroup").values()
+    assert _ref(log_group, "RetentionInDays") == days
+    assert _ref(log_group, "LogGroupName") == "/aws/lambda/OrderProcessor"
+    function = stack.one("AWS::Lambda::Function", FunctionName="OrderProcessor")
+    assert _ref(function, "LoggingConfig")["LogFormat"] == "JSON"
+
+
+@pytest.mark.parametrize(("stage", "policy"), [("dev", "Delete"), ("prod", "Retain")])
+def test_removal_policy_by_stage(stage: str, policy: str, request: pytest.FixtureRequest) -> None:
+    stack: Synthesized = request.getfixturevalue(stage)
+    for resource_type in ("AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::KMS::Key", "AWS::Logs::LogGroup"):
+        for resource in stack.resources(resource_type).values():
+            assert resource["DeletionPolicy"] == policy, resource_type
+            assert resource["UpdateReplacePolicy"] == policy, resource_type
+    table = stack.one("AWS::DynamoDB::Table", TableName="Orders")
+    assert table["Properties"].get("DeletionProtectionEnabled", False) is (policy == "Retain")
+
+
+ALARMS = {
+    "orderflow-DlqNotEmpty": ("ApproximateNumberOfMessagesVisible", "AWS/SQS", 1),
+    "orderflow-FunctionErrors": ("Errors", "AWS/Lambda", 1),
+    "orderflow-FunctionThrottles": ("Throttles", "AWS/Lambda", 1),
+    "orderflow-DurationP99NearTimeout": ("Duration", "AWS/Lambda", 24_000),
+    "orderflow-DynamoDbWriteThrottles": ("WriteThrottleEvents", "AWS/DynamoDB", 1),
+}
+
+
+def test_each_alarm_notifies_the_topic(stack: Synthesized) -> None:
+    [topic_id] = stack.resources("AWS::SNS::Topic")
+    alarms = {
+        alarm["Properties"]["AlarmName"]: alarm["Properties"]
+        for alarm in stack.resources("AWS::CloudWatch::Alarm").values()
+    }
+    assert set(alarms) == {*ALARMS, "orderflow-OldestMessageAge"}
+    for name, (metric, namespace, threshold) in ALARMS.items():
+        assert (alarms[name]["MetricName"], alarms[name]["Namespace"], alarms[name]["Threshold"]) == (
+            metric,
+            namespace,
+            threshold,
+        )
+    assert alarms["orderflow-DurationP99NearTimeout"]["ExtendedStatistic"] == "p99"
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert alarm["TreatMissingData"] == "notBreaching"
+
+
+@pytest.mark.parametrize(("stage", "seconds"), [("dev", 900), ("prod", 300)])
+def test_age_of_oldest_message_alarm_by_stage(stage: str, seconds: int, request: pytest.FixtureRequest) -> None:
+    stack: Synthesized = request.getfixturevalue(stage)
+    alarm = stack.one("AWS::CloudWatch::Alarm", AlarmName="orderflow-OldestMessageAge")
+    assert _ref(alarm, "MetricName") == "ApproximateAgeOfOldestMessage"
+    assert _ref(alarm, "Threshold") == seconds
+
+
+def test_alarm_topic_requires_tls_and_accepts_cloudwatch(stack: Synthesized) -> None:
+    [policy] = stack.resources("AWS::SNS::TopicPolicy").values()
+    statements = _ref(policy, "PolicyDocument")["Statement"]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+    )
+    assert any(s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"} for s in statements)
+
+
+def test_one_dashboard_shows_the_pipelines_health(stack: Synthesized) -> None:
+    [dashboard] = stack.resources("AWS::CloudWatch::Dashboard").values()
+    assert _ref(dashboard, "DashboardName") == "orderflow-pipeline"
+    body = str(_ref(dashboard, "DashboardBody"))
+    for metric in ("OrdersStored", "ApproximateAgeOfOldestMessage", "Throttles", "WriteThrottleEvents", "alarm"):
+        assert metric in body
+
+
+def test_outputs(stack: Synthesized) -> None:
+    outputs = stack.json["Outputs"]
+    assert set(outputs) == {"QueueUrl", "TableName", "DLQUrl"}
+    queue_id = _logical_id(stack, "AWS::SQS::Queue", QueueName="OrderCreatedQueue")
+    assert outputs["QueueUrl"]["Value"] == {"Ref": queue_id}
