@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m orderflow_cli.demo_inprocess
+	$(BIN)/orderflow demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+from orderflow.adapters.dead_letters import REDRIVE_COUNT
 from orderflow.composition import Settings, build_processor
 from orderflow.domain.errors import TransientError
 from orderflow.domain.processing import InboundMessage, OrderProcessor, Outcome
@@ -49,10 +50,12 @@ def _record_handler(record: SQSRecord) -> str:
     producer_id = record.message_attributes["correlationId"]
     logger.set_correlation_id((producer_id.string_value if producer_id else None) or record.message_id)
     logger.append_keys(message_id=record.message_id, order_id=None)
+    redriven = record.message_attributes[REDRIVE_COUNT]
     message = InboundMessage(
         message_id=record.message_id,
         body=record.body,
         receive_count=int(record.attributes.approximate_receive_count or 1),
+        redrive_count=int(redriven.string_value or 0) if redriven else 0,
     )
     try:
         result = _processor().process(message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from orderflow import handler
 from orderflow.handler import lambda_handler
 from tests.support import EVENTS, FakeLambdaContext, body, seed_order, sqs_record
 
@@ -143,11 +145,13 @@ def test_entirely_failed_batch_raises_so_lambda_counts_an_error(aws: EmulatedAws
     assert aws.count() == 0
 
 
-def test_logs_are_structured_and_carry_ids_but_no_address(aws: EmulatedAws, capfd: pytest.CaptureFixture[str]) -> None:
-    # The logger writes to the stdout it found at import, so capture at the fd level.
+def test_logs_are_structured_and_carry_ids_but_no_address(aws: EmulatedAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The logger keeps the stream it found at import: read what it writes there.
+    stream = io.StringIO()
+    monkeypatch.setattr(handler.logger.registered_handler, "stream", stream)
     record = sqs_record(body(seed_order()))
     _invoke(record)
-    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith('{"level":')]
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     stored = [line for line in lines if line["message"] == "Order stored"]
     assert len(stored) == 1
     assert stored[0]["message_id"] == record["messageId"]
@@ -179,3 +183,17 @@ def test_the_sample_sqs_event_stores_the_seed_order(aws: EmulatedAws) -> None:
     event = json.loads((EVENTS / "sqs_batch_seed_order.json").read_text())
     assert lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
     assert aws.stored(*SEED_KEY) is not None
+
+
+def test_a_redriven_message_rejected_again_keeps_its_redrive_count(aws: EmulatedAws) -> None:
+    record = sqs_record("still not json")
+    record["messageAttributes"]["redriveCount"] = {"stringValue": "2", "dataType": "Number"}
+    _invoke(record)
+    [dead] = aws.dlq_messages()
+    assert dead["MessageAttributes"]["redriveCount"]["StringValue"] == "2"
+
+
+def test_a_first_rejection_has_no_redrive_count(aws: EmulatedAws) -> None:
+    _invoke(sqs_record("not json"))
+    [dead] = aws.dlq_messages()
+    assert "redriveCount" not in dead["MessageAttributes"]

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
+#: Message attribute counting redrives from the DLQ (set by `orderflow dlq redrive`).
+REDRIVE_COUNT = "redriveCount"
 #: Reasons can list many problems; keep the attribute readable and well under SQS limits.
 MAX_REASON_CHARS = 1024
 
@@ -20,14 +22,17 @@ class SqsDeadLetterPublisher:
     """Sends permanently failed messages to the dead letter queue.
 
     Message attributes: ``errorCode``, ``errorReason``, ``sourceMessageId`` and
-    ``receiveCount``, so an operator (or ``orderflow dlq list``) sees why without the logs.
+    ``receiveCount`` (and ``redriveCount`` once redriven), so an operator (or
+    ``orderflow dlq list``) sees why without the logs.
     """
 
     def __init__(self, queue_url: str, *, client: SQSClient) -> None:
         self._queue_url = queue_url
         self._client = client
 
-    def publish(self, body: str, *, code: str, reason: str, source_message_id: str, receive_count: int) -> None:
+    def publish(
+        self, body: str, *, code: str, reason: str, source_message_id: str, receive_count: int, redrive_count: int
+    ) -> None:
         if len(reason) > MAX_REASON_CHARS:
             reason = reason[: MAX_REASON_CHARS - 1] + "…"
         attributes: dict[str, MessageAttributeValueTypeDef] = {
@@ -36,6 +41,8 @@ class SqsDeadLetterPublisher:
             "sourceMessageId": {"DataType": "String", "StringValue": source_message_id},
             "receiveCount": {"DataType": "Number", "StringValue": str(receive_count)},
         }
+        if redrive_count:
+            attributes[REDRIVE_COUNT] = {"DataType": "Number", "StringValue": str(redrive_count)}
         try:
             self._client.send_message(QueueUrl=self._queue_url, MessageBody=body, MessageAttributes=attributes)
         except ClientError as exc:

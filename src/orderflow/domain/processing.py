@@ -35,8 +35,14 @@ class OrderStore(Protocol):
 class DeadLetterPublisher(Protocol):
     """Where messages that can never succeed go, with their reason."""
 
-    def publish(self, body: str, *, code: str, reason: str, source_message_id: str, receive_count: int) -> None:
-        """Send ``body`` unchanged; raise :class:`~orderflow.domain.errors.TransientError` on failure."""
+    def publish(
+        self, body: str, *, code: str, reason: str, source_message_id: str, receive_count: int, redrive_count: int
+    ) -> None:
+        """Send ``body`` unchanged; raise :class:`~orderflow.domain.errors.TransientError` on failure.
+
+        ``redrive_count`` (how often an operator already redrove it from the DLQ) travels
+        with the message, so a redrive can refuse to loop a hopeless message forever.
+        """
         ...
 
 
@@ -47,6 +53,7 @@ class InboundMessage:
     message_id: str
     body: str
     receive_count: int = 1
+    redrive_count: int = 0
 
 
 class Outcome(enum.Enum):
@@ -114,6 +121,7 @@ class OrderProcessor:
                 reason=error.reason,
                 source_message_id=message.message_id,
                 receive_count=message.receive_count,
+                redrive_count=message.redrive_count,
             )
             return ProcessingResult(
                 outcome=Outcome.REJECTED,

@@ -1,0 +1,3 @@
+from orderflow_cli.main import main
+
+main()

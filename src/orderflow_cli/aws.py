@@ -1,0 +1,87 @@
+"""Clients for the CLI: the local stack by default, any endpoint or real AWS on request."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+
+T = TypeVar("T")
+LOCAL_ENDPOINT = "http://localhost:4566"
+REAL_AWS = "aws"
+QUEUE_NAME = "OrderCreatedQueue"
+DLQ_NAME = "OrderCreatedDLQ"
+TABLE_NAME = "Orders"
+
+
+class CliError(Exception):
+    """A failure the user can act on; its message says what to do."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the CLI talks to: an endpoint (the local stack by default) or real AWS."""
+
+    endpoint_url: str = LOCAL_ENDPOINT
+    region: str | None = None
+
+    @property
+    def is_real_aws(self) -> bool:
+        return self.endpoint_url == REAL_AWS
+
+    @cached_property
+    def _session(self) -> boto3.Session:
+        region = self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        if self.is_real_aws:
+            return boto3.Session(region_name=region)
+        has_credentials = "AWS_ACCESS_KEY_ID" in os.environ or "AWS_PROFILE" in os.environ
+        if has_credentials:
+            return boto3.Session(region_name=region)
+        return boto3.Session(region_name=region, aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106
+
+    def _endpoint(self) -> str | None:
+        return None if self.is_real_aws else self.endpoint_url
+
+    def sqs(self) -> SQSClient:
+        config = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=3)
+        return self._session.client("sqs", endpoint_url=self._endpoint(), config=config)
+
+    def dynamodb(self) -> DynamoDBClient:
+        config = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=3)
+        return self._session.client("dynamodb", endpoint_url=self._endpoint(), config=config)
+
+    def queue_url(self, name: str) -> str:
+        return translate(lambda: self.sqs().get_queue_url(QueueName=name)["QueueUrl"], self, f"queue {name}")
+
+    def describe(self) -> str:
+        return "AWS" if self.is_real_aws else self.endpoint_url
+
+
+def translate(call: Callable[[], T], target: Target, what: str) -> T:
+    """Run ``call``; turn AWS and connection errors into a :class:`CliError` that says what to do."""
+    try:
+        return call()
+    except EndpointConnectionError:
+        hint = "" if target.is_real_aws else " Is `orderflow up` running? Or pass --endpoint-url."
+        raise CliError(f"cannot reach {target.describe()}.{hint}") from None
+    except NoCredentialsError:
+        raise CliError("no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID") from None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "Error"), error.get("Message", "")
+        if "NonExistentQueue" in code or code == "ResourceNotFoundException":
+            raise CliError(f"{what} does not exist at {target.describe()}: is the stack deployed there?") from None
+        raise CliError(f"{what}: {code}: {message}") from None
+    except BotoCoreError as exc:
+        raise CliError(f"{what}: {exc}") from None

@@ -1,0 +1,137 @@
+"""`orderflow demo`: the whole pipeline, end to end, with a summary of what happened."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from orderflow_local.stack import LocalStack, StackOptions
+from orderflow_local.traffic import Verdict, percentile, plan_traffic, send, verify
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rich.console import Console
+
+
+def run_demo(
+    console: Console,
+    *,
+    orders: int,
+    seed: int,
+    port: int,
+    timeout: float,
+    start: Callable[[LocalStack], Any],
+    options: StackOptions | None = None,
+) -> bool:
+    """Run the demo; return True when nothing was lost or stored twice."""
+    console.print(
+        "[bold]Booting the local stack[/bold] (embedded AWS, the template's resources, the event source mapping)..."
+    )
+    stack = start(LocalStack(options or StackOptions(port=port), progress=console.print))
+    try:
+        outputs = stack.outputs
+        console.print(f"AWS endpoint {stack.endpoint}; queue {outputs['QueueUrl']}")
+        plan = plan_traffic(orders, seed=seed, run=f"{seed:04d}{int(time.time()) % 100000:05d}")
+        sqs, dynamodb = stack.emulator.sqs(), stack.emulator.dynamodb()
+        with _progress(console) as progress:
+            task = progress.add_task("sending", total=len(plan.messages))
+            began = time.time()
+            sent_at: dict[int, float] = {}
+            for start_index in range(0, len(plan.messages), 50):
+                chunk = plan.messages[start_index : start_index + 50]
+                times = send(sqs, outputs["QueueUrl"], chunk)
+                sent_at.update({start_index + index: at for index, at in times.items()})
+                progress.advance(task, len(chunk))
+            drained = _wait_for_drain(stack, progress, total=len(plan.messages), timeout=timeout)
+            elapsed = time.time() - began
+        verdict = verify(
+            plan,
+            dynamodb=dynamodb,
+            table_name=outputs["TableName"],
+            sqs=sqs,
+            dlq_url=outputs["DLQUrl"],
+            sent_at=sent_at,
+        )
+        _report(console, plan_counts={k: plan.count(k) for k in ("valid", "duplicate", "malformed", "invalid")},
+                verdict=verdict, stack=stack, elapsed=elapsed, drained=drained)  # fmt: skip
+        return drained and verdict.ok
+    finally:
+        stack.stop()
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
+
+
+def _wait_for_drain(stack: LocalStack, progress: Progress, *, total: int, timeout: float) -> bool:
+    sqs = stack.emulator.sqs()
+    queue_url = stack.outputs["QueueUrl"]
+    task = progress.add_task("processing", total=total)
+    deadline = time.monotonic() + timeout
+    quiet_polls = 0
+    while time.monotonic() < deadline:
+        stats = [mapping.stats for mapping in stack.mappings]
+        settled = sum(s.deleted for s in stats)
+        progress.update(task, completed=min(total, settled))
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        waiting = int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+        in_flight = sum(s.in_flight for s in stats)
+        quiet_polls = quiet_polls + 1 if waiting == 0 and in_flight == 0 else 0
+        if quiet_polls >= 2:
+            progress.update(task, completed=total)
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _report(
+    console: Console, *, plan_counts: dict[str, int], verdict: Verdict, stack: LocalStack, elapsed: float, drained: bool
+) -> None:
+    metrics: dict[str, int] = {}
+    for mapping in stack.mappings:
+        for name, value in mapping.stats.handler_metrics.items():
+            metrics[name] = metrics.get(name, 0) + value
+    invocations = sum(m.stats.invocations for m in stack.mappings)
+    cold_starts = sum(m.stats.cold_starts for m in stack.mappings)
+    sent = sum(plan_counts.values())
+    table = Table(title="orderflow demo", show_header=False, title_justify="left")
+    table.add_row("sent", f"{sent} messages: {plan_counts['valid']} new orders, {plan_counts['duplicate']} duplicates, "
+                          f"{plan_counts['malformed']} malformed, {plan_counts['invalid']} invalid")  # fmt: skip
+    table.add_row("stored", f"{verdict.stored} (status CONFIRMED)")
+    table.add_row("duplicates skipped", str(metrics.get("DuplicatesSkipped", 0)))
+    reasons = ", ".join(f"{code} {count}" for code, count in sorted(verdict.rejected_by_reason.items())) or "none"
+    table.add_row("rejected to the DLQ", f"{sum(verdict.rejected_by_reason.values())} ({reasons})")
+    lat = verdict.latencies
+    table.add_row(
+        "latency sent -> stored",
+        f"p50 {percentile(lat, 0.5):.2f} s, p95 {percentile(lat, 0.95):.2f} s, p99 {percentile(lat, 0.99):.2f} s",
+    )
+    table.add_row("throughput", f"{sent / elapsed:.1f} messages/s over {elapsed:.1f} s")
+    table.add_row("invocations", f"{invocations} ({cold_starts} cold starts)")
+    console.print(table)
+    problems = []
+    if not drained:
+        problems.append("the queue did not drain in time")
+    if verdict.missing:
+        problems.append(f"{len(verdict.missing)} order(s) LOST: {', '.join(verdict.missing[:5])}")
+    if verdict.unexpected_items:
+        problems.append(f"{verdict.unexpected_items} unexpected item(s) in the table (stored twice or invalid)")
+    if verdict.rejected_missing:
+        problems.append(f"{verdict.rejected_missing} rejected message(s) missing from the DLQ")
+    if verdict.not_confirmed:
+        problems.append(f"{len(verdict.not_confirmed)} stored order(s) not CONFIRMED")
+    if problems:
+        for problem in problems:
+            console.print(f"[red]FAILED:[/red] {problem}")
+    else:
+        console.print("[green]OK:[/green] nothing lost, nothing stored twice.")

@@ -1,0 +1,426 @@
+"""The `orderflow` command: run the pipeline locally, send orders, inspect orders and the DLQ.
+
+Every command but `up` and `demo` talks to the local stack (`orderflow up`) by default,
+to any endpoint with --endpoint-url (or AWS_ENDPOINT_URL), or to real AWS with
+--endpoint-url aws.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from orderflow_cli.aws import DLQ_NAME, LOCAL_ENDPOINT, QUEUE_NAME, TABLE_NAME, CliError, Target, translate
+
+app = typer.Typer(
+    help=__doc__,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+orders_app = typer.Typer(help="Read stored orders.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Inspect and redrive the dead letter queue.", no_args_is_help=True)
+app.add_typer(orders_app, name="orders")
+app.add_typer(dlq_app, name="dlq")
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+SEED_ORDER = Path(__file__).resolve().parents[2] / "tests" / "events" / "seed_order.json"
+
+EndpointOption = Annotated[
+    str,
+    typer.Option(
+        "--endpoint-url",
+        envvar="AWS_ENDPOINT_URL",
+        help="Where the stack runs: the local stack's endpoint, or 'aws' for real AWS.",
+        show_default=True,
+    ),
+]
+PortOption = Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 for the embedded AWS endpoint.")]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"error: {message}")
+    return typer.Exit(code)
+
+
+def _handle_sigterm() -> None:
+    def raise_interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, raise_interrupt)
+
+
+# --- up ----------------------------------------------------------------------------------
+
+
+@app.command()
+def up(
+    port: PortOption = 4566,
+    handler: Annotated[
+        str | None,
+        typer.Option(
+            help="Run this SQS handler (MODULE:FUNCTION, found on PYTHONPATH or here) instead of the stack's."
+        ),
+    ] = None,
+    visibility_timeout: Annotated[
+        int | None, typer.Option(help="Override the queue's visibility timeout (seconds) for local iteration.")
+    ] = None,
+    function_timeout: Annotated[float | None, typer.Option(help="Override the function's timeout (seconds).")] = None,
+    log_file: Annotated[Path, typer.Option(help="Where the function's log lines go.")] = Path(
+        ".orderflow/OrderProcessor.log"
+    ),
+) -> None:
+    """Start the embedded AWS, deploy the stack's template into it and run the pipeline until Ctrl-C."""
+    from orderflow_local.stack import LocalStack, StackOptions
+
+    if handler:
+        _check_handler(handler)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    options = StackOptions(
+        port=port,
+        handler=handler,
+        visibility_timeout=visibility_timeout,
+        function_timeout=function_timeout,
+        log_path=log_file,
+    )
+    _handle_sigterm()
+    stack = _start(LocalStack(options, progress=console.print))
+    try:
+        _print_banner(stack, log_file)
+        _live_status(stack)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("\nStopping...")
+        stack.stop()
+        console.print("Stopped.")
+
+
+def _check_handler(spec: str) -> None:
+    import importlib.util
+
+    module = spec.partition(":")[0] if ":" in spec else spec.rpartition(".")[0]
+    sys.path.insert(0, str(Path.cwd()))
+    try:
+        found = importlib.util.find_spec(module) if module else None
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise _fail(f"cannot find module {module!r} for --handler {spec!r}: is it on PYTHONPATH or in {Path.cwd()}?", 2)
+
+
+def _start(stack: Any) -> Any:
+    from orderflow_local.emulator import EmulatorError
+    from orderflow_local.esm import MappingConfigurationError
+    from orderflow_local.template import TemplateError
+
+    try:
+        return stack.start()
+    except (EmulatorError, TemplateError, MappingConfigurationError) as exc:
+        raise _fail(str(exc)) from None
+
+
+def _print_banner(stack: Any, log_file: Path) -> None:
+    outputs = stack.outputs
+    console.print(f"\n[bold]orderflow is running[/bold] — AWS endpoint {stack.endpoint} (us-east-1, any credentials)")
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    for name, value in outputs.items():
+        table.add_row(name, value)
+    table.add_row("Function logs", str(log_file))
+    console.print(table)
+    for warning in stack.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    console.print("\nIn another shell:")
+    console.print(f"  export AWS_ENDPOINT_URL={stack.endpoint}")
+    console.print("  export AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local")
+    console.print("  orderflow send            # the seed's sample order")
+    console.print("  orderflow orders get ORD-20260420-001")
+    console.print(f"\nNot emulated (no local effect): {', '.join(stack.deployed.spec.not_emulated)}")
+    console.print("Press Ctrl-C to stop.\n")
+
+
+def _live_status(stack: Any) -> None:
+    import time
+
+    from rich.live import Live
+
+    sqs, dynamodb = stack.emulator.sqs(), stack.emulator.dynamodb()
+    with Live(console=console, refresh_per_second=2, transient=False) as live:
+        while True:
+            live.update(_status_line(stack, sqs, dynamodb))
+            time.sleep(1)
+
+
+def _status_line(stack: Any, sqs: Any, dynamodb: Any) -> str:
+    outputs = stack.outputs
+    queue = sqs.get_queue_attributes(QueueUrl=outputs["QueueUrl"], AttributeNames=["All"])["Attributes"]
+    dlq = sqs.get_queue_attributes(QueueUrl=outputs["DLQUrl"], AttributeNames=["ApproximateNumberOfMessages"])
+    stored = dynamodb.describe_table(TableName=outputs["TableName"])["Table"]["ItemCount"]
+    stats = [mapping.stats for mapping in stack.mappings]
+    return (
+        f"queue {queue['ApproximateNumberOfMessages']} | in flight {queue['ApproximateNumberOfMessagesNotVisible']} | "
+        f"stored {stored} | DLQ {dlq['Attributes']['ApproximateNumberOfMessages']} | "
+        f"invocations {sum(s.invocations for s in stats)} | cold starts {sum(s.cold_starts for s in stats)} | "
+        f"errors {sum(s.failed for s in stats)}"
+    )
+
+
+# --- demo --------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    orders: Annotated[int, typer.Option(min=1, help="How many messages to send.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the generated traffic (same seed, same orders).")] = 7,
+    port: Annotated[int, typer.Option(help="Port for the embedded AWS (0: any free port).")] = 0,
+    timeout: Annotated[
+        float, typer.Option(help="Give up waiting for the queue to drain after this many seconds.")
+    ] = 300,
+) -> None:
+    """Boot everything, send a realistic stream of orders, wait until it drains, and report.
+
+    Exits non-zero if any order was lost or stored twice.
+    """
+    from orderflow_cli.demo import run_demo
+
+    _handle_sigterm()
+    try:
+        ok = run_demo(console, orders=orders, seed=seed, port=port, timeout=timeout, start=_start)
+    except KeyboardInterrupt:
+        raise _fail("interrupted", 130) from None
+    if not ok:
+        raise typer.Exit(1)
+
+
+# --- send --------------------------------------------------------------------------------
+
+
+@app.command()
+def send(
+    source: Annotated[
+        str | None,
+        typer.Argument(
+            help="A file of one order, a JSON array of orders, or '-' for stdin. Default: the seed's sample."
+        ),
+    ] = None,
+    endpoint_url: EndpointOption = LOCAL_ENDPOINT,
+    queue_url: Annotated[str | None, typer.Option(help="The queue (default: OrderCreatedQueue's URL).")] = None,
+) -> None:
+    """Send OrderCreated events to the queue, bodies exactly as given."""
+    target = Target(endpoint_url)
+    try:
+        bodies = _bodies(source)
+    except OSError as exc:
+        raise _fail(f"cannot read {source}: {exc.strerror}") from None
+    try:
+        url = queue_url or target.queue_url(QUEUE_NAME)
+        sqs = target.sqs()
+        for body in bodies:
+            message_id = translate(partial(_send_one, sqs, url, body), target, "send")
+            console.print(f"sent {message_id} ({len(body.encode())} bytes)")
+    except CliError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _send_one(sqs: Any, queue_url: str, body: str) -> str:
+    return str(sqs.send_message(QueueUrl=queue_url, MessageBody=body)["MessageId"])
+
+
+def _bodies(source: str | None) -> list[str]:
+    if source is None:
+        return [SEED_ORDER.read_text()]
+    text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return [text]  # sent as is: the pipeline will reject it with its reason
+    if isinstance(parsed, list) and parsed and all(isinstance(item, dict) for item in parsed):
+        return [json.dumps(item) for item in parsed]
+    return [text]
+
+
+# --- orders ------------------------------------------------------------------------------
+
+
+@orders_app.command("get")
+def orders_get(
+    order_id: Annotated[str, typer.Argument(help="The order's id.")],
+    created_at: Annotated[str | None, typer.Argument(help="Its createdAt (the sort key); omit to list all.")] = None,
+    endpoint_url: EndpointOption = LOCAL_ENDPOINT,
+    table_name: Annotated[str, typer.Option(help="The orders table.")] = TABLE_NAME,
+) -> None:
+    """Show an order (every version of it when CREATED_AT is omitted)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    target = Target(endpoint_url)
+    dynamodb = target.dynamodb()
+    try:
+        if created_at:
+            key = {"orderId": {"S": order_id}, "createdAt": {"S": created_at}}
+            item = translate(lambda: dynamodb.get_item(TableName=table_name, Key=key).get("Item"), target, table_name)
+            items = [item] if item else []
+        else:
+            items = translate(
+                lambda: dynamodb.query(
+                    TableName=table_name,
+                    KeyConditionExpression="orderId = :id",
+                    ExpressionAttributeValues={":id": {"S": order_id}},
+                )["Items"],
+                target,
+                table_name,
+            )
+    except CliError as exc:
+        raise _fail(str(exc)) from None
+    if not items:
+        raise _fail(f"no order {order_id}{' created at ' + created_at if created_at else ''} in {table_name}")
+    deserializer = TypeDeserializer()
+    for item in items:
+        plain = {key: deserializer.deserialize(value) for key, value in item.items()}
+        console.print_json(json.dumps(plain, default=_number, sort_keys=True))
+
+
+@orders_app.command("by-customer")
+def orders_by_customer(
+    customer_id: Annotated[str, typer.Argument(help="The customer's id.")],
+    endpoint_url: EndpointOption = LOCAL_ENDPOINT,
+    table_name: Annotated[str, typer.Option(help="The orders table.")] = TABLE_NAME,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many orders, newest first.")] = 50,
+) -> None:
+    """List a customer's orders, newest first (through the CustomerIndex GSI)."""
+    target = Target(endpoint_url)
+    dynamodb = target.dynamodb()
+    try:
+        items = translate(
+            lambda: dynamodb.query(
+                TableName=table_name,
+                IndexName="CustomerIndex",
+                KeyConditionExpression="customerId = :c",
+                ExpressionAttributeValues={":c": {"S": customer_id}},
+                ScanIndexForward=False,
+                Limit=limit,
+            )["Items"],
+            target,
+            table_name,
+        )
+    except CliError as exc:
+        raise _fail(str(exc)) from None
+    if not items:
+        console.print(f"no orders for customer {customer_id}")
+        return
+    table = Table("orderId", "createdAt", "items", "total", "status")
+    for item in items:
+        table.add_row(
+            item["orderId"]["S"],
+            item["createdAt"]["S"],
+            item.get("itemCount", {}).get("N", "?"),
+            f"{item['totalAmount']['N']} {item['currency']['S']}",
+            item.get("status", {}).get("S", "?"),
+        )
+    console.print(table)
+
+
+def _number(value: object) -> object:
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(type(value).__name__)
+
+
+# --- dlq ---------------------------------------------------------------------------------
+
+
+@dlq_app.command("list")
+def dlq_list(
+    endpoint_url: EndpointOption = LOCAL_ENDPOINT,
+    dlq_url: Annotated[str | None, typer.Option(help="The DLQ (default: OrderCreatedDLQ's URL).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many messages.")] = 100,
+    show_body: Annotated[bool, typer.Option(help="Print each body (it may hold personal data).")] = False,
+) -> None:
+    """List the messages in the DLQ with the reason each is there (they stay in the DLQ)."""
+    from orderflow_local.dlq import list_dead_letters
+
+    target = Target(endpoint_url)
+    try:
+        url = dlq_url or target.queue_url(DLQ_NAME)
+        letters = translate(lambda: list_dead_letters(target.sqs(), url, limit=limit), target, "DLQ")
+    except CliError as exc:
+        raise _fail(str(exc)) from None
+    if not letters:
+        console.print("The DLQ is empty.")
+        return
+    table = Table("messageId", "error", "reason", "redrives", *(["body"] if show_body else []))
+    for letter in letters:
+        row = [letter.message_id, letter.error_code or "RETRIES_EXHAUSTED", letter.reason, str(letter.redrive_count)]
+        table.add_row(*row, *([letter.body[:200]] if show_body else []))
+    console.print(table)
+    console.print(f"{len(letters)} message(s).")
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    endpoint_url: EndpointOption = LOCAL_ENDPOINT,
+    include_rejected: Annotated[
+        bool, typer.Option(help="Also redrive messages the handler rejected as invalid (after fixing the cause).")
+    ] = False,
+    rate: Annotated[float, typer.Option(min=0.1, help="Messages per second.")] = 10.0,
+    limit: Annotated[int | None, typer.Option(min=1, help="Move at most this many.")] = None,
+    dlq_url: Annotated[str | None, typer.Option(help="The DLQ (default: OrderCreatedDLQ's URL).")] = None,
+    queue_url: Annotated[
+        str | None, typer.Option(help="Where to move them (default: OrderCreatedQueue's URL).")
+    ] = None,
+) -> None:
+    """Move DLQ messages back to the order queue, attributes kept, at a limited rate.
+
+    Messages SQS moved after their retries ran out are redriven. Messages the handler
+    rejected as permanently invalid are skipped unless --include-rejected, and none is
+    redriven more than 3 times, so a hopeless message never loops forever.
+    """
+    from orderflow_local.dlq import MAX_REDRIVES, redrive
+
+    target = Target(endpoint_url)
+    try:
+        source = queue_url or target.queue_url(QUEUE_NAME)
+        dlq = dlq_url or target.queue_url(DLQ_NAME)
+        report = translate(
+            lambda: redrive(
+                target.sqs(),
+                dlq_url=dlq,
+                source_url=source,
+                include_rejected=include_rejected,
+                rate=rate,
+                limit=limit,
+                progress=lambda moved: console.print(f"\rmoved {moved}", end=""),
+            ),
+            target,
+            "redrive",
+        )
+    except CliError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"\nMoved {report.moved} message(s) back to {source}.")
+    if report.skipped_rejected:
+        console.print(
+            f"Left {report.skipped_rejected} rejected message(s) in the DLQ: they would fail again. "
+            "Fix the producer, or pass --include-rejected once the cause is fixed."
+        )
+    if report.skipped_capped:
+        console.print(f"Left {report.skipped_capped} message(s) already redriven {MAX_REDRIVES} times (the cap).")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Deploy the template's queues and table into the emulator, with their settings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from orderflow_local.emulator import ACCOUNT_ID, REGION
+from orderflow_local.template import FunctionSpec, StackSpec, TemplateError, resolve
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+
+PSEUDO = {
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT_ID,
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackName": "OrderProcessingStack",
+}
+
+#: Queue properties applied as SQS attributes (KMS and tags have no local effect).
+_QUEUE_ATTRIBUTES = {
+    "VisibilityTimeout": "VisibilityTimeout",
+    "MessageRetentionPeriod": "MessageRetentionPeriod",
+    "DelaySeconds": "DelaySeconds",
+    "MaximumMessageSize": "MaximumMessageSize",
+    "ReceiveMessageWaitTimeSeconds": "ReceiveMessageWaitTimeSeconds",
+    "FifoQueue": "FifoQueue",
+    "ContentBasedDeduplication": "ContentBasedDeduplication",
+}
+
+
+@dataclass
+class DeployedQueue:
+    logical_id: str
+    name: str
+    url: str
+    arn: str
+    attributes: dict[str, str]
+
+
+@dataclass
+class DeployedStack:
+    """The local resources, addressable by the template's logical ids."""
+
+    spec: StackSpec
+    queues: dict[str, DeployedQueue] = field(default_factory=dict)
+    tables: dict[str, str] = field(default_factory=dict)  # logical id -> table name
+
+    def lookup(self, logical_id: str, attribute: str | None) -> str:
+        if logical_id in self.queues:
+            queue = self.queues[logical_id]
+            return {None: queue.url, "Arn": queue.arn, "QueueName": queue.name, "QueueUrl": queue.url}[attribute]
+        if logical_id in self.tables:
+            name = self.tables[logical_id]
+            arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+            return {None: name, "Arn": arn}[attribute]
+        if logical_id in self.spec.functions:
+            name = self.spec.functions[logical_id].name
+            arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
+            return {None: name, "Arn": arn}[attribute]
+        raise TemplateError(f"{logical_id}.{attribute or 'Ref'} has no local counterpart")
+
+    def function_environment(self, function: FunctionSpec) -> dict[str, str]:
+        resolved = resolve(function.environment, self.lookup, pseudo=PSEUDO)
+        return {key: str(value) for key, value in resolved.items()}
+
+    def outputs(self) -> dict[str, str]:
+        return {
+            name: str(resolve(output["Value"], self.lookup, pseudo=PSEUDO))
+            for name, output in self.spec.outputs.items()
+        }
+
+    def queue_by_name(self, name: str) -> DeployedQueue:
+        for queue in self.queues.values():
+            if queue.name == name:
+                return queue
+        raise KeyError(name)
+
+
+def deploy(spec: StackSpec, *, sqs: SQSClient, dynamodb: DynamoDBClient) -> DeployedStack:
+    """Create every queue and table of ``spec`` in the emulator."""
+    stack = DeployedStack(spec)
+    for logical_id in spec.queues:
+        _create_queue(stack, logical_id, sqs)
+    for logical_id, table in spec.tables.items():
+        _create_table(table.properties, dynamodb)
+        stack.tables[logical_id] = table.name
+    return stack
+
+
+def _create_queue(stack: DeployedStack, logical_id: str, sqs: SQSClient, seen: frozenset[str] = frozenset()) -> None:
+    if logical_id in stack.queues:
+        return
+    if logical_id in seen:
+        raise TemplateError(f"queues redrive to each other in a cycle through {logical_id}")
+    spec = stack.spec.queues[logical_id]
+    attributes: dict[str, str] = {
+        attribute: _attribute_value(spec.properties[prop])
+        for prop, attribute in _QUEUE_ATTRIBUTES.items()
+        if prop in spec.properties
+    }
+    redrive = spec.properties.get("RedrivePolicy")
+    if redrive:
+        target = redrive["deadLetterTargetArn"]
+        if isinstance(target, dict) and "Fn::GetAtt" in target:
+            _create_queue(stack, target["Fn::GetAtt"][0], sqs, seen | {logical_id})
+        resolved = resolve(redrive, stack.lookup, pseudo=PSEUDO)
+        attributes["RedrivePolicy"] = json.dumps(resolved)
+    url = sqs.create_queue(QueueName=spec.name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    stack.queues[logical_id] = DeployedQueue(logical_id, spec.name, url, arn, attributes)
+
+
+def _attribute_value(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _create_table(properties: dict[str, Any], dynamodb: DynamoDBClient) -> None:
+    request: dict[str, Any] = {
+        "TableName": properties["TableName"],
+        "KeySchema": properties["KeySchema"],
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "BillingMode": properties.get("BillingMode", "PROVISIONED"),
+    }
+    if request["BillingMode"] == "PROVISIONED":
+        request["ProvisionedThroughput"] = properties["ProvisionedThroughput"]
+    if properties.get("GlobalSecondaryIndexes"):
+        request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    dynamodb.create_table(**request)
+    ttl = properties.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        dynamodb.update_time_to_live(
+            TableName=properties["TableName"],
+            TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+        )

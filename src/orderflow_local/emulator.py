@@ -1,0 +1,114 @@
+"""The embedded AWS emulator: moto's server, in this process, on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import urllib.request
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 4566
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+#: The emulator accepts any credentials; these keep boto3 from searching for real ones.
+CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+class EmulatorError(RuntimeError):
+    """The emulator could not start (for example, its port is taken)."""
+
+
+def client_config() -> Config:
+    return Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=5, read_timeout=30)
+
+
+@dataclass
+class Emulator:
+    """moto in server mode, one endpoint for SQS and DynamoDB.
+
+    Example
+    -------
+    >>> with Emulator(port=0) as aws:  # doctest: +SKIP
+    ...     aws.sqs().list_queues()
+    """
+
+    port: int = DEFAULT_PORT
+    _server: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> Emulator:
+        from moto.server import ThreadedMotoServer  # heavy: imported only when a stack starts
+
+        _ensure_port_free(self.port)
+        # werkzeug logs every request at INFO: thousands of lines that bury the output.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address=HOST, port=self.port, verbose=False)
+        self._server.start()
+        self.port = self._server.get_host_and_port()[1]
+        # moto keeps state per process: start from an empty account every time.
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310 - http to loopback
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            pass
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def session(self) -> boto3.Session:
+        return boto3.Session(
+            region_name=REGION,
+            aws_access_key_id=CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
+        )
+
+    def sqs(self) -> SQSClient:
+        return self.session().client("sqs", endpoint_url=self.endpoint, config=client_config())
+
+    def dynamodb(self) -> DynamoDBClient:
+        return self.session().client("dynamodb", endpoint_url=self.endpoint, config=client_config())
+
+    def environment(self) -> dict[str, str]:
+        """What a process needs in its environment to use this emulator with plain boto3."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+        }
+
+
+def _ensure_port_free(port: int) -> None:
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise EmulatorError(
+                    f"port {port} on {HOST} is already in use: is `orderflow up` already running? "
+                    "Stop it, or pick another port with --port."
+                ) from None
+            raise

@@ -1,0 +1,134 @@
+"""The whole pipeline on one machine: emulator + template deploy + event source mappings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from orderflow_local.deploy import DeployedStack, deploy
+from orderflow_local.emulator import DEFAULT_PORT, REGION, Emulator
+from orderflow_local.esm import EventSourceMapping, MappingConfig
+from orderflow_local.template import TEMPLATE, StackSpec, ensure_template, load_template
+from orderflow_local.ttl import TtlSweeper
+from orderflow_local.worker import EnvironmentPool, FunctionConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StackOptions:
+    """How to run the local stack; every default reproduces the template as deployed."""
+
+    port: int = DEFAULT_PORT
+    template: Path = TEMPLATE
+    #: Run this handler ("module:function") instead of the stack's.
+    handler: str | None = None
+    visibility_timeout: int | None = None
+    function_timeout: float | None = None
+    #: Where the function's log lines go (None: discarded).
+    log_path: Path | None = None
+    ttl_sweep_interval: float = 60.0
+    #: Extra environment for the function (tests, fault injection).
+    function_environment: dict[str, str] = field(default_factory=dict)
+
+
+class LocalStack:
+    """Start with ``with LocalStack(StackOptions(...)) as stack:``; everything stops on exit."""
+
+    def __init__(self, options: StackOptions | None = None, *, progress: Callable[[str], None] = log.info) -> None:
+        self.options = options or StackOptions()
+        self.emulator = Emulator(port=self.options.port)
+        self.progress = progress
+        self.deployed: DeployedStack | None = None
+        self.mappings: list[EventSourceMapping] = []
+        self.pools: list[EnvironmentPool] = []
+        self.warnings: list[str] = []
+        self._sweeper: TtlSweeper | None = None
+
+    def start(self) -> LocalStack:
+        template = ensure_template(self.options.template, progress=self.progress)
+        spec = load_template(template)
+        self.emulator.start()
+        try:
+            self._deploy_and_run(spec)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _deploy_and_run(self, spec: StackSpec) -> None:
+        sqs, dynamodb = self.emulator.sqs(), self.emulator.dynamodb()
+        self.deployed = deploy(spec, sqs=sqs, dynamodb=dynamodb)
+        for mapping in spec.mappings:
+            queue = self.deployed.queues[mapping.source_queue]
+            visibility = self.options.visibility_timeout or spec.queues[mapping.source_queue].visibility_timeout
+            if self.options.visibility_timeout:
+                sqs.set_queue_attributes(QueueUrl=queue.url, Attributes={"VisibilityTimeout": str(visibility)})
+            function = spec.functions[mapping.function]
+            environment = {
+                **self.deployed.function_environment(function),
+                **self.emulator.environment(),
+                "AWS_LAMBDA_FUNCTION_NAME": function.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+                "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+                **self.options.function_environment,
+            }
+            config = FunctionConfig(
+                name=function.name,
+                handler=self.options.handler or function.handler,
+                timeout=self.options.function_timeout or function.timeout,
+                memory_size=function.memory_size,
+                environment=environment,
+                log_path=str(self.options.log_path) if self.options.log_path else None,
+            )
+            mapping_config = MappingConfig(
+                queue_url=queue.url,
+                queue_arn=queue.arn,
+                visibility_timeout=visibility,
+                function_timeout=config.timeout,
+                batch_size=mapping.batch_size,
+                batching_window=mapping.batching_window,
+                report_batch_item_failures=mapping.report_batch_item_failures,
+                max_concurrency=mapping.max_concurrency,
+                fifo=spec.queues[mapping.source_queue].fifo,
+                region=REGION,
+            )
+            pool = EnvironmentPool(config)
+            self.pools.append(pool)
+            runner = EventSourceMapping(
+                mapping_config, sqs_factory=self.emulator.sqs, invoker=pool, on_warning=self.warnings.append
+            )
+            self.mappings.append(runner.start())
+        self._sweeper = TtlSweeper(
+            self.emulator.dynamodb, list(self.deployed.tables.values()), interval=self.options.ttl_sweep_interval
+        ).start()
+
+    def stop(self) -> None:
+        for mapping in self.mappings:
+            mapping.stop()
+        for pool in self.pools:
+            pool.shutdown()
+        if self._sweeper is not None:
+            self._sweeper.stop()
+        self.emulator.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        if self.deployed is None:
+            raise RuntimeError("the stack is not started: use `with LocalStack(...) as stack:`")
+        return self.deployed.outputs()
+
+    @property
+    def endpoint(self) -> str:
+        return self.emulator.endpoint

@@ -1,0 +1,236 @@
+"""Read the synthesized CloudFormation template: the local stack's single source of truth.
+
+Only the resources the local stack runs are read (queues, table, function, event source
+mapping); intrinsics in the properties it uses are resolved to the local resources.
+Everything else (KMS, IAM, alarms, logs, dashboard) has no local counterpart and is
+reported as such, never silently pretended.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+STACK_ID = "OrderProcessingStack"
+EMULATED_TYPES = frozenset(
+    {"AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::Lambda::Function", "AWS::Lambda::EventSourceMapping"}
+)
+
+
+class TemplateError(RuntimeError):
+    """The template is missing, cannot be synthesized, or uses something the local stack cannot run."""
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    logical_id: str
+    properties: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.properties["QueueName"])
+
+    @property
+    def fifo(self) -> bool:
+        return bool(self.properties.get("FifoQueue", False))
+
+    @property
+    def visibility_timeout(self) -> int:
+        return int(self.properties.get("VisibilityTimeout", 30))
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    logical_id: str
+    properties: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.properties["TableName"])
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    name: str
+    handler: str
+    timeout: int
+    memory_size: int
+    runtime: str
+    environment: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    logical_id: str
+    source_queue: str  # logical id of the queue
+    function: str  # logical id of the function
+    batch_size: int
+    batching_window: int
+    report_batch_item_failures: bool
+    max_concurrency: int | None
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """What the local stack creates and runs, read from the template."""
+
+    queues: dict[str, QueueSpec]
+    tables: dict[str, TableSpec]
+    functions: dict[str, FunctionSpec]
+    mappings: list[MappingSpec]
+    outputs: dict[str, Any]
+    not_emulated: list[str] = field(default_factory=list)
+
+
+def load_template(path: Path) -> StackSpec:
+    """Parse ``path`` (a synthesized template) into the resources the local stack runs."""
+    try:
+        template = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TemplateError(f"{path} does not exist: run `make synth`") from None
+    except json.JSONDecodeError as exc:
+        raise TemplateError(f"{path} is not valid JSON ({exc}): run `make synth` again") from None
+    resources: dict[str, dict[str, Any]] = template.get("Resources", {})
+    queues = {
+        key: QueueSpec(key, value.get("Properties", {}))
+        for key, value in resources.items()
+        if value["Type"] == "AWS::SQS::Queue"
+    }
+    tables = {
+        key: TableSpec(key, value.get("Properties", {}))
+        for key, value in resources.items()
+        if value["Type"] == "AWS::DynamoDB::Table"
+    }
+    functions = {}
+    for key, value in resources.items():
+        if value["Type"] != "AWS::Lambda::Function":
+            continue
+        props = value["Properties"]
+        functions[key] = FunctionSpec(
+            logical_id=key,
+            name=str(props.get("FunctionName", key)),
+            handler=str(props["Handler"]),
+            timeout=int(props.get("Timeout", 3)),
+            memory_size=int(props.get("MemorySize", 128)),
+            runtime=str(props.get("Runtime", "")),
+            environment=dict(props.get("Environment", {}).get("Variables", {})),
+        )
+    mappings = []
+    for key, value in resources.items():
+        if value["Type"] != "AWS::Lambda::EventSourceMapping":
+            continue
+        props = value["Properties"]
+        source = _logical_target(props.get("EventSourceArn"), "EventSourceArn", key)
+        target = _logical_target(props.get("FunctionName"), "FunctionName", key)
+        if source not in queues:
+            raise TemplateError(f"{key}: only SQS event sources run locally, not {source}")
+        mappings.append(
+            MappingSpec(
+                logical_id=key,
+                source_queue=source,
+                function=target,
+                batch_size=int(props.get("BatchSize", 10)),
+                batching_window=int(props.get("MaximumBatchingWindowInSeconds", 0)),
+                report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                max_concurrency=props.get("ScalingConfig", {}).get("MaximumConcurrency"),
+            )
+        )
+    not_emulated = sorted({value["Type"] for value in resources.values()} - EMULATED_TYPES)
+    return StackSpec(queues, tables, functions, mappings, template.get("Outputs", {}), not_emulated)
+
+
+def _logical_target(value: Any, name: str, owner: str) -> str:
+    if isinstance(value, dict) and "Ref" in value:
+        return str(value["Ref"])
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return str(value["Fn::GetAtt"][0])
+    raise TemplateError(f"{owner}.{name} must reference a resource of this stack, got {value!r}")
+
+
+Lookup = Callable[[str, str | None], str]
+
+
+def resolve(value: Any, lookup: Lookup, *, pseudo: dict[str, str]) -> Any:
+    """Resolve CloudFormation intrinsics in ``value``.
+
+    ``lookup(logical_id, attribute)`` answers ``Ref`` (attribute None) and ``Fn::GetAtt``.
+    """
+    if isinstance(value, list):
+        return [resolve(item, lookup, pseudo=pseudo) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) != 1 or not next(iter(value)).startswith(("Ref", "Fn::")):
+        return {key: resolve(item, lookup, pseudo=pseudo) for key, item in value.items()}
+    ((function, argument),) = value.items()
+    if function == "Ref":
+        return pseudo[argument] if argument in pseudo else lookup(argument, None)
+    if function == "Fn::GetAtt":
+        logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
+        return lookup(logical_id, attribute)
+    if function == "Fn::Join":
+        separator, items = argument
+        return separator.join(str(resolve(item, lookup, pseudo=pseudo)) for item in items)
+    if function == "Fn::Select":
+        index, items = argument
+        return resolve(items, lookup, pseudo=pseudo)[int(index)]
+    if function == "Fn::Sub":
+        text, variables = (argument, {}) if isinstance(argument, str) else argument
+        names = {**pseudo, **{key: resolve(item, lookup, pseudo=pseudo) for key, item in variables.items()}}
+        return _substitute(text, names, lookup)
+    raise TemplateError(f"the local stack cannot resolve {function}")
+
+
+def _substitute(text: str, names: dict[str, str], lookup: Lookup) -> str:
+    out, rest = "", text
+    while "${" in rest:
+        before, _, after = rest.partition("${")
+        name, _, rest = after.partition("}")
+        if name in names:
+            out += before + str(names[name])
+        elif "." in name:
+            logical_id, attribute = name.split(".", 1)
+            out += before + lookup(logical_id, attribute)
+        else:
+            out += before + lookup(name, None)
+    return out + rest
+
+
+# --- synthesis ---------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "cdk.out" / f"{STACK_ID}.template.json"
+SYNTH_INPUTS = ("app.py", "cdk.json", "infra", "pyproject.toml")
+
+
+def ensure_template(path: Path = TEMPLATE, *, root: Path = ROOT, progress: Callable[[str], None] = print) -> Path:
+    """Return ``path``, synthesizing it first when it is missing or older than its sources."""
+    if path.exists() and not _stale(path, root):
+        return path
+    if not (root / "app.py").exists():
+        raise TemplateError(f"{path} is missing and there is no app.py in {root} to synthesize it from")
+    progress("Synthesizing the CDK app (the template is missing or older than infra/)...")
+    env = {**os.environ, "CDK_OUTDIR": str(path.parent)}
+    env.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,22")
+    env.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    result = subprocess.run([sys.executable, "app.py"], cwd=root, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0 or not path.exists():
+        tail = "\n".join(result.stderr.strip().splitlines()[-15:])
+        raise TemplateError(f"synthesizing the stack failed (try `make synth` to see everything):\n{tail}")
+    return path
+
+
+def _stale(path: Path, root: Path) -> bool:
+    built = path.stat().st_mtime
+    for name in SYNTH_INPUTS:
+        source = root / name
+        files = [source] if source.is_file() else list(source.rglob("*.py")) if source.is_dir() else []
+        if any(file.stat().st_mtime > built for file in files):
+            return True
+    return False

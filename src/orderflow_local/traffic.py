@@ -1,0 +1,238 @@
+"""Realistic order traffic for the local pipeline, and the check that nothing was lost.
+
+A stream mixes valid orders with what producers really send wrong: redeliveries of the
+same order, bodies that are not JSON, and orders that fail validation. Every planned
+message has an expected fate; :func:`verify` checks the table and the DLQ against it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from orderflow_local.dlq import list_dead_letters
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+
+PRODUCTS = [
+    ("PROD-100", "Mechanical Keyboard", "149.99"),
+    ("PROD-101", "Wireless Mouse", "39.50"),
+    ("PROD-102", "USB-C Hub", "54.00"),
+    ("PROD-103", "27-inch Monitor", "289.00"),
+    ("PROD-104", "Laptop Stand", "45.50"),
+    ("PROD-105", "Noise-cancelling Headphones", "199.95"),
+    ("PROD-106", "Webcam", "79.99"),
+    ("PROD-107", "Desk Lamp", "24.90"),
+]
+CITIES = [("Portland", "OR", "97201", "US"), ("Berlin", "BE", "10115", "DE"), ("Lyon", "ARA", "69001", "FR")]
+CURRENCY = {"US": "USD", "DE": "EUR", "FR": "EUR"}
+MALFORMED = ['{"orderId": "ORD-BROKEN", "items": [', "not json at all", "[]", '{"totalAmount": NaN}']
+
+
+@dataclass(frozen=True)
+class PlannedMessage:
+    """One message to send and what must become of it."""
+
+    body: str
+    kind: str  # "valid", "duplicate", "malformed", "invalid"
+    order_id: str | None = None
+    created_at: str | None = None
+    expected_code: str | None = None  # the DLQ errorCode for malformed/invalid
+
+
+@dataclass
+class TrafficPlan:
+    messages: list[PlannedMessage]
+
+    @property
+    def unique_valid(self) -> dict[tuple[str, str], PlannedMessage]:
+        return {
+            (m.order_id, m.created_at): m
+            for m in self.messages
+            if m.kind == "valid" and m.order_id is not None and m.created_at is not None
+        }
+
+    @property
+    def rejected(self) -> list[PlannedMessage]:
+        return [m for m in self.messages if m.kind in {"malformed", "invalid"}]
+
+    def count(self, kind: str) -> int:
+        return sum(1 for m in self.messages if m.kind == kind)
+
+
+def _order(rng: random.Random, number: int, run: str, now: datetime) -> dict[str, Any]:
+    lines = rng.sample(PRODUCTS, rng.randint(1, 3))
+    quantities = [rng.randint(1, 4) for _ in lines]
+    total = sum(
+        (Decimal(price) * quantity for (_, _, price), quantity in zip(lines, quantities, strict=True)), Decimal(0)
+    )
+    items = [
+        {"productId": pid, "productName": name, "quantity": quantity, "unitPrice": Decimal(price)}
+        for (pid, name, price), quantity in zip(lines, quantities, strict=True)
+    ]
+    city, state, zip_code, country = rng.choice(CITIES)
+    created = now - timedelta(seconds=rng.randint(0, 3600))
+    return {
+        "orderId": f"ORD-{run}-{number:06d}",
+        "customerId": f"CUST-{rng.randint(1, 50)}",
+        "items": items,
+        "totalAmount": total,
+        "currency": CURRENCY[country],
+        "shippingAddress": {"street": f"{rng.randint(1, 999)} Main Street", "city": city, "state": state,
+                            "zip": zip_code, "country": country},
+        "createdAt": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }  # fmt: skip
+
+
+def _dumps(order: dict[str, Any]) -> str:
+    # Amounts have at most 2 decimals and 8 digits: float's shortest repr writes them back
+    # as the same decimal literal, which the processor reads as an exact Decimal.
+    return json.dumps(order, default=float)
+
+
+def plan_traffic(
+    count: int,
+    *,
+    seed: int = 7,
+    duplicate_rate: float = 0.05,
+    malformed_rate: float = 0.03,
+    invalid_rate: float = 0.03,
+    run: str | None = None,
+) -> TrafficPlan:
+    """``count`` messages: mostly new valid orders, some duplicates, malformed and invalid ones."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible test traffic, not security
+    run = run or f"{seed:04d}"
+    now = datetime.now(UTC)
+    messages: list[PlannedMessage] = []
+    valid: list[PlannedMessage] = []
+    for number in range(count):
+        roll = rng.random()
+        if valid and roll < duplicate_rate:
+            original = rng.choice(valid)
+            messages.append(PlannedMessage(original.body, "duplicate", original.order_id, original.created_at))
+        elif roll < duplicate_rate + malformed_rate:
+            messages.append(PlannedMessage(rng.choice(MALFORMED), "malformed", expected_code="MALFORMED_JSON"))
+        elif roll < duplicate_rate + malformed_rate + invalid_rate:
+            order = _order(rng, number, run, now)
+            order["totalAmount"] += Decimal("0.01")
+            messages.append(PlannedMessage(_dumps(order), "invalid", order["orderId"], order["createdAt"],
+                                           expected_code="VALIDATION_FAILED"))  # fmt: skip
+        else:
+            order = _order(rng, number, run, now)
+            message = PlannedMessage(_dumps(order), "valid", order["orderId"], order["createdAt"])
+            valid.append(message)
+            messages.append(message)
+    return TrafficPlan(messages)
+
+
+def send(sqs: SQSClient, queue_url: str, messages: list[PlannedMessage]) -> dict[int, float]:
+    """Send ``messages`` in batches of 10; return the send time (epoch seconds) by index."""
+    sent_at: dict[int, float] = {}
+    for start in range(0, len(messages), 10):
+        chunk = messages[start : start + 10]
+        now = time.time()
+        response = sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(start + n), "MessageBody": m.body} for n, m in enumerate(chunk)],
+        )
+        if response.get("Failed"):
+            failures = "; ".join(f"{f['Id']}: {f.get('Message')}" for f in response["Failed"])
+            raise RuntimeError(f"SQS refused messages: {failures}")
+        for n in range(len(chunk)):
+            sent_at[start + n] = now
+    return sent_at
+
+
+@dataclass
+class Verdict:
+    """What became of a traffic plan."""
+
+    stored: int = 0
+    missing: list[str] = field(default_factory=list)  # valid orders neither stored nor in the DLQ
+    unexpected_items: int = 0  # items in the table the plan did not ask for (stored twice, or invalid)
+    not_confirmed: list[str] = field(default_factory=list)
+    rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    rejected_missing: int = 0  # malformed/invalid messages not found in the DLQ
+    valid_in_dlq: int = 0  # valid orders whose retries ran out: in the DLQ with their original body
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.unexpected_items and not self.not_confirmed and not self.rejected_missing
+
+
+def verify(
+    plan: TrafficPlan,
+    *,
+    dynamodb: DynamoDBClient,
+    table_name: str,
+    sqs: SQSClient,
+    dlq_url: str,
+    sent_at: dict[int, float] | None = None,
+) -> Verdict:
+    """Check the invariant: every valid order stored exactly once (or in the DLQ with its
+    original body), every malformed or invalid message in the DLQ with its reason and never stored."""
+    verdict = Verdict()
+    items = _scan(dynamodb, table_name)
+    by_key = {(item["orderId"]["S"], item["createdAt"]["S"]): item for item in items}
+    dead = list_dead_letters(sqs, dlq_url, limit=1_000_000)
+    dead_bodies = Counter(letter.body for letter in dead)
+    expected = plan.unique_valid
+    first_sent = _first_send_times(plan, sent_at or {})
+    for key, message in expected.items():
+        item = by_key.get(key)
+        if item is None:
+            if dead_bodies[message.body]:
+                verdict.valid_in_dlq += 1
+            else:
+                verdict.missing.append(key[0])
+            continue
+        verdict.stored += 1
+        if item.get("status", {}).get("S") != "CONFIRMED":
+            verdict.not_confirmed.append(key[0])
+        if message.body in first_sent:
+            processed = datetime.fromisoformat(item["processedAt"]["S"].replace("Z", "+00:00")).timestamp()
+            verdict.latencies.append(max(0.0, processed - first_sent[message.body]))
+    verdict.unexpected_items = len(set(by_key) - set(expected))
+    for letter in dead:
+        verdict.rejected_by_reason[letter.error_code or "RETRIES_EXHAUSTED"] += 1
+    rejected_bodies = Counter(message.body for message in plan.rejected)
+    for body, needed in rejected_bodies.items():
+        verdict.rejected_missing += max(0, needed - dead_bodies[body])
+    return verdict
+
+
+def _first_send_times(plan: TrafficPlan, sent_at: dict[int, float]) -> dict[str, float]:
+    first: dict[str, float] = {}
+    for index, message in enumerate(plan.messages):
+        if message.kind == "valid" and index in sent_at:
+            first.setdefault(message.body, sent_at[index])
+    return first
+
+
+def _scan(dynamodb: DynamoDBClient, table_name: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"TableName": table_name}
+    while True:
+        page = dynamodb.scan(**request)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (0 when there are no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
+    return ordered[rank]

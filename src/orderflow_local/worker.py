@@ -1,0 +1,288 @@
+"""Execution environments: each a separate process that imports the handler once (a cold
+start) and then serves invocations (warm), as Lambda's execution environments do.
+
+The parent enforces the function timeout by stopping the process; a process that dies
+mid-invocation is a crash. Either way the environment is gone and the next invocation
+starts a new one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import multiprocessing
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+#: Lambda gives the init phase up to 10 s of its own, apart from the function timeout.
+INIT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """What an execution environment needs to know about the function it runs."""
+
+    name: str
+    handler: str  # "package.module.function" (Lambda's form) or "package.module:function"
+    timeout: float
+    memory_size: int
+    environment: dict[str, str]
+    log_path: str | None = None
+
+    @property
+    def arn(self) -> str:
+        region = self.environment.get("AWS_REGION", "us-east-1")
+        return f"arn:aws:lambda:{region}:123456789012:function:{self.name}"
+
+
+@dataclass
+class Invocation:
+    """The outcome of one invocation, as the event source mapping sees it."""
+
+    status: str  # "ok", "error", "timeout", "crash"
+    payload: str | None = None  # the JSON the function returned, when ok
+    error: str | None = None
+    cold_start: bool = False
+    duration: float = 0.0
+    metrics: Counter[str] = field(default_factory=Counter)
+
+
+class LocalContext:
+    """Lambda's context object, with the attributes handlers and Powertools read."""
+
+    def __init__(self, config: FunctionConfig, request_id: str, deadline: float) -> None:
+        self.aws_request_id = request_id
+        self.function_name = config.name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = config.memory_size
+        self.invoked_function_arn = config.arn
+        self.log_group_name = f"/aws/lambda/{config.name}"
+        self.log_stream_name = f"local/{os.getpid()}"
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.time()) * 1000))
+
+
+class _OutputSink(io.TextIOBase):
+    """The environment's stdout: EMF metric lines are counted, everything else is logged."""
+
+    def __init__(self, log_path: str | None) -> None:
+        self._log = open(log_path, "a", buffering=1, encoding="utf-8") if log_path else None  # noqa: SIM115
+        self._partial = ""
+        self.metrics: Counter[str] = Counter()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._line(line)
+        return len(text)
+
+    def _line(self, line: str) -> None:
+        if line.startswith('{"_aws"'):
+            self._count_emf(line)
+        elif self._log is not None:
+            self._log.write(line + "\n")
+
+    def _count_emf(self, line: str) -> None:
+        try:
+            blob = json.loads(line)
+            directive = blob["_aws"]["CloudWatchMetrics"][0]
+        except (ValueError, KeyError, IndexError):
+            return
+        dimensions = [name for group in directive.get("Dimensions", []) for name in group if name != "service"]
+        for metric in directive.get("Metrics", []):
+            name = metric["Name"]
+            value = blob.get(name, 0)
+            total = sum(value) if isinstance(value, list) else value
+            suffix = "".join(f"[{blob[dim]}]" for dim in dimensions if dim in blob)
+            self.metrics[name + suffix] += int(total)
+
+    def take_metrics(self) -> Counter[str]:
+        taken, self.metrics = self.metrics, Counter()
+        return taken
+
+
+def _load_handler(spec: str) -> Any:
+    module_name, _, function_name = spec.partition(":") if ":" in spec else spec.rpartition(".")
+    if not module_name or not function_name:
+        raise ValueError(f"handler {spec!r} must be MODULE:FUNCTION or MODULE.FUNCTION")
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, function_name)
+    except AttributeError:
+        raise ValueError(f"module {module_name!r} has no function {function_name!r}") from None
+
+
+def environment_main(connection: Connection, config: FunctionConfig) -> None:  # pragma: no cover - child process
+    """The execution environment's process: init once, then serve invocations until told to stop."""
+    os.environ.update(config.environment)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    sink = _OutputSink(config.log_path)
+    sys.stdout = sink
+    started = time.perf_counter()
+    try:
+        handler = _load_handler(config.handler)
+    except Exception:  # noqa: BLE001 - an init failure is reported to the parent, like Lambda's Runtime.ImportModuleError
+        connection.send(("init_error", traceback.format_exc(limit=5)))
+        return
+    connection.send(("ready", time.perf_counter() - started))
+    while True:
+        try:
+            message = connection.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        event, request_id, deadline = message
+        context = LocalContext(config, request_id, deadline)
+        try:
+            result = handler(event, context)
+        except Exception as exc:  # noqa: BLE001 - any handler error fails the invocation, as in Lambda
+            connection.send(("error", f"{type(exc).__name__}: {exc}", sink.take_metrics()))
+            continue
+        try:
+            payload = json.dumps(result)
+        except (TypeError, ValueError) as exc:
+            connection.send(("error", f"Runtime.MarshalError: {exc}", sink.take_metrics()))
+        else:
+            connection.send(("ok", payload, sink.take_metrics()))
+
+
+class ExecutionEnvironment:
+    """One worker process running the function."""
+
+    def __init__(self, config: FunctionConfig, context: multiprocessing.context.SpawnContext) -> None:
+        self.config = config
+        self._connection, child = context.Pipe()
+        self.process = context.Process(target=environment_main, args=(child, config), daemon=True)
+        self.process.start()
+        child.close()
+        self._initialized = False
+        self.invocations = 0
+
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def invoke(self, event: dict[str, Any]) -> Invocation:
+        started = time.monotonic()
+        cold = not self._initialized
+        if cold:
+            init = self._wait_for_init()
+            if init is not None:
+                return init
+        deadline = time.time() + self.config.timeout
+        self.invocations += 1
+        try:
+            self._connection.send((event, str(uuid.uuid4()), deadline))
+            if not self._connection.poll(self.config.timeout):
+                self.stop(kill=True)
+                return Invocation(
+                    "timeout",
+                    error=f"Task timed out after {self.config.timeout:.2f} seconds",
+                    cold_start=cold,
+                    duration=time.monotonic() - started,
+                )
+            status, value, metrics = self._connection.recv()
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            self.stop(kill=True)
+            code = self.process.exitcode
+            return Invocation("crash", error=f"Runtime exited with code {code}", cold_start=cold)
+        duration = time.monotonic() - started
+        if status == "ok":
+            return Invocation("ok", payload=value, cold_start=cold, duration=duration, metrics=metrics)
+        return Invocation("error", error=value, cold_start=cold, duration=duration, metrics=metrics)
+
+    def _wait_for_init(self) -> Invocation | None:
+        try:
+            if not self._connection.poll(INIT_TIMEOUT):
+                self.stop(kill=True)
+                return Invocation("timeout", error=f"init did not finish in {INIT_TIMEOUT} s", cold_start=True)
+            status, value = self._connection.recv()
+        except (EOFError, ConnectionResetError):
+            self.stop(kill=True)
+            return Invocation("crash", error="Runtime exited during init", cold_start=True)
+        if status != "ready":
+            self.stop(kill=True)
+            return Invocation("error", error=f"Runtime.ImportModuleError: {value}", cold_start=True)
+        self._initialized = True
+        return None
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.process.is_alive():
+            if not kill:
+                try:
+                    self._connection.send(None)
+                    self.process.join(timeout=2)
+                except (BrokenPipeError, OSError):
+                    pass
+            if self.process.is_alive():
+                self.process.kill()
+        self.process.join(timeout=5)
+        self._connection.close()
+
+
+class EnvironmentPool:
+    """Warm environments are reused; a new one (a cold start) is made only when none is idle."""
+
+    def __init__(self, config: FunctionConfig) -> None:
+        self.config = config
+        self._context = multiprocessing.get_context("spawn")
+        self._idle: deque[ExecutionEnvironment] = deque()
+        self._all: list[ExecutionEnvironment] = []
+        self._lock = threading.Lock()
+        self.cold_starts = 0
+
+    def invoke(self, event: dict[str, Any]) -> Invocation:
+        environment = self._acquire()
+        result = environment.invoke(event)
+        if result.cold_start:
+            with self._lock:
+                self.cold_starts += 1
+        self._release(environment)
+        return result
+
+    def _acquire(self) -> ExecutionEnvironment:
+        with self._lock:
+            while self._idle:
+                environment = self._idle.popleft()
+                if environment.alive:
+                    return environment
+            environment = ExecutionEnvironment(self.config, self._context)
+            self._all.append(environment)
+            return environment
+
+    def _release(self, environment: ExecutionEnvironment) -> None:
+        with self._lock:
+            if environment.alive:
+                self._idle.append(environment)
+            elif environment in self._all:
+                self._all.remove(environment)
+
+    def size(self) -> int:
+        with self._lock:
+            return sum(1 for environment in self._all if environment.alive)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            environments, self._all = self._all, []
+            self._idle.clear()
+        for environment in environments:
+            environment.stop()
