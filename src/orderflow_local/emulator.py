@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from orderflow_local import moto_patches
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
@@ -52,6 +54,7 @@ class Emulator:
     def start(self) -> Emulator:
         from moto.server import ThreadedMotoServer  # heavy: imported only when a stack starts
 
+        moto_patches.apply()
         _ensure_port_free(self.port)
         # werkzeug logs every request at INFO: thousands of lines that bury the output.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
