@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from orderflow_local.emulator import Emulator
 from orderflow_local.esm import EventSourceMapping, MappingConfig
 from orderflow_local.worker import EnvironmentPool, FunctionConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,14 @@ import base64
 import hashlib
 import json
 import time
+from typing import TYPE_CHECKING
 
 import pytest
 
 from orderflow_local.esm import MappingConfig, MappingConfigurationError
-from tests.integration.conftest import Harness
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import Harness
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -1,0 +1,215 @@
+"""`orderflow up` as a user runs it, driven by the real AWS CLI and by the `orderflow` commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.support import EVENTS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+pytestmark = pytest.mark.timeout(300)
+
+BIN = Path(sys.executable).parent
+SEED_KEY = '{"orderId": {"S": "ORD-20260420-001"}, "createdAt": {"S": "2026-04-20T14:30:00Z"}}'
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Up:
+    process: subprocess.Popen[str]
+    endpoint: str
+    env: dict[str, str]
+    log: Path
+
+    def aws(self, *args: str) -> Any:
+        result = subprocess.run(
+            [str(BIN / "aws"), "--endpoint-url", self.endpoint, "--output", "json", *args],
+            env=self.env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout) if result.stdout.strip() else None
+
+    def orderflow(
+        self, *args: str, endpoint: str | None = None, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "orderflow"), *args],
+            env={**self.env, "AWS_ENDPOINT_URL": endpoint or self.endpoint},
+            input=stdin, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    def wait_for(self, check: Any, what: str, timeout: float = 60) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            time.sleep(0.5)
+        raise AssertionError(f"timed out waiting for {what}; orderflow up said:\n{self.log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    port = _free_port()
+    workdir = tmp_path_factory.mktemp("up")
+    log = workdir / "up.out"
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "COLUMNS": "200",
+    }
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(BIN / "orderflow"), "up", "--port", str(port), "--log-file", str(workdir / "fn.log")],
+            stdout=out, stderr=subprocess.STDOUT, text=True, env=env,
+        )  # fmt: skip
+    running = Up(process, f"http://localhost:{port}", env, log)
+    running.wait_for(lambda: "Press Ctrl-C to stop" in log.read_text() or process.poll() is not None, "startup", 120)
+    assert process.poll() is None, log.read_text()
+    yield running
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+def test_up_prints_the_endpoint_resources_and_exports(up: Up) -> None:
+    banner = up.log.read_text()
+    assert f"export AWS_ENDPOINT_URL=http://127.0.0.1:{up.endpoint.rsplit(':', 1)[1]}" in banner
+    for output in ("QueueUrl", "TableName", "DLQUrl"):
+        assert output in banner
+    assert "OrderCreatedQueue" in banner
+
+
+def test_the_seeds_end_to_end_commands_work_with_only_the_endpoint_added(up: Up) -> None:
+    queue_url = up.aws("sqs", "get-queue-url", "--queue-name", "OrderCreatedQueue")["QueueUrl"]
+    # aws sqs send-message (the seed's sample order)
+    up.aws("sqs", "send-message", "--queue-url", queue_url, "--message-body", (EVENTS / "seed_order.json").read_text())
+    # aws dynamodb get-item shows the order
+    item = up.wait_for(lambda: up.aws("dynamodb", "get-item", "--table-name", "Orders", "--key", SEED_KEY), "the order")
+    assert item["Item"]["status"] == {"S": "CONFIRMED"}
+    assert item["Item"]["totalAmount"] == {"N": "149.99"}
+    # resending leaves the item unchanged
+    up.aws("sqs", "send-message", "--queue-url", queue_url, "--message-body", (EVENTS / "seed_order.json").read_text())
+    up.wait_for(lambda: up.aws("sqs", "get-queue-attributes", "--queue-url", queue_url, "--attribute-names", "All")[
+        "Attributes"]["ApproximateNumberOfMessages"] == "0" and "Duplicate" in (up.log.parent / "fn.log").read_text(),
+        "the duplicate to be processed")  # fmt: skip
+    assert up.aws("dynamodb", "get-item", "--table-name", "Orders", "--key", SEED_KEY) == item
+    # a malformed message appears in the DLQ
+    up.aws("sqs", "send-message", "--queue-url", queue_url, "--message-body", '{"orderId": "ORD-BAD", ')
+    dlq_url = up.aws("sqs", "get-queue-url", "--queue-name", "OrderCreatedDLQ")["QueueUrl"]
+
+    def malformed_in_dlq() -> bool:
+        received = up.aws(
+            "sqs", "receive-message", "--queue-url", dlq_url, "--message-attribute-names", "All",
+            "--max-number-of-messages", "10", "--visibility-timeout", "0",
+        )  # fmt: skip
+        return any(m["Body"] == '{"orderId": "ORD-BAD", ' for m in (received or {}).get("Messages", []))
+
+    up.wait_for(malformed_in_dlq, "the malformed message in the DLQ")
+
+
+def test_orderflow_send_get_by_customer_and_dlq_list(up: Up) -> None:
+    sent = up.orderflow("send", "-", stdin=json.dumps([_order("ORD-CLI-1"), _order("ORD-CLI-2")]))
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.count("sent ") == 2
+    got = up.wait_for(lambda: (r := up.orderflow("orders", "get", "ORD-CLI-2")).returncode == 0 and r, "ORD-CLI-2")
+    assert json.loads(got.stdout)["orderId"] == "ORD-CLI-2"
+    listed = up.orderflow("orders", "by-customer", "CUST-CLI")
+    assert listed.returncode == 0
+    assert "ORD-CLI-1" in listed.stdout
+    assert "ORD-CLI-2" in listed.stdout
+    up.orderflow("send", str(EVENTS / "multi_item_order.json"))
+    bad = up.orderflow("send", "-", stdin="definitely not an order")
+    assert bad.returncode == 0
+    dlq = up.wait_for(lambda: "MALFORMED_JSON" in (r := up.orderflow("dlq", "list")).stdout and r, "the DLQ listing")
+    assert "body is not valid JSON" in dlq.stdout
+
+
+def test_orderflow_dlq_redrive_leaves_rejected_messages(up: Up) -> None:
+    redriven = up.orderflow("dlq", "redrive", "--rate", "50")
+    assert redriven.returncode == 0, redriven.stderr
+    assert "Moved 0 message(s)" in redriven.stdout
+    assert "rejected message(s) in the DLQ" in redriven.stdout
+
+
+def test_a_missing_order_is_a_clear_error(up: Up) -> None:
+    missing = up.orderflow("orders", "get", "ORD-NOPE")
+    assert missing.returncode == 1
+    assert "no order ORD-NOPE in Orders" in missing.stderr
+
+
+def test_commands_say_what_to_do_when_no_stack_runs(up: Up) -> None:
+    result = up.orderflow("send", endpoint=f"http://127.0.0.1:{_free_port()}")
+    assert result.returncode == 1
+    assert "cannot reach" in result.stderr
+    assert "Is `orderflow up` running?" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["up"],
+        ["demo"],
+        ["send"],
+        ["orders"],
+        ["orders", "get"],
+        ["orders", "by-customer"],
+        ["dlq"],
+        ["dlq", "list"],
+        ["dlq", "redrive"],
+    ],
+)
+def test_every_command_has_help(up: Up, command: list[str]) -> None:
+    result = up.orderflow(*command, "--help")
+    assert result.returncode == 0
+    assert "Usage: orderflow" in result.stdout
+
+
+def test_up_refuses_a_handler_it_cannot_find(up: Up) -> None:
+    result = up.orderflow("up", "--port", "0", "--handler", "no_such_module:handler")
+    assert result.returncode == 2
+    assert "cannot find module 'no_such_module'" in result.stderr
+
+
+def test_up_stops_cleanly_on_sigterm(up: Up) -> None:
+    up.process.send_signal(signal.SIGTERM)
+    assert up.process.wait(timeout=60) == 0
+    assert "Stopped." in up.log.read_text()
+
+
+def _order(order_id: str) -> dict[str, Any]:
+    order = json.loads((EVENTS / "seed_order.json").read_text())
+    order.update(orderId=order_id, customerId="CUST-CLI")
+    return order  # type: ignore[no-any-return]
+
+
+def test_orderflow_demo_runs_end_to_end() -> None:
+    result = subprocess.run(
+        [str(BIN / "orderflow"), "demo", "--orders", "40", "--seed", "3"],
+        capture_output=True, text=True, timeout=240, check=False, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "nothing lost, nothing stored twice" in result.stdout
+    assert "duplicates skipped" in result.stdout
+    assert "cold starts" in result.stdout

@@ -1,0 +1,252 @@
+"""The local stack is created from the synthesized template, and does what moto does not."""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import pytest
+
+from orderflow_local import moto_patches
+from orderflow_local.dlq import MAX_REDRIVES, list_dead_letters, redrive
+from orderflow_local.emulator import Emulator, EmulatorError
+from orderflow_local.stack import LocalStack, StackOptions
+from orderflow_local.template import TemplateError, ensure_template, load_template, resolve
+from orderflow_local.ttl import sweep_expired
+from tests.support import EVENTS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack(StackOptions(port=0, ttl_sweep_interval=3600)) as running:
+        yield running
+
+
+def _template() -> dict[str, object]:
+    return json.loads(ensure_template().read_text())  # type: ignore[no-any-return]
+
+
+def test_queues_are_created_with_the_templates_settings(stack: LocalStack) -> None:
+    sqs = stack.emulator.sqs()
+    queue = sqs.get_queue_attributes(QueueUrl=stack.outputs["QueueUrl"], AttributeNames=["All"])["Attributes"]
+    dlq = sqs.get_queue_attributes(QueueUrl=stack.outputs["DLQUrl"], AttributeNames=["All"])["Attributes"]
+    assert queue["VisibilityTimeout"] == "185"
+    assert queue["MessageRetentionPeriod"] == str(7 * 24 * 3600)
+    assert dlq["MessageRetentionPeriod"] == str(14 * 24 * 3600)
+    assert json.loads(queue["RedrivePolicy"]) == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 3}
+
+
+def test_the_table_has_the_templates_keys_gsi_and_ttl(stack: LocalStack) -> None:
+    dynamodb = stack.emulator.dynamodb()
+    table = dynamodb.describe_table(TableName="Orders")["Table"]
+    assert table["KeySchema"] == [
+        {"AttributeName": "orderId", "KeyType": "HASH"},
+        {"AttributeName": "createdAt", "KeyType": "RANGE"},
+    ]
+    [index] = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "CustomerIndex"
+    assert [key["AttributeName"] for key in index["KeySchema"]] == ["customerId", "createdAt"]
+    ttl = dynamodb.describe_time_to_live(TableName="Orders")["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
+
+
+def test_the_function_and_mapping_follow_the_template(stack: LocalStack) -> None:
+    [mapping] = stack.mappings
+    [pool] = stack.pools
+    assert mapping.config.batch_size == 10
+    assert mapping.config.batching_window == 5
+    assert mapping.config.report_batch_item_failures is True
+    assert mapping.config.max_concurrency == 2
+    assert mapping.config.visibility_timeout == 185
+    assert pool.config.handler == "orderflow.handler.lambda_handler"
+    assert pool.config.timeout == 30
+    assert pool.config.memory_size == 256
+    # Ref to the DLQ resolved to the local queue's URL, Ref to the table to its name
+    assert pool.config.environment["DLQ_URL"] == stack.outputs["DLQUrl"]
+    assert pool.config.environment["TABLE_NAME"] == "Orders"
+    assert pool.config.environment["AWS_ENDPOINT_URL"] == stack.endpoint
+
+
+def test_a_change_to_the_template_is_followed(tmp_path: pytest.TempPathFactory) -> None:
+    # Given the template with another batch size and visibility timeout
+    template = _template()
+    for resource in template["Resources"].values():  # type: ignore[attr-defined]
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping":
+            resource["Properties"]["BatchSize"] = 3
+        if resource["Type"] == "AWS::SQS::Queue" and resource["Properties"]["QueueName"] == "OrderCreatedQueue":
+            resource["Properties"]["VisibilityTimeout"] = 200
+    changed = tmp_path / "OrderProcessingStack.template.json"  # type: ignore[operator]
+    changed.write_text(json.dumps(template))
+    spec = load_template(changed)
+    # Then the local stack reads it
+    assert spec.mappings[0].batch_size == 3
+    assert next(q for q in spec.queues.values() if q.name == "OrderCreatedQueue").visibility_timeout == 200
+    assert "AWS::KMS::Key" in spec.not_emulated
+
+
+def test_intrinsics_resolve_to_local_resources() -> None:
+    def lookup(logical_id: str, attribute: str | None) -> str:
+        return f"{logical_id}.{attribute or 'Ref'}"
+
+    pseudo = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
+    value = {
+        "a": {"Ref": "Queue"},
+        "b": {"Fn::GetAtt": ["Queue", "Arn"]},
+        "c": {"Fn::Join": ["-", [{"Ref": "AWS::Region"}, "x"]]},
+        "d": {"Fn::Sub": "arn:${AWS::AccountId}:${Queue.Arn}:${Table}"},
+        "e": {"Fn::Select": [1, ["x", {"Ref": "Table"}]]},
+    }
+    assert resolve(value, lookup, pseudo=pseudo) == {
+        "a": "Queue.Ref",
+        "b": "Queue.Arn",
+        "c": "us-east-1-x",
+        "d": "arn:123456789012:Queue.Arn:Table.Ref",
+        "e": "Table.Ref",
+    }
+    with pytest.raises(TemplateError, match="cannot resolve Fn::ImportValue"):
+        resolve({"Fn::ImportValue": "x"}, lookup, pseudo=pseudo)
+
+
+def test_a_missing_template_says_how_to_make_one(tmp_path: pytest.TempPathFactory) -> None:
+    with pytest.raises(TemplateError, match="run `make synth`"):
+        load_template(tmp_path / "nope.json")  # type: ignore[operator]
+
+
+def test_a_taken_port_is_a_clear_error(stack: LocalStack) -> None:
+    with pytest.raises(EmulatorError, match=r"already in use: is `orderflow up` already running\?"):
+        Emulator(port=stack.emulator.port).start()
+
+
+def test_expired_items_are_swept(stack: LocalStack) -> None:
+    dynamodb = stack.emulator.dynamodb()
+    now = int(time.time())
+    for order_id, ttl in (("ORD-EXPIRED", now - 10), ("ORD-ALIVE", now + 3600)):
+        dynamodb.put_item(
+            TableName="Orders",
+            Item={"orderId": {"S": order_id}, "createdAt": {"S": "2026-01-01T00:00:00Z"}, "ttl": {"N": str(ttl)}},
+        )
+    assert sweep_expired(dynamodb, "Orders") == 1
+    key = {"createdAt": {"S": "2026-01-01T00:00:00Z"}}
+    assert "Item" not in dynamodb.get_item(TableName="Orders", Key={"orderId": {"S": "ORD-EXPIRED"}, **key})
+    assert "Item" in dynamodb.get_item(TableName="Orders", Key={"orderId": {"S": "ORD-ALIVE"}, **key})
+
+
+def test_the_seed_order_flows_through_the_real_handler(stack: LocalStack) -> None:
+    sqs, dynamodb = stack.emulator.sqs(), stack.emulator.dynamodb()
+    sqs.send_message(QueueUrl=stack.outputs["QueueUrl"], MessageBody=(EVENTS / "seed_order.json").read_text())
+    key = {"orderId": {"S": "ORD-20260420-001"}, "createdAt": {"S": "2026-04-20T14:30:00Z"}}
+    deadline = time.monotonic() + 60
+    while "Item" not in (item := dynamodb.get_item(TableName="Orders", Key=key)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert item["Item"]["status"] == {"S": "CONFIRMED"}
+    assert Decimal(item["Item"]["totalAmount"]["N"]) == Decimal("149.99")
+
+
+def test_moto_patches_refuse_another_moto_version() -> None:
+    with pytest.raises(moto_patches.MotoVersionError, match=r"patches moto 5\.2\.5, but moto 9\.9\.9 is installed"):
+        moto_patches.apply(version="9.9.9")
+
+
+# --- the DLQ redrive ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def queues(stack: LocalStack) -> Iterator[tuple[str, str]]:
+    """A fresh source queue and DLQ (no mapping polls them)."""
+    sqs = stack.emulator.sqs()
+    suffix = str(time.monotonic_ns())
+    source = sqs.create_queue(QueueName=f"redrive-source-{suffix}")["QueueUrl"]
+    dlq = sqs.create_queue(QueueName=f"redrive-dlq-{suffix}")["QueueUrl"]
+    return source, dlq
+
+
+def _dead_letter(stack: LocalStack, dlq: str, body: str, **attributes: str) -> None:
+    stack.emulator.sqs().send_message(
+        QueueUrl=dlq,
+        MessageBody=body,
+        MessageAttributes={
+            name: {"DataType": "Number" if name == "redriveCount" else "String", "StringValue": value}
+            for name, value in attributes.items()
+        },
+    )
+
+
+def _drain(stack: LocalStack, url: str) -> list[dict[str, object]]:
+    sqs = stack.emulator.sqs()
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+        "Messages", []
+    )
+    return list(messages)  # type: ignore[arg-type]
+
+
+def test_redrive_moves_exhausted_messages_back_with_their_attributes(
+    stack: LocalStack, queues: tuple[str, str]
+) -> None:
+    source, dlq = queues
+    _dead_letter(stack, dlq, '{"orderId": "ORD-1"}', correlationId="corr-9")
+    report = redrive(stack.emulator.sqs(), dlq_url=dlq, source_url=source, rate=100)
+    assert report.moved == 1
+    [moved] = _drain(stack, source)
+    assert moved["Body"] == '{"orderId": "ORD-1"}'
+    attributes = moved["MessageAttributes"]
+    assert attributes["correlationId"]["StringValue"] == "corr-9"  # type: ignore[index]
+    assert attributes["redriveCount"]["StringValue"] == "1"  # type: ignore[index]
+    assert _drain(stack, dlq) == []
+
+
+def test_redrive_leaves_rejected_messages_unless_asked(stack: LocalStack, queues: tuple[str, str]) -> None:
+    source, dlq = queues
+    _dead_letter(stack, dlq, "not json", errorCode="MALFORMED_JSON", errorReason="body is not valid JSON")
+    report = redrive(stack.emulator.sqs(), dlq_url=dlq, source_url=source, rate=100)
+    assert (report.moved, report.skipped_rejected) == (0, 1)
+    assert [letter.error_code for letter in list_dead_letters(stack.emulator.sqs(), dlq)] == ["MALFORMED_JSON"]
+    report = redrive(stack.emulator.sqs(), dlq_url=dlq, source_url=source, rate=100, include_rejected=True)
+    assert report.moved == 1
+
+
+def test_redrive_is_capped_so_nothing_loops_forever(stack: LocalStack, queues: tuple[str, str]) -> None:
+    source, dlq = queues
+    _dead_letter(stack, dlq, "not json", errorCode="MALFORMED_JSON", redriveCount=str(MAX_REDRIVES))
+    report = redrive(stack.emulator.sqs(), dlq_url=dlq, source_url=source, rate=100, include_rejected=True)
+    assert (report.moved, report.skipped_capped) == (0, 1)
+    assert "the cap is 3" in report.skipped[0][1]
+    assert len(list_dead_letters(stack.emulator.sqs(), dlq)) == 1
+
+
+def test_redrive_is_rate_limited(stack: LocalStack, queues: tuple[str, str]) -> None:
+    source, dlq = queues
+    for n in range(3):
+        _dead_letter(stack, dlq, f'{{"n": {n}}}')
+    pauses: list[float] = []
+    report = redrive(stack.emulator.sqs(), dlq_url=dlq, source_url=source, rate=2, sleep=pauses.append)
+    assert report.moved == 3
+    assert all(0 < pause <= 0.5 for pause in pauses)
+    assert sum(pauses) > 0.5  # about 0.5 s between sends at 2 per second
+
+
+def test_the_handler_rejecting_a_redriven_message_again_counts_toward_the_cap(stack: LocalStack) -> None:
+    # Given a malformed message already redriven twice, back on the real queue
+    sqs = stack.emulator.sqs()
+    sqs.send_message(
+        QueueUrl=stack.outputs["QueueUrl"],
+        MessageBody="still not json",
+        MessageAttributes={"redriveCount": {"DataType": "Number", "StringValue": "2"}},
+    )
+    # Then it lands in the DLQ again with its count, and one more redrive reaches the cap
+    deadline = time.monotonic() + 60
+    letters = []
+    while time.monotonic() < deadline:
+        letters = [m for m in list_dead_letters(sqs, stack.outputs["DLQUrl"]) if m.body == "still not json"]
+        if letters:
+            break
+        time.sleep(0.3)
+    [letter] = letters
+    assert letter.redrive_count == 2
+    assert letter.error_code == "MALFORMED_JSON"
