@@ -112,6 +112,11 @@ class OrderProcessor(Construct):
                 resources=[queue.queue_arn],
             ),
             iam.PolicyStatement(
+                sid="BackOffTransientFailures",
+                actions=["sqs:ChangeMessageVisibility"],
+                resources=[queue.queue_arn],
+            ),
+            iam.PolicyStatement(
                 sid="StoreOrdersIdempotently",
                 actions=["dynamodb:PutItem"],
                 resources=[table.table_arn],

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from orderflow.adapters.clients import dynamodb_client, sqs_client
 from orderflow.adapters.dead_letters import SqsDeadLetterPublisher
 from orderflow.adapters.dynamodb_store import DynamoDbOrderStore
+from orderflow.adapters.retries import SqsRetryScheduler
 from orderflow.domain.processing import OrderProcessor
 
 if TYPE_CHECKING:
@@ -37,6 +38,28 @@ class Settings:
                 "locally, `orderflow up` does"
             )
         return cls(table_name=env["TABLE_NAME"], dlq_url=env["DLQ_URL"])
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What one execution environment keeps between invocations."""
+
+    processor: OrderProcessor
+    retries: SqsRetryScheduler
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    dynamodb: DynamoDBClient | None = None,
+    sqs: SQSClient | None = None,
+) -> Runtime:
+    """The processor and the retry scheduler, sharing one SQS client."""
+    sqs = sqs or sqs_client()
+    return Runtime(
+        processor=build_processor(settings, dynamodb=dynamodb, sqs=sqs),
+        retries=SqsRetryScheduler(client=sqs),
+    )
 
 
 def build_processor(

@@ -15,9 +15,10 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from orderflow.adapters.dead_letters import REDRIVE_COUNT
-from orderflow.composition import Settings, build_processor
+from orderflow.composition import Runtime, Settings, build_runtime
 from orderflow.domain.errors import TransientError
-from orderflow.domain.processing import InboundMessage, OrderProcessor, Outcome
+from orderflow.domain.processing import InboundMessage, Outcome
+from orderflow.domain.retry import retry_delay
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -39,10 +40,10 @@ batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=T
 
 
 @cache
-def _processor() -> OrderProcessor:
+def _runtime() -> Runtime:
     # Built on first use, once per execution environment: clients and their connections
     # are reused by every later invocation, and importing this module reads no env.
-    return build_processor(Settings.from_env())
+    return build_runtime(Settings.from_env())
 
 
 def _record_handler(record: SQSRecord) -> str:
@@ -57,12 +58,23 @@ def _record_handler(record: SQSRecord) -> str:
         receive_count=int(record.attributes.approximate_receive_count or 1),
         redrive_count=int(redriven.string_value or 0) if redriven else 0,
     )
+    runtime = _runtime()
     try:
-        result = _processor().process(message)
+        result = runtime.processor.process(message)
     except TransientError as error:
+        # Back off: retry sooner than the queue's long visibility timeout, later each time.
+        delay = retry_delay(message.receive_count)
+        postponed = runtime.retries.postpone(
+            queue_arn=record.event_source_arn, receipt_handle=record.receipt_handle, seconds=delay
+        )
         logger.append_keys(order_id=error.order_id)
         logger.warning(
-            "Transient failure, SQS will retry", extra={"error": str(error), "receive_count": message.receive_count}
+            "Transient failure, SQS will retry",
+            extra={
+                "error": str(error),
+                "receive_count": message.receive_count,
+                "retry_in": delay if postponed else None,
+            },
         )
         metrics.add_metric(name="TransientFailures", unit=MetricUnit.Count, value=1)
         raise

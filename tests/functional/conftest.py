@@ -11,7 +11,7 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from orderflow import handler
-from orderflow.composition import Settings, build_processor
+from orderflow.composition import Settings, build_runtime
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -93,6 +93,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedAws]:
         dlq_url = sqs.create_queue(QueueName="OrderCreatedDLQ")["QueueUrl"]
         queue_url = sqs.create_queue(QueueName="OrderCreatedQueue")["QueueUrl"]
         env = EmulatedAws(dynamodb=dynamodb, sqs=sqs, table_name="Orders", queue_url=queue_url, dlq_url=dlq_url)
-        processor = build_processor(Settings(table_name="Orders", dlq_url=dlq_url), dynamodb=dynamodb, sqs=sqs)
-        monkeypatch.setattr(handler, "_processor", lambda: processor)
+        runtime = build_runtime(Settings(table_name="Orders", dlq_url=dlq_url), dynamodb=dynamodb, sqs=sqs)
+        monkeypatch.setattr(handler, "_runtime", lambda: runtime)
         yield env

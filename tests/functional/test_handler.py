@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -197,3 +198,46 @@ def test_a_first_rejection_has_no_redrive_count(aws: EmulatedAws) -> None:
     _invoke(sqs_record("not json"))
     [dead] = aws.dlq_messages()
     assert "redriveCount" not in dead["MessageAttributes"]
+
+
+def _delivered(aws: EmulatedAws, raw_body: str) -> dict[str, Any]:
+    """Send ``raw_body`` to the real queue and receive it, as the event source mapping would."""
+    aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=raw_body)
+    [message] = aws.sqs.receive_message(
+        QueueUrl=aws.queue_url, VisibilityTimeout=185, MessageSystemAttributeNames=["All"]
+    )["Messages"]
+    record = sqs_record(raw_body, message_id=message["MessageId"])
+    record["receiptHandle"] = message["ReceiptHandle"]
+    record["attributes"]["ApproximateReceiveCount"] = message["Attributes"]["ApproximateReceiveCount"]
+    record["eventSourceARN"] = aws.sqs.get_queue_attributes(QueueUrl=aws.queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    return record
+
+
+def test_a_transient_failure_is_retried_after_a_short_backoff(aws: EmulatedAws) -> None:
+    # Given a message received with the queue's long visibility timeout, and throttling
+    calls: list[dict[str, Any]] = []
+    aws.sqs.meta.events.register(
+        "provide-client-params.sqs.ChangeMessageVisibility", lambda params, **_: calls.append(dict(params))
+    )
+    aws.fail_calls(aws.dynamodb, "PutItem", "ThrottlingException", 400, when=lambda request: '"ORD-0001"' in request)
+    record = _delivered(aws, body(_order(1)))
+    # When the handler fails it transiently
+    response = _invoke(record, sqs_record(body(_order(2))))
+    # Then it is reported, and its visibility shortened to the first backoff step
+    assert _failures(response) == [record["messageId"]]
+    assert [(call["ReceiptHandle"], call["VisibilityTimeout"]) for call in calls] == [(record["receiptHandle"], 2)]
+    assert calls[0]["QueueUrl"].endswith("/123456789012/OrderCreatedQueue")
+    time.sleep(2.5)
+    again = aws.sqs.receive_message(QueueUrl=aws.queue_url, MessageSystemAttributeNames=["All"])["Messages"]
+    assert again[0]["MessageId"] == record["messageId"]  # back long before 185 s
+    assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+
+
+def test_a_failed_backoff_still_reports_the_record(aws: EmulatedAws) -> None:
+    aws.fail_calls(aws.dynamodb, "PutItem", "ThrottlingException", 400, when=lambda request: '"ORD-0001"' in request)
+    aws.fail_calls(aws.sqs, "ChangeMessageVisibility", "InternalError", 500, when=lambda request: True)
+    record = _delivered(aws, body(_order(1)))
+    response = _invoke(record, sqs_record(body(_order(2))))
+    assert _failures(response) == [record["messageId"]]

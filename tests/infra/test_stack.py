@@ -109,6 +109,7 @@ def test_function_role_has_exactly_the_actions_it_uses(stack: Synthesized) -> No
         "kms:GenerateDataKey",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
+        "sqs:ChangeMessageVisibility",
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
         "sqs:ReceiveMessage",
@@ -135,7 +136,7 @@ def test_function_role_is_scoped_and_unmanaged(stack: Synthesized) -> None:
             assert statement["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}  # no index/*
         if "sqs:SendMessage" in actions:
             assert statement["Resource"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
-        if "sqs:ReceiveMessage" in actions:
+        if "sqs:ReceiveMessage" in actions or "sqs:ChangeMessageVisibility" in actions:
             assert statement["Resource"] == {"Fn::GetAtt": [queue_id, "Arn"]}
 
 
