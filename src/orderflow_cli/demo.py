@@ -118,6 +118,11 @@ def _report(
     )
     table.add_row("throughput", f"{sent / elapsed:.1f} messages/s over {elapsed:.1f} s")
     table.add_row("invocations", f"{invocations} ({cold_starts} cold starts)")
+    if stack.options.chaos_rate:
+        faults = stack.faults()
+        listed = ", ".join(f"{kind} {count}" for kind, count in sorted(faults.items())) or "none"
+        table.add_row("faults injected", f"{sum(faults.values())} ({listed})")
+        table.add_row("valid orders in the DLQ", f"{verdict.valid_in_dlq} (their retries ran out; body kept)")
     console.print(table)
     problems = []
     if not drained:

@@ -46,6 +46,17 @@ EndpointOption = Annotated[
         show_default=True,
     ),
 ]
+ChaosOption = Annotated[
+    float,
+    typer.Option(
+        "--chaos",
+        min=0.0,
+        max=1.0,
+        help="Inject faults at this rate per AWS call: DynamoDB throttling/5xx, DLQ send failures, "
+        "killed workers (before/after writes), handler timeouts, slow calls.",
+    ),
+]
+ChaosSeedOption = Annotated[int, typer.Option(help="Seed of the fault injection.")]
 PortOption = Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 for the embedded AWS endpoint.")]
 
 
@@ -80,6 +91,8 @@ def up(
     log_file: Annotated[Path, typer.Option(help="Where the function's log lines go.")] = Path(
         ".orderflow/OrderProcessor.log"
     ),
+    chaos: ChaosOption = 0.0,
+    chaos_seed: ChaosSeedOption = 0,
 ) -> None:
     """Start the embedded AWS, deploy the stack's template into it and run the pipeline until Ctrl-C."""
     from orderflow_local.stack import LocalStack, StackOptions
@@ -93,6 +106,8 @@ def up(
         visibility_timeout=visibility_timeout,
         function_timeout=function_timeout,
         log_path=log_file,
+        chaos_rate=chaos,
+        chaos_seed=chaos_seed,
     )
     _handle_sigterm()
     stack = _start(LocalStack(options, progress=console.print))
@@ -103,7 +118,10 @@ def up(
         pass
     finally:
         console.print("\nStopping...")
+        faults = stack.faults()
         stack.stop()
+        if chaos:
+            console.print(f"Faults injected: {_faults(faults)}")
         console.print("Stopped.")
 
 
@@ -168,12 +186,17 @@ def _status_line(stack: Any, sqs: Any, dynamodb: Any) -> str:
     dlq = sqs.get_queue_attributes(QueueUrl=outputs["DLQUrl"], AttributeNames=["ApproximateNumberOfMessages"])
     stored = dynamodb.describe_table(TableName=outputs["TableName"])["Table"]["ItemCount"]
     stats = [mapping.stats for mapping in stack.mappings]
+    chaos = f" | faults {_faults(stack.faults())}" if stack.options.chaos_rate else ""
     return (
         f"queue {queue['ApproximateNumberOfMessages']} | in flight {queue['ApproximateNumberOfMessagesNotVisible']} | "
         f"stored {stored} | DLQ {dlq['Attributes']['ApproximateNumberOfMessages']} | "
         f"invocations {sum(s.invocations for s in stats)} | cold starts {sum(s.cold_starts for s in stats)} | "
-        f"errors {sum(s.failed for s in stats)}"
+        f"errors {sum(s.failed for s in stats)}{chaos}"
     )
+
+
+def _faults(faults: Any) -> str:
+    return ", ".join(f"{kind} {count}" for kind, count in sorted(faults.items())) or "none yet"
 
 
 # --- demo --------------------------------------------------------------------------------
@@ -187,16 +210,22 @@ def demo(
     timeout: Annotated[
         float, typer.Option(help="Give up waiting for the queue to drain after this many seconds.")
     ] = 300,
+    chaos: ChaosOption = 0.0,
+    chaos_seed: ChaosSeedOption = 0,
 ) -> None:
     """Boot everything, send a realistic stream of orders, wait until it drains, and report.
 
     Exits non-zero if any order was lost or stored twice.
     """
     from orderflow_cli.demo import run_demo
+    from orderflow_local.stack import StackOptions
 
     _handle_sigterm()
     try:
-        ok = run_demo(console, orders=orders, seed=seed, port=port, timeout=timeout, start=_start)
+        options = StackOptions(port=port, chaos_rate=chaos, chaos_seed=chaos_seed)
+        if chaos:  # faults that kill or time out cost a visibility timeout: keep it short for a demo
+            options.visibility_timeout, options.function_timeout = 10, 3
+        ok = run_demo(console, orders=orders, seed=seed, port=port, timeout=timeout, start=_start, options=options)
     except KeyboardInterrupt:
         raise _fail("interrupted", 130) from None
     if not ok:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orderflow_local.chaos import ChaosConfig, count_faults
 from orderflow_local.deploy import DeployedStack, deploy
 from orderflow_local.emulator import DEFAULT_PORT, REGION, Emulator
 from orderflow_local.esm import EventSourceMapping, MappingConfig
@@ -14,8 +17,8 @@ from orderflow_local.ttl import TtlSweeper
 from orderflow_local.worker import EnvironmentPool, FunctionConfig
 
 if TYPE_CHECKING:
+    from collections import Counter
     from collections.abc import Callable
-    from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +36,11 @@ class StackOptions:
     #: Where the function's log lines go (None: discarded).
     log_path: Path | None = None
     ttl_sweep_interval: float = 60.0
-    #: Extra environment for the function (tests, fault injection).
+    #: Extra environment for the function (tests).
     function_environment: dict[str, str] = field(default_factory=dict)
+    #: Probability per AWS call of an injected fault in the function (0: none).
+    chaos_rate: float = 0.0
+    chaos_seed: int = 0
 
 
 class LocalStack:
@@ -49,6 +55,8 @@ class LocalStack:
         self.pools: list[EnvironmentPool] = []
         self.warnings: list[str] = []
         self._sweeper: TtlSweeper | None = None
+        self._scratch = tempfile.TemporaryDirectory(prefix="orderflow-")
+        self.chaos_journal = Path(self._scratch.name) / "chaos.log"
 
     def start(self) -> LocalStack:
         template = ensure_template(self.options.template, progress=self.progress)
@@ -85,6 +93,14 @@ class LocalStack:
                 memory_size=function.memory_size,
                 environment=environment,
                 log_path=str(self.options.log_path) if self.options.log_path else None,
+                chaos=ChaosConfig(
+                    rate=self.options.chaos_rate,
+                    seed=self.options.chaos_seed,
+                    journal=str(self.chaos_journal),
+                    function_timeout=self.options.function_timeout or function.timeout,
+                )
+                if self.options.chaos_rate
+                else None,
             )
             mapping_config = MappingConfig(
                 queue_url=queue.url,
@@ -116,6 +132,11 @@ class LocalStack:
         if self._sweeper is not None:
             self._sweeper.stop()
         self.emulator.stop()
+        self._scratch.cleanup()
+
+    def faults(self) -> Counter[str]:
+        """Faults injected so far (``--chaos``), by kind."""
+        return count_faults(self.chaos_journal)
 
     def __enter__(self) -> LocalStack:
         return self.start()

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
+    from orderflow_local.chaos import ChaosConfig
+
 #: Lambda gives the init phase up to 10 s of its own, apart from the function timeout.
 INIT_TIMEOUT = 10.0
 
@@ -39,6 +41,7 @@ class FunctionConfig:
     memory_size: int
     environment: dict[str, str]
     log_path: str | None = None
+    chaos: ChaosConfig | None = None
 
     @property
     def arn(self) -> str:
@@ -129,9 +132,13 @@ def _load_handler(spec: str) -> Any:
         raise ValueError(f"module {module_name!r} has no function {function_name!r}") from None
 
 
-def environment_main(connection: Connection, config: FunctionConfig) -> None:  # pragma: no cover - child process
+def environment_main(connection: Connection, config: FunctionConfig, index: int = 0) -> None:  # pragma: no cover
     """The execution environment's process: init once, then serve invocations until told to stop."""
     os.environ.update(config.environment)
+    if config.chaos is not None:
+        from orderflow_local import chaos
+
+        chaos.install(config.chaos, index)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     sink = _OutputSink(config.log_path)
@@ -168,10 +175,10 @@ def environment_main(connection: Connection, config: FunctionConfig) -> None:  #
 class ExecutionEnvironment:
     """One worker process running the function."""
 
-    def __init__(self, config: FunctionConfig, context: multiprocessing.context.SpawnContext) -> None:
+    def __init__(self, config: FunctionConfig, context: multiprocessing.context.SpawnContext, index: int = 0) -> None:
         self.config = config
         self._connection, child = context.Pipe()
-        self.process = context.Process(target=environment_main, args=(child, config), daemon=True)
+        self.process = context.Process(target=environment_main, args=(child, config, index), daemon=True)
         self.process.start()
         child.close()
         self._initialized = False
@@ -248,6 +255,7 @@ class EnvironmentPool:
         self._idle: deque[ExecutionEnvironment] = deque()
         self._all: list[ExecutionEnvironment] = []
         self._lock = threading.Lock()
+        self._created = 0
         self.cold_starts = 0
 
     def invoke(self, event: dict[str, Any]) -> Invocation:
@@ -265,7 +273,8 @@ class EnvironmentPool:
                 environment = self._idle.popleft()
                 if environment.alive:
                     return environment
-            environment = ExecutionEnvironment(self.config, self._context)
+            environment = ExecutionEnvironment(self.config, self._context, index=self._created)
+            self._created += 1
             self._all.append(environment)
             return environment
 

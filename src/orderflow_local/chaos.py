@@ -1,0 +1,94 @@
+"""Fault injection inside the function's execution environments (`orderflow up --chaos RATE`).
+
+At the given rate per AWS call, the faults this pipeline meets in production: DynamoDB
+throttling and 5xx errors, failed sends to the DLQ, the environment killed in the middle
+of a batch (before or after a write), a handler timeout, and slow calls. Each fault is
+appended to a journal file before it strikes, so even a killed process is counted.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: What can strike each operation. Kills and timeouts are rarer: each costs a visibility timeout.
+FAULTS: dict[tuple[str, str], list[tuple[str, int]]] = {
+    ("dynamodb", "PutItem"): [
+        ("ddb_throttle", 4),
+        ("ddb_server_error", 3),
+        ("slow_call", 3),
+        ("kill_before_write", 1),
+        ("kill_after_write", 1),
+        ("handler_timeout", 1),
+    ],
+    ("sqs", "SendMessage"): [("dlq_send_failure", 3), ("slow_call", 1)],
+}
+FAULT_KINDS = sorted({kind for faults in FAULTS.values() for kind, _ in faults})
+
+
+@dataclass(frozen=True)
+class ChaosConfig:
+    rate: float
+    seed: int
+    journal: str
+    function_timeout: float
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rate <= 1:
+            raise ValueError(f"the chaos rate is a probability per AWS call, 0..1, not {self.rate}")
+
+
+def install(config: ChaosConfig, environment_index: int) -> None:
+    """Wrap every boto3 call in this process with fault injection."""
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    rng = random.Random(f"{config.seed}-{environment_index}")  # noqa: S311 - fault injection, not security
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def record(kind: str) -> None:
+        with open(config.journal, "a", encoding="utf-8") as journal:
+            journal.write(kind + "\n")
+
+    def chaotic(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+        faults = FAULTS.get((self.meta.service_model.service_name, operation_name))
+        if not faults or rng.random() >= config.rate:
+            return original(self, operation_name, api_params)
+        kind = rng.choices([name for name, _ in faults], weights=[weight for _, weight in faults])[0]
+        record(kind)
+        if kind == "slow_call":
+            time.sleep(rng.uniform(0.05, 0.3))
+        elif kind in {"ddb_throttle", "ddb_server_error", "dlq_send_failure"}:
+            code, status = {
+                "ddb_throttle": ("ProvisionedThroughputExceededException", 400),
+                "ddb_server_error": ("InternalServerError", 500),
+                "dlq_send_failure": ("InternalError", 500),
+            }[kind]
+            response: Any = {
+                "Error": {"Code": code, "Message": "injected by orderflow chaos"},
+                "ResponseMetadata": {"HTTPStatusCode": status},
+            }
+            raise ClientError(response, operation_name)
+        elif kind == "kill_before_write":
+            os._exit(137)
+        elif kind == "handler_timeout":
+            time.sleep(config.function_timeout + 5)
+        result = original(self, operation_name, api_params)
+        if kind == "kill_after_write":
+            os._exit(137)
+        return result
+
+    BaseClient._make_api_call = chaotic  # type: ignore[attr-defined]
+
+
+def count_faults(journal: str | Path) -> Counter[str]:
+    """How many faults of each kind were injected so far."""
+    path = Path(journal)
+    if not path.exists():
+        return Counter()
+    return Counter(line for line in path.read_text(encoding="utf-8").splitlines() if line)
