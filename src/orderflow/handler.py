@@ -7,14 +7,16 @@ partial batch response: only records that may succeed on retry are listed in
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import process_partial_response
 
 from orderflow.adapters.dead_letters import REDRIVE_COUNT
+from orderflow.batch import processor_for
 from orderflow.composition import Runtime, Settings, build_runtime
 from orderflow.domain.errors import TransientError
 from orderflow.domain.processing import InboundMessage, Outcome
@@ -32,11 +34,14 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
-# An entirely failed batch raises (Powertools' default), so the invocation counts as a
-# Lambda error: every record failing at once means something systemic (DynamoDB down,
-# DLQ unreachable), which must show on the Errors alarm, and Lambda backs off polling
-# instead of hammering the broken dependency. The messages are retried either way.
-batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=True)
+# Records of a batch run concurrently (orderflow.batch): per-record log keys are
+# thread-local, and metrics are added under a lock.
+_metrics_lock = threading.Lock()
+
+
+def _count(name: str) -> None:
+    with _metrics_lock:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
 @cache
@@ -49,8 +54,11 @@ def _runtime() -> Runtime:
 def _record_handler(record: SQSRecord) -> str:
     # A producer may pass its own correlation id; otherwise the message id ties the lines together.
     producer_id = record.message_attributes["correlationId"]
-    logger.set_correlation_id((producer_id.string_value if producer_id else None) or record.message_id)
-    logger.append_keys(message_id=record.message_id, order_id=None)
+    logger.thread_safe_clear_keys()
+    logger.thread_safe_append_keys(
+        correlation_id=(producer_id.string_value if producer_id else None) or record.message_id,
+        message_id=record.message_id,
+    )
     redriven = record.message_attributes[REDRIVE_COUNT]
     message = InboundMessage(
         message_id=record.message_id,
@@ -67,7 +75,7 @@ def _record_handler(record: SQSRecord) -> str:
         postponed = runtime.retries.postpone(
             queue_arn=record.event_source_arn, receipt_handle=record.receipt_handle, seconds=delay
         )
-        logger.append_keys(order_id=error.order_id)
+        logger.thread_safe_append_keys(order_id=error.order_id)
         logger.warning(
             "Transient failure, SQS will retry",
             extra={
@@ -76,20 +84,20 @@ def _record_handler(record: SQSRecord) -> str:
                 "retry_in": delay if postponed else None,
             },
         )
-        metrics.add_metric(name="TransientFailures", unit=MetricUnit.Count, value=1)
+        _count("TransientFailures")
         raise
-    logger.append_keys(order_id=result.order_id)
+    logger.thread_safe_append_keys(order_id=result.order_id)
     if result.ignored_fields:
         logger.warning("Unknown fields ignored", extra={"fields": result.ignored_fields})
     if result.outcome is Outcome.STORED:
         logger.info("Order stored")
-        metrics.add_metric(name="OrdersStored", unit=MetricUnit.Count, value=1)
+        _count("OrdersStored")
     elif result.outcome is Outcome.DUPLICATE:
         logger.info("Duplicate order skipped: already stored with the same content")
-        metrics.add_metric(name="DuplicatesSkipped", unit=MetricUnit.Count, value=1)
+        _count("DuplicatesSkipped")
     else:
         logger.warning("Order rejected to the DLQ", extra={"error_code": result.error_code, "reason": result.reason})
-        metrics.add_metric(name="OrdersRejected", unit=MetricUnit.Count, value=1)
+        _count("OrdersRejected")
         with single_metric(
             name="OrdersRejectedByReason",
             unit=MetricUnit.Count,
@@ -106,4 +114,6 @@ def _record_handler(record: SQSRecord) -> str:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Process an SQS batch; return ``{"batchItemFailures": [...]}``."""
-    return process_partial_response(event=event, record_handler=_record_handler, processor=batch, context=context)
+    return process_partial_response(
+        event=event, record_handler=_record_handler, processor=processor_for(event), context=context
+    )

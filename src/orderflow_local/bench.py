@@ -10,6 +10,7 @@ import statistics
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from orderflow_local.emulator import Emulator
@@ -54,19 +55,15 @@ def sqs_depth(
         sqs = emulator.sqs()
         for depth in sorted({0, *depths}):
             progress(f"filling a queue to {depth} messages")
-            queue_url = sqs.create_queue(QueueName=f"bench-{uuid.uuid4().hex[:8]}", Attributes={"VisibilityTimeout": "600"})[
-                "QueueUrl"
-            ]
+            queue_url = sqs.create_queue(
+                QueueName=f"bench-{uuid.uuid4().hex[:8]}", Attributes={"VisibilityTimeout": "600"}
+            )["QueueUrl"]
             _fill(sqs, queue_url, depth, body)
             progress(f"timing at depth {depth}")
             # Received messages stay in flight (not deleted): the depth seen by each call stays ~depth.
-            receive = _median_ms(lambda url=queue_url: sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10), samples)
-            send = _median_ms(
-                lambda url=queue_url: sqs.send_message_batch(
-                    QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": body} for n in range(10)]
-                ),
-                samples,
-            )
+            entries: Any = [{"Id": str(n), "MessageBody": body} for n in range(10)]
+            receive = _median_ms(partial(sqs.receive_message, QueueUrl=queue_url, MaxNumberOfMessages=10), samples)
+            send = _median_ms(partial(sqs.send_message_batch, QueueUrl=queue_url, Entries=entries), samples)
             rows.append(DepthRow(depth, receive, send, 1.0, 1.0))
             sqs.delete_queue(QueueUrl=queue_url)
     base = rows[0]

@@ -241,3 +241,37 @@ def test_a_failed_backoff_still_reports_the_record(aws: EmulatedAws) -> None:
     record = _delivered(aws, body(_order(1)))
     response = _invoke(record, sqs_record(body(_order(2))))
     assert _failures(response) == [record["messageId"]]
+
+
+def test_records_of_a_standard_batch_are_written_concurrently(aws: EmulatedAws) -> None:
+    import threading
+
+    threads: set[str] = set()
+    arrived = threading.Barrier(3, timeout=10)
+
+    def gather(**_: Any) -> None:
+        threads.add(threading.current_thread().name)
+        arrived.wait()  # three writes must be in flight at once, or this times out
+
+    aws.dynamodb.meta.events.register("before-call.dynamodb.PutItem", gather)
+    records = [sqs_record(body(_order(n))) for n in range(1, 4)]
+    assert _invoke(*records) == {"batchItemFailures": []}
+    assert len(threads) == 3
+    assert aws.count() == 3
+
+
+def test_a_fifo_batch_is_processed_in_order_and_a_failure_holds_back_only_its_group(aws: EmulatedAws) -> None:
+    order: list[str] = []
+    aws.dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.PutItem", lambda params, **_: order.append(params["Item"]["orderId"]["S"])
+    )
+    aws.fail_calls(aws.dynamodb, "PutItem", "ThrottlingException", 400, when=lambda request: '"ORD-0002"' in request)
+    records = [sqs_record(body(_order(n))) for n in range(1, 6)]
+    groups = ["A", "A", "B", "A", "B"]
+    for record, group in zip(records, groups, strict=True):
+        record["eventSourceARN"] = "arn:aws:sqs:us-east-1:123456789012:OrderCreatedQueue.fifo"
+        record["attributes"]["MessageGroupId"] = group
+    response = _invoke(*records)
+    # ORD-0002 failed: it and the later ORD-0004 of group A are retried; group B went on
+    assert _failures(response) == [records[1]["messageId"], records[3]["messageId"]]
+    assert order == ["ORD-0001", "ORD-0002", "ORD-0003", "ORD-0005"]
