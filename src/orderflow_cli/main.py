@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orderflow_cli.aws import DLQ_NAME, LOCAL_ENDPOINT, QUEUE_NAME, TABLE_NAME, CliError, Target, translate
+from orderflow_cli.bench import bench_app
 
 app = typer.Typer(
     help=__doc__,
@@ -31,6 +32,7 @@ orders_app = typer.Typer(help="Read stored orders.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Inspect and redrive the dead letter queue.", no_args_is_help=True)
 app.add_typer(orders_app, name="orders")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(bench_app, name="bench")
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
@@ -57,6 +59,10 @@ ChaosOption = Annotated[
     ),
 ]
 ChaosSeedOption = Annotated[int, typer.Option(help="Seed of the fault injection.")]
+LatencyOption = Annotated[
+    float,
+    typer.Option(min=0.0, help="Add this many ms to every DynamoDB call the function makes (real DynamoDB's wait)."),
+]
 PortOption = Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 for the embedded AWS endpoint.")]
 
 
@@ -93,6 +99,7 @@ def up(
     ),
     chaos: ChaosOption = 0.0,
     chaos_seed: ChaosSeedOption = 0,
+    ddb_latency_ms: LatencyOption = 0.0,
 ) -> None:
     """Start the embedded AWS, deploy the stack's template into it and run the pipeline until Ctrl-C."""
     from orderflow_local.stack import LocalStack, StackOptions
@@ -108,6 +115,7 @@ def up(
         log_path=log_file,
         chaos_rate=chaos,
         chaos_seed=chaos_seed,
+        ddb_latency_ms=ddb_latency_ms,
     )
     _handle_sigterm()
     stack = _start(LocalStack(options, progress=console.print))
@@ -445,6 +453,39 @@ def dlq_redrive(
         )
     if report.skipped_capped:
         console.print(f"Left {report.skipped_capped} message(s) already redriven {MAX_REDRIVES} times (the cap).")
+
+
+@app.command()
+def cost(
+    orders_per_month: Annotated[int, typer.Option(min=1, help="Orders a month.")] = 1_000_000,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="The mapping's BatchSize.")] = 10,
+    memory_mb: Annotated[int, typer.Option(min=128, max=10_240, help="The function's memory.")] = 256,
+) -> None:
+    """What a month costs on AWS, and how batch size and memory change it."""
+    from orderflow_cli import cost as pricing
+
+    batch_ms, source = pricing.measured_batch_ms()
+    chosen = pricing.estimate(orders_per_month, batch_size=batch_size, memory_mb=memory_mb, batch_ms_at_256=batch_ms)
+    table = Table(title=f"{orders_per_month:,} orders a month (us-east-1 list prices of {pricing.PRICES_AS_OF})")
+    table.add_column("service")
+    table.add_column("USD / month", justify="right")
+    for name, value in (("SQS", chosen.sqs), ("Lambda (arm64)", chosen.lambda_), ("DynamoDB", chosen.dynamodb),
+                        ("CloudWatch", chosen.cloudwatch), ("KMS", chosen.kms), ("total", chosen.total)):  # fmt: skip
+        table.add_row(name, f"{value:,.2f}")
+    console.print(table)
+    console.print(f"A batch of {batch_size} at {memory_mb} MB: {chosen.batch_ms:.0f} ms; 256 MB baseline {source}.")
+    variants = Table(title="How batch size and memory change it", show_lines=False)
+    for column in ("batch size", "memory MB", "Lambda", "SQS", "total"):
+        variants.add_column(column, justify="right")
+    for size in (1, 10, 100):
+        for memory in (128, 256, 512, 1024):
+            e = pricing.estimate(orders_per_month, batch_size=size, memory_mb=memory, batch_ms_at_256=batch_ms)
+            variants.add_row(str(size), str(memory), f"{e.lambda_:,.2f}", f"{e.sqs:,.2f}", f"{e.total:,.2f}")
+    console.print(variants)
+    console.print(
+        "Assumes full batches (at low traffic the 5 s window sends smaller ones), items under 1 KB (1 WRU), "
+        "90 days of storage (TTL), producers sending one message per order; free tiers ignored."
+    )
 
 
 def main() -> None:

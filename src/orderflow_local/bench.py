@@ -45,6 +45,11 @@ class DepthRow:
     send_batch_ratio: float
 
 
+@dataclass
+class DepthRows:
+    rows: list[DepthRow]
+
+
 def sqs_depth(
     depths: list[int], *, samples: int = 15, progress: Callable[[str], None] = lambda _: None
 ) -> list[DepthRow]:
@@ -75,3 +80,385 @@ def sqs_depth(
 
 def as_dicts(rows: list[Any]) -> list[dict[str, Any]]:
     return [asdict(row) for row in rows]
+
+
+# --- the pipeline against the emulator's own ceiling ------------------------------------------
+
+
+@dataclass
+class PipelineResult:
+    orders: int
+    seconds: float
+    throughput: float  # orders stored per second, first send -> last stored
+    latency_p50: float
+    latency_p95: float
+    latency_p99: float
+    ceiling: float  # conditional PutItem calls per second the emulator sustains
+    ratio: float  # throughput / ceiling
+    client_threads: int
+    invocations: int
+    cold_starts: int
+    full_batch_ms_p50: float  # duration of an invocation with a full batch
+    ddb_latency_ms: float
+
+
+def put_item_ceiling(emulator: Emulator, *, threads: int, calls: int) -> float:
+    """Conditional PutItem calls per second from ``threads`` client threads, on a table of its own."""
+    import concurrent.futures
+
+    dynamodb = emulator.dynamodb()
+    table = f"Ceiling{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}, {"AttributeName": "createdAt", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "orderId", "AttributeType": "S"},
+            {"AttributeName": "createdAt", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    item = {"customerId": {"S": "CUST-1"}, "status": {"S": "CONFIRMED"}, "totalAmount": {"N": "149.99"}}
+
+    def worker(offset: int) -> None:
+        client = emulator.dynamodb()
+        for n in range(offset, calls, threads):
+            client.put_item(
+                TableName=table,
+                Item={**item, "orderId": {"S": f"ORD-{n}"}, "createdAt": {"S": "2026-04-20T14:30:00Z"}},
+                ConditionExpression="attribute_not_exists(orderId)",
+            )
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        list(pool.map(worker, range(threads)))
+    elapsed = time.perf_counter() - started
+    dynamodb.delete_table(TableName=table)
+    return calls / elapsed
+
+
+def pipeline(
+    orders: int,
+    *,
+    ddb_latency_ms: float = 0.0,
+    progress: Callable[[str], None] = lambda _: None,
+    timeout: float = 1800,
+) -> PipelineResult:
+    """Send ``orders`` valid orders through the local stack and measure it against the ceiling."""
+    import concurrent.futures
+
+    from orderflow_local.stack import LocalStack, StackOptions
+    from orderflow_local.traffic import percentile, plan_traffic, send
+
+    plan = plan_traffic(orders, seed=1, duplicate_rate=0, malformed_rate=0, invalid_rate=0, run=uuid.uuid4().hex[:6])
+    with LocalStack(StackOptions(port=0, ddb_latency_ms=ddb_latency_ms), progress=progress) as stack:
+        sqs, dynamodb = stack.emulator.sqs(), stack.emulator.dynamodb()
+        queue_url, table = stack.outputs["QueueUrl"], stack.outputs["TableName"]
+        progress("warming up (one order, so cold starts are not in the measurement)")
+        warmup = plan_traffic(1, seed=2, duplicate_rate=0, malformed_rate=0, invalid_rate=0, run="warmup")
+        send(sqs, queue_url, warmup.messages)
+        _wait(lambda: dynamodb.describe_table(TableName=table)["Table"]["ItemCount"] >= 1, 120)
+        before = dynamodb.describe_table(TableName=table)["Table"]["ItemCount"]
+        progress(f"sending {orders} orders")
+        chunks = [plan.messages[start : start + 100] for start in range(0, orders, 100)]
+        sent_at: dict[str, float] = {}
+        started = time.time()
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            for chunk, times in zip(
+                chunks, pool.map(lambda c: send(stack.emulator.sqs(), queue_url, c), chunks), strict=False
+            ):
+                for index, at in times.items():
+                    sent_at[chunk[index].body] = at
+        progress("waiting until every order is stored")
+        _wait(lambda: dynamodb.describe_table(TableName=table)["Table"]["ItemCount"] - before >= orders, timeout)
+        finished = time.time()
+        latencies = _latencies(dynamodb, table, plan.messages, sent_at)
+        stats = [mapping.stats for mapping in stack.mappings]
+        threads = sum(mapping.config.concurrency_limit for mapping in stack.mappings) * 10
+        progress(f"measuring the emulator's ceiling: conditional PutItem from {threads} client threads")
+        ceiling = put_item_ceiling(stack.emulator, threads=threads, calls=max(1000, orders // 2))
+    seconds = finished - started
+    full = [d for s in stats for n, d in s.durations if n == 10]
+    return PipelineResult(
+        orders=orders,
+        seconds=seconds,
+        throughput=orders / seconds,
+        latency_p50=percentile(latencies, 0.5),
+        latency_p95=percentile(latencies, 0.95),
+        latency_p99=percentile(latencies, 0.99),
+        ceiling=ceiling,
+        ratio=(orders / seconds) / ceiling,
+        client_threads=threads,
+        invocations=sum(s.invocations for s in stats),
+        cold_starts=sum(s.cold_starts for s in stats),
+        full_batch_ms_p50=statistics.median(full) * 1000 if full else 0.0,
+        ddb_latency_ms=ddb_latency_ms,
+    )
+
+
+def _wait(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def _latencies(dynamodb: Any, table: str, messages: list[Any], sent_at: dict[str, float]) -> list[float]:
+    from datetime import datetime
+
+    wanted = {(m.order_id, m.created_at): m.body for m in messages}
+    latencies = []
+    request: dict[str, Any] = {"TableName": table, "ProjectionExpression": "orderId, createdAt, processedAt"}
+    while True:
+        page = dynamodb.scan(**request)
+        for item in page["Items"]:
+            body = wanted.get((item["orderId"]["S"], item["createdAt"]["S"]))
+            if body in sent_at:
+                processed = datetime.fromisoformat(item["processedAt"]["S"].replace("Z", "+00:00")).timestamp()
+                latencies.append(max(0.0, processed - sent_at[body]))
+        if "LastEvaluatedKey" not in page:
+            return latencies
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+# --- in-batch concurrency ---------------------------------------------------------------------
+
+
+@dataclass
+class BatchLatencyResult:
+    ddb_latency_ms: float
+    batch_of_10_ms: float  # median invocation time, 10 new orders, with the added latency
+    batch_of_10_no_latency_ms: float  # the same without it: the emulator's own cost
+    batch_of_1_ms: float  # one write, with the added latency
+    latency_cost_in_writes: float  # (batch_of_10_ms - batch_of_10_no_latency_ms) / latency: 1 = fully concurrent
+
+
+def batch_latency(latency_ms: float, *, samples: int = 15) -> BatchLatencyResult:
+    """How many write latencies a batch of 10 costs: ~1 if its writes overlap, ~10 if sequential.
+
+    The in-process emulator serializes the writes' CPU work (one Python process), so the
+    batch's own time includes ~10 x the emulator's cost per write whatever the handler does;
+    measuring the same batches without the added latency, in the same run, takes that out.
+    """
+    from orderflow_local.traffic import plan_traffic
+    from orderflow_local.worker import EnvironmentPool, FunctionConfig
+
+    with Emulator(port=0) as emulator:
+        dynamodb, sqs = emulator.dynamodb(), emulator.sqs()
+        dynamodb.create_table(
+            TableName="Orders",
+            KeySchema=[
+                {"AttributeName": "orderId", "KeyType": "HASH"},
+                {"AttributeName": "createdAt", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "orderId", "AttributeType": "S"},
+                {"AttributeName": "createdAt", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dlq = sqs.create_queue(QueueName="OrderCreatedDLQ")["QueueUrl"]
+        environment = {
+            **emulator.environment(),
+            "TABLE_NAME": "Orders",
+            "DLQ_URL": dlq,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "AWS_LAMBDA_FUNCTION_NAME": "OrderProcessor",
+        }
+
+        def pool(latency: float) -> EnvironmentPool:
+            return EnvironmentPool(
+                FunctionConfig(
+                    name="OrderProcessor",
+                    handler="orderflow.handler.lambda_handler",
+                    timeout=30,
+                    memory_size=256,
+                    environment=environment,
+                    ddb_latency_ms=latency,
+                )
+            )
+
+        slow, fast = pool(latency_ms), pool(0)
+        orders = iter(
+            plan_traffic(samples * 25 + 10, seed=9, duplicate_rate=0, malformed_rate=0, invalid_rate=0).messages
+        )
+
+        def timed(target: EnvironmentPool, size: int) -> float:
+            records = [_record(next(orders).body) for _ in range(size)]
+            result = target.invoke({"Records": records})
+            if result.status != "ok":
+                raise RuntimeError(f"benchmark invocation failed: {result.error}")
+            return result.duration * 1000
+
+        try:
+            timed(slow, 1), timed(fast, 1)  # cold starts out of the way
+            tens = [timed(slow, 10) for _ in range(samples)]
+            tens_fast = [timed(fast, 10) for _ in range(samples)]
+            ones = [timed(slow, 1) for _ in range(samples)]
+        finally:
+            slow.shutdown()
+            fast.shutdown()
+    ten, ten_fast = statistics.median(tens), statistics.median(tens_fast)
+    return BatchLatencyResult(
+        ddb_latency_ms=latency_ms,
+        batch_of_10_ms=ten,
+        batch_of_10_no_latency_ms=ten_fast,
+        batch_of_1_ms=statistics.median(ones),
+        latency_cost_in_writes=(ten - ten_fast) / latency_ms if latency_ms else 0.0,
+    )
+
+
+def _record(body: str) -> dict[str, Any]:
+    import hashlib
+
+    return {
+        "messageId": str(uuid.uuid4()),
+        "receiptHandle": "bench",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),  # noqa: S324 - SQS's checksum
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:OrderCreatedQueue",
+        "awsRegion": "us-east-1",
+    }
+
+
+# --- cold start -----------------------------------------------------------------------------
+
+_BARE = "import boto3; boto3.client('dynamodb')"
+_HANDLER = "import orderflow.handler as h; h._runtime()"
+_TIMER = "import time, os; t = time.perf_counter(); {code}; print((time.perf_counter() - t) * 1000)"
+
+
+@dataclass
+class ColdStartResult:
+    bare_ms: float  # import boto3 + one client, fresh process
+    handler_ms: float  # import the handler module + build its clients, fresh process
+    ratio: float
+    samples: int
+
+
+def cold_start(*, samples: int = 15) -> ColdStartResult:
+    """Median import time of the handler (with its clients) against bare boto3, in fresh processes."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "TABLE_NAME": "Orders",
+        "DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/OrderCreatedDLQ",
+        "AWS_LAMBDA_FUNCTION_NAME": "OrderProcessor",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+
+    def once(code: str) -> float:
+        result = subprocess.run(  # noqa: S603 - our own interpreter and code
+            [sys.executable, "-c", _TIMER.format(code=code)], env=env, capture_output=True, text=True, check=True
+        )
+        return float(result.stdout.strip())
+
+    bare, handler = [], []
+    for _ in range(samples):  # interleaved, so load on the machine affects both alike
+        bare.append(once(_BARE))
+        handler.append(once(_HANDLER))
+    bare_ms, handler_ms = statistics.median(bare), statistics.median(handler)
+    return ColdStartResult(bare_ms=bare_ms, handler_ms=handler_ms, ratio=handler_ms / bare_ms, samples=samples)
+
+
+# --- a burst through the whole pipeline, with memory sampled ---------------------------------
+
+
+@dataclass
+class LoadResult:
+    orders: int
+    seconds: float
+    stored: int
+    valid_in_dlq: int
+    rejected: int
+    lost: int
+    unexpected_items: int
+    runner_rss_start_mb: float
+    runner_rss_peak_mb: float
+    runner_rss_end_mb: float
+    worker_rss_peak_mb: float
+    ok: bool
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def load(orders: int, *, progress: Callable[[str], None] = lambda _: None, timeout: float = 3600) -> LoadResult:
+    """Send a burst of ``orders`` (with duplicates and bad ones) and check nothing was lost."""
+    import os
+    import threading
+
+    from orderflow_local.stack import LocalStack, StackOptions
+    from orderflow_local.traffic import plan_traffic, send, verify
+
+    plan = plan_traffic(orders, seed=21, run=uuid.uuid4().hex[:6])
+    peak = {"runner": 0.0, "worker": 0.0}
+    stop = threading.Event()
+    with LocalStack(StackOptions(port=0), progress=progress) as stack:
+
+        def sample() -> None:
+            while not stop.wait(0.5):
+                peak["runner"] = max(peak["runner"], _rss_mb(os.getpid()))
+                for pool in stack.pools:
+                    for environment in list(pool._all):
+                        peak["worker"] = max(peak["worker"], _rss_mb(environment.process.pid or 0))
+
+        start_rss = _rss_mb(os.getpid())
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        sqs = stack.emulator.sqs()
+        started = time.time()
+        progress(f"sending {orders} messages")
+        send(sqs, stack.outputs["QueueUrl"], plan.messages)
+        progress("waiting for the queue to drain")
+        quiet = 0
+        deadline = time.monotonic() + timeout
+        while quiet < 3 and time.monotonic() < deadline:
+            time.sleep(1)
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=stack.outputs["QueueUrl"],
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            waiting = sum(int(value) for value in attributes.values())
+            in_flight = sum(mapping.stats.in_flight for mapping in stack.mappings)
+            quiet = quiet + 1 if waiting == 0 and in_flight == 0 else 0
+            progress(f"{waiting} waiting, runner RSS {_rss_mb(os.getpid()):.0f} MB")
+        seconds = time.time() - started
+        verdict = verify(
+            plan, dynamodb=stack.emulator.dynamodb(), table_name=stack.outputs["TableName"],
+            sqs=sqs, dlq_url=stack.outputs["DLQUrl"],
+        )  # fmt: skip
+        end_rss = _rss_mb(os.getpid())
+        stop.set()
+    return LoadResult(
+        orders=orders,
+        seconds=seconds,
+        stored=verdict.stored,
+        valid_in_dlq=verdict.valid_in_dlq,
+        rejected=sum(verdict.rejected_by_reason.values()),
+        lost=len(verdict.missing) + verdict.rejected_missing,
+        unexpected_items=verdict.unexpected_items,
+        runner_rss_start_mb=start_rss,
+        runner_rss_peak_mb=peak["runner"],
+        runner_rss_end_mb=end_rss,
+        worker_rss_peak_mb=peak["worker"],
+        ok=verdict.ok and quiet >= 3,
+    )

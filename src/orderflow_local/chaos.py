@@ -92,3 +92,21 @@ def count_faults(journal: str | Path) -> Counter[str]:
     if not path.exists():
         return Counter()
     return Counter(line for line in path.read_text(encoding="utf-8").splitlines() if line)
+
+
+def install_latency(milliseconds: float, service: str = "dynamodb") -> None:
+    """Add ``milliseconds`` of network-like wait to every call to ``service`` in this process.
+
+    The emulator answers in about a millisecond; real DynamoDB takes several. This makes
+    the cost of waiting visible locally (``orderflow up --ddb-latency-ms 10``).
+    """
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def delayed(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+        if self.meta.service_model.service_name == service:
+            time.sleep(milliseconds / 1000)
+        return original(self, operation_name, api_params)
+
+    BaseClient._make_api_call = delayed  # type: ignore[attr-defined]

@@ -120,6 +120,8 @@ class MappingStats:
     cold_starts: int = 0
     concurrency: int = 0
     handler_metrics: Counter[str] = field(default_factory=Counter)
+    #: (records, seconds) of every successful invocation, for benchmarks and cost estimates.
+    durations: list[tuple[int, float]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **deltas: int) -> None:
@@ -328,6 +330,8 @@ class EventSourceMapping:
             self.stats.add(in_flight=-len(records))
         with self.stats.lock:
             self.stats.handler_metrics.update(result.metrics)
+            if result.status == "ok":
+                self.stats.durations.append((len(records), result.duration))
         self.stats.add(cold_starts=int(result.cold_start))
         if result.status == "ok":
             failed = failed_message_ids(result.payload, ids) if self.config.report_batch_item_failures else set()

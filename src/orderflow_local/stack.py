@@ -41,6 +41,8 @@ class StackOptions:
     #: Probability per AWS call of an injected fault in the function (0: none).
     chaos_rate: float = 0.0
     chaos_seed: int = 0
+    #: Added to every DynamoDB call the function makes, as real DynamoDB's network time.
+    ddb_latency_ms: float = 0.0
 
 
 class LocalStack:
@@ -101,6 +103,7 @@ class LocalStack:
                 )
                 if self.options.chaos_rate
                 else None,
+                ddb_latency_ms=self.options.ddb_latency_ms,
             )
             mapping_config = MappingConfig(
                 queue_url=queue.url,

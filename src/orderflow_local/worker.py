@@ -42,6 +42,7 @@ class FunctionConfig:
     environment: dict[str, str]
     log_path: str | None = None
     chaos: ChaosConfig | None = None
+    ddb_latency_ms: float = 0.0
 
     @property
     def arn(self) -> str:
@@ -135,10 +136,13 @@ def _load_handler(spec: str) -> Any:
 def environment_main(connection: Connection, config: FunctionConfig, index: int = 0) -> None:  # pragma: no cover
     """The execution environment's process: init once, then serve invocations until told to stop."""
     os.environ.update(config.environment)
-    if config.chaos is not None:
+    if config.chaos is not None or config.ddb_latency_ms:
         from orderflow_local import chaos
 
-        chaos.install(config.chaos, index)
+        if config.ddb_latency_ms:
+            chaos.install_latency(config.ddb_latency_ms)
+        if config.chaos is not None:
+            chaos.install(config.chaos, index)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     sink = _OutputSink(config.log_path)

@@ -1,0 +1,153 @@
+"""`orderflow bench`: benchmarks, each measured against a baseline in the same run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+bench_app = typer.Typer(
+    help="Benchmarks. Every figure is a ratio against a baseline measured in the same run.",
+    invoke_without_command=True,
+)
+console = Console(highlight=False)
+RESULTS = Path(".orderflow/bench.json")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON, for machines.")]
+
+
+def _emit(name: str, result: Any, as_json: bool, rows: list[tuple[str, str]], verdict: tuple[str, bool]) -> None:
+    data = asdict(result)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    saved[name] = data
+    RESULTS.write_text(json.dumps(saved, indent=2))
+    if as_json:
+        print(json.dumps({name: data, "goal": verdict[0], "met": verdict[1]}))
+        return
+    table = Table(title=f"orderflow bench {name}", show_header=False, title_justify="left")
+    for label, value in rows:
+        table.add_row(label, value)
+    console.print(table)
+    console.print(f"{'[green]goal met[/green]' if verdict[1] else '[red]goal missed[/red]'}: {verdict[0]}")
+
+
+@bench_app.callback()
+def pipeline(
+    ctx: typer.Context,
+    orders: Annotated[int, typer.Option(min=10, help="How many orders to send.")] = 3000,
+    ddb_latency_ms: Annotated[
+        float, typer.Option(min=0.0, help="Add this many ms to each DynamoDB call, and measure a batch's cost.")
+    ] = 0.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Throughput and latency of the whole pipeline, against the emulator's own PutItem ceiling."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from orderflow_local import bench
+
+    result = bench.pipeline(orders, ddb_latency_ms=ddb_latency_ms, progress=lambda text: console.print(f"  {text}"))
+    rows = [
+        ("orders", f"{result.orders} in {result.seconds:.1f} s"),
+        ("pipeline throughput", f"{result.throughput:.0f} orders/s"),
+        ("emulator ceiling", f"{result.ceiling:.0f} conditional PutItem/s from {result.client_threads} threads"),
+        ("ratio", f"{result.ratio:.2f}"),
+        (
+            "latency sent -> stored",
+            f"p50 {result.latency_p50:.2f} s, p95 {result.latency_p95:.2f} s, p99 {result.latency_p99:.2f} s",
+        ),
+        ("invocations", f"{result.invocations} ({result.cold_starts} cold starts)"),
+        ("full batch p50", f"{result.full_batch_ms_p50:.0f} ms"),
+    ]
+    _emit("pipeline", result, as_json, rows, ("throughput >= 0.7 x ceiling", result.ratio >= 0.7))
+    if ddb_latency_ms:
+        batch(latency_ms=ddb_latency_ms, as_json=as_json)
+
+
+@bench_app.command("batch")
+def batch(
+    latency_ms: Annotated[float, typer.Option("--ddb-latency-ms", min=1.0, help="Added DynamoDB latency.")] = 10.0,
+    as_json: JsonOption = False,
+) -> None:
+    """What a batch of 10 costs in write latencies: ~1 when its writes overlap, ~10 when sequential."""
+    from orderflow_local import bench
+
+    result = bench.batch_latency(latency_ms)
+    rows = [
+        ("added DynamoDB latency", f"{result.ddb_latency_ms:g} ms per call"),
+        ("batch of 10", f"{result.batch_of_10_ms:.1f} ms ({result.batch_of_10_no_latency_ms:.1f} ms without it)"),
+        ("batch of 1", f"{result.batch_of_1_ms:.1f} ms"),
+        ("latency cost of a batch", f"{result.latency_cost_in_writes:.2f} x one write's latency"),
+    ]
+    _emit("batch", result, as_json, rows, ("a batch of 10 costs <= 2 x one write's latency",
+                                            result.latency_cost_in_writes <= 2))  # fmt: skip
+
+
+@bench_app.command("sqs-depth")
+def sqs_depth(
+    depths: Annotated[str, typer.Option(help="Comma-separated queue depths.")] = "1000,10000",
+    as_json: JsonOption = False,
+) -> None:
+    """ReceiveMessage and SendMessageBatch cost at depth, against an empty queue."""
+    from orderflow_local import bench
+
+    rows_data = bench.sqs_depth([int(depth) for depth in depths.split(",")], progress=console.print)
+    worst = max(max(row.receive_ratio, row.send_batch_ratio) for row in rows_data)
+    rows = [
+        (
+            f"depth {row.depth}",
+            f"receive {row.receive_ms:.1f} ms ({row.receive_ratio:.2f}x), "
+            f"send batch {row.send_batch_ms:.1f} ms ({row.send_batch_ratio:.2f}x)",
+        )
+        for row in rows_data
+    ]
+
+    _emit("sqs-depth", bench.DepthRows(rows_data), as_json, rows, ("<= 2 x the empty-queue cost", worst <= 2))
+
+
+@bench_app.command("cold-start")
+def cold_start(
+    samples: Annotated[int, typer.Option(min=3, help="Fresh processes per side.")] = 15,
+    as_json: JsonOption = False,
+) -> None:
+    """Importing the handler with its clients, against bare `import boto3; boto3.client("dynamodb")`."""
+    from orderflow_local import bench
+
+    result = bench.cold_start(samples=samples)
+    rows = [
+        ("bare boto3 + client", f"{result.bare_ms:.0f} ms"),
+        ("handler + its clients", f"{result.handler_ms:.0f} ms"),
+        ("ratio", f"{result.ratio:.2f}"),
+    ]
+    _emit("cold-start", result, as_json, rows, ("<= 1.3 x bare boto3", result.ratio <= 1.3))
+
+
+@bench_app.command("load")
+def load(
+    orders: Annotated[int, typer.Option(min=10, help="How many messages in the burst.")] = 10_000,
+    as_json: JsonOption = False,
+) -> None:
+    """A burst through the whole pipeline: nothing lost, and the runner's memory sampled."""
+    from orderflow_local import bench
+
+    result = bench.load(orders, progress=lambda text: console.print(f"  {text}"))
+    rows = [
+        ("messages", f"{result.orders} drained in {result.seconds:.0f} s"),
+        ("stored", str(result.stored)),
+        ("rejected to the DLQ", str(result.rejected)),
+        ("lost", str(result.lost)),
+        (
+            "runner RSS",
+            f"start {result.runner_rss_start_mb:.0f} MB, peak {result.runner_rss_peak_mb:.0f} MB, "
+            f"end {result.runner_rss_end_mb:.0f} MB",
+        ),
+        ("worker RSS peak", f"{result.worker_rss_peak_mb:.0f} MB"),
+    ]
+    _emit("load", result, as_json, rows, ("nothing lost, nothing stored twice", result.ok))
+    if not result.ok:
+        raise typer.Exit(1)

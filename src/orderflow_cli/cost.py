@@ -1,0 +1,89 @@
+"""`orderflow cost`: what a month of orders costs on AWS, from measured durations and list prices.
+
+List prices, us-east-1, as recorded by the team on 2026-11-26 (check the AWS pricing pages
+before budgeting; free tiers are ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+PRICES_AS_OF = "2026-11-26"
+SQS_PER_MILLION_REQUESTS = 0.40
+LAMBDA_ARM_PER_GB_SECOND = 0.0000133334
+LAMBDA_PER_MILLION_REQUESTS = 0.20
+DYNAMODB_PER_MILLION_WRU = 0.625
+DYNAMODB_STORAGE_PER_GB_MONTH = 0.25
+DYNAMODB_PITR_PER_GB_MONTH = 0.20
+LOGS_PER_GB_INGESTED = 0.50
+METRIC_PER_MONTH = 0.30
+ALARM_PER_MONTH = 0.10
+DASHBOARD_PER_MONTH = 3.00
+KMS_KEY_PER_MONTH = 1.00
+
+ITEM_KB = 0.6  # a stored order, measured on the seed's order
+LOG_KB_PER_ORDER = 1.5  # one JSON log line per record plus EMF lines per invocation
+CUSTOM_METRICS = 8
+ALARMS = 6
+#: The event source mapping's pollers long-poll even when idle: ~5 pollers x 3 polls a minute.
+IDLE_POLLS_PER_MONTH = 5 * 3 * 60 * 24 * 30
+RETENTION_MONTHS = 3  # TTL deletes orders after 90 days
+DEFAULT_BATCH_MS = 60.0
+CPU_SHARE = 0.5  # share of a batch's time that is CPU (scales with memory); the rest is waiting
+
+
+@dataclass(frozen=True)
+class Estimate:
+    orders: int
+    batch_size: int
+    memory_mb: int
+    batch_ms: float
+    sqs: float
+    lambda_: float
+    dynamodb: float
+    cloudwatch: float
+    kms: float
+
+    @property
+    def total(self) -> float:
+        return self.sqs + self.lambda_ + self.dynamodb + self.cloudwatch + self.kms
+
+
+def measured_batch_ms(results: Path = Path(".orderflow/bench.json")) -> tuple[float, str]:
+    """A full batch's duration at 256 MB: from `orderflow bench` when it has run, else a default."""
+    if results.exists():
+        pipeline = json.loads(results.read_text()).get("pipeline", {})
+        if pipeline.get("full_batch_ms_p50"):
+            return float(pipeline["full_batch_ms_p50"]), f"measured by `orderflow bench` ({results})"
+    return DEFAULT_BATCH_MS, "default (run `orderflow bench` to measure it)"
+
+
+def estimate(orders: int, *, batch_size: int = 10, memory_mb: int = 256, batch_ms_at_256: float) -> Estimate:
+    # A batch's CPU part runs faster with more memory (Lambda allots CPU with it); its wait does not.
+    per_record_at_256 = batch_ms_at_256 / 10
+    cpu_ms = per_record_at_256 * batch_size * CPU_SHARE * (256 / memory_mb)
+    wait_ms = per_record_at_256 * 10 * (1 - CPU_SHARE)  # the writes of a batch overlap: one wait
+    batch_ms = cpu_ms + wait_ms
+    invocations = math.ceil(orders / batch_size)
+    calls_per_batch = math.ceil(batch_size / 10)  # ReceiveMessage and DeleteMessageBatch take at most 10
+    sqs_requests = orders + 2 * calls_per_batch * invocations + IDLE_POLLS_PER_MONTH
+    gb_seconds = invocations * math.ceil(batch_ms) / 1000 * memory_mb / 1024
+    stored_gb = orders * RETENTION_MONTHS * ITEM_KB / 1024 / 1024
+    return Estimate(
+        orders=orders,
+        batch_size=batch_size,
+        memory_mb=memory_mb,
+        batch_ms=batch_ms,
+        sqs=sqs_requests / 1e6 * SQS_PER_MILLION_REQUESTS,
+        lambda_=gb_seconds * LAMBDA_ARM_PER_GB_SECOND + invocations / 1e6 * LAMBDA_PER_MILLION_REQUESTS,
+        dynamodb=orders / 1e6 * DYNAMODB_PER_MILLION_WRU
+        + stored_gb * (DYNAMODB_STORAGE_PER_GB_MONTH + DYNAMODB_PITR_PER_GB_MONTH),
+        cloudwatch=orders * LOG_KB_PER_ORDER / 1024 / 1024 * LOGS_PER_GB_INGESTED
+        + CUSTOM_METRICS * METRIC_PER_MONTH
+        + ALARMS * ALARM_PER_MONTH
+        + DASHBOARD_PER_MONTH,
+        kms=KMS_KEY_PER_MONTH,
+    )

@@ -1,0 +1,46 @@
+"""The benchmarks run and report (their figures are recorded in docs/, not asserted here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(300)
+ORDERFLOW = str(Path(sys.executable).parent / "orderflow")
+
+
+def _bench(tmp_path: Path, *args: str) -> dict[str, object]:
+    result = subprocess.run(
+        [ORDERFLOW, "bench", *args, "--json"], capture_output=True, text=True, timeout=280, check=False, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_sqs_depth_bench_reports_ratios_to_an_empty_queue(tmp_path: Path) -> None:
+    report = _bench(tmp_path, "sqs-depth", "--depths", "200")
+    rows = report["sqs-depth"]["rows"]  # type: ignore[index]
+    assert [row["depth"] for row in rows] == [0, 200]
+    assert rows[0]["receive_ratio"] == 1.0
+    assert (tmp_path / ".orderflow" / "bench.json").exists()
+
+
+def test_batch_bench_reports_the_latency_cost_of_a_batch(tmp_path: Path) -> None:
+    report = _bench(tmp_path, "batch", "--ddb-latency-ms", "5")
+    batch = report["batch"]
+    assert batch["ddb_latency_ms"] == 5  # type: ignore[index]
+    assert batch["batch_of_10_ms"] > batch["batch_of_10_no_latency_ms"]  # type: ignore[index,operator]
+
+
+def test_pipeline_bench_measures_throughput_against_the_ceiling(tmp_path: Path) -> None:
+    report = _bench(tmp_path, "--orders", "60")
+    pipeline = report["pipeline"]
+    assert pipeline["orders"] == 60  # type: ignore[index]
+    assert pipeline["ceiling"] > 0  # type: ignore[index,operator]
+    assert pipeline["ratio"] > 0  # type: ignore[index,operator]
