@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from orderflow.adapters.clients import dynamodb_client, sqs_client
+from orderflow.adapters.clients import dynamodb_client, lazy_sqs_client, sqs_client
 from orderflow.adapters.dead_letters import SqsDeadLetterPublisher
 from orderflow.adapters.dynamodb_store import DynamoDbOrderStore
 from orderflow.adapters.retries import SqsRetryScheduler
@@ -55,7 +55,7 @@ def build_runtime(
     sqs: SQSClient | None = None,
 ) -> Runtime:
     """The processor and the retry scheduler, sharing one SQS client."""
-    sqs = sqs or sqs_client()
+    sqs = sqs or lazy_sqs_client()
     return Runtime(
         processor=build_processor(settings, dynamodb=dynamodb, sqs=sqs),
         retries=SqsRetryScheduler(client=sqs),

@@ -21,12 +21,14 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 
-def _median_ms(call: Callable[[], object], samples: int) -> float:
+def _median_ms(call: Callable[[], object], samples: int, after: Callable[[object], None] | None = None) -> float:
     timings = []
     for _ in range(samples):
         started = time.perf_counter()
-        call()
+        result = call()
         timings.append((time.perf_counter() - started) * 1000)
+        if after is not None:
+            after(result)
     return statistics.median(timings)
 
 
@@ -53,12 +55,17 @@ class DepthRows:
 def sqs_depth(
     depths: list[int], *, samples: int = 15, progress: Callable[[str], None] = lambda _: None
 ) -> list[DepthRow]:
-    """Median ReceiveMessage(10) and SendMessageBatch(10) at each depth, and their ratio to depth 0."""
+    """Median ReceiveMessage(10) and SendMessageBatch(10) at each depth, and their ratio to the baseline.
+
+    The baseline is a queue of 10 messages (one receive's worth: an empty queue would
+    answer a receive with nothing to return). Received messages are made visible again
+    between samples, so every receive returns 10 and the depth stays as set.
+    """
     body = '{"orderId": "ORD-BENCH", "padding": "' + "x" * 400 + '"}'
     rows: list[DepthRow] = []
     with Emulator(port=0) as emulator:
         sqs = emulator.sqs()
-        for depth in sorted({0, *depths}):
+        for depth in sorted({10, *depths}):
             progress(f"filling a queue to {depth} messages")
             queue_url = sqs.create_queue(
                 QueueName=f"bench-{uuid.uuid4().hex[:8]}", Attributes={"VisibilityTimeout": "600"}
@@ -67,7 +74,18 @@ def sqs_depth(
             progress(f"timing at depth {depth}")
             # Received messages stay in flight (not deleted): the depth seen by each call stays ~depth.
             entries: Any = [{"Id": str(n), "MessageBody": body} for n in range(10)]
-            receive = _median_ms(partial(sqs.receive_message, QueueUrl=queue_url, MaxNumberOfMessages=10), samples)
+
+            def release(response: Any, url: str = queue_url) -> None:
+                entries: Any = [
+                    {"Id": str(n), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for n, message in enumerate(response.get("Messages", []))
+                ]
+                if entries:
+                    sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+
+            receive = _median_ms(
+                partial(sqs.receive_message, QueueUrl=queue_url, MaxNumberOfMessages=10), samples, after=release
+            )
             send = _median_ms(partial(sqs.send_message_batch, QueueUrl=queue_url, Entries=entries), samples)
             rows.append(DepthRow(depth, receive, send, 1.0, 1.0))
             sqs.delete_queue(QueueUrl=queue_url)
@@ -353,8 +371,7 @@ def cold_start(*, samples: int = 15) -> ColdStartResult:
         "AWS_SECRET_ACCESS_KEY": "x",
         "TABLE_NAME": "Orders",
         "DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/OrderCreatedDLQ",
-        "AWS_LAMBDA_FUNCTION_NAME": "OrderProcessor",
-        "POWERTOOLS_TRACE_DISABLED": "true",
+        "AWS_LAMBDA_FUNCTION_NAME": "OrderProcessor",  # as in Lambda: Powertools' Tracer is on
     }
 
     def once(code: str) -> float:

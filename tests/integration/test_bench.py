@@ -26,7 +26,7 @@ def _bench(tmp_path: Path, *args: str) -> dict[str, object]:
 def test_sqs_depth_bench_reports_ratios_to_an_empty_queue(tmp_path: Path) -> None:
     report = _bench(tmp_path, "sqs-depth", "--depths", "200")
     rows = report["sqs-depth"]["rows"]  # type: ignore[index]
-    assert [row["depth"] for row in rows] == [0, 200]
+    assert [row["depth"] for row in rows] == [10, 200]
     assert rows[0]["receive_ratio"] == 1.0
     assert (tmp_path / ".orderflow" / "bench.json").exists()
 

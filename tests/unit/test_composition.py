@@ -41,3 +41,14 @@ def test_clients_fail_fast_with_bounded_retries(monkeypatch: pytest.MonkeyPatch)
     config = dynamodb_client().meta.config
     assert config.connect_timeout == 2
     assert config.retries["total_max_attempts"] == 3
+
+
+def test_the_sqs_client_is_created_only_when_first_needed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orderflow.composition import build_runtime
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    runtime = build_runtime(Settings(table_name="Orders", dlq_url="http://127.0.0.1:4566/123456789012/DLQ"))
+    lazy = runtime.retries._client
+    assert lazy._client is None  # type: ignore[attr-defined]  # valid orders never need SQS
+    assert lazy.meta.service_model.service_name == "sqs"
+    assert lazy._client is not None  # type: ignore[attr-defined]

@@ -7,12 +7,15 @@ to AWS in Lambda and to the local emulator on a laptop.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
@@ -31,3 +34,24 @@ def dynamodb_client(session: boto3.Session | None = None) -> DynamoDBClient:
 
 def sqs_client(session: boto3.Session | None = None) -> SQSClient:
     return (session or boto3.Session()).client("sqs", config=CLIENT_CONFIG)
+
+
+class _LazyClient:
+    """A boto3 client built on first use: creating one costs tens of milliseconds of cold start."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._factory()
+        return getattr(self._client, name)
+
+
+def lazy_sqs_client(session: boto3.Session | None = None) -> SQSClient:
+    """An SQS client created when first called: valid orders never need one (only rejects and retries do)."""
+    return cast("SQSClient", _LazyClient(lambda: sqs_client(session)))
