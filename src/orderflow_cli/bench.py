@@ -93,7 +93,7 @@ def sqs_depth(
     depths: Annotated[str, typer.Option(help="Comma-separated queue depths.")] = "1000,10000",
     as_json: JsonOption = False,
 ) -> None:
-    """ReceiveMessage and SendMessageBatch cost at depth, against an empty queue."""
+    """ReceiveMessage and SendMessageBatch cost at depth, against a queue of 10 messages."""
     from orderflow_local import bench
 
     rows_data = bench.sqs_depth([int(depth) for depth in depths.split(",")], progress=console.print)
@@ -107,7 +107,7 @@ def sqs_depth(
         for row in rows_data
     ]
 
-    _emit("sqs-depth", bench.DepthRows(rows_data), as_json, rows, ("<= 2 x the empty-queue cost", worst <= 2))
+    _emit("sqs-depth", bench.DepthRows(rows_data), as_json, rows, ("<= 2 x the cost on a 10-message queue", worst <= 2))
 
 
 @bench_app.command("cold-start")
