@@ -172,7 +172,7 @@ def _print_banner(stack: Any, log_file: Path) -> None:
     console.print("  export AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local")
     console.print("  orderflow send            # the seed's sample order")
     console.print("  orderflow orders get ORD-20260420-001")
-    console.print(f"\nNot emulated (no local effect): {', '.join(stack.deployed.spec.not_emulated)}")
+    console.print(f"\nNot emulated (no local effect): {', '.join(stack.spec.not_emulated)}")
     console.print("Press Ctrl-C to stop.\n")
 
 

@@ -120,21 +120,15 @@ class PipelineResult:
     ddb_latency_ms: float
 
 
-def put_item_ceiling(emulator: Emulator, *, threads: int, calls: int) -> float:
-    """Conditional PutItem calls per second from ``threads`` client threads, on a table of its own."""
+def put_item_ceiling(emulator: Emulator, *, table_properties: dict[str, Any], threads: int, calls: int) -> float:
+    """Conditional PutItem calls per second from ``threads`` client threads, on a copy of the stack's table."""
     import concurrent.futures
+
+    from orderflow_local.deploy import create_table
 
     dynamodb = emulator.dynamodb()
     table = f"Ceiling{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}, {"AttributeName": "createdAt", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "orderId", "AttributeType": "S"},
-            {"AttributeName": "createdAt", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table({**table_properties, "TableName": table}, dynamodb)
     item = {"customerId": {"S": "CUST-1"}, "status": {"S": "CONFIRMED"}, "totalAmount": {"N": "149.99"}}
 
     def worker(offset: int) -> None:
@@ -193,7 +187,10 @@ def pipeline(
         stats = [mapping.stats for mapping in stack.mappings]
         threads = sum(mapping.config.concurrency_limit for mapping in stack.mappings) * 10
         progress(f"measuring the emulator's ceiling: conditional PutItem from {threads} client threads")
-        ceiling = put_item_ceiling(stack.emulator, threads=threads, calls=max(1000, orders // 2))
+        [table_spec] = stack.spec.tables.values()
+        ceiling = put_item_ceiling(
+            stack.emulator, table_properties=table_spec.properties, threads=threads, calls=max(1000, orders // 2)
+        )
     seconds = finished - started
     full = [d for s in stats for n, d in s.durations if n == 10]
     return PipelineResult(
@@ -258,40 +255,30 @@ def batch_latency(latency_ms: float, *, samples: int = 15) -> BatchLatencyResult
     batch's own time includes ~10 x the emulator's cost per write whatever the handler does;
     measuring the same batches without the added latency, in the same run, takes that out.
     """
+    from orderflow_local.deploy import deploy
+    from orderflow_local.template import ensure_template, load_template
     from orderflow_local.traffic import plan_traffic
     from orderflow_local.worker import EnvironmentPool, FunctionConfig
 
+    spec = load_template(ensure_template())
+    [function] = spec.functions.values()
     with Emulator(port=0) as emulator:
-        dynamodb, sqs = emulator.dynamodb(), emulator.sqs()
-        dynamodb.create_table(
-            TableName="Orders",
-            KeySchema=[
-                {"AttributeName": "orderId", "KeyType": "HASH"},
-                {"AttributeName": "createdAt", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "orderId", "AttributeType": "S"},
-                {"AttributeName": "createdAt", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        dlq = sqs.create_queue(QueueName="OrderCreatedDLQ")["QueueUrl"]
+        deployed = deploy(spec, sqs=emulator.sqs(), dynamodb=emulator.dynamodb())  # the stack's queues and table
         environment = {
+            **deployed.function_environment(function),
             **emulator.environment(),
-            "TABLE_NAME": "Orders",
-            "DLQ_URL": dlq,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "AWS_LAMBDA_FUNCTION_NAME": "OrderProcessor",
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
         }
 
         def pool(latency: float) -> EnvironmentPool:
             return EnvironmentPool(
                 FunctionConfig(
-                    name="OrderProcessor",
-                    handler="orderflow.handler.lambda_handler",
-                    timeout=30,
-                    memory_size=256,
+                    name=function.name,
+                    handler=function.handler,
+                    timeout=function.timeout,
+                    memory_size=function.memory_size,
                     environment=environment,
                     ddb_latency_ms=latency,
                 )

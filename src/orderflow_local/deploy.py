@@ -119,6 +119,11 @@ def _attribute_value(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def create_table(properties: dict[str, Any], dynamodb: DynamoDBClient) -> None:
+    """Create a table from its template properties (keys, GSIs, billing mode, TTL)."""
+    _create_table(properties, dynamodb)
+
+
 def _create_table(properties: dict[str, Any], dynamodb: DynamoDBClient) -> None:
     request: dict[str, Any] = {
         "TableName": properties["TableName"],

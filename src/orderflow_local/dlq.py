@@ -69,21 +69,26 @@ class DeadLetter:
         return str(value) if value is not None else None
 
 
+def _receive(sqs: SQSClient, dlq_url: str, *, most: int, hide_for: int) -> list[DeadLetter]:
+    messages = sqs.receive_message(
+        QueueUrl=dlq_url,
+        MaxNumberOfMessages=most,
+        VisibilityTimeout=hide_for,
+        MessageAttributeNames=["All"],
+        MessageSystemAttributeNames=["All"],
+    ).get("Messages", [])
+    return [DeadLetter.from_message(message) for message in messages]
+
+
 def list_dead_letters(sqs: SQSClient, dlq_url: str, *, limit: int = 1000, hide_for: int = 30) -> list[DeadLetter]:
     """Read up to ``limit`` messages without removing them (they become visible again at once)."""
     seen: dict[str, DeadLetter] = {}
     while len(seen) < limit:
-        batch = sqs.receive_message(
-            QueueUrl=dlq_url,
-            MaxNumberOfMessages=min(10, limit - len(seen)),
-            VisibilityTimeout=hide_for,
-            MessageAttributeNames=["All"],
-            MessageSystemAttributeNames=["All"],
-        ).get("Messages", [])
+        batch = _receive(sqs, dlq_url, most=min(10, limit - len(seen)), hide_for=hide_for)
         if not batch:
             break
-        for message in batch:
-            seen[message["MessageId"]] = DeadLetter.from_message(message)
+        for letter in batch:
+            seen[letter.message_id] = letter
     for letter in seen.values():
         sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=letter.receipt_handle, VisibilityTimeout=0)
     return list(seen.values())
@@ -116,17 +121,10 @@ def redrive(
     held: list[str] = []  # receipt handles kept hidden for this run, made visible again at the end
     try:
         while limit is None or report.moved < limit:
-            batch = sqs.receive_message(
-                QueueUrl=dlq_url,
-                MaxNumberOfMessages=10,
-                VisibilityTimeout=SKIPPED_HIDDEN_FOR,
-                MessageAttributeNames=["All"],
-                MessageSystemAttributeNames=["All"],
-            ).get("Messages", [])
+            batch = _receive(sqs, dlq_url, most=10, hide_for=SKIPPED_HIDDEN_FOR)
             if not batch:
                 break
-            for message in batch:
-                letter = DeadLetter.from_message(message)
+            for letter in batch:
                 why = _why_not(letter, include_rejected=include_rejected)
                 if why is not None:
                     report.skipped.append((letter.message_id, why))

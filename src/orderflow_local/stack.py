@@ -154,5 +154,12 @@ class LocalStack:
         return self.deployed.outputs()
 
     @property
+    def spec(self) -> StackSpec:
+        """The template the stack was created from."""
+        if self.deployed is None:
+            raise RuntimeError("the stack is not started: use `with LocalStack(...) as stack:`")
+        return self.deployed.spec
+
+    @property
     def endpoint(self) -> str:
         return self.emulator.endpoint
