@@ -37,10 +37,15 @@ class ChaosConfig:
     seed: int
     journal: str
     function_timeout: float
+    #: Only these kinds of fault (None: all of them).
+    only: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.rate <= 1:
             raise ValueError(f"the chaos rate is a probability per AWS call, 0..1, not {self.rate}")
+        unknown = set(self.only or ()) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kind(s) {sorted(unknown)}: choose from {FAULT_KINDS}")
 
 
 def install(config: ChaosConfig, environment_index: int) -> None:
@@ -56,11 +61,16 @@ def install(config: ChaosConfig, environment_index: int) -> None:
             journal.write(kind + "\n")
 
     def chaotic(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
-        faults = FAULTS.get((self.meta.service_model.service_name, operation_name))
+        faults = [
+            (kind, weight)
+            for kind, weight in FAULTS.get((self.meta.service_model.service_name, operation_name), [])
+            if config.only is None or kind in config.only
+        ]
         if not faults or rng.random() >= config.rate:
             return original(self, operation_name, api_params)
         kind = rng.choices([name for name, _ in faults], weights=[weight for _, weight in faults])[0]
-        record(kind)
+        if kind != "kill_after_write":
+            record(kind)
         if kind == "slow_call":
             time.sleep(rng.uniform(0.05, 0.3))
         elif kind in {"ddb_throttle", "ddb_server_error", "dlq_send_failure"}:
@@ -78,8 +88,9 @@ def install(config: ChaosConfig, environment_index: int) -> None:
             os._exit(137)
         elif kind == "handler_timeout":
             time.sleep(config.function_timeout + 5)
-        result = original(self, operation_name, api_params)
+        result = original(self, operation_name, api_params)  # a failed write raises here: nothing to kill after
         if kind == "kill_after_write":
+            record(kind)
             os._exit(137)
         return result
 

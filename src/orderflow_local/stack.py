@@ -41,6 +41,8 @@ class StackOptions:
     #: Probability per AWS call of an injected fault in the function (0: none).
     chaos_rate: float = 0.0
     chaos_seed: int = 0
+    #: Only these kinds of fault (None: every kind in orderflow_local.chaos.FAULTS).
+    chaos_only: tuple[str, ...] | None = None
     #: Added to every DynamoDB call the function makes, as real DynamoDB's network time.
     ddb_latency_ms: float = 0.0
 
@@ -100,6 +102,7 @@ class LocalStack:
                     seed=self.options.chaos_seed,
                     journal=str(self.chaos_journal),
                     function_timeout=self.options.function_timeout or function.timeout,
+                    only=self.options.chaos_only,
                 )
                 if self.options.chaos_rate
                 else None,

@@ -95,3 +95,30 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float) -> None:
         assert faults == {}
     else:
         assert sum(faults.values()) > 0
+
+
+def test_a_crash_after_the_write_redelivers_the_order_as_a_duplicate() -> None:
+    # Given a function that dies right after every successful write
+    options = StackOptions(
+        port=0, chaos_rate=1.0, chaos_only=("kill_after_write",), visibility_timeout=6, function_timeout=2
+    )
+    plan = plan_traffic(1, seed=3, duplicate_rate=0, malformed_rate=0, invalid_rate=0, run="crash")
+    with LocalStack(options) as stack:
+        sqs = stack.emulator.sqs()
+        send(sqs, stack.outputs["QueueUrl"], plan.messages)
+        # When the batch is redelivered after the crash
+        deadline = time.monotonic() + 120
+        while not (_drained(stack) and stack.mappings[0].stats.deleted) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        stats = stack.mappings[0].stats
+        items = _items(stack)
+        dead = list_dead_letters(sqs, stack.outputs["DLQUrl"])
+        faults = stack.faults()
+    # Then it was written once, recognised as a duplicate, and deleted
+    assert faults == {"kill_after_write": 1}
+    assert stats.crashes == 1
+    assert stats.handler_metrics["DuplicatesSkipped"] == 1
+    assert stats.deleted == 1
+    [item] = items.values()
+    assert item["status"] == {"S": "CONFIRMED"}
+    assert dead == []
