@@ -11,6 +11,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orderflow_local.emulator import Emulator
@@ -358,7 +359,10 @@ def cold_start(*, samples: int = 15) -> ColdStartResult:
         "AWS_SECRET_ACCESS_KEY": "x",
         "TABLE_NAME": "Orders",
         "DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/OrderCreatedDLQ",
-        "AWS_LAMBDA_FUNCTION_NAME": "OrderProcessor",  # as in Lambda: Powertools' Tracer is on
+        # As Lambda sets them: Powertools' Tracer is on, and the X-Ray SDK takes its Lambda
+        # path (no sampling-rules client at import).
+        "AWS_LAMBDA_FUNCTION_NAME": "OrderProcessor",
+        "LAMBDA_TASK_ROOT": str(Path(__file__).resolve().parents[1]),
     }
 
     def once(code: str) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import threading
 import urllib.request
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,10 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 #: The emulator accepts any credentials; these keep boto3 from searching for real ones.
 CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+_running: set[int] = set()
+_running_lock = threading.Lock()
 
 
 class EmulatorError(RuntimeError):
@@ -56,10 +61,22 @@ class Emulator:
 
         moto_patches.apply()
         _ensure_port_free(self.port)
+        with _running_lock:
+            if _running:
+                raise EmulatorError(
+                    "an emulator already runs in this process: moto keeps one state per process, so a second "
+                    "one would share (and reset) its queues and tables. Stop the first one, or use another process."
+                )
+            _running.add(id(self))
         # werkzeug logs every request at INFO: thousands of lines that bury the output.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server = ThreadedMotoServer(ip_address=HOST, port=self.port, verbose=False)
-        self._server.start()
+        try:
+            self._server = ThreadedMotoServer(ip_address=HOST, port=self.port, verbose=False)
+            self._server.start()
+        except BaseException:
+            with _running_lock:
+                _running.discard(id(self))
+            raise
         self.port = self._server.get_host_and_port()[1]
         # moto keeps state per process: start from an empty account every time.
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310 - http to loopback
@@ -71,6 +88,8 @@ class Emulator:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        with _running_lock:
+            _running.discard(id(self))
 
     def __enter__(self) -> Emulator:
         return self.start()

@@ -250,27 +250,3 @@ def test_the_handler_rejecting_a_redriven_message_again_counts_toward_the_cap(st
     [letter] = letters
     assert letter.redrive_count == 2
     assert letter.error_code == "MALFORMED_JSON"
-
-
-def test_any_sqs_handler_and_timeouts_can_replace_the_stacks(tmp_path: pytest.TempPathFactory) -> None:
-    journal = tmp_path / "journal.jsonl"  # type: ignore[operator]
-    options = StackOptions(
-        port=0,
-        handler="tests.integration.handlers:scripted",
-        visibility_timeout=40,
-        function_timeout=6,
-        function_environment={"ESM_TEST_JOURNAL": str(journal)},
-    )
-    with LocalStack(options) as local:
-        sqs = local.emulator.sqs()
-        attributes = sqs.get_queue_attributes(QueueUrl=local.outputs["QueueUrl"], AttributeNames=["VisibilityTimeout"])
-        assert attributes["Attributes"]["VisibilityTimeout"] == "40"
-        assert local.pools[0].config.timeout == 6
-        assert any("below AWS's recommendation" in warning for warning in local.warnings)
-        sqs.send_message(QueueUrl=local.outputs["QueueUrl"], MessageBody='{"do": "ok"}')
-        deadline = time.monotonic() + 60
-        while not journal.exists() and time.monotonic() < deadline:  # type: ignore[attr-defined]
-            time.sleep(0.2)
-        [invocation] = [json.loads(line) for line in journal.read_text().splitlines()]  # type: ignore[attr-defined]
-        assert invocation["context"]["function_name"] == "OrderProcessor"
-        assert invocation["context"]["remaining_ms"] <= 6000

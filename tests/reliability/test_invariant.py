@@ -48,7 +48,8 @@ def _drained(stack: LocalStack) -> bool:
 def test_nothing_lost_nothing_duplicated_under_chaos(rate: float) -> None:
     # Given a stream of orders with duplicates, malformed and invalid ones
     plan = plan_traffic(MESSAGES, seed=11, duplicate_rate=0.1, malformed_rate=0.05, invalid_rate=0.05, run=f"r{rate}")
-    options = StackOptions(port=0, chaos_rate=rate, chaos_seed=5, visibility_timeout=6, function_timeout=2)
+    # A function timeout generous enough that only injected faults time out, even on a busy machine.
+    options = StackOptions(port=0, chaos_rate=rate, chaos_seed=5, visibility_timeout=12, function_timeout=5)
     with LocalStack(options) as stack:
         # When it is sent while faults strike the function
         send(stack.emulator.sqs(), stack.outputs["QueueUrl"], plan.messages)
@@ -90,8 +91,11 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float) -> None:
     if rate == 0:
         assert verdict.stored == expected
         assert verdict.valid_in_dlq == 0
-        assert sum(verdict.rejected_by_reason.values()) == len(plan.rejected)
-        assert set(verdict.rejected_by_reason) == {"MALFORMED_JSON", "VALIDATION_FAILED"}
+        # exactly the rejected messages, each with its reason (the DLQ is at-least-once: a batch
+        # retried after a slow invocation may send one twice, never a different one)
+        assert {(letter.body, letter.error_code) for letter in dead} == {
+            (message.body, message.expected_code) for message in plan.rejected
+        }
         assert faults == {}
     else:
         assert sum(faults.values()) > 0
