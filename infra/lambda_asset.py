@@ -125,9 +125,12 @@ def build_asset(target: Target = LAMBDA_TARGET, *, build_dir: Path = BUILD_DIR) 
         dependencies.name.encode(),
         *(bytes(str(path.relative_to(SOURCE)), "utf-8") + path.read_bytes() for path in sources),
     )
-    folder = build_dir / f"asset-{key}"
+    prefix = f"asset-{dependencies.name.removeprefix('deps-')}-"
+    folder = build_dir / f"{prefix}{key}"
     if folder.is_dir():
         return folder
+    for stale in build_dir.glob(f"{prefix}*"):  # earlier sources on the same dependencies
+        shutil.rmtree(stale, ignore_errors=True)
     staging = build_dir / f".asset-{key}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(dependencies, staging)
@@ -137,3 +140,30 @@ def build_asset(target: Target = LAMBDA_TARGET, *, build_dir: Path = BUILD_DIR) 
         shutil.copy2(path, destination)
     staging.rename(folder)
     return folder
+
+
+#: Top-level modules of the distributions in ``PROVIDED_BY_RUNTIME``.
+PROVIDED_TOP_LEVEL = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
+
+
+def runtime_provided(folder: Path) -> Path:
+    """A folder standing in for what the Lambda runtime provides (boto3 and its dependencies),
+    linked from this interpreter's packages: with an asset, what a function can import."""
+    import sysconfig
+
+    folder.mkdir(parents=True, exist_ok=True)
+    site = Path(sysconfig.get_paths()["purelib"])
+    for name in PROVIDED_TOP_LEVEL:
+        source, link = site / name, folder / name
+        if source.exists() and not link.exists():
+            link.symlink_to(source)
+    return folder
+
+
+def host_target() -> Target:
+    """This machine as a target, to build an asset that can be imported here."""
+    import platform
+
+    return Target(
+        platform=f"manylinux2014_{platform.machine()}", python_version=f"{sys.version_info[0]}.{sys.version_info[1]}"
+    )

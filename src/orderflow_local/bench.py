@@ -335,7 +335,10 @@ def _record(body: str) -> dict[str, Any]:
 
 _BARE = "import boto3; boto3.client('dynamodb')"
 _HANDLER = "import orderflow.handler as h; h._runtime()"
-_TIMER = "import time, os; t = time.perf_counter(); {code}; print((time.perf_counter() - t) * 1000)"
+_TIMER = (
+    "import sys, time; sys.path[:0] = {path!r}; t = time.perf_counter(); {code}; "
+    "print((time.perf_counter() - t) * 1000)"
+)
 
 
 @dataclass
@@ -347,11 +350,25 @@ class ColdStartResult:
 
 
 def cold_start(*, samples: int = 15) -> ColdStartResult:
-    """Median import time of the handler (with its clients) against bare boto3, in fresh processes."""
+    """Median import time of the handler (with its clients) against bare boto3, in fresh processes.
+
+    Both run as in Lambda: a clean interpreter (``-I -S``: no site-packages) that sees only the
+    function's asset (built for this machine the way the deployed one is built) and the
+    runtime's boto3. Importing from a development venv full of packages would measure the venv.
+    """
     import os
     import subprocess
     import sys
+    import tempfile
 
+    from orderflow_local.template import ROOT
+
+    if str(ROOT) not in sys.path:  # infra/ sits beside src/ in the clone: it is never installed or deployed
+        sys.path.insert(0, str(ROOT))
+    from infra.lambda_asset import build_asset, host_target, runtime_provided
+
+    asset = build_asset(host_target())
+    provided = runtime_provided(Path(tempfile.mkdtemp(prefix="lambda-runtime-")))
     env = {
         **os.environ,
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -362,19 +379,20 @@ def cold_start(*, samples: int = 15) -> ColdStartResult:
         # As Lambda sets them: Powertools' Tracer is on, and the X-Ray SDK takes its Lambda
         # path (no sampling-rules client at import).
         "AWS_LAMBDA_FUNCTION_NAME": "OrderProcessor",
-        "LAMBDA_TASK_ROOT": str(Path(__file__).resolve().parents[1]),
+        "LAMBDA_TASK_ROOT": str(asset),
     }
 
-    def once(code: str) -> float:
+    def once(code: str, path: list[str]) -> float:
         result = subprocess.run(  # noqa: S603 - our own interpreter and code
-            [sys.executable, "-c", _TIMER.format(code=code)], env=env, capture_output=True, text=True, check=True
-        )
+            [sys.executable, "-I", "-S", "-c", _TIMER.format(path=path, code=code)],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
         return float(result.stdout.strip())
 
     bare, handler = [], []
     for _ in range(samples):  # interleaved, so load on the machine affects both alike
-        bare.append(once(_BARE))
-        handler.append(once(_HANDLER))
+        bare.append(once(_BARE, [str(provided)]))
+        handler.append(once(_HANDLER, [str(asset), str(provided)]))
     bare_ms, handler_ms = statistics.median(bare), statistics.median(handler)
     return ColdStartResult(bare_ms=bare_ms, handler_ms=handler_ms, ratio=handler_ms / bare_ms, samples=samples)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import platform
 import subprocess
 import sys
 import sysconfig
@@ -12,11 +11,17 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from infra.lambda_asset import LAMBDA_TARGET, PROVIDED_BY_RUNTIME, Target, build_asset, runtime_requirements
-
-HOST = Target(
-    platform=f"manylinux2014_{platform.machine()}", python_version=f"{sys.version_info[0]}.{sys.version_info[1]}"
+from infra.lambda_asset import (
+    LAMBDA_TARGET,
+    PROVIDED_BY_RUNTIME,
+    PROVIDED_TOP_LEVEL,
+    build_asset,
+    host_target,
+    runtime_provided,
+    runtime_requirements,
 )
+
+HOST = host_target()
 NOT_RUNTIME = (
     "aws_cdk",
     "cdk_nag",
@@ -29,7 +34,6 @@ NOT_RUNTIME = (
     "typer",
     "rich",
 )
-PROVIDED_TOP_LEVEL = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +80,7 @@ def test_every_bundled_wheel_was_built_for_the_target(deployed: Path) -> None:
 
 def test_the_handler_imports_from_an_asset_built_the_same_way(host_build: Path, tmp_path: Path) -> None:
     # Given only what Lambda has: the asset, plus the runtime's own boto3 (taken from this venv)
-    provided = tmp_path / "runtime-provided"
-    provided.mkdir()
-    for name in PROVIDED_TOP_LEVEL:
-        module = Path(sys.prefix, "lib", f"python{HOST.python_version}", "site-packages", name)
-        if module.exists():
-            (provided / name).symlink_to(module)
+    provided = runtime_provided(tmp_path / "runtime-provided")
     script = textwrap.dedent(
         f"""
         import json, sys
