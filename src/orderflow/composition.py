@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from orderflow.adapters.clients import dynamodb_client, lazy_sqs_client, sqs_client
+from orderflow.adapters.clients import dynamodb_client, lazy_sqs_client
 from orderflow.adapters.dead_letters import SqsDeadLetterPublisher
 from orderflow.adapters.dynamodb_store import DynamoDbOrderStore
 from orderflow.adapters.retries import SqsRetryScheduler
@@ -54,22 +54,12 @@ def build_runtime(
     dynamodb: DynamoDBClient | None = None,
     sqs: SQSClient | None = None,
 ) -> Runtime:
-    """The processor and the retry scheduler, sharing one SQS client."""
+    """Wire the processor and the retry scheduler (clients injectable for tests; they share one SQS client)."""
     sqs = sqs or lazy_sqs_client()
     return Runtime(
-        processor=build_processor(settings, dynamodb=dynamodb, sqs=sqs),
+        processor=OrderProcessor(
+            store=DynamoDbOrderStore(settings.table_name, client=dynamodb or dynamodb_client()),
+            dead_letters=SqsDeadLetterPublisher(settings.dlq_url, client=sqs),
+        ),
         retries=SqsRetryScheduler(client=sqs),
-    )
-
-
-def build_processor(
-    settings: Settings,
-    *,
-    dynamodb: DynamoDBClient | None = None,
-    sqs: SQSClient | None = None,
-) -> OrderProcessor:
-    """Wire the order processor to DynamoDB and the DLQ (clients injectable for tests)."""
-    return OrderProcessor(
-        store=DynamoDbOrderStore(settings.table_name, client=dynamodb or dynamodb_client()),
-        dead_letters=SqsDeadLetterPublisher(settings.dlq_url, client=sqs or sqs_client()),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,10 +95,6 @@ def sqs_depth(
         row.receive_ratio = row.receive_ms / base.receive_ms
         row.send_batch_ratio = row.send_batch_ms / base.send_batch_ms
     return rows
-
-
-def as_dicts(rows: list[Any]) -> list[dict[str, Any]]:
-    return [asdict(row) for row in rows]
 
 
 # --- the pipeline against the emulator's own ceiling ------------------------------------------

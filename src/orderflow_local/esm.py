@@ -118,7 +118,6 @@ class MappingStats:
     returned: int = 0  # messages left to reappear after their visibility timeout
     in_flight: int = 0
     cold_starts: int = 0
-    concurrency: int = 0
     handler_metrics: Counter[str] = field(default_factory=Counter)
     #: (records, seconds) of every successful invocation, for benchmarks and cost estimates.
     durations: list[tuple[int, float]] = field(default_factory=list)

@@ -188,7 +188,6 @@ class ExecutionEnvironment:
         self.process.start()
         child.close()
         self._initialized = False
-        self.invocations = 0
 
     @property
     def alive(self) -> bool:
@@ -202,7 +201,6 @@ class ExecutionEnvironment:
             if init is not None:
                 return init
         deadline = time.time() + self.config.timeout
-        self.invocations += 1
         try:
             self._connection.send((event, str(uuid.uuid4()), deadline))
             if not self._connection.poll(self.config.timeout):

@@ -191,19 +191,16 @@ class ConfirmedOrder(_Wire):
 
 def unknown_fields(data: dict[str, Any]) -> list[str]:
     """Names (dotted paths) of fields in ``data`` that :class:`OrderCreated` ignores."""
-    return sorted(_unknown(OrderCreated, data, ""))
+    found = _unknown_keys(OrderCreated, data, "")
+    found |= _unknown_keys(ShippingAddress, data.get("shippingAddress"), "shippingAddress.")
+    items = data.get("items")
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        found |= _unknown_keys(OrderItem, item, f"items[{index}].")
+    return sorted(found)
 
 
-def _unknown(model: type[BaseModel], data: object, prefix: str) -> set[str]:
+def _unknown_keys(model: type[BaseModel], data: object, prefix: str) -> set[str]:
     if not isinstance(data, dict):
         return set()
-    known = {field.alias or name: field for name, field in model.model_fields.items()}
-    found = {f"{prefix}{key}" for key in data if key not in known}
-    nested = {"shippingAddress": ShippingAddress}
-    for key, nested_model in nested.items():
-        if key in known and key in data:
-            found |= _unknown(nested_model, data[key], f"{prefix}{key}.")
-    if "items" in known and isinstance(data.get("items"), list):
-        for index, item in enumerate(data["items"]):
-            found |= _unknown(OrderItem, item, f"{prefix}items[{index}].")
-    return found
+    known = {field.alias or name for name, field in model.model_fields.items()}
+    return {f"{prefix}{key}" for key in data if key not in known}
