@@ -275,3 +275,51 @@ def test_a_fifo_batch_is_processed_in_order_and_a_failure_holds_back_only_its_gr
     # ORD-0002 failed: it and the later ORD-0004 of group A are retried; group B went on
     assert _failures(response) == [records[1]["messageId"], records[3]["messageId"]]
     assert order == ["ORD-0001", "ORD-0002", "ORD-0003", "ORD-0005"]
+
+
+def test_a_connection_error_on_the_write_is_transient(aws: EmulatedAws) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    def unreachable(params: dict[str, Any], **_: Any) -> None:
+        if '"ORD-0001"' in params["body"].decode():
+            raise EndpointConnectionError(endpoint_url="https://dynamodb.invalid")
+
+    aws.dynamodb.meta.events.register("before-call.dynamodb.PutItem", unreachable)
+    records = [sqs_record(body(_order(n))) for n in range(1, 3)]
+    assert _failures(_invoke(*records)) == [records[0]["messageId"]]
+    assert aws.count() == 1
+    assert aws.dlq_messages() == []
+
+
+def test_a_condition_failure_without_the_stored_item_is_retried_not_guessed(aws: EmulatedAws) -> None:
+    # Without ALL_OLD we cannot tell a duplicate from a conflict: retry rather than decide.
+    aws.fail_calls(
+        aws.dynamodb, "PutItem", "ConditionalCheckFailedException", 400, when=lambda request: '"ORD-0001"' in request
+    )
+    records = [sqs_record(body(_order(1))), sqs_record(body(_order(2)))]
+    assert _failures(_invoke(*records)) == [records[0]["messageId"]]
+    assert aws.dlq_messages() == []
+
+
+def test_a_connection_error_on_the_dlq_send_keeps_the_record(aws: EmulatedAws) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    def unreachable(**_: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="https://sqs.invalid")
+
+    aws.sqs.meta.events.register("before-call.sqs.SendMessage", unreachable)
+    good, bad = sqs_record(body(_order(1))), sqs_record("not json")
+    assert _failures(_invoke(good, bad)) == [bad["messageId"]]
+
+
+def test_a_long_reason_is_cut_to_fit_the_dlq_attribute(aws: EmulatedAws) -> None:
+    item = seed_order()["items"][0]
+    many = seed_order(items=[{**item, "quantity": 0}] * 100, totalAmount=Decimal("1"))
+    raw = body(many)
+    _invoke(sqs_record(raw))
+    [dead] = aws.dlq_messages()
+    reason = dead["MessageAttributes"]["errorReason"]["StringValue"]
+    assert len(reason) == 1024
+    assert reason.endswith("…")
+    assert reason.startswith("items[0].quantity: Input should be greater than or equal to 1")
+    assert dead["Body"] == raw
