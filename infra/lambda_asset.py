@@ -7,6 +7,12 @@ can be built on any machine. Nothing else goes in: no CDK, no CLI, no local emul
 Packages the Lambda Python runtime already provides (boto3 and its dependencies) are
 left out, as the seed leaves out ``@aws-sdk/*``.
 
+The asset carries its bytecode, compiled by an interpreter of the runtime's Python version
+(``ORDERFLOW_LAMBDA_PYTHON``, else ``python3.14`` on PATH) with hash-based invalidation:
+Lambda's code directory is read-only, so without it every cold start compiles every module
+it imports, again. Without such an interpreter the asset is built without bytecode and a
+``MissingBytecodeWarning`` says what that costs; see ``docs/decisions.md``.
+
 Builds are cached under ``build/lambda/`` by a hash of their inputs.
 """
 
@@ -14,10 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import os
 import shutil
 import subprocess
 import sys
 import tomllib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +37,16 @@ BUILD_DIR = ROOT / "build" / "lambda"
 PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six"})
 
 
+#: An interpreter of the function's Python version, to compile the asset's bytecode with.
+BYTECODE_PYTHON = "ORDERFLOW_LAMBDA_PYTHON"
+
+
 class AssetBuildError(RuntimeError):
-    """pip could not build the function's dependencies."""
+    """The function's asset could not be built (dependencies or bytecode)."""
+
+
+class MissingBytecodeWarning(UserWarning):
+    """The asset was built without bytecode: each cold start compiles what it imports."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +58,7 @@ class Target:
 
     @property
     def abi_tag(self) -> str:
+        """CPython's tag for this version, as in extension and bytecode file names."""
         return "cpython-" + self.python_version.replace(".", "")
 
 
@@ -117,11 +134,66 @@ def _remove_provided_by_runtime(site: Path) -> None:
             shutil.rmtree(folder)
 
 
+def bytecode_compiler(target: Target) -> str | None:
+    """An interpreter that writes bytecode for ``target``'s runtime, or None if there is none.
+
+    ``$ORDERFLOW_LAMBDA_PYTHON`` when set (then it must be CPython of that version: a build
+    that asked for bytecode never silently ships without it); otherwise this interpreter or
+    ``python3.X`` on PATH, whichever is the target's version.
+    """
+    chosen = os.environ.get(BYTECODE_PYTHON)
+    for candidate in [chosen] if chosen else [sys.executable, f"python{target.python_version}"]:
+        path = shutil.which(candidate)
+        tag = _cache_tag(path) if path else None
+        if tag == target.abi_tag:
+            return path
+        if chosen:
+            found = f"is {tag}" if tag else "was not found"
+            raise AssetBuildError(
+                f"{BYTECODE_PYTHON}={chosen} {found}, but the function runs {target.abi_tag}: "
+                f"point it at a Python {target.python_version} interpreter, or unset it to build without bytecode."
+            )
+    return None
+
+
+def _cache_tag(python: str) -> str | None:
+    if Path(python).resolve() == Path(sys.executable).resolve():
+        return sys.implementation.cache_tag
+    try:
+        result = subprocess.run(  # noqa: S603 - an interpreter path, no shell
+            [python, "-I", "-c", "import sys; print(sys.implementation.cache_tag)"],
+            capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def _compile_bytecode(python: str, folder: Path) -> None:
+    # unchecked-hash: the runtime loads the .pyc without reading or stat-ing the source (the
+    # zip's timestamps are not the build's, so timestamp-checked bytecode would be ignored).
+    command = [python, "-I", "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(folder)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - our own argv
+    if result.returncode != 0:
+        raise AssetBuildError(f"compiling the asset's bytecode with {python} failed:\n{result.stdout}{result.stderr}")
+
+
 def build_asset(target: Target = LAMBDA_TARGET, *, build_dir: Path = BUILD_DIR) -> Path:
     """Build (or reuse) the function's asset folder for ``target`` and return its path."""
     dependencies = build_dependencies(target, build_dir=build_dir)
     sources = _source_files()
+    compiler = bytecode_compiler(target)
+    if compiler is None:
+        warnings.warn(
+            f"No Python {target.python_version} interpreter found, so the function's asset carries no "
+            f"bytecode and every cold start compiles each module it imports (about twice the import "
+            f"time: `orderflow bench cold-start`). Install Python {target.python_version} or set "
+            f"{BYTECODE_PYTHON} to one before deploying; the deploy workflow does.",
+            MissingBytecodeWarning,
+            stacklevel=2,
+        )
     key = _digest(
+        (target.abi_tag if compiler else "no-bytecode").encode(),
         dependencies.name.encode(),
         *(bytes(str(path.relative_to(SOURCE)), "utf-8") + path.read_bytes() for path in sources),
     )
@@ -138,6 +210,8 @@ def build_asset(target: Target = LAMBDA_TARGET, *, build_dir: Path = BUILD_DIR) 
         destination = staging / "orderflow" / path.relative_to(SOURCE)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, destination)
+    if compiler:
+        _compile_bytecode(compiler, staging)
     staging.rename(folder)
     return folder
 

@@ -123,6 +123,10 @@ def cold_start(
         ("bare boto3 + client", f"{result.bare_ms:.0f} ms"),
         ("handler + its clients", f"{result.handler_ms:.0f} ms"),
         ("ratio", f"{result.ratio:.2f}"),
+        (
+            "handler, asset without bytecode",
+            f"{result.no_bytecode_ms:.0f} ms ({result.no_bytecode_ms / result.bare_ms:.2f}x)",
+        ),
     ]
     _emit("cold-start", result, as_json, rows, ("<= 1.3 x bare boto3", result.ratio <= 1.3))
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -12,10 +14,14 @@ from pathlib import Path
 
 import pytest
 from infra.lambda_asset import (
+    BYTECODE_PYTHON,
     LAMBDA_TARGET,
     PROVIDED_BY_RUNTIME,
     PROVIDED_TOP_LEVEL,
+    AssetBuildError,
+    MissingBytecodeWarning,
     build_asset,
+    bytecode_compiler,
     host_target,
     runtime_provided,
     runtime_requirements,
@@ -59,7 +65,9 @@ def test_asset_holds_the_runtime_package_and_nothing_for_development(deployed: P
     assert (deployed / "aws_xray_sdk").is_dir()
     present = {path.name for path in deployed.iterdir()}
     assert not present & {*NOT_RUNTIME, *PROVIDED_TOP_LEVEL}
-    assert not list(deployed.rglob("__pycache__"))
+    # bytecode only for the function's runtime (none at all when no Python 3.14 was at hand)
+    for compiled in deployed.rglob("*.pyc"):
+        assert compiled.name.endswith(f".{LAMBDA_TARGET.abi_tag}.pyc"), compiled
 
 
 def test_compiled_extensions_match_the_functions_runtime_and_architecture(deployed: Path) -> None:
@@ -95,8 +103,11 @@ def test_the_handler_imports_from_an_asset_built_the_same_way(host_build: Path, 
         }}))
         """
     )
-    # When a clean interpreter (-I: no site-packages, no user paths, no PYTHONPATH) imports it
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", script], capture_output=True, text=True, check=False)
+    # When a clean interpreter (-I: no site-packages, no user paths, no PYTHONPATH) imports it,
+    # writing no bytecode (-B: Lambda's code directory is read-only)
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", script], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     # Then everything came from the asset, the runtime-provided boto3 or the standard library
@@ -105,3 +116,59 @@ def test_the_handler_imports_from_an_asset_built_the_same_way(host_build: Path, 
     stdlib = sysconfig.get_paths()["stdlib"]
     for module_file in filter(None, report["modules"]):
         assert module_file.startswith((str(host_build), str(provided), stdlib)), module_file
+
+
+def _pyc_flags(source: Path) -> int:
+    compiled = Path(importlib.util.cache_from_source(str(source)))
+    assert compiled.is_file(), f"no bytecode for {source}"
+    return int.from_bytes(compiled.read_bytes()[4:8], "little")
+
+
+def test_the_asset_carries_bytecode_the_runtime_loads_without_checking_sources(host_build: Path) -> None:
+    # Lambda cannot write bytecode into its read-only code directory: it must ship with it.
+    for module in ("orderflow/handler.py", "orderflow/domain/models.py", "pydantic/main.py"):
+        # PEP 552 flags: bit 0 = hash-based, bit 1 = check the source. Hash-based because a
+        # zip's timestamps are not the build's; unchecked so no source is read at import.
+        assert _pyc_flags(host_build / module) == 0b01, module
+
+
+def test_shipped_bytecode_is_what_runs(host_build: Path, tmp_path: Path) -> None:
+    # Given an asset whose source for one module no longer matches its bytecode
+    asset = shutil.copytree(host_build, tmp_path / "asset", symlinks=True)
+    (asset / "orderflow" / "domain" / "retry.py").write_text("raise SystemExit('the source was compiled at import')\n")
+    provided = runtime_provided(tmp_path / "runtime-provided")
+    script = f"import sys; sys.path[:0] = [{str(asset)!r}, {str(provided)!r}]; import orderflow.handler"
+    # When the handler is imported as Lambda does
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", script], capture_output=True, text=True, check=False
+    )
+    # Then the shipped bytecode ran, not the source
+    assert result.returncode == 0, result.stderr
+
+
+def test_without_an_interpreter_of_the_runtimes_version_the_asset_has_no_bytecode_and_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(BYTECODE_PYTHON, raising=False)
+    monkeypatch.setenv("PATH", "")  # no python3.14 to find
+    assert bytecode_compiler(LAMBDA_TARGET) is None
+    with pytest.warns(MissingBytecodeWarning, match=f"Install Python 3.14 or set {BYTECODE_PYTHON}"):
+        asset = build_asset(LAMBDA_TARGET)
+    assert not list(asset.rglob("*.pyc"))
+
+
+def test_this_interpreter_compiles_for_an_asset_of_its_own_version() -> None:
+    assert bytecode_compiler(HOST) is not None
+
+
+@pytest.mark.parametrize(
+    ("interpreter", "says"),
+    [(sys.executable, f"is {sys.implementation.cache_tag}"), ("/nonexistent/python3.14", "was not found")],
+)
+def test_a_named_interpreter_of_the_wrong_version_is_refused(
+    monkeypatch: pytest.MonkeyPatch, interpreter: str, says: str
+) -> None:
+    # A deploy that asked for bytecode must not ship without it, or with bytecode Lambda ignores
+    monkeypatch.setenv(BYTECODE_PYTHON, interpreter)
+    with pytest.raises(AssetBuildError, match=f"{says}, but the function runs cpython-314"):
+        build_asset(LAMBDA_TARGET)

@@ -46,3 +46,11 @@ def test_pipeline_bench_measures_throughput_against_the_ceiling(tmp_path: Path) 
     assert pipeline["orders"] == 60  # type: ignore[index]
     assert pipeline["ceiling"] > 0  # type: ignore[index,operator]
     assert pipeline["ratio"] > 0  # type: ignore[index,operator]
+
+
+def test_cold_start_bench_measures_the_handler_with_and_without_bytecode(tmp_path: Path) -> None:
+    report = _bench(tmp_path, "cold-start", "--samples", "3")
+    cold = report["cold-start"]
+    assert cold["samples"] == 3  # type: ignore[index]
+    for field in ("bare_ms", "handler_ms", "no_bytecode_ms"):
+        assert cold[field] > 0  # type: ignore[index,operator]
