@@ -186,7 +186,7 @@ def build_asset(target: Target = LAMBDA_TARGET, *, build_dir: Path = BUILD_DIR) 
     if compiler is None:
         warnings.warn(
             f"No Python {target.python_version} interpreter found, so the function's asset carries no "
-            f"bytecode and every cold start compiles each module it imports (about twice the import "
+            f"bytecode and every cold start compiles each module it imports (about 1.5x the import "
             f"time: `orderflow bench cold-start`). Install Python {target.python_version} or set "
             f"{BYTECODE_PYTHON} to one before deploying; the deploy workflow does.",
             MissingBytecodeWarning,
