@@ -99,7 +99,9 @@ class Harness:
     def invocations(self) -> list[dict[str, Any]]:
         if not self.journal.exists():
             return []
-        return [json.loads(line) for line in self.journal.read_text().splitlines()]
+        # A worker may be mid-way through appending a large entry: only whole lines count.
+        complete = self.journal.read_text().rpartition("\n")[0]
+        return [json.loads(line) for line in complete.splitlines()]
 
     def depth(self) -> int:
         attributes = self.emulator.sqs().get_queue_attributes(
