@@ -137,12 +137,14 @@ def _remove_provided_by_runtime(site: Path) -> None:
 def bytecode_compiler(target: Target) -> str | None:
     """An interpreter that writes bytecode for ``target``'s runtime, or None if there is none.
 
-    ``$ORDERFLOW_LAMBDA_PYTHON`` when set (then it must be CPython of that version: a build
-    that asked for bytecode never silently ships without it); otherwise this interpreter or
-    ``python3.X`` on PATH, whichever is the target's version.
+    This interpreter when it is the target's version; else ``$ORDERFLOW_LAMBDA_PYTHON`` when
+    set (then it must be CPython of that version: a build that asked for bytecode never
+    silently ships without it); else ``python3.X`` on PATH.
     """
+    if sys.implementation.cache_tag == target.abi_tag:
+        return sys.executable
     chosen = os.environ.get(BYTECODE_PYTHON)
-    for candidate in [chosen] if chosen else [sys.executable, f"python{target.python_version}"]:
+    for candidate in [chosen] if chosen else [f"python{target.python_version}"]:
         path = shutil.which(candidate)
         tag = _cache_tag(path) if path else None
         if tag == target.abi_tag:
@@ -157,8 +159,6 @@ def bytecode_compiler(target: Target) -> str | None:
 
 
 def _cache_tag(python: str) -> str | None:
-    if Path(python).resolve() == Path(sys.executable).resolve():
-        return sys.implementation.cache_tag
     try:
         result = subprocess.run(  # noqa: S603 - an interpreter path, no shell
             [python, "-I", "-c", "import sys; print(sys.implementation.cache_tag)"],

@@ -157,8 +157,10 @@ def test_without_an_interpreter_of_the_runtimes_version_the_asset_has_no_bytecod
     assert not list(asset.rglob("*.pyc"))
 
 
-def test_this_interpreter_compiles_for_an_asset_of_its_own_version() -> None:
-    assert bytecode_compiler(HOST) is not None
+def test_this_interpreter_compiles_for_an_asset_of_its_own_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    # even where ORDERFLOW_LAMBDA_PYTHON names the runtime's interpreter (the deploy workflow)
+    monkeypatch.setenv(BYTECODE_PYTHON, "/nonexistent/python3.14")
+    assert bytecode_compiler(HOST) == sys.executable
 
 
 @pytest.mark.parametrize(
