@@ -86,6 +86,12 @@ def test_every_bundled_wheel_was_built_for_the_target(deployed: Path) -> None:
         assert any(tag.endswith("-any") or "aarch64" in tag for tag in tags), (distribution.metadata["Name"], tags)
 
 
+def _run_as_lambda(script: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a clean interpreter (-I: no site-packages, no user paths, no
+    PYTHONPATH) that writes no bytecode (-B: Lambda's code directory is read-only)."""
+    return subprocess.run([sys.executable, "-I", "-S", "-B", "-c", script], capture_output=True, text=True, check=False)
+
+
 def test_the_handler_imports_from_an_asset_built_the_same_way(host_build: Path, tmp_path: Path) -> None:
     # Given only what Lambda has: the asset, plus the runtime's own boto3 (taken from this venv)
     provided = runtime_provided(tmp_path / "runtime-provided")
@@ -103,11 +109,8 @@ def test_the_handler_imports_from_an_asset_built_the_same_way(host_build: Path, 
         }}))
         """
     )
-    # When a clean interpreter (-I: no site-packages, no user paths, no PYTHONPATH) imports it,
-    # writing no bytecode (-B: Lambda's code directory is read-only)
-    result = subprocess.run(
-        [sys.executable, "-I", "-S", "-B", "-c", script], capture_output=True, text=True, check=False
-    )
+    # When a clean interpreter imports it as Lambda does
+    result = _run_as_lambda(script)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     # Then everything came from the asset, the runtime-provided boto3 or the standard library
@@ -139,9 +142,7 @@ def test_shipped_bytecode_is_what_runs(host_build: Path, tmp_path: Path) -> None
     provided = runtime_provided(tmp_path / "runtime-provided")
     script = f"import sys; sys.path[:0] = [{str(asset)!r}, {str(provided)!r}]; import orderflow.handler"
     # When the handler is imported as Lambda does
-    result = subprocess.run(
-        [sys.executable, "-I", "-S", "-B", "-c", script], capture_output=True, text=True, check=False
-    )
+    result = _run_as_lambda(script)
     # Then the shipped bytecode ran, not the source
     assert result.returncode == 0, result.stderr
 
