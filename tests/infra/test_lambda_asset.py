@@ -20,6 +20,7 @@ from infra.lambda_asset import (
     PROVIDED_TOP_LEVEL,
     AssetBuildError,
     MissingBytecodeWarning,
+    _compile_bytecode,
     build_asset,
     bytecode_compiler,
     host_target,
@@ -175,3 +176,11 @@ def test_a_named_interpreter_of_the_wrong_version_is_refused(
     monkeypatch.setenv(BYTECODE_PYTHON, interpreter)
     with pytest.raises(AssetBuildError, match=f"{says}, but the function runs cpython-314"):
         build_asset(LAMBDA_TARGET)
+
+
+def test_a_module_that_does_not_compile_fails_the_build_naming_it(tmp_path: Path) -> None:
+    # A wheel whose source the runtime's Python cannot compile would fail at import in Lambda
+    (tmp_path / "fine.py").write_text("x = 1\n")
+    (tmp_path / "broken.py").write_text("def broken(:\n")
+    with pytest.raises(AssetBuildError, match=r"compiling the asset's bytecode .* failed:(.|\n)*broken\.py"):
+        _compile_bytecode(sys.executable, tmp_path)
