@@ -12,6 +12,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.nag import acknowledge, skip_checkov
+from infra.queues import MAX_RECEIVE_COUNT
 
 FUNCTION_TIMEOUT = Duration.seconds(30)
 BATCHING_WINDOW = Duration.seconds(5)
@@ -63,7 +64,7 @@ class OrderProcessor(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="OrderProcessor: consume OrderCreatedQueue, write Orders, send to OrderCreatedDLQ",
+            description="OrderProcessor: consume OrderCreatedQueue, change Orders conditionally, send to the DLQ",
         )
         self.function = lambda_.Function(
             self,
@@ -84,6 +85,8 @@ class OrderProcessor(Construct):
             environment={
                 "TABLE_NAME": table.table_name,
                 "DLQ_URL": dead_letter_queue.queue_url,
+                # A cancellation waiting for its order gives up on the last receive before SQS's redrive.
+                "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
                 "POWERTOOLS_SERVICE_NAME": "order-processor",
                 "POWERTOOLS_METRICS_NAMESPACE": "Orderflow",
             },
@@ -117,8 +120,10 @@ class OrderProcessor(Construct):
                 resources=[queue.queue_arn],
             ),
             iam.PolicyStatement(
-                sid="StoreOrdersIdempotently",
-                actions=["dynamodb:PutItem"],
+                # PutItem stores new orders (and tombstones); UpdateItem cancels and completes them.
+                # Both always carry a condition; the function never reads, deletes or scans.
+                sid="ChangeOrdersWithConditionalWrites",
+                actions=["dynamodb:PutItem", "dynamodb:UpdateItem"],
                 resources=[table.table_arn],
             ),
             iam.PolicyStatement(

@@ -72,3 +72,16 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 30_000
+
+
+def cancellation(order: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """An OrderCancelled body for ``order`` (by its key), as a producer would send it."""
+    event = {
+        "eventType": "OrderCancelled",
+        "orderId": order["orderId"],
+        "createdAt": order["createdAt"],
+        "cancelledAt": "2026-04-20T15:00:00Z",
+        "reason": "Customer changed their mind",
+    }
+    event.update(changes)
+    return event

@@ -10,7 +10,7 @@ from orderflow.adapters.clients import dynamodb_client, lazy_sqs_client
 from orderflow.adapters.dead_letters import SqsDeadLetterPublisher
 from orderflow.adapters.dynamodb_store import DynamoDbOrderStore
 from orderflow.adapters.retries import SqsRetryScheduler
-from orderflow.domain.processing import OrderProcessor
+from orderflow.domain.processing import DEFAULT_MAX_RECEIVES, OrderProcessor
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -27,6 +27,8 @@ class ConfigurationError(RuntimeError):
 class Settings:
     table_name: str
     dlq_url: str
+    #: The queue's maxReceiveCount: a message waiting for its order gives up on its last receive.
+    max_receive_count: int = DEFAULT_MAX_RECEIVES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -37,7 +39,12 @@ class Settings:
                 f"missing environment variable(s) {', '.join(missing)}: the stack sets them on the function; "
                 "locally, `orderflow up` does"
             )
-        return cls(table_name=env["TABLE_NAME"], dlq_url=env["DLQ_URL"])
+        raw = env.get("MAX_RECEIVE_COUNT") or str(DEFAULT_MAX_RECEIVES)
+        if not raw.isdigit() or int(raw) < 1:
+            raise ConfigurationError(
+                f"MAX_RECEIVE_COUNT must be a positive integer (the queue's maxReceiveCount), not {raw!r}"
+            )
+        return cls(table_name=env["TABLE_NAME"], dlq_url=env["DLQ_URL"], max_receive_count=int(raw))
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +67,7 @@ def build_runtime(
         processor=OrderProcessor(
             store=DynamoDbOrderStore(settings.table_name, client=dynamodb or dynamodb_client()),
             dead_letters=SqsDeadLetterPublisher(settings.dlq_url, client=sqs),
+            max_receives=settings.max_receive_count,
         ),
         retries=SqsRetryScheduler(client=sqs),
     )

@@ -1,8 +1,11 @@
 """The Lambda entry point: Powertools around one domain call per SQS record.
 
-Configure with ``TABLE_NAME`` and ``DLQ_URL`` (set by the stack). The response is a
-partial batch response: only records that may succeed on retry are listed in
-``batchItemFailures``; permanently bad ones are already in the DLQ with their reason.
+Configure with ``TABLE_NAME``, ``DLQ_URL`` and ``MAX_RECEIVE_COUNT`` (set by the stack).
+Each record is one event (``OrderCreated``, ``OrderCancelled``); the domain decides what
+it does, and the handler logs the message and counts the metrics the result names, so a
+new event type needs no change here. The response is a partial batch response: only
+records that may succeed on retry are listed in ``batchItemFailures``; permanently bad
+ones are already in the DLQ with their reason.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from orderflow.adapters.dead_letters import REDRIVE_COUNT
 from orderflow.batch import processor_for
 from orderflow.composition import Runtime, Settings, build_runtime
 from orderflow.domain.errors import TransientError
-from orderflow.domain.processing import InboundMessage, Outcome
+from orderflow.domain.lifecycle import Outcome
+from orderflow.domain.processing import InboundMessage
 from orderflow.domain.retry import retry_delay
 
 if TYPE_CHECKING:
@@ -85,19 +89,19 @@ def _record_handler(record: SQSRecord) -> str:
             },
         )
         _count("TransientFailures")
+        if error.metric:
+            _count(error.metric)
         raise
-    logger.thread_safe_append_keys(order_id=result.order_id)
+    logger.thread_safe_append_keys(order_id=result.order_id, event_type=result.event_type)
     if result.ignored_fields:
         logger.warning("Unknown fields ignored", extra={"fields": result.ignored_fields})
-    if result.outcome is Outcome.STORED:
-        logger.info("Order stored")
-        _count("OrdersStored")
-    elif result.outcome is Outcome.DUPLICATE:
-        logger.info("Duplicate order skipped: already stored with the same content")
-        _count("DuplicatesSkipped")
+    if result.outcome is Outcome.REJECTED:
+        logger.warning(result.message, extra={"error_code": result.error_code, "reason": result.reason})
     else:
-        logger.warning("Order rejected to the DLQ", extra={"error_code": result.error_code, "reason": result.reason})
-        _count("OrdersRejected")
+        logger.info(result.message)
+    for name in result.metrics:
+        _count(name)
+    if result.outcome is Outcome.REJECTED:
         with single_metric(
             name="OrdersRejectedByReason",
             unit=MetricUnit.Count,

@@ -17,15 +17,18 @@ from pathlib import Path
 from typing import Any
 
 #: What can strike each operation. Kills and timeouts are rarer: each costs a visibility timeout.
+_ORDER_WRITE_FAULTS = [
+    ("ddb_throttle", 4),
+    ("ddb_server_error", 3),
+    ("slow_call", 3),
+    ("kill_before_write", 1),
+    ("kill_after_write", 1),
+    ("handler_timeout", 1),
+]
 FAULTS: dict[tuple[str, str], list[tuple[str, int]]] = {
-    ("dynamodb", "PutItem"): [
-        ("ddb_throttle", 4),
-        ("ddb_server_error", 3),
-        ("slow_call", 3),
-        ("kill_before_write", 1),
-        ("kill_after_write", 1),
-        ("handler_timeout", 1),
-    ],
+    # Both of the store's conditional writes: PutItem (create, tombstone), UpdateItem (cancel, completion).
+    ("dynamodb", "PutItem"): _ORDER_WRITE_FAULTS,
+    ("dynamodb", "UpdateItem"): _ORDER_WRITE_FAULTS,
     ("sqs", "SendMessage"): [("dlq_send_failure", 3), ("slow_call", 1)],
 }
 FAULT_KINDS = sorted({kind for faults in FAULTS.values() for kind, _ in faults})

@@ -1,8 +1,8 @@
 """The seed's five CDK assertion tests, ported to Python.
 
 Adjusted only where docs/decisions.md records a deliberate difference: visibility timeout
-185 s (AWS's 6x rule, not 60), Python runtime, and `dynamodb:PutItem` alone instead of
-`grantReadWriteData`'s action list.
+185 s (AWS's 6x rule, not 60), Python runtime, and `dynamodb:PutItem` + `UpdateItem` (the
+conditional writes of the order lifecycle) instead of `grantReadWriteData`'s action list.
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ def test_lambda_has_iam_permissions_for_dynamodb(dev: Synthesized) -> None:
         "AWS::IAM::Policy",
         {
             "PolicyDocument": {
-                "Statement": Match.array_with([Match.object_like({"Action": "dynamodb:PutItem", "Effect": "Allow"})]),
+                "Statement": Match.array_with(
+                    [Match.object_like({"Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"], "Effect": "Allow"})]
+                ),
             },
         },
     )

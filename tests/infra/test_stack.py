@@ -105,6 +105,7 @@ def test_function_role_has_exactly_the_actions_it_uses(stack: Synthesized) -> No
     actions = sorted(action for statement in _role_statements(stack) for action in _actions(statement))
     assert sorted(set(actions)) == [
         "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
         "kms:Decrypt",
         "kms:GenerateDataKey",
         "logs:CreateLogStream",
@@ -132,7 +133,7 @@ def test_function_role_is_scoped_and_unmanaged(stack: Synthesized) -> None:
             continue
         assert statement["Resource"] != "*"
         assert not any(action.endswith("*") for action in actions)
-        if "dynamodb:PutItem" in actions:
+        if "dynamodb:PutItem" in actions or "dynamodb:UpdateItem" in actions:
             assert statement["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}  # no index/*
         if "sqs:SendMessage" in actions:
             assert statement["Resource"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
@@ -151,6 +152,9 @@ def test_function_configuration(stack: Synthesized) -> None:
     environment = _ref(function, "Environment")["Variables"]
     assert environment["TABLE_NAME"] == {"Ref": table_id}
     assert environment["DLQ_URL"] == {"Ref": dlq_id}
+    queue = stack.one("AWS::SQS::Queue", QueueName="OrderCreatedQueue")
+    # the handler's bounded wait for a missing order ends on the queue's last receive
+    assert environment["MAX_RECEIVE_COUNT"] == str(_ref(queue, "RedrivePolicy")["maxReceiveCount"])
 
 
 def test_event_source_mapping(stack: Synthesized) -> None:

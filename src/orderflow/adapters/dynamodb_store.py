@@ -1,4 +1,4 @@
-"""The order store on DynamoDB: one conditional ``PutItem`` per order, no extra read."""
+"""The order store on DynamoDB: every change is one conditional write, never a read first."""
 
 from __future__ import annotations
 
@@ -8,29 +8,32 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from orderflow.domain.errors import StoreUnavailableError
+from orderflow.domain.lifecycle import PutIfAbsent, UpdateIfStatus, WriteResult
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable
 
     from mypy_boto3_dynamodb import DynamoDBClient
-
-    from orderflow.domain.models import ConfirmedOrder
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
 class DynamoDbOrderStore:
-    """Writes each order once: ``attribute_not_exists(orderId)`` guards the key.
+    """Applies the domain's conditional writes to the ``Orders`` table.
 
-    When the key exists, DynamoDB returns the stored item with the failed condition
-    (``ReturnValuesOnConditionCheckFailure=ALL_OLD``), so duplicate and conflicting
-    duplicate are told apart without a second request, and nothing is overwritten.
+    - :class:`PutIfAbsent` is a ``PutItem`` guarded by ``attribute_not_exists(orderId)``;
+    - :class:`UpdateIfStatus` is an ``UpdateItem`` that sets the given attributes, guarded
+      by ``#status = :expected``.
+
+    When the condition fails, DynamoDB returns the item that failed it
+    (``ReturnValuesOnConditionCheckFailure=ALL_OLD``), so the domain decides its next step
+    from the current state without a second request, and nothing is overwritten blindly.
 
     Example
     -------
     >>> store = DynamoDbOrderStore("Orders", client=dynamodb_client())  # doctest: +SKIP
-    >>> store.put_if_absent(confirmed) is None  # doctest: +SKIP
+    >>> store.apply(PutIfAbsent(item)).applied  # doctest: +SKIP
     True
     """
 
@@ -38,25 +41,56 @@ class DynamoDbOrderStore:
         self._table_name = table_name
         self._client = client
 
-    def put_if_absent(self, order: ConfirmedOrder) -> Mapping[str, Any] | None:
-        item = {key: _serializer.serialize(value) for key, value in order.to_item().items()}
+    def apply(self, write: PutIfAbsent | UpdateIfStatus) -> WriteResult:
+        if isinstance(write, PutIfAbsent):
+            return self._conditional("PutItem", self._put, write, absent_means_current=False)
+        return self._conditional("UpdateItem", self._update, write, absent_means_current=True)
+
+    def _put(self, write: PutIfAbsent) -> None:
+        self._client.put_item(
+            TableName=self._table_name,
+            Item={name: _serializer.serialize(value) for name, value in write.item.items()},
+            ConditionExpression="attribute_not_exists(orderId)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+
+    def _update(self, write: UpdateIfStatus) -> None:
+        names = {f"#a{index}": name for index, name in enumerate(write.changes)}
+        values = {f":v{index}": _serializer.serialize(value) for index, value in enumerate(write.changes.values())}
+        names["#status"] = "status"
+        values[":expected"] = _serializer.serialize(write.expected.value)
+        order_id, created_at = write.key
+        self._client.update_item(
+            TableName=self._table_name,
+            Key={"orderId": {"S": order_id}, "createdAt": {"S": created_at}},
+            UpdateExpression="SET " + ", ".join(f"#a{index} = :v{index}" for index in range(len(write.changes))),
+            ConditionExpression="#status = :expected",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+
+    def _conditional(
+        self, operation: str, call: Callable[[Any], None], write: Any, *, absent_means_current: bool
+    ) -> WriteResult:
         try:
-            self._client.put_item(
-                TableName=self._table_name,
-                Item=item,
-                ConditionExpression="attribute_not_exists(orderId)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            call(write)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "Unknown")
             if code != "ConditionalCheckFailedException":
                 # Throttling, 5xx, and also AccessDenied or a missing table: none of them
                 # is the message's fault, so it is retried rather than rejected.
-                raise StoreUnavailableError(f"DynamoDB PutItem failed: {code}") from exc
+                raise StoreUnavailableError(f"DynamoDB {operation} failed: {code}") from exc
             stored = cast("dict[str, Any] | None", exc.response.get("Item"))
             if not stored:
-                raise StoreUnavailableError("DynamoDB reported the key exists but returned no item") from exc
-            return {key: _deserializer.deserialize(value) for key, value in stored.items()}
+                if absent_means_current:  # a status condition fails on a missing item too
+                    return WriteResult(applied=False, current=None)
+                raise StoreUnavailableError(
+                    f"DynamoDB {operation} reported the key exists but returned no item"
+                ) from exc
+            return WriteResult(
+                applied=False, current={name: _deserializer.deserialize(value) for name, value in stored.items()}
+            )
         except BotoCoreError as exc:  # timeouts, connection errors
-            raise StoreUnavailableError(f"DynamoDB PutItem failed: {type(exc).__name__}") from exc
-        return None
+            raise StoreUnavailableError(f"DynamoDB {operation} failed: {type(exc).__name__}") from exc
+        return WriteResult(applied=True)

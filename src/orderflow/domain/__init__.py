@@ -1,4 +1,5 @@
-"""The order domain: models, validation, enrichment and the per-message use case.
+"""The order domain: event models and their transitions, validation, enrichment, and the
+per-message use case.
 
 No boto3, no Lambda types: adapters and the handler depend on this package, never the
 other way round.
@@ -9,11 +10,15 @@ from orderflow.domain.errors import (
     DeadLetterPublishError,
     MalformedMessageError,
     OrderflowError,
+    OrderNotFoundError,
     OrderValidationError,
     PermanentError,
     StoreUnavailableError,
     TransientError,
+    UnknownEventTypeError,
 )
+from orderflow.domain.events import EVENT_TYPES, EventType, OrderCancelled
+from orderflow.domain.lifecycle import OrderStatus, Outcome
 from orderflow.domain.models import ConfirmedOrder, OrderCreated, OrderItem, ShippingAddress
 from orderflow.domain.parsing import parse_order
 from orderflow.domain.processing import (
@@ -21,20 +26,24 @@ from orderflow.domain.processing import (
     InboundMessage,
     OrderProcessor,
     OrderStore,
-    Outcome,
     ProcessingResult,
 )
 
 __all__ = [
+    "EVENT_TYPES",
     "ConfirmedOrder",
     "ConflictingDuplicateError",
     "DeadLetterPublishError",
     "DeadLetterPublisher",
+    "EventType",
     "InboundMessage",
     "MalformedMessageError",
+    "OrderCancelled",
     "OrderCreated",
     "OrderItem",
+    "OrderNotFoundError",
     "OrderProcessor",
+    "OrderStatus",
     "OrderStore",
     "OrderValidationError",
     "OrderflowError",
@@ -44,5 +53,6 @@ __all__ = [
     "ShippingAddress",
     "StoreUnavailableError",
     "TransientError",
+    "UnknownEventTypeError",
     "parse_order",
 ]

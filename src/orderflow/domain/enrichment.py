@@ -17,5 +17,10 @@ def confirm(order: OrderCreated, *, sqs_message_id: str, now: datetime) -> Confi
         processed_at=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         item_count=len(order.items),
         sqs_message_id=sqs_message_id,
-        ttl=int((now + RETENTION).timestamp()),
+        ttl=expiry(now),
     )
+
+
+def expiry(now: datetime) -> int:
+    """The TTL of an item written at ``now``: epoch seconds, ``RETENTION`` later."""
+    return int((now.astimezone(UTC) + RETENTION).timestamp())

@@ -32,8 +32,14 @@ class MalformedMessageError(PermanentError):
     code = "MALFORMED_JSON"
 
 
+class UnknownEventTypeError(PermanentError):
+    """The body names an ``eventType`` this processor does not know."""
+
+    code = "UNKNOWN_EVENT_TYPE"
+
+
 class OrderValidationError(PermanentError):
-    """The body is a JSON object but not a valid ``OrderCreated`` event."""
+    """The body is a JSON object but not a valid event of its type."""
 
     code = "VALIDATION_FAILED"
 
@@ -48,8 +54,17 @@ class ConflictingDuplicateError(PermanentError):
     code = "CONFLICTING_DUPLICATE"
 
 
+class OrderNotFoundError(PermanentError):
+    """An event about an order whose ``OrderCreated`` did not arrive within the bounded wait."""
+
+    code = "ORDER_NOT_FOUND"
+
+
 class TransientError(OrderflowError):
     """The message may succeed on retry: report it as a batch item failure."""
+
+    #: A metric the handler counts for this failure, besides ``TransientFailures``.
+    metric: str | None = None
 
 
 class StoreUnavailableError(TransientError):
@@ -58,3 +73,11 @@ class StoreUnavailableError(TransientError):
 
 class DeadLetterPublishError(TransientError):
     """A permanently failed message could not be sent to the DLQ; SQS must keep it."""
+
+
+class AwaitingOrderError(TransientError):
+    """The event waits for a state that has not arrived (a cancel before its create)."""
+
+    def __init__(self, reason: str, *, metric: str) -> None:
+        super().__init__(reason)
+        self.metric = metric

@@ -16,7 +16,7 @@ import unicodedata
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -37,7 +37,8 @@ MAX_QUANTITY = 10_000
 MAX_AMOUNT = Decimal("10000000")
 
 
-def _reject_control_characters(value: str) -> str:
+def reject_control_characters(value: str) -> str:
+    """Refuse blank strings and control or invisible characters (a reason names the code point)."""
     if not value.strip():
         raise ValueError("must not be blank")
     for char in value:
@@ -46,7 +47,7 @@ def _reject_control_characters(value: str) -> str:
     return value
 
 
-_NoControlCharacters = AfterValidator(_reject_control_characters)
+_NoControlCharacters = AfterValidator(reject_control_characters)
 Identifier = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=128), _NoControlCharacters]
 Name = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=256), _NoControlCharacters]
 PostalCode = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=32), _NoControlCharacters]
@@ -105,7 +106,13 @@ def _iso_timestamp_with_zone(value: str) -> str:
     return value
 
 
-class _Wire(BaseModel):
+#: An ISO 8601 timestamp with a zone, kept as sent (``createdAt`` is the table's sort key).
+Timestamp = Annotated[str, Strict(), StringConstraints(max_length=64), AfterValidator(_iso_timestamp_with_zone)]
+
+
+class Wire(BaseModel):
+    """The wire format: camelCase JSON, snake_case attributes, unknown fields ignored, immutable."""
+
     model_config = ConfigDict(
         alias_generator=to_camel,
         validate_by_alias=True,
@@ -116,14 +123,14 @@ class _Wire(BaseModel):
     )
 
 
-class OrderItem(_Wire):
+class OrderItem(Wire):
     product_id: Identifier
     product_name: Name
     quantity: Annotated[int, Strict(), Field(ge=1, le=MAX_QUANTITY)]
     unit_price: Annotated[Money, Field(ge=0)]
 
 
-class ShippingAddress(_Wire):
+class ShippingAddress(Wire):
     street: Name
     city: Name
     state: Name
@@ -133,7 +140,7 @@ class ShippingAddress(_Wire):
     )
 
 
-class OrderCreated(_Wire):
+class OrderCreated(Wire):
     """The event producers put on the queue, exactly the seed's shape."""
 
     order_id: Identifier
@@ -142,7 +149,7 @@ class OrderCreated(_Wire):
     total_amount: Annotated[Money, Field(gt=0)]
     currency: Annotated[str, Strict(), AfterValidator(_iso_currency)]
     shipping_address: ShippingAddress
-    created_at: Annotated[str, Strict(), StringConstraints(max_length=64), AfterValidator(_iso_timestamp_with_zone)]
+    created_at: Timestamp
 
     @model_validator(mode="after")
     def _amounts_add_up(self) -> OrderCreated:
@@ -171,7 +178,7 @@ def _decimal_places(value: Decimal) -> int:
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
-class ConfirmedOrder(_Wire):
+class ConfirmedOrder(Wire):
     """An order as stored: the event's fields plus the seed's enrichment."""
 
     model_config = ConfigDict(validate_by_name=True)
@@ -189,18 +196,41 @@ class ConfirmedOrder(_Wire):
         return {**self.order.model_dump(), **enrichment}
 
 
-def unknown_fields(data: dict[str, Any]) -> list[str]:
-    """Names (dotted paths) of fields in ``data`` that :class:`OrderCreated` ignores."""
-    found = _unknown_keys(OrderCreated, data, "")
-    found |= _unknown_keys(ShippingAddress, data.get("shippingAddress"), "shippingAddress.")
-    items = data.get("items")
-    for index, item in enumerate(items if isinstance(items, list) else []):
-        found |= _unknown_keys(OrderItem, item, f"items[{index}].")
-    return sorted(found)
+#: The envelope field naming the event type: known to every event model, stored by none.
+ENVELOPE_FIELDS = frozenset({"eventType"})
+
+
+def unknown_fields(data: dict[str, Any], model: type[BaseModel] = OrderCreated) -> list[str]:
+    """Names (dotted paths) of fields in ``data`` that ``model`` ignores (nested models included)."""
+    return sorted(_unknown_keys(model, data, "") - ENVELOPE_FIELDS)
 
 
 def _unknown_keys(model: type[BaseModel], data: object, prefix: str) -> set[str]:
     if not isinstance(data, dict):
         return set()
-    known = {field.alias or name for name, field in model.model_fields.items()}
-    return {f"{prefix}{key}" for key in data if key not in known}
+    found: set[str] = set()
+    known: set[str] = set()
+    for name, field in model.model_fields.items():
+        alias = field.alias or name
+        known.add(alias)
+        nested, is_list = _nested_model(field.annotation)
+        if nested is None or alias not in data:
+            continue
+        value = data[alias]
+        if is_list:
+            for index, element in enumerate(value if isinstance(value, list) else []):
+                found |= _unknown_keys(nested, element, f"{prefix}{alias}[{index}].")
+        else:
+            found |= _unknown_keys(nested, value, f"{prefix}{alias}.")
+    return found | {f"{prefix}{key}" for key in data if key not in known}
+
+
+def _nested_model(annotation: object) -> tuple[type[BaseModel] | None, bool]:
+    """The model a field holds (or holds a list of), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    if get_origin(annotation) is list:
+        [element] = get_args(annotation)
+        if isinstance(element, type) and issubclass(element, BaseModel):
+            return element, True
+    return None, False

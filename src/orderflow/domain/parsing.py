@@ -1,12 +1,12 @@
-"""From an SQS message body to a valid :class:`OrderCreated`, or a specific reason why not."""
+"""From an SQS message body to a valid event (:class:`OrderCreated`, ...), or a specific reason why not."""
 
 from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from orderflow.domain.errors import MalformedMessageError, OrderValidationError
 from orderflow.domain.models import OrderCreated
@@ -35,17 +35,26 @@ def load_json_object(body: str) -> dict[str, Any]:
     except RecursionError:
         raise MalformedMessageError("body is not valid JSON: nested too deeply") from None
     if not isinstance(data, dict):
-        raise MalformedMessageError(f"body must be a JSON object, got a JSON {_json_type(data)}")
+        raise MalformedMessageError(f"body must be a JSON object, got a JSON {json_type(data)}")
     return data
 
 
-def _json_type(value: object) -> str:
-    names: dict[type, str] = {list: "array", str: "string", bool: "boolean", type(None): "null"}
+M = TypeVar("M", bound=BaseModel)
+
+
+def json_type(value: object) -> str:
+    """The JSON name of a decoded value's type (object, array, string, ...)."""
+    names: dict[type, str] = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
     return names.get(type(value), "number")
 
 
 def validate_order(data: dict[str, Any]) -> OrderCreated:
-    """Validate a decoded body as an ``OrderCreated`` event.
+    """Validate a decoded body as an ``OrderCreated`` event (see :func:`validate`)."""
+    return validate(OrderCreated, data)
+
+
+def validate(model: type[M], data: dict[str, Any]) -> M:
+    """Validate a decoded body as an event of ``model``.
 
     Raises
     ------
@@ -53,7 +62,7 @@ def validate_order(data: dict[str, Any]) -> OrderCreated:
         With one human-readable reason per problem, each naming the field's path.
     """
     try:
-        return OrderCreated.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise OrderValidationError([_reason(error) for error in exc.errors(include_url=False)]) from None
 

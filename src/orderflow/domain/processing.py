@@ -6,28 +6,39 @@ I/O. Nothing here knows about boto3 or Lambda events.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from orderflow.domain.enrichment import confirm
-from orderflow.domain.errors import ConflictingDuplicateError, OrderflowError, PermanentError
-from orderflow.domain.models import ConfirmedOrder, OrderCreated, unknown_fields
-from orderflow.domain.parsing import load_json_object, validate_order
+from orderflow.domain.errors import AwaitingOrderError, OrderflowError, PermanentError, StoreUnavailableError
+from orderflow.domain.events import event_type_of
+from orderflow.domain.lifecycle import Context, Effect, Outcome, Wait, Write
+from orderflow.domain.models import unknown_fields
+from orderflow.domain.parsing import load_json_object, validate
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
+
+    from orderflow.domain.events import EventType
+    from orderflow.domain.lifecycle import PutIfAbsent, UpdateIfStatus, WriteResult
+
+#: Conditional writes one message may try. States only move forward (absent ->
+#: AWAITING_ORDER or CONFIRMED -> CANCELLED), so three refusals in a row cannot happen
+#: unless the store misbehaves; then the message is retried rather than guessed.
+MAX_WRITES = 4
+#: Receives of a message before SQS moves it to the DLQ (the queue's maxReceiveCount).
+DEFAULT_MAX_RECEIVES = 3
 
 
 class OrderStore(Protocol):
-    """Where confirmed orders live."""
+    """Where orders live: one item per order, changed only by conditional writes."""
 
-    def put_if_absent(self, order: ConfirmedOrder) -> Mapping[str, Any] | None:
-        """Store ``order`` unless its key exists.
+    def apply(self, write: PutIfAbsent | UpdateIfStatus) -> WriteResult:
+        """Apply ``write`` atomically if its condition holds.
 
-        Returns ``None`` when stored, else the item already stored under that key.
-        Raises :class:`~orderflow.domain.errors.TransientError` when it cannot tell.
+        Returns whether it was applied and, when not, the item that failed the condition
+        (``None`` when there is none). Raises :class:`~orderflow.domain.errors.TransientError`
+        when it cannot tell.
         """
         ...
 
@@ -56,18 +67,18 @@ class InboundMessage:
     redrive_count: int = 0
 
 
-class Outcome(enum.Enum):
-    STORED = "stored"
-    DUPLICATE = "duplicate"
-    REJECTED = "rejected"
-
-
 @dataclass(frozen=True, slots=True)
 class ProcessingResult:
-    """What happened to one message. ``error_code``/``reason`` are set when rejected."""
+    """What happened to one message: the outcome, a log message and the metrics to count.
+
+    ``error_code``/``reason`` are set when rejected.
+    """
 
     outcome: Outcome
     order_id: str | None = None
+    event_type: str | None = None
+    message: str = ""
+    metrics: tuple[str, ...] = ()
     error_code: str | None = None
     reason: str | None = None
     ignored_fields: list[str] = field(default_factory=list)
@@ -78,7 +89,7 @@ def _utc_now() -> datetime:
 
 
 class OrderProcessor:
-    """Validate, enrich and store one order; send what can never succeed to the DLQ.
+    """Parse and validate one event, apply it to its order; send what can never succeed to the DLQ.
 
     Example
     -------
@@ -93,10 +104,12 @@ class OrderProcessor:
         store: OrderStore,
         dead_letters: DeadLetterPublisher,
         clock: Callable[[], datetime] = _utc_now,
+        max_receives: int = DEFAULT_MAX_RECEIVES,
     ) -> None:
         self._store = store
         self._dead_letters = dead_letters
         self._clock = clock
+        self._max_receives = max_receives
 
     def process(self, message: InboundMessage) -> ProcessingResult:
         """Process ``message`` to a final outcome, or raise a ``TransientError`` to retry it.
@@ -105,14 +118,24 @@ class OrderProcessor:
         ``REJECTED``. If that send fails, the transient error propagates so SQS keeps it.
         """
         order_id: str | None = None
+        event_name: str | None = None
         ignored: list[str] = []
         try:
             data = load_json_object(message.body)
             order_id = data.get("orderId") if isinstance(data.get("orderId"), str) else None
-            ignored = unknown_fields(data)
-            order = validate_order(data)
-            outcome = self._store_once(order, message)
-            return ProcessingResult(outcome=outcome, order_id=order.order_id, ignored_fields=ignored)
+            event_type = event_type_of(data)
+            event_name = event_type.name
+            ignored = unknown_fields(data, event_type.model)
+            event = validate(event_type.model, data)
+            effect = self._apply(event_type, event, message)
+            return ProcessingResult(
+                outcome=effect.outcome,
+                order_id=order_id,
+                event_type=event_name,
+                message=effect.message,
+                metrics=effect.metrics,
+                ignored_fields=ignored,
+            )
         except PermanentError as error:
             error.order_id = order_id
             self._dead_letters.publish(
@@ -126,6 +149,9 @@ class OrderProcessor:
             return ProcessingResult(
                 outcome=Outcome.REJECTED,
                 order_id=order_id,
+                event_type=event_name,
+                message="Event rejected to the DLQ",
+                metrics=("OrdersRejected",),
                 error_code=error.code,
                 reason=error.reason,
                 ignored_fields=ignored,
@@ -134,19 +160,19 @@ class OrderProcessor:
             error.order_id = order_id
             raise
 
-    def _store_once(self, order: OrderCreated, message: InboundMessage) -> Outcome:
-        confirmed = confirm(order, sqs_message_id=message.message_id, now=self._clock())
-        existing = self._store.put_if_absent(confirmed)
-        if existing is None:
-            return Outcome.STORED
-        if _same_content(order, existing):
-            return Outcome.DUPLICATE
-        raise ConflictingDuplicateError(
-            f"order {order.order_id} created at {order.created_at} is already stored with different content"
-        )
-
-
-def _same_content(order: OrderCreated, stored: Mapping[str, Any]) -> bool:
-    # Numbers come back from DynamoDB as Decimal; int == Decimal compares by value.
-    wire = order.model_dump()
-    return all(stored.get(key) == value for key, value in wire.items())
+    def _apply(self, event_type: EventType[Any], event: Any, message: InboundMessage) -> Effect:
+        """Run the event's decisions against the store until one is final."""
+        context = Context(message_id=message.message_id, now=self._clock())
+        decision = event_type.first(event, context)
+        writes = 0
+        while isinstance(decision, Write):
+            if writes == MAX_WRITES:
+                raise StoreUnavailableError(f"the order kept changing under {MAX_WRITES} conditional writes")
+            writes += 1
+            result = self._store.apply(decision.operation)
+            decision = decision.then if result.applied else event_type.decide(event, result.current, context)
+        if isinstance(decision, Wait):
+            if message.receive_count >= self._max_receives:
+                raise decision.give_up
+            raise AwaitingOrderError(decision.reason, metric=decision.metric)
+        return decision.effect
