@@ -11,7 +11,7 @@ CHECKOV_VERSION := 3.3.30
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22
 
-.PHONY: setup demo test lint typecheck unit synth clean
+.PHONY: setup demo test lint typecheck unit synth moto-suite clean
 
 setup: $(STAMP)
 
@@ -47,6 +47,11 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# moto's own DynamoDB and SQS tests, with and without our patches, compared test by test
+# (downloads moto's sdist once into build/; about 2 minutes; not part of `make test`).
+moto-suite: $(STAMP)
+	$(BIN)/python -m orderflow_local.moto_suite
 
 clean:
 	rm -rf $(VENV) cdk.out build .pytest_cache .mypy_cache .ruff_cache .hypothesis

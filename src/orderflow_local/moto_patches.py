@@ -44,6 +44,7 @@ def apply(version: str | None = None) -> None:
         _queue_attributes_computed_on_demand()
         _visible_messages_scanned_lazily()
         _delete_finds_the_message_without_two_full_scans()
+        _dynamodb_writes_are_atomic()
         _applied = True
 
 
@@ -171,3 +172,37 @@ def _delete_finds_the_message_without_two_full_scans() -> None:
         self._messages.remove(found)
 
     Queue.delete_message = delete_message  # type: ignore[method-assign]
+
+
+#: DynamoDB's write operations in moto's backend, each evaluated and applied under one lock.
+DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+_dynamodb_write_lock = threading.RLock()
+
+
+def _dynamodb_writes_are_atomic() -> None:
+    """A DynamoDB write evaluates its condition and applies itself as one step.
+
+    On AWS a conditional write is atomic: of two ``PutItem`` calls with
+    ``attribute_not_exists`` on one key, exactly one succeeds. moto 5.2.5 reads the item,
+    parses and evaluates the condition, then writes, with nothing held in between; the
+    server runs each request on its own thread, so two requests can both pass the
+    condition and the second silently overwrites the first (the lost update conditions
+    exist to prevent). Each write now runs under one lock; reads are not serialised.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in DYNAMODB_WRITES:
+        original = getattr(DynamoDBBackend, name)
+        ORIGINALS[f"DynamoDBBackend.{name}"] = original
+        setattr(DynamoDBBackend, name, _serialised(original))
+
+
+def _serialised(method: Any) -> Any:
+    import functools
+
+    @functools.wraps(method)
+    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _dynamodb_write_lock:
+            return method(self, *args, **kwargs)
+
+    return locked

@@ -13,9 +13,14 @@ from orderflow_local.emulator import Emulator
 
 
 @pytest.fixture(scope="module")
-def sqs() -> Any:
-    with Emulator(port=0) as emulator:
-        yield emulator.sqs()
+def emulator() -> Any:
+    with Emulator(port=0) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def sqs(emulator: Emulator) -> Any:
+    return emulator.sqs()
 
 
 def _queue(name: str) -> Any:
@@ -74,3 +79,70 @@ def test_receive_still_returns_only_visible_undelayed_messages(sqs: Any) -> None
         "5",
         "1",
     )
+
+
+def _race_two_conditional_puts(emulator: Emulator, table: str, key: str) -> int:
+    """Two clients put one key at once, each only if absent; how many were told they succeeded."""
+    import threading
+
+    successes: list[int] = []
+    refusals: list[str] = []
+    clients = [emulator.dynamodb(), emulator.dynamodb()]
+
+    def put(client: Any, n: int) -> None:
+        try:
+            client.put_item(
+                TableName=table,
+                Item={"orderId": {"S": key}, "writer": {"N": str(n)}},
+                ConditionExpression="attribute_not_exists(orderId)",
+            )
+            successes.append(n)
+        except ClientError as error:
+            refusals.append(error.response["Error"]["Code"])
+
+    threads = [threading.Thread(target=put, args=(client, n)) for n, client in enumerate(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(refusals) <= {"ConditionalCheckFailedException"}
+    assert len(successes) + len(refusals) == len(clients)
+    return len(successes)
+
+
+def test_a_conditional_write_is_atomic_as_on_aws(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.models import DynamoDBBackend, table
+
+    # Given moto's check-then-write window held open: evaluating a condition takes 50 ms
+    slow = table.get_filter_expression
+
+    def slow_condition(*args: Any, **kwargs: Any) -> Any:
+        import time
+
+        time.sleep(0.05)
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(table, "get_filter_expression", slow_condition)
+    emulator.dynamodb().create_table(
+        TableName="Race",
+        KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "orderId", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    # When two writers race with the patch, exactly one wins, as on AWS
+    patched = [_race_two_conditional_puts(emulator, "Race", f"patched-{n}") for n in range(3)]
+    # and moto's own put_item lets both "win", the second silently overwriting the first
+    monkeypatch.setattr(DynamoDBBackend, "put_item", moto_patches.ORIGINALS["DynamoDBBackend.put_item"])
+    stock = [_race_two_conditional_puts(emulator, "Race", f"stock-{n}") for n in range(3)]
+    assert patched == [1, 1, 1]
+    assert stock == [2, 2, 2]
+
+
+def test_only_dynamodb_writes_are_serialised() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    moto_patches.apply()
+    for name in moto_patches.DYNAMODB_WRITES:
+        assert getattr(DynamoDBBackend, name) is not moto_patches.ORIGINALS[f"DynamoDBBackend.{name}"]
+        assert getattr(DynamoDBBackend, name).__wrapped__ is moto_patches.ORIGINALS[f"DynamoDBBackend.{name}"]
+    assert "DynamoDBBackend.get_item" not in moto_patches.ORIGINALS
