@@ -81,7 +81,7 @@ def _record_handler(record: SQSRecord) -> str:
         )
         logger.thread_safe_append_keys(order_id=error.order_id)
         logger.warning(
-            "Transient failure, SQS will retry",
+            error.summary,
             extra={
                 "error": str(error),
                 "receive_count": message.receive_count,
@@ -95,13 +95,12 @@ def _record_handler(record: SQSRecord) -> str:
     logger.thread_safe_append_keys(order_id=result.order_id, event_type=result.event_type)
     if result.ignored_fields:
         logger.warning("Unknown fields ignored", extra={"fields": result.ignored_fields})
-    if result.outcome is Outcome.REJECTED:
-        logger.warning(result.message, extra={"error_code": result.error_code, "reason": result.reason})
-    else:
-        logger.info(result.message)
     for name in result.metrics:
         _count(name)
-    if result.outcome is Outcome.REJECTED:
+    if result.outcome is not Outcome.REJECTED:
+        logger.info(result.message)
+    else:
+        logger.warning(result.message, extra={"error_code": result.error_code, "reason": result.reason})
         with single_metric(
             name="OrdersRejectedByReason",
             unit=MetricUnit.Count,

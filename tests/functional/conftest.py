@@ -12,6 +12,7 @@ from moto import mock_aws
 
 from orderflow import handler
 from orderflow.composition import Settings, build_runtime
+from orderflow_local import moto_patches
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -41,6 +42,29 @@ class EmulatedAws:
         ).get("Item")
         return dict(item) if item else None
 
+    def drain_dlq(self) -> list[dict[str, Any]]:
+        """Every DLQ message, deleted from it."""
+        messages = self.dlq_messages()
+        for message in messages:
+            self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"])
+        return messages
+
+    def items(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """The whole table, plain values (Decimal numbers), by key."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        deserializer = TypeDeserializer()
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        request: dict[str, Any] = {"TableName": self.table_name}
+        while True:
+            page = self.dynamodb.scan(**request)
+            for item in page["Items"]:
+                plain = {name: deserializer.deserialize(value) for name, value in item.items()}
+                found[(plain["orderId"], plain["createdAt"])] = plain
+            if "LastEvaluatedKey" not in page:
+                return found
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def count(self) -> int:
         return int(self.dynamodb.scan(TableName=self.table_name, Select="COUNT")["Count"])
 
@@ -64,6 +88,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedAws]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    # A batch's records run on threads: conditional writes must be atomic, as on AWS.
+    moto_patches.apply()
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         sqs = boto3.client("sqs", region_name="us-east-1")

@@ -65,6 +65,8 @@ class TransientError(OrderflowError):
 
     #: A metric the handler counts for this failure, besides ``TransientFailures``.
     metric: str | None = None
+    #: The log message for it (the details go beside it).
+    summary: str = "Transient failure, SQS will retry"
 
 
 class StoreUnavailableError(TransientError):
@@ -77,6 +79,8 @@ class DeadLetterPublishError(TransientError):
 
 class AwaitingOrderError(TransientError):
     """The event waits for a state that has not arrived (a cancel before its create)."""
+
+    summary = "Waiting for the order to arrive, SQS will retry"
 
     def __init__(self, reason: str, *, metric: str) -> None:
         super().__init__(reason)
