@@ -1,4 +1,4 @@
-"""The `orderflow` command: run the pipeline locally, send orders, inspect orders and the DLQ.
+"""The `orderflow` command: run the pipeline locally, send and cancel orders, inspect orders and the DLQ.
 
 Every command but `up` and `demo` talks to the local stack (`orderflow up`) by default,
 to any endpoint with --endpoint-url (or AWS_ENDPOINT_URL), or to real AWS with
@@ -248,13 +248,18 @@ def send(
     source: Annotated[
         str | None,
         typer.Argument(
-            help="A file of one order, a JSON array of orders, or '-' for stdin. Default: the seed's sample."
+            help="A file of one event, a JSON array of events, or '-' for stdin. Default: the seed's sample order."
         ),
     ] = None,
     endpoint_url: EndpointOption = LOCAL_ENDPOINT,
     queue_url: Annotated[str | None, typer.Option(help="The queue (default: OrderCreatedQueue's URL).")] = None,
 ) -> None:
-    """Send OrderCreated events to the queue, bodies exactly as given."""
+    """Send events to the queue, bodies exactly as given.
+
+    An event is an OrderCreated (an order, with or without "eventType": "OrderCreated") or an
+    OrderCancelled ({"eventType": "OrderCancelled", "orderId", "createdAt", "cancelledAt",
+    "reason"}). Anything else is sent too, and the pipeline rejects it to the DLQ with its reason.
+    """
     target = Target(endpoint_url)
     try:
         bodies = _bodies(source)
@@ -287,6 +292,82 @@ def _bodies(source: str | None) -> list[str]:
     return [text]
 
 
+# --- cancel ------------------------------------------------------------------------------
+
+
+@app.command()
+def cancel(
+    order_id: Annotated[str, typer.Argument(help="The order's id.")],
+    created_at: Annotated[
+        str | None,
+        typer.Argument(help="Its createdAt (the table's sort key). Omit it to look it up in the table."),
+    ] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why the order is cancelled (required).")] = "",
+    cancelled_at: Annotated[
+        str | None, typer.Option(help="When it was cancelled, ISO 8601 with a zone (default: now, UTC).")
+    ] = None,
+    endpoint_url: EndpointOption = LOCAL_ENDPOINT,
+    queue_url: Annotated[str | None, typer.Option(help="The queue (default: OrderCreatedQueue's URL).")] = None,
+    table_name: Annotated[str, typer.Option(help="The orders table, to look CREATED_AT up.")] = TABLE_NAME,
+) -> None:
+    """Send an OrderCancelled for an order.
+
+    The cancellation applies whether the order is already stored or not: one that arrives
+    before its order is recorded and waits for it (see README, "The state of an order").
+    """
+    from datetime import UTC, datetime
+
+    from orderflow.domain.errors import PermanentError
+    from orderflow.domain.events.cancelled import ORDER_CANCELLED
+    from orderflow.domain.parsing import validate
+
+    if not reason.strip():
+        raise _fail("give the cancellation's reason with --reason TEXT", 2)
+    target = Target(endpoint_url)
+    try:
+        created_at = created_at or _created_at_of(target, order_id, table_name)
+        event = {
+            "eventType": ORDER_CANCELLED.name,
+            "orderId": order_id,
+            "createdAt": created_at,
+            "cancelledAt": cancelled_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "reason": reason,
+        }
+        try:
+            validate(ORDER_CANCELLED.model, event)
+        except PermanentError as error:
+            raise _fail(f"not a valid cancellation: {error.reason}", 2) from None
+        raw = json.dumps(event)
+        url = queue_url or target.queue_url(QUEUE_NAME)
+        message_id = translate(partial(_send_one, target.sqs(), url, raw), target, "send")
+    except CliError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"sent {message_id}: cancel {order_id} created at {created_at}")
+
+
+def _created_at_of(target: Target, order_id: str, table_name: str) -> str:
+    dynamodb = target.dynamodb()
+    items = translate(
+        lambda: dynamodb.query(
+            TableName=table_name,
+            KeyConditionExpression="orderId = :id",
+            ExpressionAttributeValues={":id": {"S": order_id}},
+            ProjectionExpression="createdAt",
+        )["Items"],
+        target,
+        table_name,
+    )
+    found = sorted(item["createdAt"]["S"] for item in items)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise CliError(
+            f"no order {order_id} in {table_name} to look its createdAt up: pass CREATED_AT as sent with the order "
+            "(a cancellation may arrive before its order)"
+        )
+    raise CliError(f"order {order_id} has {len(found)} versions ({', '.join(found)}): pass CREATED_AT to pick one")
+
+
 # --- orders ------------------------------------------------------------------------------
 
 
@@ -297,7 +378,12 @@ def orders_get(
     endpoint_url: EndpointOption = LOCAL_ENDPOINT,
     table_name: Annotated[str, typer.Option(help="The orders table.")] = TABLE_NAME,
 ) -> None:
-    """Show an order (every version of it when CREATED_AT is omitted)."""
+    """Print an order as JSON: always a JSON array, of every version of it when CREATED_AT is omitted.
+
+    Each element is the stored item: the order's fields, its status (CONFIRMED, CANCELLED,
+    or AWAITING_ORDER for a cancellation whose order has not arrived) and, when cancelled,
+    cancelledAt and cancellationReason. Pipe it to jq: `orderflow orders get ID | jq '.[0].status'`.
+    """
     from boto3.dynamodb.types import TypeDeserializer
 
     target = Target(endpoint_url)
@@ -322,9 +408,9 @@ def orders_get(
     if not items:
         raise _fail(f"no order {order_id}{' created at ' + created_at if created_at else ''} in {table_name}")
     deserializer = TypeDeserializer()
-    for item in items:
-        plain = {key: deserializer.deserialize(value) for key, value in item.items()}
-        console.print_json(json.dumps(plain, default=_number, sort_keys=True))
+    plain = [{key: deserializer.deserialize(value) for key, value in item.items()} for item in items]
+    # Written as is, not through rich: rich wraps long lines to the terminal, which breaks JSON.
+    sys.stdout.write(json.dumps(plain, default=_number, sort_keys=True, indent=2, ensure_ascii=False) + "\n")
 
 
 @orders_app.command("by-customer")
@@ -362,7 +448,8 @@ def orders_by_customer(
             item["createdAt"]["S"],
             item.get("itemCount", {}).get("N", "?"),
             f"{item['totalAmount']['N']} {item['currency']['S']}",
-            item.get("status", {}).get("S", "?"),
+            item.get("status", {}).get("S", "?")
+            + (f" ({item['cancellationReason']['S']})" if "cancellationReason" in item else ""),
         )
     console.print(table)
 

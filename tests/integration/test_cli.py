@@ -133,7 +133,8 @@ def test_orderflow_send_get_by_customer_and_dlq_list(up: Up) -> None:
     assert sent.returncode == 0, sent.stderr
     assert sent.stdout.count("sent ") == 2
     got = up.wait_for(lambda: (r := up.orderflow("orders", "get", "ORD-CLI-2")).returncode == 0 and r, "ORD-CLI-2")
-    assert json.loads(got.stdout)["orderId"] == "ORD-CLI-2"
+    [got_order] = json.loads(got.stdout)
+    assert got_order["orderId"] == "ORD-CLI-2"
     listed = up.orderflow("orders", "by-customer", "CUST-CLI")
     assert listed.returncode == 0
     assert "ORD-CLI-1" in listed.stdout
@@ -143,6 +144,87 @@ def test_orderflow_send_get_by_customer_and_dlq_list(up: Up) -> None:
     assert bad.returncode == 0
     dlq = up.wait_for(lambda: "MALFORMED_JSON" in (r := up.orderflow("dlq", "list")).stdout and r, "the DLQ listing")
     assert "body is not valid JSON" in dlq.stdout
+
+
+def _stored(up: Up, order_id: str, status: str) -> Any:
+    """Wait until `orderflow orders get` shows the order in ``status``; its JSON."""
+
+    def check() -> Any:
+        result = up.orderflow("orders", "get", order_id)
+        if result.returncode != 0:
+            return None
+        [item] = json.loads(result.stdout)
+        return item if item["status"] == status else None
+
+    return up.wait_for(check, f"{order_id} {status}")
+
+
+def test_a_cancel_sent_before_its_order_ends_cancelled(up: Up) -> None:
+    # Given a cancellation sent first, with the order's key
+    cancelled = up.orderflow(
+        "cancel", "ORD-CLI-EARLY", "2026-04-20T14:30:00Z", "--reason", "Changed my mind", "--cancelled-at",
+        "2026-04-20T14:35:00Z",
+    )  # fmt: skip
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "cancel ORD-CLI-EARLY created at 2026-04-20T14:30:00Z" in cancelled.stdout
+    # Then the pipeline records it while it waits for the order
+    tombstone = _stored(up, "ORD-CLI-EARLY", "AWAITING_ORDER")
+    assert tombstone["cancellationReason"] == "Changed my mind"
+    # When the order arrives afterwards
+    assert up.orderflow("send", "-", stdin=json.dumps(_order("ORD-CLI-EARLY"))).returncode == 0
+    # Then it is stored cancelled, with all of its data
+    item = _stored(up, "ORD-CLI-EARLY", "CANCELLED")
+    assert item["customerId"] == "CUST-CLI"
+    assert item["items"][0]["productId"] == "PROD-100"
+    assert item["cancelledAt"] == "2026-04-20T14:35:00Z"
+    assert item["cancellationReason"] == "Changed my mind"
+
+
+def test_cancel_looks_the_created_at_up_and_the_aws_cli_can_cancel_too(up: Up) -> None:
+    # An order, cancelled by `orderflow cancel` without its CREATED_AT
+    assert up.orderflow("send", "-", stdin=json.dumps(_order("ORD-CLI-LATE"))).returncode == 0
+    _stored(up, "ORD-CLI-LATE", "CONFIRMED")
+    assert up.orderflow("cancel", "ORD-CLI-LATE", "--reason", "Found it cheaper").returncode == 0
+    assert _stored(up, "ORD-CLI-LATE", "CANCELLED")["cancellationReason"] == "Found it cheaper"
+    # Another, cancelled with the AWS CLI as the tutorial sends orders
+    assert up.orderflow("send", "-", stdin=json.dumps(_order("ORD-CLI-AWS"))).returncode == 0
+    _stored(up, "ORD-CLI-AWS", "CONFIRMED")
+    event = {"eventType": "OrderCancelled", "orderId": "ORD-CLI-AWS", "createdAt": "2026-04-20T14:30:00Z",
+             "cancelledAt": "2026-04-20T16:00:00Z", "reason": "Out of stock"}  # fmt: skip
+    queue_url = f"{up.endpoint}/123456789012/OrderCreatedQueue"
+    up.aws("sqs", "send-message", "--queue-url", queue_url, "--message-body", json.dumps(event))
+    item = _stored(up, "ORD-CLI-AWS", "CANCELLED")
+    assert item["cancellationReason"] == "Out of stock"
+    # a second cancellation is a duplicate: the first one stays
+    assert up.orderflow("cancel", "ORD-CLI-AWS", "--reason", "Another reason").returncode == 0
+    time.sleep(8)  # a batching window and then some
+    [again] = json.loads(up.orderflow("orders", "get", "ORD-CLI-AWS").stdout)
+    assert again == item
+
+
+def test_cancel_refuses_what_it_cannot_send(up: Up) -> None:
+    no_reason = up.orderflow("cancel", "ORD-X", "2026-04-20T14:30:00Z")
+    assert no_reason.returncode == 2
+    assert "--reason" in no_reason.stderr
+    unknown = up.orderflow("cancel", "ORD-NEVER-SENT", "--reason", "why not")
+    assert unknown.returncode == 1
+    assert "pass CREATED_AT" in unknown.stderr
+    bad_time = up.orderflow("cancel", "ORD-X", "yesterday", "--reason", "r")
+    assert bad_time.returncode == 2
+    assert "createdAt: must be an ISO 8601 timestamp" in bad_time.stderr
+
+
+def test_orders_get_prints_valid_json_for_an_order_with_many_items(up: Up) -> None:
+    order = json.loads((EVENTS / "multi_item_order.json").read_text())
+    assert up.orderflow("send", str(EVENTS / "multi_item_order.json")).returncode == 0
+    item = _stored(up, order["orderId"], "CONFIRMED")  # parsed as JSON, from a 200-column terminal
+    assert len(item["items"]) == len(order["items"]) > 1
+    narrow = subprocess.run(
+        [str(BIN / "orderflow"), "orders", "get", order["orderId"]],
+        env={**up.env, "AWS_ENDPOINT_URL": up.endpoint, "COLUMNS": "40"},
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert json.loads(narrow.stdout)[0]["items"] == item["items"]  # no wrapping, whatever the width
 
 
 def test_orderflow_dlq_redrive_leaves_rejected_messages(up: Up) -> None:
@@ -172,6 +254,7 @@ def test_commands_say_what_to_do_when_no_stack_runs(up: Up) -> None:
         ["up"],
         ["demo"],
         ["send"],
+        ["cancel"],
         ["orders"],
         ["orders", "get"],
         ["orders", "by-customer"],
