@@ -11,6 +11,7 @@ ones are already in the DLQ with their reason.
 from __future__ import annotations
 
 import threading
+import warnings
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
 
 SERVICE = "order-processor"
 NAMESPACE = "Orderflow"
+
+# An invocation may rightly count nothing (a waiting cancellation that finds its order
+# already completed it): Powertools would warn on every such flush.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)

@@ -12,6 +12,7 @@ import itertools
 import json
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,8 +22,6 @@ from orderflow.handler import lambda_handler
 from tests.support import FakeLambdaContext, body, cancellation, seed_order, sqs_record
 
 if TYPE_CHECKING:
-    import pytest
-
     from tests.functional.conftest import EmulatedAws
 
 KEY = ("ORD-20260420-001", "2026-04-20T14:30:00Z")
@@ -99,6 +98,24 @@ def test_a_cancel_before_its_create_waits_and_the_create_completes_it(aws: Emula
     assert item["customerId"] == "CUST-42"
     assert item["cancellationReason"] == "Customer changed their mind"
     assert aws.dlq_messages() == []
+
+
+@pytest.mark.parametrize("import_handler", [False, True])
+def test_an_invocation_that_counts_nothing_warns_nothing(import_handler: bool) -> None:
+    # A waiting cancellation that finds its order already completed it counts no metric; a
+    # batch of just that flushes no metric, which Powertools warns about on every invocation.
+    import subprocess
+    import sys
+
+    script = "\n".join([
+        "import orderflow.handler" if import_handler else "pass",
+        "from aws_lambda_powertools import Metrics",
+        "Metrics(namespace='Check', service='check').flush_metrics()",
+    ])  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-W", "default", "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert ("No application metrics to publish" in result.stderr) is not import_handler
 
 
 def test_a_cancel_whose_order_never_arrives_reaches_the_dlq_with_its_reason(aws: EmulatedAws) -> None:
