@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
+#: Share of new orders the demo also cancels (some of the cancellations sent before their order).
+CANCEL_RATE = 0.15
+
 
 def run_demo(
     console: Console,
@@ -35,7 +38,9 @@ def run_demo(
     try:
         outputs = stack.outputs
         console.print(f"AWS endpoint {stack.endpoint}; queue {outputs['QueueUrl']}")
-        plan = plan_traffic(orders, seed=seed, run=f"{seed:04d}{int(time.time()) % 100000:05d}")
+        plan = plan_traffic(
+            orders, seed=seed, cancel_rate=CANCEL_RATE, run=f"{seed:04d}{int(time.time()) % 100000:05d}"
+        )
         sqs, dynamodb = stack.emulator.sqs(), stack.emulator.dynamodb()
         with _progress(console) as progress:
             task = progress.add_task("sending", total=len(plan.messages))
@@ -56,8 +61,9 @@ def run_demo(
             dlq_url=outputs["DLQUrl"],
             sent_at=sent_at,
         )
-        _report(console, plan_counts={k: plan.count(k) for k in ("valid", "duplicate", "malformed", "invalid")},
-                verdict=verdict, stack=stack, elapsed=elapsed, drained=drained)  # fmt: skip
+        counts = {k: plan.count(k) for k in ("valid", "cancel", "duplicate", "malformed", "invalid")}
+        counts["cancel_first"] = plan.cancelled_first
+        _report(console, plan_counts=counts, verdict=verdict, stack=stack, elapsed=elapsed, drained=drained)
         return drained and verdict.ok
     finally:
         stack.stop()
@@ -103,12 +109,24 @@ def _report(
             metrics[name] = metrics.get(name, 0) + value
     invocations = sum(m.stats.invocations for m in stack.mappings)
     cold_starts = sum(m.stats.cold_starts for m in stack.mappings)
-    sent = sum(plan_counts.values())
+    sent = sum(count for kind, count in plan_counts.items() if kind != "cancel_first")
     table = Table(title="orderflow demo", show_header=False, title_justify="left")
-    table.add_row("sent", f"{sent} messages: {plan_counts['valid']} new orders, {plan_counts['duplicate']} duplicates, "
-                          f"{plan_counts['malformed']} malformed, {plan_counts['invalid']} invalid")  # fmt: skip
-    table.add_row("stored", f"{verdict.stored} (status CONFIRMED)")
-    table.add_row("duplicates skipped", str(metrics.get("DuplicatesSkipped", 0)))
+    counts = plan_counts
+    table.add_row(
+        "sent",
+        f"{sent} messages: {counts['valid']} new orders, {counts['cancel']} cancellations "
+        f"({counts['cancel_first']} sent before their order), {counts['duplicate']} duplicates, "
+        f"{counts['malformed']} malformed, {counts['invalid']} invalid",
+    )
+    table.add_row(
+        "stored", f"{verdict.stored} orders: {verdict.confirmed} ended CONFIRMED, {verdict.cancelled} CANCELLED"
+    )
+    duplicates, of_cancels = metrics.get("DuplicatesSkipped", 0), metrics.get("CancellationDuplicatesSkipped", 0)
+    table.add_row("duplicates skipped", f"{duplicates} ({of_cancels} of them cancellations)")
+    table.add_row(
+        "cancellations waiting",
+        f"{metrics.get('CancellationsAwaitingOrder', 0)} retries of a cancellation that arrived before its order",
+    )
     reasons = ", ".join(f"{code} {count}" for code, count in sorted(verdict.rejected_by_reason.items())) or "none"
     table.add_row("rejected to the DLQ", f"{sum(verdict.rejected_by_reason.values())} ({reasons})")
     lat = verdict.latencies
@@ -123,6 +141,11 @@ def _report(
         listed = ", ".join(f"{kind} {count}" for kind, count in sorted(faults.items())) or "none"
         table.add_row("faults injected", f"{sum(faults.values())} ({listed})")
         table.add_row("valid orders in the DLQ", f"{verdict.valid_in_dlq} (their retries ran out; body kept)")
+        if verdict.awaiting or verdict.cancels_in_dlq:
+            table.add_row(
+                "cancellations",
+                f"{verdict.cancels_in_dlq} in the DLQ; {verdict.awaiting} recorded for an order in the DLQ",
+            )
     console.print(table)
     problems = []
     if not drained:
@@ -134,9 +157,20 @@ def _report(
     if verdict.rejected_missing:
         problems.append(f"{verdict.rejected_missing} rejected message(s) missing from the DLQ")
     if verdict.not_confirmed:
-        problems.append(f"{len(verdict.not_confirmed)} stored order(s) not CONFIRMED")
+        problems.append(f"{len(verdict.not_confirmed)} order(s) in a status their events do not lead to")
+    if verdict.cancels_lost:
+        problems.append(f"{len(verdict.cancels_lost)} cancellation(s) LOST: {', '.join(verdict.cancels_lost[:5])}")
+    if verdict.data_changed:
+        problems.append(f"{len(verdict.data_changed)} order(s) stored with other data than sent")
     if problems:
         for problem in problems:
             console.print(f"[red]FAILED:[/red] {problem}")
     else:
-        console.print("[green]OK:[/green] nothing lost, nothing stored twice.")
+        parked = verdict.valid_in_dlq + verdict.cancels_in_dlq
+        rest = (
+            f"{parked} order(s) and cancellation(s) whose retries ran out wait in the DLQ with their body "
+            "(`orderflow dlq redrive`)."
+            if parked
+            else "every cancellation applied."
+        )
+        console.print(f"[green]OK:[/green] nothing lost, nothing stored twice; {rest}")

@@ -1,8 +1,9 @@
 """Realistic order traffic for the local pipeline, and the check that nothing was lost.
 
 A stream mixes valid orders with what producers really send wrong: redeliveries of the
-same order, bodies that are not JSON, and orders that fail validation. Every planned
-message has an expected fate; :func:`verify` checks the table and the DLQ against it.
+same order, bodies that are not JSON, and orders that fail validation; and cancellations,
+some sent before the order they cancel. Every planned message has an expected fate;
+:func:`verify` checks the table and the DLQ against it.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class PlannedMessage:
     """One message to send and what must become of it."""
 
     body: str
-    kind: str  # "valid", "duplicate", "malformed", "invalid"
+    kind: str  # "valid", "duplicate", "malformed", "invalid", "cancel"
     order_id: str | None = None
     created_at: str | None = None
     expected_code: str | None = None  # the DLQ errorCode for malformed/invalid
@@ -59,6 +60,22 @@ class TrafficPlan:
             for m in self.messages
             if m.kind == "valid" and m.order_id is not None and m.created_at is not None
         }
+
+    @property
+    def cancels(self) -> dict[tuple[str, str], PlannedMessage]:
+        """The cancellation planned for each cancelled order, by the order's key."""
+        return {
+            (m.order_id, m.created_at): m
+            for m in self.messages
+            if m.kind == "cancel" and m.order_id is not None and m.created_at is not None
+        }
+
+    @property
+    def cancelled_first(self) -> int:
+        """How many cancellations are sent before the order they cancel."""
+        position = {m.body: index for index, m in reversed(list(enumerate(self.messages)))}
+        valid = self.unique_valid
+        return sum(1 for key, cancel in self.cancels.items() if position[cancel.body] < position[valid[key].body])
 
     @property
     def rejected(self) -> list[PlannedMessage]:
@@ -92,6 +109,21 @@ def _order(rng: random.Random, number: int, run: str, now: datetime) -> dict[str
     }  # fmt: skip
 
 
+REASONS = ["Customer changed their mind", "Found a better price", "Ordered by mistake", "Delivery too slow"]
+
+
+def _cancellation(rng: random.Random, order: dict[str, Any]) -> dict[str, Any]:
+    created = datetime.strptime(order["createdAt"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    cancelled = created + timedelta(seconds=rng.randint(1, 600))
+    return {
+        "eventType": "OrderCancelled",
+        "orderId": order["orderId"],
+        "createdAt": order["createdAt"],
+        "cancelledAt": cancelled.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "reason": rng.choice(REASONS),
+    }
+
+
 def _dumps(order: dict[str, Any]) -> str:
     # Amounts have at most 2 decimals and 8 digits: float's shortest repr writes them back
     # as the same decimal literal, which the processor reads as an exact Decimal.
@@ -105,15 +137,28 @@ def plan_traffic(
     duplicate_rate: float = 0.05,
     malformed_rate: float = 0.03,
     invalid_rate: float = 0.03,
+    cancel_rate: float = 0.0,
+    cancel_first_rate: float = 0.4,
     run: str | None = None,
 ) -> TrafficPlan:
-    """``count`` messages: mostly new valid orders, some duplicates, malformed and invalid ones."""
+    """``count`` messages: mostly new valid orders, some duplicates, malformed and invalid ones.
+
+    With ``cancel_rate``, that share of new orders is also cancelled; ``cancel_first_rate``
+    of those cancellations are sent up to 15 messages *before* their order (as a standard
+    queue may deliver them), the rest up to 15 after. Duplicates copy orders and cancels.
+    """
     rng = random.Random(seed)  # noqa: S311 - reproducible test traffic, not security
     run = run or f"{seed:04d}"
     now = datetime.now(UTC)
     messages: list[PlannedMessage] = []
     valid: list[PlannedMessage] = []
-    for number in range(count):
+    held: list[tuple[int, PlannedMessage]] = []  # (send once this many messages are planned, message)
+    number = 0
+    while len(messages) + len(held) < count:
+        for entry in [entry for entry in held if entry[0] <= len(messages)]:
+            held.remove(entry)
+            messages.append(entry[1])
+        number += 1
         roll = rng.random()
         if valid and roll < duplicate_rate:
             original = rng.choice(valid)
@@ -129,7 +174,17 @@ def plan_traffic(
             order = _order(rng, number, run, now)
             message = PlannedMessage(_dumps(order), "valid", order["orderId"], order["createdAt"])
             valid.append(message)
-            messages.append(message)
+            if count - len(messages) - len(held) >= 2 and rng.random() < cancel_rate:
+                cancel = PlannedMessage(
+                    _dumps(_cancellation(rng, order)), "cancel", order["orderId"], order["createdAt"]
+                )
+                first, then = (cancel, message) if rng.random() < cancel_first_rate else (message, cancel)
+                messages.append(first)
+                held.append((len(messages) + rng.randint(0, 15), then))
+                valid.append(cancel)  # duplicates may copy it too
+            else:
+                messages.append(message)
+    messages.extend(message for _, message in sorted(held, key=lambda entry: entry[0]))
     return TrafficPlan(messages)
 
 
@@ -155,18 +210,31 @@ def send(sqs: SQSClient, queue_url: str, messages: list[PlannedMessage]) -> dict
 class Verdict:
     """What became of a traffic plan."""
 
-    stored: int = 0
+    stored: int = 0  # orders stored with their data, confirmed or cancelled
+    confirmed: int = 0
+    cancelled: int = 0
+    awaiting: int = 0  # cancellations recorded whose order is in the DLQ (retries ran out)
     missing: list[str] = field(default_factory=list)  # valid orders neither stored nor in the DLQ
     unexpected_items: int = 0  # items in the table the plan did not ask for (stored twice, or invalid)
-    not_confirmed: list[str] = field(default_factory=list)
+    not_confirmed: list[str] = field(default_factory=list)  # in a status its events do not lead to
+    cancels_lost: list[str] = field(default_factory=list)  # a cancel neither applied nor in the DLQ
+    data_changed: list[str] = field(default_factory=list)  # stored data differs from the order sent
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
     rejected_missing: int = 0  # malformed/invalid messages not found in the DLQ
     valid_in_dlq: int = 0  # valid orders whose retries ran out: in the DLQ with their original body
+    cancels_in_dlq: int = 0  # cancellations in the DLQ (their order never came, or their retries ran out)
     latencies: list[float] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.missing and not self.unexpected_items and not self.not_confirmed and not self.rejected_missing
+        return not (
+            self.missing
+            or self.unexpected_items
+            or self.not_confirmed
+            or self.rejected_missing
+            or self.cancels_lost
+            or self.data_changed
+        )
 
 
 def verify(
@@ -178,25 +246,54 @@ def verify(
     dlq_url: str,
     sent_at: dict[int, float] | None = None,
 ) -> Verdict:
-    """Check the invariant: every valid order stored exactly once (or in the DLQ with its
-    original body), every malformed or invalid message in the DLQ with its reason and never stored."""
+    """Check the invariant against the table and the DLQ.
+
+    Every valid order is stored exactly once with the data it was sent with (or is in the
+    DLQ with its original body); it is ``CANCELLED`` when a cancellation was planned and
+    ``CONFIRMED`` otherwise, unless that cancellation is in the DLQ; every malformed or
+    invalid message is in the DLQ with its reason and never stored.
+    """
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
     verdict = Verdict()
     items = _scan(dynamodb, table_name)
     by_key = {(item["orderId"]["S"], item["createdAt"]["S"]): item for item in items}
     dead = list_dead_letters(sqs, dlq_url, limit=1_000_000)
     dead_bodies = Counter(letter.body for letter in dead)
     expected = plan.unique_valid
+    cancels = plan.cancels
     first_sent = _first_send_times(plan, sent_at or {})
     for key, message in expected.items():
         item = by_key.get(key)
-        if item is None:
-            if dead_bodies[message.body]:
-                verdict.valid_in_dlq += 1
-            else:
+        status = item.get("status", {}).get("S") if item else None
+        cancel = cancels.get(key)
+        cancel_in_dlq = cancel is not None and dead_bodies[cancel.body] > 0
+        verdict.cancels_in_dlq += cancel_in_dlq
+        if item is None or status == "AWAITING_ORDER":
+            if not dead_bodies[message.body]:
                 verdict.missing.append(key[0])
+                continue
+            verdict.valid_in_dlq += 1
+            if status == "AWAITING_ORDER":
+                verdict.awaiting += 1
+                if cancel is None:
+                    verdict.not_confirmed.append(key[0])
+            elif cancel is not None and not cancel_in_dlq:
+                verdict.cancels_lost.append(key[0])
             continue
         verdict.stored += 1
-        if item.get("status", {}).get("S") != "CONFIRMED":
+        sent = json.loads(message.body, parse_float=Decimal)
+        stored = {name: deserializer.deserialize(value) for name, value in item.items()}
+        if any(stored.get(name) != value for name, value in sent.items()):
+            verdict.data_changed.append(key[0])
+        if status == "CANCELLED" and cancel is not None:
+            verdict.cancelled += 1
+        elif status == "CONFIRMED":
+            verdict.confirmed += 1
+            if cancel is not None and not cancel_in_dlq:
+                verdict.cancels_lost.append(key[0])
+        else:
             verdict.not_confirmed.append(key[0])
         if message.body in first_sent:
             processed = datetime.fromisoformat(item["processedAt"]["S"].replace("Z", "+00:00")).timestamp()

@@ -1,9 +1,11 @@
 """Nothing lost, nothing duplicated: the pipeline's promise, under chaos.
 
-For a stream with duplicates and invalid orders, at several fault rates with a fixed seed:
-every valid order ends stored exactly once with status CONFIRMED, or (when its retries ran
-out) sits in the DLQ with its original body; every invalid one is in the DLQ and never
-stored; no stored item is ever overwritten.
+For a stream with duplicates, invalid orders and cancellations (some sent before their
+order), at several fault rates with a fixed seed: every valid order ends stored exactly
+once with the data it was sent with, CANCELLED if it was cancelled and CONFIRMED if not,
+or (when its retries ran out) sits in the DLQ with its original body; every cancellation
+is applied or in the DLQ; every invalid message is in the DLQ and never stored; no stored
+data is ever overwritten, and no cancelled order ever goes back to CONFIRMED.
 """
 
 from __future__ import annotations
@@ -19,7 +21,24 @@ from orderflow_local.traffic import plan_traffic, send, verify
 
 pytestmark = pytest.mark.timeout(600)
 
-MESSAGES = 80
+MESSAGES = 100
+#: A status only moves forward: from these, to CANCELLED.
+FORWARD = {"AWAITING_ORDER": {"AWAITING_ORDER", "CANCELLED"}, "CONFIRMED": {"CONFIRMED", "CANCELLED"},
+           "CANCELLED": {"CANCELLED"}}  # fmt: skip
+
+
+def _moved_forward_only(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """What changed from ``before`` to ``after`` that the state machine forbids."""
+    problems = []
+    was, now = before["status"]["S"], after["status"]["S"]
+    if now not in FORWARD[was]:
+        problems.append(f"status {was} -> {now}")
+    # a tombstone's expiry is reset when its order completes it; nothing else is rewritten
+    rewritable = {"status", "ttl"} if was == "AWAITING_ORDER" else {"status"}
+    problems += [
+        f"{name} changed" for name, value in before.items() if name not in rewritable and after.get(name) != value
+    ]
+    return problems
 
 
 def _items(stack: LocalStack) -> dict[tuple[str, str], dict[str, Any]]:
@@ -47,7 +66,10 @@ def _drained(stack: LocalStack) -> bool:
 @pytest.mark.parametrize("rate", [0.0, 0.05, 0.15])
 def test_nothing_lost_nothing_duplicated_under_chaos(rate: float) -> None:
     # Given a stream of orders with duplicates, malformed and invalid ones
-    plan = plan_traffic(MESSAGES, seed=11, duplicate_rate=0.1, malformed_rate=0.05, invalid_rate=0.05, run=f"r{rate}")
+    plan = plan_traffic(
+        MESSAGES, seed=11, duplicate_rate=0.1, malformed_rate=0.05, invalid_rate=0.05, cancel_rate=0.3, run=f"r{rate}"
+    )
+    assert plan.cancelled_first > 0  # some cancellations are sent before their order
     # A function timeout generous enough that only injected faults time out, even on a busy machine.
     options = StackOptions(port=0, chaos_rate=rate, chaos_seed=5, visibility_timeout=12, function_timeout=5)
     with LocalStack(options) as stack:
@@ -69,12 +91,15 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float) -> None:
         faults = stack.faults()
         dead = list_dead_letters(stack.emulator.sqs(), stack.outputs["DLQUrl"], limit=10_000)
 
-    # Then every valid order is stored exactly once, or in the DLQ with its body
+    # Then every valid order is stored exactly once with its data, or in the DLQ with its body
     expected = len(plan.unique_valid)
     assert verdict.missing == []
     assert verdict.stored + verdict.valid_in_dlq == expected
+    assert verdict.data_changed == []
+    # cancelled if and only if cancelled (or its cancellation is in the DLQ), never lost
     assert verdict.not_confirmed == []
-    assert len(final) == verdict.stored  # nothing else, nothing twice
+    assert verdict.cancels_lost == []
+    assert len(final) == verdict.stored + verdict.awaiting  # nothing else, nothing twice
     assert verdict.unexpected_items == 0  # no invalid order was stored
     # every malformed or invalid message is in the DLQ, with its reason (only when every
     # one of its DLQ sends was failed by chaos does SQS move it there without one)
@@ -84,13 +109,16 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float) -> None:
         if (message.body, message.expected_code) not in reasons:
             assert faults["dlq_send_failure"] > 0
             assert (message.body, None) in reasons
-    # no stored item was ever overwritten: whatever was seen stored is unchanged at the end
+    # no stored data was ever overwritten, and no order went back: CANCELLED is final
     for snapshot in snapshots:
         for key, item in snapshot.items():
-            assert final[key] == item, f"{key} changed after it was stored"
+            assert _moved_forward_only(item, final[key]) == [], key
+            if item["status"]["S"] == "CANCELLED":
+                assert final[key] == item
     if rate == 0:
         assert verdict.stored == expected
         assert verdict.valid_in_dlq == 0
+        assert verdict.cancelled == len(plan.cancels)
         # exactly the rejected messages, each with its reason (the DLQ is at-least-once: a batch
         # retried after a slow invocation may send one twice, never a different one)
         assert {(letter.body, letter.error_code) for letter in dead} == {
