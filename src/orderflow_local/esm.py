@@ -1,6 +1,6 @@
 """Our emulation of Lambda's SQS event source mapping (moto's is not faithful).
 
-Reproduces the behaviour in ``shared/docs/esm-semantics.md``: long polling; batches up to
+Reproduces AWS's rules, listed with their sources in ``docs/event-source-mapping.md``: long polling; batches up to
 ``BatchSize`` within ``MaximumBatchingWindowInSeconds`` and the 6 MB payload cap;
 concurrent batches scaling up to ``MaximumConcurrency``; the Lambda-shaped event; delete
 on success, nothing on error/timeout/crash; ``ReportBatchItemFailures`` with AWS's rules

@@ -1,4 +1,4 @@
-"""Each rule of AWS's SQS event source mapping (shared/docs/esm-semantics.md), against the runner."""
+"""Each rule of AWS's SQS event source mapping (docs/event-source-mapping.md), against the runner."""
 
 from __future__ import annotations
 
