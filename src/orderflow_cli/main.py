@@ -37,7 +37,8 @@ app.add_typer(bench_app, name="bench")
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
 
-SEED_ORDER = Path(__file__).resolve().parents[2] / "tests" / "events" / "seed_order.json"
+#: The tutorial's sample order, shipped with the package (tests/events holds the same file).
+SEED_ORDER = Path(__file__).resolve().parent / "samples" / "seed_order.json"
 
 EndpointOption = Annotated[
     str,
