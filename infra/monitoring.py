@@ -120,11 +120,11 @@ class PipelineMonitoring(Construct):
         table: dynamodb.ITable,
         write_throttles: cloudwatch.IMetric,
     ) -> cloudwatch.Dashboard:
-        def custom(name: str) -> cloudwatch.Metric:
+        def custom(name: str, **dimensions: str) -> cloudwatch.Metric:
             return cloudwatch.Metric(
                 namespace="Orderflow",
                 metric_name=name,
-                dimensions_map={"service": "order-processor"},
+                dimensions_map={"service": "order-processor", **dimensions},
                 statistic="Sum",
                 period=PERIOD,
             )
@@ -144,6 +144,14 @@ class PipelineMonitoring(Construct):
                     dead_letter_queue.metric_approximate_number_of_messages_visible(),
                 ],
                 right=[queue.metric_approximate_age_of_oldest_message()],
+            ),
+            cloudwatch.GraphWidget(
+                title="Cancellations",
+                left=[custom("OrdersCancelled"), custom("CancellationDuplicatesSkipped")],
+                right=[
+                    custom("CancellationsAwaitingOrder"),
+                    custom("OrdersRejectedByReason", reason="ORDER_NOT_FOUND"),
+                ],
             ),
         )
         dashboard.add_widgets(

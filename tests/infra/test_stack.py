@@ -246,7 +246,8 @@ def test_one_dashboard_shows_the_pipelines_health(stack: Synthesized) -> None:
     [dashboard] = stack.resources("AWS::CloudWatch::Dashboard").values()
     assert _ref(dashboard, "DashboardName") == "orderflow-pipeline"
     body = str(_ref(dashboard, "DashboardBody"))
-    for metric in ("OrdersStored", "ApproximateAgeOfOldestMessage", "Throttles", "WriteThrottleEvents", "alarm"):
+    for metric in ("OrdersStored", "OrdersCancelled", "CancellationsAwaitingOrder", "ORDER_NOT_FOUND",
+                   "ApproximateAgeOfOldestMessage", "Throttles", "WriteThrottleEvents", "alarm"):  # fmt: skip
         assert metric in body
 
 
