@@ -64,9 +64,12 @@ def run_demo(
         counts = {k: plan.count(k) for k in ("valid", "cancel", "duplicate", "malformed", "invalid")}
         counts["cancel_first"] = plan.cancelled_first
         _report(console, plan_counts=counts, verdict=verdict, stack=stack, elapsed=elapsed, drained=drained)
-        return drained and verdict.ok
-    finally:
-        stack.stop()
+        ok = drained and verdict.ok
+    except BaseException:  # Ctrl-C included: an interrupted demo stops at once
+        stack.kill()
+        raise
+    stack.stop()
+    return ok
 
 
 def _progress(console: Console) -> Progress:

@@ -119,25 +119,56 @@ def up(
         ddb_latency_ms=ddb_latency_ms,
     )
     _handle_sigterm()
-    stack = _start(LocalStack(options, progress=console.print))
+    try:
+        stack = _start(LocalStack(options, progress=console.print))
+    except KeyboardInterrupt:  # LocalStack.start has stopped what it started
+        raise _fail("interrupted while starting", 130) from None
     try:
         _print_banner(stack, log_file)
         _live_status(stack)
     except KeyboardInterrupt:
         pass
-    finally:
-        console.print("\nStopping...")
-        faults = stack.faults()
-        stack.stop()
-        if chaos:
-            console.print(f"Faults injected: {_faults(faults)}")
-        console.print("Stopped.")
+    _stop(stack, chaos=bool(chaos))
+
+
+def _stop(stack: Any, *, chaos: bool) -> None:
+    """The first Ctrl-C (or SIGTERM) drains and stops; a second one stops at once."""
+    console.print("\nStopping: no new batches; the batches in flight finish first (Ctrl-C again to stop at once)...")
+    held: dict[str, int] = {}
+
+    def record_what_is_held() -> None:
+        try:
+            held.update(stack.held())
+        except Exception as exc:  # noqa: BLE001 - a summary is not worth failing the stop for
+            errors.print(f"warning: could not count what the emulator holds: {exc}")
+
+    faults = stack.faults() if chaos else None
+    try:
+        stack.stop(on_drained=record_what_is_held)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third Ctrl-C must not interrupt the cleanup
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.kill()
+        console.print("Stopped at once: batches in flight were abandoned (SQS would deliver them again).")
+        raise typer.Exit(130) from None
+    if faults is not None:
+        console.print(f"Faults injected: {_faults(faults)}")
+    if held:
+        listed = ", ".join(f"{count} {what}" for what, count in held.items())
+        console.print(f"Discarded with the emulator's in-memory state: {listed}.")
+    console.print("Stopped.")
 
 
 def _check_handler(spec: str) -> None:
     import importlib.util
 
-    module = spec.partition(":")[0] if ":" in spec else spec.rpartition(".")[0]
+    module, _, function = spec.partition(":") if ":" in spec else spec.rpartition(".")
+    if not module or not function or not all(part.isidentifier() for part in module.split(".")):
+        raise _fail(
+            f"--handler {spec!r} is not MODULE:FUNCTION: give the module and the function, "
+            "for example --handler mypackage.handlers:handle",
+            2,
+        )
     sys.path.insert(0, str(Path.cwd()))
     try:
         found = importlib.util.find_spec(module) if module else None

@@ -125,6 +125,9 @@ def _ensure_port_free(port: int) -> None:
     if port == 0:
         return
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the server binds (werkzeug sets SO_REUSEADDR): sockets of an earlier run left in
+        # TIME_WAIT do not hold the port, only a listening server does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((HOST, port))
         except OSError as exc:

@@ -130,15 +130,52 @@ class LocalStack:
             self.emulator.dynamodb, list(self.deployed.tables.values()), interval=self.options.ttl_sweep_interval
         ).start()
 
-    def stop(self) -> None:
+    def stop(self, *, on_drained: Callable[[], None] | None = None) -> None:
+        """Stop polling, let the batches in flight finish (bounded by the function timeout), stop.
+
+        ``on_drained`` runs once nothing is in flight, while the emulator still answers (to
+        report what the stop is about to discard).
+        """
+        bound = max([pool.config.timeout for pool in self.pools], default=0) + 5
         for mapping in self.mappings:
-            mapping.stop()
+            mapping.stop(timeout=bound)
+        try:
+            if on_drained is not None and self.deployed is not None:
+                on_drained()
+        finally:
+            self._shut_down(kill=False)
+
+    def kill(self) -> None:
+        """Stop at once: environments are killed, batches in flight are abandoned (SQS redelivers them)."""
+        for mapping in self.mappings:
+            mapping.stop(timeout=0)
+        self._shut_down(kill=True)
+
+    def _shut_down(self, *, kill: bool) -> None:
         for pool in self.pools:
-            pool.shutdown()
+            pool.shutdown(kill=kill)
+        self.pools = []
         if self._sweeper is not None:
             self._sweeper.stop()
+            self._sweeper = None
         self.emulator.stop()
         self._scratch.cleanup()
+
+    def held(self) -> dict[str, int]:
+        """What the emulator holds now (all of it in memory): stored items and messages by queue."""
+        if self.deployed is None:
+            return {}
+        sqs, dynamodb = self.emulator.sqs(), self.emulator.dynamodb()
+        held = {}
+        for name in self.deployed.tables.values():
+            held[f"items in {name}"] = int(dynamodb.describe_table(TableName=name)["Table"]["ItemCount"])
+        for queue in self.deployed.queues.values():
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=queue.url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            held[f"messages in {queue.name}"] = sum(int(value) for value in attributes.values())
+        return held
 
     def faults(self) -> Counter[str]:
         """Faults injected so far (``--chaos``), by kind."""

@@ -13,6 +13,7 @@ import io
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -137,6 +138,11 @@ def _load_handler(spec: str) -> Any:
 
 def environment_main(connection: Connection, config: FunctionConfig, index: int = 0) -> None:  # pragma: no cover
     """The execution environment's process: init once, then serve invocations until told to stop."""
+    # Ctrl-C in a terminal signals the whole process group. An environment is stopped by its
+    # parent, after its batch in flight, never by the signal: it was started with SIGINT
+    # blocked (see ExecutionEnvironment), ignores it now, then lets signals through.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     os.environ.update(config.environment)
     if config.chaos is not None or config.ddb_latency_ms:
         from orderflow_local import chaos
@@ -185,7 +191,13 @@ class ExecutionEnvironment:
         self.config = config
         self._connection, child = context.Pipe()
         self.process = context.Process(target=environment_main, args=(child, config, index), daemon=True)
-        self.process.start()
+        # The child inherits this thread's signal mask: born with SIGINT blocked, a Ctrl-C
+        # during its start-up stays pending until environment_main has chosen to ignore it.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self.process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         child.close()
         self._initialized = False
 
@@ -293,9 +305,10 @@ class EnvironmentPool:
         with self._lock:
             return sum(1 for environment in self._all if environment.alive)
 
-    def shutdown(self) -> None:
+    def shutdown(self, *, kill: bool = False) -> None:
+        """Stop every environment (``kill``: at once, without waiting for a batch in flight)."""
         with self._lock:
             environments, self._all = self._all, []
             self._idle.clear()
         for environment in environments:
-            environment.stop()
+            environment.stop(kill=kill)

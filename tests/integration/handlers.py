@@ -39,6 +39,9 @@ def scripted(event: dict[str, Any], context: Any) -> Any:
         instruction = json.loads(record["body"])
         action = instruction.get("do", "ok")
         if action == "sleep":
+            if "marker" in instruction:  # tells a test this batch is now in flight
+                with open(instruction["marker"], "a"):
+                    pass
             time.sleep(instruction["seconds"])
         elif action == "raise":
             _journal(event, context, started)
