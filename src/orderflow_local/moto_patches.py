@@ -10,6 +10,7 @@ upgrade moto, re-read each patched function against the new source, adjust, and 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -45,6 +46,8 @@ def apply(version: str | None = None) -> None:
         _visible_messages_scanned_lazily()
         _delete_finds_the_message_without_two_full_scans()
         _dynamodb_writes_are_atomic()
+        _sqs_refuses_what_sqs_refuses()
+        _sqs_errors_carry_the_plain_message()
         _applied = True
 
 
@@ -206,3 +209,173 @@ def _serialised(method: Any) -> Any:
             return method(self, *args, **kwargs)
 
     return locked
+
+
+#: SQS's message limits that moto 5.2.5 does not enforce (see _sqs_refuses_what_sqs_refuses).
+MAX_MESSAGE_ATTRIBUTES = 10
+MAX_ATTRIBUTE_NAME = 256
+MAX_DELAY_SECONDS = 900
+_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_RESERVED_PREFIXES = ("aws.", "amazon.")
+
+
+def sqs_refusal(body: str, attributes: Mapping[str, Any] | None, delay: object, limit: int) -> Any:
+    """Why SQS would refuse this message (moto's SQSException to raise, with code and message), or None.
+
+    AWS: the body must not be empty and may hold only #x9, #xA, #xD and #x20 to #x10FFFF
+    outside the surrogates and #xFFFE/#xFFFF; at most 10 message attributes, each name up to
+    256 characters of A-Z a-z 0-9 _ - ., not starting with AWS. or Amazon. (any case), not
+    starting or ending with a period, no two periods in a row; body and attributes together
+    at most the queue's MaximumMessageSize in UTF-8 bytes; DelaySeconds 0 to 900.
+    """
+    from moto.sqs.exceptions import InvalidParameterValue, MissingParameter, SQSException
+
+    if body == "":
+        return MissingParameter("MessageBody")
+    bad = next((char for char in body if not _allowed_in_body(char)), None)
+    if bad is not None:
+        return SQSException(
+            "InvalidMessageContents",
+            f"Invalid binary character '#x{ord(bad):X}' was found in the message body, the set of allowed "
+            "characters is #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF",
+        )
+    attributes = attributes or {}
+    if len(attributes) > MAX_MESSAGE_ATTRIBUTES:
+        return InvalidParameterValue(
+            f"Number of message attributes [{len(attributes)}] exceeds the allowed maximum [{MAX_MESSAGE_ATTRIBUTES}]."
+        )
+    for name in attributes:
+        problem = _attribute_name_problem(name)
+        if problem is not None:
+            return InvalidParameterValue(f"The message attribute name '{name}' is invalid. {problem}")
+    size = len(body.encode("utf-8")) + sum(_attribute_size(name, value) for name, value in attributes.items())
+    if size > limit:
+        return InvalidParameterValue(
+            f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes."
+        )
+    if delay is not None and not 0 <= int(str(delay)) <= MAX_DELAY_SECONDS:
+        return InvalidParameterValue(
+            f"Value {delay} for parameter DelaySeconds is invalid. Reason: DelaySeconds must be >= 0 and <= "
+            f"{MAX_DELAY_SECONDS}."
+        )
+    return None
+
+
+def _allowed_in_body(char: str) -> bool:
+    code = ord(char)
+    return code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or code >= 0x10000
+
+
+def _attribute_name_problem(name: str) -> str | None:
+    if not _ATTRIBUTE_NAME.match(name):  # moto's own check and message, kept word for word
+        return "Attribute name can contain A-Z, a-z, 0-9, underscore (_), hyphen (-), and period (.) characters."
+    if name.lower().startswith(_RESERVED_PREFIXES):
+        return "Names beginning with AWS. or Amazon. (in any case) are reserved."
+    if name.startswith(".") or name.endswith(".") or ".." in name:
+        return "Attribute name must not start or end with a period (.) or hold two periods in a row."
+    if len(name) > MAX_ATTRIBUTE_NAME:
+        return f"Attribute name can be up to {MAX_ATTRIBUTE_NAME} characters long."
+    return None
+
+
+def _attribute_size(name: str, value: Any) -> int:
+    """Name, type and value all count towards a message's size (SQS developer guide)."""
+    if not isinstance(value, Mapping):
+        return len(name.encode("utf-8"))
+    parts = [name, value.get("DataType") or value.get("data_type") or ""]
+    parts.append(value.get("StringValue") or value.get("string_value") or "")
+    binary = value.get("BinaryValue") or value.get("binary_value") or b""
+    encoded = sum(len(str(part).encode("utf-8")) for part in parts)
+    return encoded + (len(binary) if isinstance(binary, bytes) else len(str(binary).encode("utf-8")))
+
+
+def _sqs_refuses_what_sqs_refuses() -> None:
+    """SendMessage and SendMessageBatch refuse what SQS refuses.
+
+    moto 5.2.5 accepts an empty body (SQS answers MissingParameter), characters outside
+    SQS's set, more than 10 message attributes, attribute names SQS reserves or forbids
+    (``AWS.``, ``Amazon.``, leading, trailing or doubled periods), a negative DelaySeconds,
+    and it measures size in characters without the attributes, where SQS counts UTF-8 bytes
+    of the body and of every attribute's name, type and value. In a batch each such entry is
+    reported in ``Failed`` (SenderFault) while the others are sent, as SQS reports entries;
+    request-level errors (ids, count, total size) stay moto's.
+    """
+    from moto.sqs.models import SQSBackend
+
+    send_message = SQSBackend.send_message
+    send_message_batch = SQSBackend.send_message_batch
+    ORIGINALS["SQSBackend.send_message"] = send_message
+    ORIGINALS["SQSBackend.send_message_batch"] = send_message_batch
+
+    def checked_send_message(self: Any, queue_name: str, message_body: str, *args: Any, **kwargs: Any) -> Any:
+        queue = self.get_queue(queue_name)
+        attributes = kwargs.get("message_attributes", args[0] if args else None)
+        delay = kwargs.get("delay_seconds", args[1] if len(args) > 1 else None)
+        refusal = sqs_refusal(message_body, attributes, delay, int(queue.maximum_message_size))
+        if refusal is not None:
+            raise refusal
+        return send_message(self, queue_name, message_body, *args, **kwargs)
+
+    def checked_send_message_batch(self: Any, queue_name: str, entries: dict[str, dict[str, Any]]) -> Any:
+        if not _batch_is_well_formed(entries):
+            return send_message_batch(self, queue_name, entries)  # moto raises the request's error
+        limit = int(self.get_queue(queue_name).maximum_message_size)
+        failed: list[dict[str, Any]] = []
+        accepted: dict[str, dict[str, Any]] = {}
+        for key, entry in entries.items():
+            refusal = sqs_refusal(
+                entry["MessageBody"], entry.get("MessageAttributes"), entry.get("DelaySeconds"), limit
+            )
+            if refusal is None:
+                accepted[key] = entry
+            else:
+                failed.append(
+                    {"Id": entry["Id"], "SenderFault": True, "Code": refusal.code, "Message": refusal.message}
+                )
+        messages, moto_failed = send_message_batch(self, queue_name, accepted) if accepted else ([], [])
+        return messages, [*failed, *moto_failed]
+
+    SQSBackend.send_message = checked_send_message  # type: ignore[method-assign]
+    SQSBackend.send_message_batch = checked_send_message_batch  # type: ignore[method-assign]
+
+
+def _batch_is_well_formed(entries: Mapping[str, Mapping[str, Any]]) -> bool:
+    """moto's own request-level checks of a batch (ids, count, distinct ids, total length)."""
+    from moto.sqs.constants import MAXIMUM_MESSAGE_LENGTH
+
+    ids = [entry["Id"] for entry in entries.values()]
+    return (
+        all(re.match(r"^[\w-]{1,80}$", entry_id) for entry_id in ids)
+        and len(set(ids)) == len(ids)
+        and len(ids) <= 10
+        and sum(len(entry["MessageBody"]) for entry in entries.values()) <= MAXIMUM_MESSAGE_LENGTH
+    )
+
+
+_BOTO_PREFIX = re.compile(r"^An error occurred \([^)]*\) when calling the \w+ operation: ")
+
+
+def _sqs_errors_carry_the_plain_message() -> None:
+    """An SQS error's message is SQS's plain text, not boto's rendering of it.
+
+    moto 5.2.5 writes two of ReceiveMessage's messages (MaxNumberOfMessages,
+    WaitTimeSeconds) with boto's "An error occurred (Code) when calling the X operation:"
+    prefix baked in, so every other SDK (the JavaScript v3 SDK shows the message as is)
+    prints it, and botocore prints it twice. The WaitTimeSeconds one also states the range
+    backwards, with HTML entities. SQS says "Value 21 for parameter WaitTimeSeconds is
+    invalid. Reason: Must be >= 0 and <= 20, if provided."
+    """
+    from moto.sqs.exceptions import SQSException
+
+    init = SQSException.__init__
+    ORIGINALS["SQSException.__init__"] = init
+
+    def plain(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        message = _BOTO_PREFIX.sub("", str(self.message))
+        message = message.replace("must be &lt;= 0 and &gt;= 20 if provided", "Must be >= 0 and <= 20, if provided")
+        message = message.replace("must be between 1 and 10, if provided", "Must be between 1 and 10, if provided")
+        self.message = message
+        self.args = (message,)
+
+    SQSException.__init__ = plain  # type: ignore[method-assign]

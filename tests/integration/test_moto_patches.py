@@ -146,3 +146,141 @@ def test_only_dynamodb_writes_are_serialised() -> None:
         assert getattr(DynamoDBBackend, name) is not moto_patches.ORIGINALS[f"DynamoDBBackend.{name}"]
         assert getattr(DynamoDBBackend, name).__wrapped__ is moto_patches.ORIGINALS[f"DynamoDBBackend.{name}"]
     assert "DynamoDBBackend.get_item" not in moto_patches.ORIGINALS
+
+
+# --- SQS refuses what SQS refuses (tested with boto3, as every client sees it) -----------
+
+
+@pytest.fixture(scope="module")
+def limits_queue(sqs: Any) -> str:
+    return str(sqs.create_queue(QueueName="limits")["QueueUrl"])
+
+
+def _refused(call: Any, **kwargs: Any) -> tuple[str, str]:
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    error = caught.value.response["Error"]
+    return error["Code"], error["Message"]
+
+
+def _attribute(value: str = "v") -> dict[str, str]:
+    return {"DataType": "String", "StringValue": value}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code", "message"),
+    [
+        ({"MessageBody": ""}, "MissingParameter", "The request must contain the parameter MessageBody."),
+        ({"MessageBody": "a\x00b"}, "InvalidMessageContents", "Invalid binary character '#x0' was found"),
+        ({"MessageBody": "\ufffe"}, "InvalidMessageContents", "Invalid binary character '#xFFFE' was found"),
+        ({"MessageBody": "x", "MessageAttributes": {f"a{n}": _attribute() for n in range(11)}},
+         "InvalidParameterValue", "Number of message attributes [11] exceeds the allowed maximum [10]."),
+        ({"MessageBody": "x", "MessageAttributes": {"AWS.trace": _attribute()}}, "InvalidParameterValue",
+         "The message attribute name 'AWS.trace' is invalid."),
+        ({"MessageBody": "x", "MessageAttributes": {"amazon.x": _attribute()}}, "InvalidParameterValue",
+         "The message attribute name 'amazon.x' is invalid."),
+        ({"MessageBody": "x", "MessageAttributes": {"a..b": _attribute()}}, "InvalidParameterValue",
+         "The message attribute name 'a..b' is invalid."),
+        ({"MessageBody": "x", "MessageAttributes": {".a": _attribute()}}, "InvalidParameterValue",
+         "The message attribute name '.a' is invalid."),
+        ({"MessageBody": "x", "MessageAttributes": {"a" * 257: _attribute()}}, "InvalidParameterValue",
+         "is invalid."),
+        # 524,289 two-byte characters: 1,048,578 bytes (moto counted characters)
+        ({"MessageBody": "é" * 524_289}, "InvalidParameterValue", "Message must be shorter than 1048576 bytes."),
+        # the attributes count too: name, type and value
+        ({"MessageBody": "x" * 1_048_570, "MessageAttributes": {"big": _attribute("0123456789")}},
+         "InvalidParameterValue", "Message must be shorter than 1048576 bytes."),
+        ({"MessageBody": "x", "DelaySeconds": -1}, "InvalidParameterValue",
+         "Value -1 for parameter DelaySeconds is invalid. Reason: DelaySeconds must be >= 0 and <= 900."),
+    ],
+)  # fmt: skip
+def test_send_message_refuses_what_sqs_refuses(
+    sqs: Any, limits_queue: str, kwargs: dict[str, Any], code: str, message: str
+) -> None:
+    def depth() -> str:
+        attributes = sqs.get_queue_attributes(QueueUrl=limits_queue, AttributeNames=["ApproximateNumberOfMessages"])
+        return str(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+    before = depth()
+    refused_code, refused_message = _refused(sqs.send_message, QueueUrl=limits_queue, **kwargs)
+    assert refused_code == code
+    assert message in refused_message
+    assert depth() == before  # nothing was queued
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"MessageBody": "x" * 1_048_576},  # exactly the limit
+        {"MessageBody": "é" * 524_288},
+        {"MessageBody": "tab\tnewline\ncr\r 😀 \ue000"},
+        {"MessageBody": "x", "MessageAttributes": {f"attr-{n}.part_{n}": _attribute() for n in range(10)}},
+        {"MessageBody": "x", "DelaySeconds": 0},
+    ],
+)
+def test_send_message_still_accepts_what_sqs_accepts(sqs: Any, limits_queue: str, kwargs: dict[str, Any]) -> None:
+    assert sqs.send_message(QueueUrl=limits_queue, **kwargs)["MessageId"]
+
+
+def test_a_batch_reports_each_refused_entry_and_sends_the_others(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="limits-batch")["QueueUrl"]
+    response = sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[
+            {"Id": "good", "MessageBody": "kept"},
+            {"Id": "empty", "MessageBody": ""},
+            {"Id": "reserved", "MessageBody": "x", "MessageAttributes": {"AWS.x": _attribute()}},
+            {"Id": "also-good", "MessageBody": "kept too"},
+        ],
+    )
+    assert sorted(entry["Id"] for entry in response["Successful"]) == ["also-good", "good"]
+    failed = {entry["Id"]: entry for entry in response["Failed"]}
+    assert set(failed) == {"empty", "reserved"}
+    assert failed["empty"]["Code"] == "MissingParameter"
+    assert failed["empty"]["SenderFault"] is True
+    assert failed["reserved"]["Code"] == "InvalidParameterValue"
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(message["Body"] for message in received) == ["kept", "kept too"]
+    # request-level errors are still moto's, for the whole batch
+    code, _ = _refused(sqs.send_message_batch, QueueUrl=url, Entries=[{"Id": "a b", "MessageBody": ""}])
+    assert code == "AWS.SimpleQueueService.InvalidBatchEntryId"
+
+
+def test_stock_moto_accepted_what_the_patch_refuses(limits_queue: str) -> None:
+    from moto.sqs.models import sqs_backends
+
+    backend = sqs_backends["123456789012"]["us-east-1"]
+    message = moto_patches.ORIGINALS["SQSBackend.send_message"](backend, "limits", "")
+    assert message.body == ""  # moto alone queues an empty body
+
+
+@pytest.mark.parametrize(
+    ("target", "body", "expected"),
+    [
+        ("ReceiveMessage", {"MaxNumberOfMessages": 11},
+         "Value 11 for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and 10, if provided."),
+        ("ReceiveMessage", {"WaitTimeSeconds": 21},
+         "Value 21 for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= 20, if provided."),
+    ],
+)  # fmt: skip
+def test_errors_carry_sqs_plain_message_for_any_sdk(
+    emulator: Emulator, limits_queue: str, target: str, body: dict[str, Any], expected: str
+) -> None:
+    # As the JavaScript v3 SDK sees it: the raw JSON-protocol error, no boto prefix in it
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(  # noqa: S310 - the local emulator
+        emulator.endpoint + "/",
+        data=json.dumps({"QueueUrl": limits_queue, **body}).encode(),
+        method="POST",
+        headers={
+            "X-Amz-Target": f"AmazonSQS.{target}",
+            "Content-Type": "application/x-amz-json-1.0",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/sqs/aws4_request, "
+            "SignedHeaders=host, Signature=0",
+        },
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)  # noqa: S310
+    assert json.loads(caught.value.read())["Message"] == expected
