@@ -67,6 +67,23 @@ LatencyOption = Annotated[
 PortOption = Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 for the embedded AWS endpoint.")]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"orderflow {version('orderflow')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Run the pipeline locally, send and cancel orders, inspect orders and the DLQ."""
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     errors.print(f"error: {message}")
     return typer.Exit(code)
@@ -409,6 +426,14 @@ def orders_get(
     created_at: Annotated[str | None, typer.Argument(help="Its createdAt (the sort key); omit to list all.")] = None,
     endpoint_url: EndpointOption = LOCAL_ENDPOINT,
     table_name: Annotated[str, typer.Option(help="The orders table.")] = TABLE_NAME,
+    wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Wait up to this many seconds for the order to appear: the function reads the queue with a "
+            "5 s batching window, so an order sent just now is not stored yet.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Print an order as JSON: always a JSON array, of every version of it when CREATED_AT is omitted.
 
@@ -416,29 +441,44 @@ def orders_get(
     or AWAITING_ORDER for a cancellation whose order has not arrived) and, when cancelled,
     cancelledAt and cancellationReason. Pipe it to jq: `orderflow orders get ID | jq '.[0].status'`.
     """
+    import time
+
     from boto3.dynamodb.types import TypeDeserializer
 
     target = Target(endpoint_url)
     dynamodb = target.dynamodb()
-    try:
+
+    def read() -> list[dict[str, Any]]:
         if created_at:
             key = {"orderId": {"S": order_id}, "createdAt": {"S": created_at}}
             item = translate(lambda: dynamodb.get_item(TableName=table_name, Key=key).get("Item"), target, table_name)
-            items = [item] if item else []
-        else:
-            items = translate(
-                lambda: dynamodb.query(
+            return [dict(item)] if item else []
+        return translate(
+            lambda: [
+                dict(item)
+                for item in dynamodb.query(
                     TableName=table_name,
                     KeyConditionExpression="orderId = :id",
                     ExpressionAttributeValues={":id": {"S": order_id}},
-                )["Items"],
-                target,
-                table_name,
-            )
+                )["Items"]
+            ],
+            target,
+            table_name,
+        )
+
+    deadline = time.monotonic() + wait
+    try:
+        items = read()
+        while not items and time.monotonic() < deadline:
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+            items = read()
     except CliError as exc:
         raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted", 130) from None
     if not items:
-        raise _fail(f"no order {order_id}{' created at ' + created_at if created_at else ''} in {table_name}")
+        waited = f" after waiting {wait:g} s" if wait else " (sent just now? add --wait 15)"
+        raise _fail(f"no order {order_id}{' created at ' + created_at if created_at else ''} in {table_name}{waited}")
     deserializer = TypeDeserializer()
     plain = [{key: deserializer.deserialize(value) for key, value in item.items()} for item in items]
     # Written as is, not through rich: rich wraps long lines to the terminal, which breaks JSON.
@@ -505,16 +545,21 @@ def dlq_list(
     show_body: Annotated[bool, typer.Option(help="Print each body (it may hold personal data).")] = False,
 ) -> None:
     """List the messages in the DLQ with the reason each is there (they stay in the DLQ)."""
-    from orderflow_local.dlq import list_dead_letters
+    from orderflow_local.dlq import in_flight, list_dead_letters
 
     target = Target(endpoint_url)
     try:
         url = dlq_url or target.queue_url(DLQ_NAME)
+        hidden = translate(lambda: in_flight(target.sqs(), url), target, "DLQ")  # before we hide any ourselves
         letters = translate(lambda: list_dead_letters(target.sqs(), url, limit=limit), target, "DLQ")
     except CliError as exc:
         raise _fail(str(exc)) from None
+    hidden_note = (
+        f"{hidden} more in flight: received by another reader (a redrive, a consumer) and not deleted; "
+        "they are listed once their visibility timeout ends."
+    )
     if not letters:
-        console.print("The DLQ is empty.")
+        console.print(f"No message is visible in the DLQ. {hidden_note}" if hidden else "The DLQ is empty.")
         return
     table = Table("messageId", "error", "reason", "redrives", *(["body"] if show_body else []))
     for letter in letters:
@@ -522,6 +567,8 @@ def dlq_list(
         table.add_row(*row, *([letter.body[:200]] if show_body else []))
     console.print(table)
     console.print(f"{len(letters)} message(s).")
+    if hidden:
+        console.print(hidden_note)
 
 
 @dlq_app.command("redrive")
@@ -557,14 +604,16 @@ def dlq_redrive(
                 include_rejected=include_rejected,
                 rate=rate,
                 limit=limit,
-                progress=lambda moved: console.print(f"\rmoved {moved}", end=""),
+                progress=_redrive_progress,
             ),
             target,
             "redrive",
         )
     except CliError as exc:
         raise _fail(str(exc)) from None
-    console.print(f"\nMoved {report.moved} message(s) back to {source}.")
+    if console.is_terminal and report.moved:
+        console.print()  # end the line counting up in place
+    console.print(f"Moved {report.moved} message(s) back to {source}.")
     if report.skipped_rejected:
         console.print(
             f"Left {report.skipped_rejected} rejected message(s) in the DLQ: they would fail again. "
@@ -572,6 +621,14 @@ def dlq_redrive(
         )
     if report.skipped_capped:
         console.print(f"Left {report.skipped_capped} message(s) already redriven {MAX_REDRIVES} times (the cap).")
+
+
+def _redrive_progress(moved: int) -> None:
+    # On a terminal one line counts up in place; in a pipe or a log, whole lines (every 10th).
+    if console.is_terminal:
+        console.print(f"\rmoved {moved}", end="")
+    elif moved % 10 == 0:
+        console.print(f"moved {moved}")
 
 
 @app.command()

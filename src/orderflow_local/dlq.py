@@ -80,6 +80,14 @@ def _receive(sqs: SQSClient, dlq_url: str, *, most: int, hide_for: int) -> list[
     return [DeadLetter.from_message(message) for message in messages]
 
 
+def in_flight(sqs: SQSClient, queue_url: str) -> int:
+    """Messages received by someone and not yet deleted: hidden from a listing until their visibility ends."""
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])[
+        "Attributes"
+    ]
+    return int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0))
+
+
 def list_dead_letters(sqs: SQSClient, dlq_url: str, *, limit: int = 1000, hide_for: int = 30) -> list[DeadLetter]:
     """Read up to ``limit`` messages without removing them (they become visible again at once)."""
     seen: dict[str, DeadLetter] = {}

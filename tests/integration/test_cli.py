@@ -227,6 +227,22 @@ def test_orders_get_prints_valid_json_for_an_order_with_many_items(up: Up) -> No
     assert json.loads(narrow.stdout)[0]["items"] == item["items"]  # no wrapping, whatever the width
 
 
+def test_an_empty_body_is_refused_as_sqs_refuses_it(up: Up) -> None:
+    queue_url = f"{up.endpoint}/123456789012/OrderCreatedQueue"
+    result = subprocess.run(
+        [str(BIN / "aws"), "--endpoint-url", up.endpoint, "sqs", "send-message", "--queue-url", queue_url,
+         "--message-body", ""],
+        env=up.env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "MissingParameter" in result.stderr
+    assert "The request must contain the parameter MessageBody." in result.stderr
+    assert result.stderr.count("An error occurred") == 1  # boto's prefix, once, not baked into the message
+    sent = up.orderflow("send", "-", stdin="")
+    assert sent.returncode == 1
+    assert "MissingParameter: The request must contain the parameter MessageBody." in sent.stderr
+
+
 def test_orderflow_dlq_redrive_leaves_rejected_messages(up: Up) -> None:
     redriven = up.orderflow("dlq", "redrive", "--rate", "50")
     assert redriven.returncode == 0, redriven.stderr
@@ -273,6 +289,68 @@ def test_up_refuses_a_handler_it_cannot_find(up: Up) -> None:
     result = up.orderflow("up", "--port", "0", "--handler", "no_such_module:handler")
     assert result.returncode == 2
     assert "cannot find module 'no_such_module'" in result.stderr
+
+
+def test_version(up: Up) -> None:
+    from importlib.metadata import version
+
+    result = up.orderflow("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"orderflow {version('orderflow')}"
+
+
+def test_orders_get_can_wait_for_an_order_sent_just_now(up: Up) -> None:
+    assert up.orderflow("send", "-", stdin=json.dumps(_order("ORD-CLI-WAIT"))).returncode == 0
+    started = time.monotonic()
+    got = up.orderflow("orders", "get", "ORD-CLI-WAIT", "--wait", "60")
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout)[0]["orderId"] == "ORD-CLI-WAIT"
+    assert time.monotonic() - started < 60
+    missing = up.orderflow("orders", "get", "ORD-CLI-NEVER", "--wait", "1")
+    assert missing.returncode == 1
+    assert "after waiting 1 s" in missing.stderr
+
+
+def test_dlq_list_reports_messages_in_flight_separately(up: Up) -> None:
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=up.endpoint, region_name="us-east-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
+    dlq_url = f"{up.endpoint}/123456789012/OrderCreatedDLQ"
+    # Given every DLQ message received by another reader (hidden for a minute)
+    hidden: list[str] = []
+    while batch := sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
+        "Messages", []
+    ):
+        hidden += [message["ReceiptHandle"] for message in batch]
+    assert hidden
+    try:
+        listed = up.orderflow("dlq", "list")
+        assert listed.returncode == 0
+        assert "The DLQ is empty" not in listed.stdout
+        assert f"No message is visible in the DLQ. {len(hidden)} more in flight" in " ".join(listed.stdout.split())
+    finally:
+        for handle in hidden:
+            sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
+
+
+def test_redrive_progress_prints_whole_lines_into_a_pipe(up: Up) -> None:
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=up.endpoint, region_name="us-east-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
+    dlq_url = f"{up.endpoint}/123456789012/OrderCreatedDLQ"
+    # Given 12 valid orders SQS moved to the DLQ (no errorCode: their retries ran out)
+    for n in range(12):
+        sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps(_order(f"ORD-CLI-REDRIVE-{n}")))
+    redriven = up.orderflow("dlq", "redrive", "--rate", "100")
+    assert redriven.returncode == 0, redriven.stderr
+    lines = redriven.stdout.splitlines()
+    assert "moved 10" in lines
+    assert any(line.startswith("Moved 12 message(s) back to") for line in lines)
+    assert "moved 1moved" not in redriven.stdout
+    assert "\r" not in redriven.stdout
+    up.wait_for(lambda: up.orderflow("orders", "get", "ORD-CLI-REDRIVE-11").returncode == 0, "a redriven order")
 
 
 def test_up_stops_cleanly_on_sigterm(up: Up) -> None:
