@@ -118,6 +118,14 @@ def up(
     chaos: ChaosOption = 0.0,
     chaos_seed: ChaosSeedOption = 0,
     ddb_latency_ms: LatencyOption = 0.0,
+    reload: Annotated[
+        bool,
+        typer.Option(
+            "--reload/--no-reload",
+            help="Pick up edits to the function's code without a restart (the stack's src/orderflow/, or the "
+            "--handler module): new environments run it, batches in flight finish on the old code.",
+        ),
+    ] = True,
 ) -> None:
     """Start the embedded AWS, deploy the stack's template into it and run the pipeline until Ctrl-C."""
     from orderflow_local.stack import LocalStack, StackOptions
@@ -134,6 +142,7 @@ def up(
         chaos_rate=chaos,
         chaos_seed=chaos_seed,
         ddb_latency_ms=ddb_latency_ms,
+        reload=reload,
     )
     _handle_sigterm()
     try:
@@ -213,6 +222,8 @@ def _print_banner(stack: Any, log_file: Path) -> None:
     for name, value in outputs.items():
         table.add_row(name, value)
     table.add_row("Function logs", str(log_file))
+    watched = ", ".join(_relative(path) for path in stack.watched)
+    table.add_row("Hot reload", f"watching {watched}" if watched else "off")
     console.print(table)
     for warning in stack.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
@@ -223,6 +234,13 @@ def _print_banner(stack: Any, log_file: Path) -> None:
     console.print("  orderflow orders get ORD-20260420-001")
     console.print(f"\nNot emulated (no local effect): {', '.join(stack.spec.not_emulated)}")
     console.print("Press Ctrl-C to stop.\n")
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _live_status(stack: Any) -> None:

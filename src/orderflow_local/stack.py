@@ -12,7 +12,8 @@ from orderflow_local.chaos import ChaosConfig, count_faults
 from orderflow_local.deploy import DeployedStack, deploy
 from orderflow_local.emulator import DEFAULT_PORT, REGION, Emulator
 from orderflow_local.esm import EventSourceMapping, MappingConfig
-from orderflow_local.template import TEMPLATE, StackSpec, ensure_template, load_template
+from orderflow_local.reload import STACK_SOURCES, Watcher, forget_bytecode, handler_sources
+from orderflow_local.template import ROOT, TEMPLATE, StackSpec, ensure_template, load_template
 from orderflow_local.ttl import TtlSweeper
 from orderflow_local.worker import EnvironmentPool, FunctionConfig
 
@@ -45,6 +46,10 @@ class StackOptions:
     chaos_only: tuple[str, ...] | None = None
     #: Added to every DynamoDB call the function makes, as real DynamoDB's network time.
     ddb_latency_ms: float = 0.0
+    #: Hot reload: a change to the function's code replaces its environments (orderflow_local.reload).
+    reload: bool = False
+    #: Where the stack is defined (a change there is reported: a restart applies it).
+    stack_sources: tuple[Path, ...] = tuple(ROOT / name for name in STACK_SOURCES)
 
 
 class LocalStack:
@@ -59,6 +64,9 @@ class LocalStack:
         self.pools: list[EnvironmentPool] = []
         self.warnings: list[str] = []
         self._sweeper: TtlSweeper | None = None
+        self._watchers: list[Watcher] = []
+        #: Code changes picked up by hot reload so far.
+        self.reloads = 0
         self._scratch = tempfile.TemporaryDirectory(prefix="orderflow-")
         self.chaos_journal = Path(self._scratch.name) / "chaos.log"
 
@@ -129,6 +137,34 @@ class LocalStack:
         self._sweeper = TtlSweeper(
             self.emulator.dynamodb, list(self.deployed.tables.values()), interval=self.options.ttl_sweep_interval
         ).start()
+        if self.options.reload:
+            self._watch()
+
+    @property
+    def watched(self) -> list[Path]:
+        """The function code that hot reload watches (empty when it is off)."""
+        return [path for watcher in self._watchers[:1] for path in watcher.paths]
+
+    def _watch(self) -> None:
+        handlers = {pool.config.handler for pool in self.pools}
+        code = sorted({path for handler in handlers for path in handler_sources(handler)})
+        self._watchers.append(Watcher(code, self._code_changed).start())
+        self._watchers.append(Watcher(self.options.stack_sources, self._stack_changed).start())
+
+    def _code_changed(self, changed: list[Path]) -> None:
+        forget_bytecode(changed)
+        for pool in self.pools:
+            pool.retire()
+        self.reloads += 1
+        self.progress(
+            f"code changed ({_shown(changed)}): the next invocations start new environments with it (cold starts)"
+        )
+
+    def _stack_changed(self, changed: list[Path]) -> None:
+        self.progress(
+            f"the stack changed ({_shown(changed)}): restart `orderflow up` to apply it "
+            "(the running stack keeps the template it started with)"
+        )
 
     def stop(self, *, on_drained: Callable[[], None] | None = None) -> None:
         """Stop polling, let the batches in flight finish (bounded by the function timeout), stop.
@@ -152,6 +188,9 @@ class LocalStack:
         self._shut_down(kill=True)
 
     def _shut_down(self, *, kill: bool) -> None:
+        for watcher in self._watchers:
+            watcher.stop()
+        self._watchers = []
         for pool in self.pools:
             pool.shutdown(kill=kill)
         self.pools = []
@@ -203,3 +242,13 @@ class LocalStack:
     @property
     def endpoint(self) -> str:
         return self.emulator.endpoint
+
+
+def _shown(paths: list[Path]) -> str:
+    names = []
+    for path in paths[:3]:
+        try:
+            names.append(str(path.relative_to(Path.cwd())))
+        except ValueError:
+            names.append(str(path))
+    return ", ".join(names) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")

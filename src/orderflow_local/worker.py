@@ -187,8 +187,12 @@ def environment_main(connection: Connection, config: FunctionConfig, index: int 
 class ExecutionEnvironment:
     """One worker process running the function."""
 
-    def __init__(self, config: FunctionConfig, context: multiprocessing.context.SpawnContext, index: int = 0) -> None:
+    def __init__(
+        self, config: FunctionConfig, context: multiprocessing.context.SpawnContext, index: int = 0, generation: int = 0
+    ) -> None:
         self.config = config
+        #: The code version it imported (see EnvironmentPool.retire).
+        self.generation = generation
         self._connection, child = context.Pipe()
         self.process = context.Process(target=environment_main, args=(child, config, index), daemon=True)
         # The child inherits this thread's signal mask: born with SIGINT blocked, a Ctrl-C
@@ -273,6 +277,8 @@ class EnvironmentPool:
         self._lock = threading.Lock()
         self._created = 0
         self.cold_starts = 0
+        #: Bumped when the function's code changes: environments of an older one are not reused.
+        self.generation = 0
 
     def invoke(self, event: dict[str, Any]) -> Invocation:
         environment = self._acquire()
@@ -287,19 +293,41 @@ class EnvironmentPool:
         with self._lock:
             while self._idle:
                 environment = self._idle.popleft()
-                if environment.alive:
+                if environment.alive and environment.generation == self.generation:
                     return environment
-            environment = ExecutionEnvironment(self.config, self._context, index=self._created)
+            environment = ExecutionEnvironment(
+                self.config, self._context, index=self._created, generation=self.generation
+            )
             self._created += 1
             self._all.append(environment)
             return environment
 
     def _release(self, environment: ExecutionEnvironment) -> None:
         with self._lock:
-            if environment.alive:
+            current = environment.generation == self.generation
+            if environment.alive and current:
                 self._idle.append(environment)
-            elif environment in self._all:
+                return
+            if environment in self._all:
                 self._all.remove(environment)
+        if environment.alive:  # old code: its batch is done, so it can go
+            environment.stop()
+
+    def retire(self) -> int:
+        """The function's code changed: idle environments stop now, busy ones after their batch.
+
+        The next invocation starts a new environment (a cold start) that imports the new
+        code. Returns how many environments were idle and stopped.
+        """
+        with self._lock:
+            self.generation += 1
+            idle, self._idle = list(self._idle), deque()
+            for environment in idle:
+                if environment in self._all:
+                    self._all.remove(environment)
+        for environment in idle:
+            environment.stop()
+        return len(idle)
 
     def size(self) -> int:
         with self._lock:

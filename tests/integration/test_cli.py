@@ -98,6 +98,9 @@ def test_up_prints_the_endpoint_resources_and_exports(up: Up) -> None:
     for output in ("QueueUrl", "TableName", "DLQUrl"):
         assert output in banner
     assert "OrderCreatedQueue" in banner
+    # hot reload is on by default and says what it watches: the stack's function package
+    [reload_line] = [line for line in banner.splitlines() if line.strip().startswith("Hot reload")]
+    assert reload_line.split()[-1].endswith("src/orderflow")
 
 
 def test_the_seeds_end_to_end_commands_work_with_only_the_endpoint_added(up: Up) -> None:

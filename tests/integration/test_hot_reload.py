@@ -1,0 +1,134 @@
+"""Hot reload: editing the function's code while the local stack runs."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from orderflow_local.reload import Watcher, handler_sources
+from orderflow_local.stack import LocalStack, StackOptions
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.timeout(300)
+
+HANDLER = """
+import json, os, time
+VERSION = {version}
+
+def handle(event, context):
+    for record in event["Records"]:
+        body = json.loads(record["body"])
+        if body.get("sleep"):
+            with open(body["marker"], "a"):
+                pass
+            time.sleep(body["sleep"])
+        with open(os.environ["RELOAD_JOURNAL"], "a") as journal:
+            journal.write(json.dumps({{"id": body["id"], "version": VERSION, "pid": os.getpid()}}) + "\\n")
+    return {{"batchItemFailures": []}}
+"""
+
+
+def _write(path: Path, version: int) -> None:
+    path.write_text(HANDLER.format(version=version))
+
+
+def _entries(journal: Path) -> list[dict[str, Any]]:
+    if not journal.exists():
+        return []
+    return [json.loads(line) for line in journal.read_text().splitlines() if line.endswith("}")]
+
+
+def _wait(check: Any, what: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_an_edit_takes_effect_without_a_restart_and_no_batch_is_lost_or_run_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = f"reload_handler_{uuid.uuid4().hex[:8]}"
+    source = tmp_path / f"{module}.py"
+    _write(source, 1)
+    monkeypatch.syspath_prepend(str(tmp_path))  # spawned environments inherit sys.path
+    journal = tmp_path / "journal.jsonl"
+    messages: list[str] = []
+    options = StackOptions(
+        port=0, handler=f"{module}:handle", reload=True, function_timeout=20, visibility_timeout=130,
+        function_environment={"RELOAD_JOURNAL": str(journal)}, stack_sources=(tmp_path / "infra",),
+    )  # fmt: skip
+    (tmp_path / "infra").mkdir()
+    (tmp_path / "infra" / "stack.py").write_text("# the stack\n")
+    with LocalStack(options, progress=messages.append) as stack:
+        assert stack.watched == [source]
+        sqs, url = stack.emulator.sqs(), stack.outputs["QueueUrl"]
+        # Given a warm environment running version 1, busy with a slow batch
+        marker = tmp_path / "in-flight"
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"id": "slow", "sleep": 4, "marker": str(marker)}))
+        _wait(marker.exists, "the slow batch to start")
+        # When the code is edited while that batch runs
+        _write(source, 2)
+        _wait(lambda: stack.reloads == 1, "the edit to be noticed", timeout=10)
+        # Then the batch in flight finishes once, on the code it started with
+        [slow] = _wait(lambda: _entries(journal), "the slow batch to finish")
+        assert slow == {"id": "slow", "version": 1, "pid": slow["pid"]}
+        # and the next message runs the new code, in a new environment (a cold start)
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"id": "after"}))
+        after = _wait(lambda: [e for e in _entries(journal) if e["id"] == "after"], "the next batch")
+        assert after[0]["version"] == 2
+        assert after[0]["pid"] != slow["pid"]
+        stats = stack.mappings[0].stats
+        _wait(lambda: stats.deleted == 2, "both messages deleted")
+        assert stats.cold_starts == 2
+        assert stack.pools[0].size() == 1  # the old environment is gone
+        # A change to the stack is reported, not applied
+        (tmp_path / "infra" / "stack.py").write_text("# the stack, changed\n")
+        _wait(lambda: any("the stack changed" in m for m in messages), "the stack change to be reported", 10)
+        time.sleep(2)
+        entries = _entries(journal)
+    assert sorted(entry["id"] for entry in entries) == ["after", "slow"]  # each exactly once
+    assert any("code changed" in message and "cold starts" in message for message in messages)
+    assert any("restart `orderflow up` to apply it" in message for message in messages)
+    assert stack.reloads == 1  # the stack change did not retire the environments
+
+
+def test_without_reload_nothing_is_watched(tmp_path: Path) -> None:
+    with LocalStack(StackOptions(port=0, reload=False)) as stack:
+        assert stack.watched == []
+
+
+def test_the_stacks_function_code_is_its_package() -> None:
+    from pathlib import Path
+
+    import orderflow
+
+    assert handler_sources("orderflow.handler.lambda_handler") == [Path(orderflow.__file__).parent]
+    assert [path.name for path in handler_sources("tests.integration.handlers:scripted")] == ["tests"]
+
+
+def test_the_watcher_sees_added_changed_and_removed_files(tmp_path: Path) -> None:
+    seen: list[list[Path]] = []
+    (tmp_path / "a.py").write_text("a = 1\n")
+    watcher = Watcher([tmp_path], seen.append, interval=0.05).start()
+    try:
+        (tmp_path / "b.py").write_text("b = 1\n")
+        _wait(lambda: seen, "an added file")
+        (tmp_path / "a.py").write_text("a = 22\n")
+        _wait(lambda: len(seen) >= 2, "a changed file")
+        (tmp_path / "b.py").unlink()
+        _wait(lambda: len(seen) >= 3, "a removed file")
+        (tmp_path / "notes.txt").write_text("not code\n")
+        time.sleep(0.3)
+    finally:
+        watcher.stop()
+    assert [[path.name for path in change] for change in seen] == [["b.py"], ["a.py"], ["b.py"]]
