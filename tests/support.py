@@ -85,3 +85,25 @@ def cancellation(order: dict[str, Any], **changes: Any) -> dict[str, Any]:
     }
     event.update(changes)
     return event
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until(check: Any, what: str, timeout: float = 60, interval: float = 0.2) -> Any:
+    """Poll ``check()`` until it returns something truthy (returned), or fail naming ``what``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")

@@ -276,8 +276,16 @@ class EventSourceMapping:
                 log.exception("polling %s failed; retrying", self.config.queue_url)
                 self._stop.wait(1)
                 continue
-            if batch:
+            if not batch:
+                continue
+            try:
                 self._invoke(sqs, batch)
+            except Exception:
+                if self._stop.is_set():  # stopped at once: the batch is abandoned, SQS delivers it again
+                    return
+                log.exception(
+                    "invoking %s failed; its messages come back after their visibility timeout", ids_of(batch)
+                )
 
     def _collect(
         self, sqs: SQSClient, carry: list[dict[str, Any]]
@@ -355,3 +363,7 @@ class EventSourceMapping:
             self.stats.add(deleted=len(response.get("Successful", [])))
             for failure in response.get("Failed", []):
                 log.warning("could not delete a processed message: %s", failure.get("Message"))
+
+
+def ids_of(records: list[dict[str, Any]]) -> str:
+    return ", ".join(str(record.get("messageId")) for record in records[:3]) + (" ..." if len(records) > 3 else "")

@@ -21,6 +21,7 @@ import traceback
 import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from multiprocessing import resource_tracker
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -197,6 +198,9 @@ class ExecutionEnvironment:
         self.process = context.Process(target=environment_main, args=(child, config, index), daemon=True)
         # The child inherits this thread's signal mask: born with SIGINT blocked, a Ctrl-C
         # during its start-up stays pending until environment_main has chosen to ignore it.
+        # multiprocessing's resource tracker *unblocks* SIGINT in the calling thread when
+        # start() launches it (Python 3.11), so it is started first, outside the window.
+        resource_tracker.ensure_running()
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             self.process.start()
@@ -204,6 +208,8 @@ class ExecutionEnvironment:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         child.close()
         self._initialized = False
+        self._stopped = False
+        self._stop_lock = threading.Lock()
 
     @property
     def alive(self) -> bool:
@@ -228,7 +234,7 @@ class ExecutionEnvironment:
                     duration=time.monotonic() - started,
                 )
             status, value, metrics = self._connection.recv()
-        except (EOFError, BrokenPipeError, ConnectionResetError):
+        except (EOFError, OSError):  # the process died, or was stopped by another thread (an immediate stop)
             self.stop(kill=True)
             code = self.process.exitcode
             return Invocation("crash", error=f"Runtime exited with code {code}", cold_start=cold)
@@ -243,7 +249,7 @@ class ExecutionEnvironment:
                 self.stop(kill=True)
                 return Invocation("timeout", error=f"init did not finish in {INIT_TIMEOUT} s", cold_start=True)
             status, value = self._connection.recv()
-        except (EOFError, ConnectionResetError):
+        except (EOFError, OSError):
             self.stop(kill=True)
             return Invocation("crash", error="Runtime exited during init", cold_start=True)
         if status != "ready":
@@ -253,6 +259,11 @@ class ExecutionEnvironment:
         return None
 
     def stop(self, *, kill: bool = False) -> None:
+        """Stop the process (``kill``: without waiting); safe to call from several threads, once effective."""
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
         if self.process.is_alive():
             if not kill:
                 try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.support import EVENTS
+from tests.support import EVENTS, free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -24,12 +23,6 @@ pytestmark = pytest.mark.timeout(300)
 
 BIN = Path(sys.executable).parent
 SEED_KEY = '{"orderId": {"S": "ORD-20260420-001"}, "createdAt": {"S": "2026-04-20T14:30:00Z"}}'
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -68,7 +61,7 @@ class Up:
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
-    port = _free_port()
+    port = free_port()
     workdir = tmp_path_factory.mktemp("up")
     log = workdir / "up.out"
     env = {
@@ -260,7 +253,7 @@ def test_a_missing_order_is_a_clear_error(up: Up) -> None:
 
 
 def test_commands_say_what_to_do_when_no_stack_runs(up: Up) -> None:
-    result = up.orderflow("send", endpoint=f"http://127.0.0.1:{_free_port()}")
+    result = up.orderflow("send", endpoint=f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 1
     assert "cannot reach" in result.stderr
     assert "Is `orderflow up` running?" in result.stderr

@@ -11,6 +11,7 @@ import pytest
 
 from orderflow_local.reload import Watcher, handler_sources
 from orderflow_local.stack import LocalStack, StackOptions
+from tests.support import wait_until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -44,16 +45,6 @@ def _entries(journal: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in journal.read_text().splitlines() if line.endswith("}")]
 
 
-def _wait(check: Any, what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_an_edit_takes_effect_without_a_restart_and_no_batch_is_lost_or_run_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -75,25 +66,25 @@ def test_an_edit_takes_effect_without_a_restart_and_no_batch_is_lost_or_run_twic
         # Given a warm environment running version 1, busy with a slow batch
         marker = tmp_path / "in-flight"
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"id": "slow", "sleep": 4, "marker": str(marker)}))
-        _wait(marker.exists, "the slow batch to start")
+        wait_until(marker.exists, "the slow batch to start")
         # When the code is edited while that batch runs
         _write(source, 2)
-        _wait(lambda: stack.reloads == 1, "the edit to be noticed", timeout=10)
+        wait_until(lambda: stack.reloads == 1, "the edit to be noticed", timeout=10)
         # Then the batch in flight finishes once, on the code it started with
-        [slow] = _wait(lambda: _entries(journal), "the slow batch to finish")
+        [slow] = wait_until(lambda: _entries(journal), "the slow batch to finish")
         assert slow == {"id": "slow", "version": 1, "pid": slow["pid"]}
         # and the next message runs the new code, in a new environment (a cold start)
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"id": "after"}))
-        after = _wait(lambda: [e for e in _entries(journal) if e["id"] == "after"], "the next batch")
+        after = wait_until(lambda: [e for e in _entries(journal) if e["id"] == "after"], "the next batch")
         assert after[0]["version"] == 2
         assert after[0]["pid"] != slow["pid"]
         stats = stack.mappings[0].stats
-        _wait(lambda: stats.deleted == 2, "both messages deleted")
+        wait_until(lambda: stats.deleted == 2, "both messages deleted")
         assert stats.cold_starts == 2
         assert stack.pools[0].size() == 1  # the old environment is gone
         # A change to the stack is reported, not applied
         (tmp_path / "infra" / "stack.py").write_text("# the stack, changed\n")
-        _wait(lambda: any("the stack changed" in m for m in messages), "the stack change to be reported", 10)
+        wait_until(lambda: any("the stack changed" in m for m in messages), "the stack change to be reported", 10)
         time.sleep(2)
         entries = _entries(journal)
     assert sorted(entry["id"] for entry in entries) == ["after", "slow"]  # each exactly once
@@ -122,11 +113,11 @@ def test_the_watcher_sees_added_changed_and_removed_files(tmp_path: Path) -> Non
     watcher = Watcher([tmp_path], seen.append, interval=0.05).start()
     try:
         (tmp_path / "b.py").write_text("b = 1\n")
-        _wait(lambda: seen, "an added file")
+        wait_until(lambda: seen, "an added file")
         (tmp_path / "a.py").write_text("a = 22\n")
-        _wait(lambda: len(seen) >= 2, "a changed file")
+        wait_until(lambda: len(seen) >= 2, "a changed file")
         (tmp_path / "b.py").unlink()
-        _wait(lambda: len(seen) >= 3, "a removed file")
+        wait_until(lambda: len(seen) >= 3, "a removed file")
         (tmp_path / "notes.txt").write_text("not code\n")
         time.sleep(0.3)
     finally:
