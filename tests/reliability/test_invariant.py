@@ -130,9 +130,11 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float) -> None:
 
 
 def test_a_crash_after_the_write_redelivers_the_order_as_a_duplicate() -> None:
-    # Given a function that dies right after every successful write
+    # Given a function that dies right after every successful write. The visibility timeout
+    # leaves room for the 5 s batching window and a cold start: with less, the redelivered
+    # message can reappear while its batch waits, and is (rightly) skipped twice.
     options = StackOptions(
-        port=0, chaos_rate=1.0, chaos_only=("kill_after_write",), visibility_timeout=6, function_timeout=2
+        port=0, chaos_rate=1.0, chaos_only=("kill_after_write",), visibility_timeout=15, function_timeout=2
     )
     plan = plan_traffic(1, seed=3, duplicate_rate=0, malformed_rate=0, invalid_rate=0, run="crash")
     with LocalStack(options) as stack:
