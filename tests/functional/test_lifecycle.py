@@ -283,3 +283,17 @@ def test_the_final_table_does_not_depend_on_delivery_order(
     assert sorted(m["MessageAttributes"]["errorCode"]["StringValue"] for m in dead) == ["ORDER_NOT_FOUND"] * (
         2 * sum(1 for created, _, _, _ in plans if not created)
     )
+
+
+def test_a_throttled_cancel_is_retried_and_the_order_stays_confirmed(aws: EmulatedAws) -> None:
+    # Given a stored order, and DynamoDB throttling every UpdateItem
+    assert _invoke(_create()) == []
+    aws.fail_calls(aws.dynamodb, "UpdateItem", "ProvisionedThroughputExceededException", 400, lambda _: True)
+    cancel = _cancel()
+    # When its cancellation arrives beside another order
+    failed = _invoke(cancel, _create(orderId="ORD-OTHER"))
+    # Then only the cancel is retried, nothing is half-written, and nothing goes to the DLQ
+    assert failed == [cancel["messageId"]]
+    assert aws.items()[KEY]["status"] == "CONFIRMED"
+    assert "cancelledAt" not in aws.items()[KEY]
+    assert aws.dlq_messages() == []
