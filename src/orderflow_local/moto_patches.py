@@ -15,6 +15,8 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from orderflow_local import moto_iam
+
 PATCHED_VERSION = "5.2.5"
 #: moto's own implementations, kept for the tests that compare against them.
 ORIGINALS: dict[str, Any] = {}
@@ -48,6 +50,7 @@ def apply(version: str | None = None) -> None:
         _dynamodb_writes_are_atomic()
         _sqs_refuses_what_sqs_refuses()
         _sqs_errors_carry_the_plain_message()
+        moto_iam.install(ORIGINALS)  # enforced only after moto_iam.enforce(True)
         _applied = True
 
 

@@ -1,7 +1,8 @@
 """moto's own test suite for the services we patch, run with and without the patches.
 
 `make moto-suite` runs this: it downloads moto's source distribution for the pinned
-version (``moto_patches.PATCHED_VERSION``), runs its DynamoDB and SQS tests twice in
+version (``moto_patches.PATCHED_VERSION``), runs its DynamoDB, SQS, STS and IAM
+authorization tests (the services and the core code we patch) twice in
 fresh interpreters, once on stock moto and once with :mod:`orderflow_local.moto_patches`
 applied, and compares the outcome of every test. Any test whose outcome differs is
 listed and the run fails: a patch may change what moto costs, never what it does.
@@ -19,7 +20,8 @@ from pathlib import Path
 
 from orderflow_local.moto_patches import PATCHED_VERSION
 
-SERVICES = ("test_dynamodb", "test_sqs")
+#: moto's tests of what we patch: DynamoDB and SQS models, and its IAM authorization (moto_iam).
+SUITES = ("test_dynamodb", "test_sqs", "test_sts", "test_core/test_auth.py", "test_core/test_auth_context_manager.py")
 #: What moto's tests import beyond moto itself (its requirements-tests, for these services).
 TEST_DEPENDENCIES = ("freezegun==1.5.5",)
 PLUGIN = "orderflow_local.moto_suite_plugin"
@@ -46,17 +48,17 @@ def _pip(*args: str) -> None:
 
 
 def run(source: Path, workdir: Path, *, patched: bool) -> dict[str, str]:
-    """Run moto's tests for :data:`SERVICES` (installed moto, not the sdist's copy); outcome by test id."""
+    """Run moto's tests in :data:`SUITES` (installed moto, not the sdist's copy); outcome by test id."""
     label = "patched" if patched else "stock"
     report = workdir / f"{label}.xml"
     # Run from a copy-free location: only the sdist's tests/ is on the path, moto comes from the venv.
     command = [
-        sys.executable, "-m", "pytest", *(f"tests/{service}" for service in SERVICES),
+        sys.executable, "-m", "pytest", *(f"tests/{suite}" for suite in SUITES),
         "-q", "-p", "no:cacheprovider", "-o", "addopts=", "--timeout", "300", f"--junitxml={report}",
         *(["-p", PLUGIN] if patched else []),
     ]  # fmt: skip
     env_path = f"{workdir / 'test-dependencies'}"
-    print(f"running moto's {' and '.join(SERVICES)} suites, {label}", flush=True)
+    print(f"running moto's tests ({', '.join(SUITES)}), {label}", flush=True)
     completed = subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
         command, cwd=source, env={**_environment(), "PYTHONPATH": env_path}, capture_output=True, text=True, check=False
     )
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     patched = run(source, workdir, patched=True)
     differences = compare(stock, patched)
     counts = dict(sorted(Counter(stock.values()).items()))
-    print(f"moto {PATCHED_VERSION} {', '.join(SERVICES)}: {len(stock)} tests, stock outcomes {counts}")
+    print(f"moto {PATCHED_VERSION} ({', '.join(SUITES)}): {len(stock)} tests, stock outcomes {counts}")
     if differences:
         print(f"{len(differences)} test(s) differ with the patches:")
         for line in differences:

@@ -284,3 +284,141 @@ def test_errors_carry_sqs_plain_message_for_any_sdk(
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=10)  # noqa: S310
     assert json.loads(caught.value.read())["Message"] == expected
+
+
+# --- IAM enforced for role sessions (orderflow_local.moto_iam) --------------------------------
+
+ACCOUNT = "123456789012"
+TRUST = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+
+
+@pytest.fixture
+def role(emulator: Emulator) -> Any:
+    """A role allowed a few table- and queue-scoped actions, assumed; enforcement on for the test."""
+    import uuid
+
+    from orderflow_local import moto_iam
+
+    suffix = uuid.uuid4().hex[:8]
+    iam, dynamodb, sqs = emulator.iam(), emulator.dynamodb(), emulator.sqs()
+    tables = [f"allowed-{suffix}", f"other-{suffix}"]
+    for table in tables:
+        dynamodb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    queue = sqs.create_queue(QueueName=f"q-{suffix}")["QueueUrl"]
+    name = f"role-{suffix}"
+    arn = iam.create_role(
+        RoleName=name,
+        AssumeRolePolicyDocument=json.dumps({"Statement": [TRUST]}),
+    )["Role"]["Arn"]
+    table_arn = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{tables[0]}"
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:BatchWriteItem"], "Resource": table_arn},
+            {"Effect": "Allow", "Action": "dynamodb:Query", "Resource": f"{table_arn}/index/*"},
+            {"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:DeleteMessage"],
+             "Resource": f"arn:aws:sqs:us-east-1:{ACCOUNT}:q-{suffix}"},
+            {"Effect": "Deny", "Action": "sqs:DeleteMessage", "Resource": "*"},
+        ],
+    }  # fmt: skip
+    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(document))
+    credentials = emulator.assume_role(arn, "probe")
+    moto_iam.enforce(True)
+    try:
+        yield {
+            "tables": tables,
+            "queue": queue,
+            "dynamodb": credentials.session().client("dynamodb", endpoint_url=emulator.endpoint),
+            "sqs": credentials.session().client("sqs", endpoint_url=emulator.endpoint),
+        }
+    finally:
+        moto_iam.enforce(False)
+
+
+def _code(call: Any) -> str:
+    try:
+        call()
+    except ClientError as error:
+        return str(error.response["Error"]["Code"])
+    return "ok"
+
+
+def test_dynamodb_requests_are_authorized_on_the_table_and_index_arn(role: dict[str, Any]) -> None:
+    dynamodb = role["dynamodb"]
+    allowed, other = role["tables"]
+    item = {"pk": {"S": "a"}}
+    assert _code(lambda: dynamodb.put_item(TableName=allowed, Item=item)) == "ok"
+    assert _code(lambda: dynamodb.put_item(TableName=other, Item=item)) == "AccessDeniedException"
+    query = {"KeyConditionExpression": "pk = :k", "ExpressionAttributeValues": {":k": {"S": "a"}}}
+    # only the index ARN is granted: querying the table itself is refused
+    assert _code(lambda: dynamodb.query(TableName=allowed, **query)) == "AccessDeniedException"
+
+
+def test_a_batch_is_authorized_for_each_table(role: dict[str, Any]) -> None:
+    dynamodb = role["dynamodb"]
+    allowed, other = role["tables"]
+    put = [{"PutRequest": {"Item": {"pk": {"S": "b"}}}}]
+    assert _code(lambda: dynamodb.batch_write_item(RequestItems={allowed: put})) == "ok"
+    assert _code(lambda: dynamodb.batch_write_item(RequestItems={allowed: put, other: put})) == "AccessDeniedException"
+
+
+def test_a_transaction_is_authorized_item_by_item_as_its_own_actions(role: dict[str, Any]) -> None:
+    dynamodb = role["dynamodb"]
+    allowed, _ = role["tables"]
+    put = {"Put": {"TableName": allowed, "Item": {"pk": {"S": "t"}}}}
+    delete = {"Delete": {"TableName": allowed, "Key": {"pk": {"S": "t"}}}}
+    assert _code(lambda: dynamodb.transact_write_items(TransactItems=[put])) == "ok"  # as dynamodb:PutItem
+    assert _code(lambda: dynamodb.transact_write_items(TransactItems=[put, delete])) == "AccessDeniedException"
+
+
+def test_sqs_batch_actions_use_the_single_actions_permission(role: dict[str, Any]) -> None:
+    sqs = role["sqs"]
+    entries = [{"Id": "1", "MessageBody": "x"}]
+    assert sqs.send_message_batch(QueueUrl=role["queue"], Entries=entries)["Successful"]
+    assert _code(lambda: sqs.change_message_visibility_batch(
+        QueueUrl=role["queue"], Entries=[{"Id": "1", "ReceiptHandle": "h", "VisibilityTimeout": 1}]
+    )) == "AccessDenied"  # fmt: skip
+
+
+def test_an_explicit_deny_wins_over_an_allow_and_says_so(role: dict[str, Any]) -> None:
+    with pytest.raises(ClientError) as refused:
+        role["sqs"].delete_message(QueueUrl=role["queue"], ReceiptHandle="AQEB" + "x" * 10)
+    error = refused.value.response["Error"]
+    assert error["Code"] == "AccessDenied"
+    assert error["Message"].endswith(
+        f"sqs:DeleteMessage on resource: arn:aws:sqs:us-east-1:{ACCOUNT}:{role['queue'].rsplit('/', 1)[1]} "
+        "with an explicit deny in an identity-based policy"
+    )
+
+
+def test_refusals_name_the_action_resource_and_reason(role: dict[str, Any]) -> None:
+    dynamodb = role["dynamodb"]
+    _, other = role["tables"]
+    with pytest.raises(ClientError) as refused:
+        dynamodb.get_item(TableName=other, Key={"pk": {"S": "a"}})
+    error = refused.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    message = error["Error"]["Message"]
+    assert message.endswith(
+        f"is not authorized to perform: dynamodb:GetItem on resource: arn:aws:dynamodb:us-east-1:{ACCOUNT}:"
+        f"table/{other} because no identity-based policy allows the dynamodb:GetItem action"
+    )
+    assert message.startswith(f"User: arn:aws:sts::{ACCOUNT}:assumed-role/role-")
+
+
+def test_other_credentials_stay_administrator_while_enforced(role: dict[str, Any], emulator: Emulator) -> None:
+    _, other = role["tables"]
+    assert _code(lambda: emulator.dynamodb().get_item(TableName=other, Key={"pk": {"S": "a"}})) == "ok"
+
+
+def test_enforcement_off_leaves_moto_as_it_was(emulator: Emulator, role: dict[str, Any]) -> None:
+    from orderflow_local import moto_iam
+
+    moto_iam.enforce(False)
+    _, other = role["tables"]
+    assert _code(lambda: role["dynamodb"].get_item(TableName=other, Key={"pk": {"S": "a"}})) == "ok"
