@@ -29,6 +29,11 @@ def visibility_timeout_for(function_timeout: Duration, batching_window: Duration
     return Duration.seconds(6 * function_timeout.to_seconds() + batching_window.to_seconds())
 
 
+#: PutItem stores new orders (and tombstones); UpdateItem cancels them. Both always carry a
+#: condition; the function never reads, deletes or scans.
+TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem")
+
+
 class OrderProcessor(Construct):
     """``OrderProcessor``: Python 3.14 on arm64, 256 MB, 30 s, X-Ray active.
 
@@ -120,10 +125,8 @@ class OrderProcessor(Construct):
                 resources=[queue.queue_arn],
             ),
             iam.PolicyStatement(
-                # PutItem stores new orders (and tombstones); UpdateItem cancels and completes them.
-                # Both always carry a condition; the function never reads, deletes or scans.
                 sid="ChangeOrdersWithConditionalWrites",
-                actions=["dynamodb:PutItem", "dynamodb:UpdateItem"],
+                actions=list(TABLE_ACTIONS),
                 resources=[table.table_arn],
             ),
             iam.PolicyStatement(

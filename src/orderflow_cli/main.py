@@ -126,6 +126,14 @@ def up(
             "--handler module): new environments run it, batches in flight finish on the old code.",
         ),
     ] = True,
+    iam: Annotated[
+        bool,
+        typer.Option(
+            "--iam/--no-iam",
+            help="Run the function and its event source mapping as the execution role from the template: a call "
+            "the role does not allow fails with AccessDenied, as on AWS. Other credentials stay administrator.",
+        ),
+    ] = True,
 ) -> None:
     """Start the embedded AWS, deploy the stack's template into it and run the pipeline until Ctrl-C."""
     from orderflow_local.stack import LocalStack, StackOptions
@@ -143,6 +151,7 @@ def up(
         chaos_seed=chaos_seed,
         ddb_latency_ms=ddb_latency_ms,
         reload=reload,
+        iam=iam,
     )
     _handle_sigterm()
     try:
@@ -224,6 +233,8 @@ def _print_banner(stack: Any, log_file: Path) -> None:
     table.add_row("Function logs", str(log_file))
     watched = ", ".join(_relative(path) for path in stack.watched)
     table.add_row("Hot reload", f"watching {watched}" if watched else "off")
+    roles = ", ".join(f"{function} runs as {role.rsplit('/', 1)[-1]}" for function, role in stack.roles.items())
+    table.add_row("IAM", f"enforced from the template: {roles}" if roles else "not enforced (--no-iam)")
     console.print(table)
     for warning in stack.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")

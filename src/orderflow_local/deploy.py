@@ -1,8 +1,9 @@
-"""Deploy the template's queues and table into the emulator, with their settings."""
+"""Deploy the template's queues, table and the function's role into the emulator, with their settings."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from orderflow_local.template import FunctionSpec, StackSpec, TemplateError, res
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
     from mypy_boto3_sqs import SQSClient
 
 PSEUDO = {
@@ -49,6 +51,7 @@ class DeployedStack:
     spec: StackSpec
     queues: dict[str, DeployedQueue] = field(default_factory=dict)
     tables: dict[str, str] = field(default_factory=dict)  # logical id -> table name
+    roles: dict[str, str] = field(default_factory=dict)  # logical id -> role ARN
 
     def lookup(self, logical_id: str, attribute: str | None) -> str:
         if logical_id in self.queues:
@@ -62,7 +65,17 @@ class DeployedStack:
             name = self.spec.functions[logical_id].name
             arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
             return {None: name, "Arn": arn}[attribute]
-        raise TemplateError(f"{logical_id}.{attribute or 'Ref'} has no local counterpart")
+        if logical_id in self.spec.roles:
+            name = self.spec.roles[logical_id].name
+            return {None: name, "Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"}[attribute]
+        placeholder = _arn_of_not_emulated(self.spec.resources.get(logical_id), logical_id, attribute)
+        if placeholder is None:
+            raise TemplateError(f"{logical_id}.{attribute or 'Ref'} has no local counterpart")
+        return placeholder
+
+    def role_of(self, function: FunctionSpec) -> str | None:
+        """The ARN of the function's execution role, once deployed."""
+        return self.roles.get(function.role) if function.role else None
 
     def function_environment(self, function: FunctionSpec) -> dict[str, str]:
         resolved = resolve(function.environment, self.lookup, pseudo=PSEUDO)
@@ -81,15 +94,52 @@ class DeployedStack:
         raise KeyError(name)
 
 
-def deploy(spec: StackSpec, *, sqs: SQSClient, dynamodb: DynamoDBClient) -> DeployedStack:
-    """Create every queue and table of ``spec`` in the emulator."""
+def _arn_of_not_emulated(resource: dict[str, Any] | None, logical_id: str, attribute: str | None) -> str | None:
+    """The ARN a policy names for a resource with no local counterpart (the key, the log group).
+
+    Nothing local checks access to them; the ARN only has to be the one AWS would give, so a
+    policy that names it resolves and the rest of the policy is enforced.
+    """
+    if resource is None or attribute != "Arn":
+        return None
+    kind, properties = resource["Type"], resource.get("Properties", {})
+    if kind == "AWS::KMS::Key":
+        return f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{uuid.uuid5(uuid.NAMESPACE_URL, logical_id)}"
+    if kind == "AWS::Logs::LogGroup":
+        name = properties.get("LogGroupName", logical_id)
+        return f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}:*"
+    return None
+
+
+def deploy(spec: StackSpec, *, sqs: SQSClient, dynamodb: DynamoDBClient, iam: IAMClient | None = None) -> DeployedStack:
+    """Create every queue and table of ``spec`` in the emulator, and its roles when given ``iam``."""
     stack = DeployedStack(spec)
     for logical_id in spec.queues:
         _create_queue(stack, logical_id, sqs)
     for logical_id, table in spec.tables.items():
         _create_table(table.properties, dynamodb)
         stack.tables[logical_id] = table.name
+    if iam is not None:
+        for logical_id in spec.roles:
+            stack.roles[logical_id] = _create_role(stack, logical_id, iam)
     return stack
+
+
+def _create_role(stack: DeployedStack, logical_id: str, iam: IAMClient) -> str:
+    """The role, its inline policies and its policies, with intrinsics resolved to local ARNs."""
+    role = stack.spec.roles[logical_id]
+    properties = role.properties
+    arn = iam.create_role(
+        RoleName=role.name,
+        AssumeRolePolicyDocument=json.dumps(properties.get("AssumeRolePolicyDocument", {})),
+        MaxSessionDuration=int(properties.get("MaxSessionDuration", 3600)),
+    )["Role"]["Arn"]
+    for name, document in role.policies:
+        resolved = resolve(document, stack.lookup, pseudo=PSEUDO)
+        iam.put_role_policy(RoleName=role.name, PolicyName=name, PolicyDocument=json.dumps(resolved))
+    for policy_arn in resolve(properties.get("ManagedPolicyArns", []), stack.lookup, pseudo=PSEUDO):
+        iam.attach_role_policy(RoleName=role.name, PolicyArn=str(policy_arn))
+    return str(arn)
 
 
 def _create_queue(stack: DeployedStack, logical_id: str, sqs: SQSClient, seen: frozenset[str] = frozenset()) -> None:

@@ -17,7 +17,9 @@ from orderflow_local import moto_patches
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sts import STSClient
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 4566
@@ -37,6 +39,31 @@ class EmulatorError(RuntimeError):
 
 def client_config() -> Config:
     return Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=5, read_timeout=30)
+
+
+@dataclass(frozen=True)
+class RoleCredentials:
+    """Temporary credentials of an assumed role, as Lambda gives them to a function."""
+
+    role_arn: str
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+            "AWS_SESSION_TOKEN": self.session_token,
+        }
+
+    def session(self) -> boto3.Session:
+        return boto3.Session(
+            region_name=REGION,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            aws_session_token=self.session_token,
+        )
 
 
 @dataclass
@@ -104,8 +131,23 @@ class Emulator:
             aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
         )
 
-    def sqs(self) -> SQSClient:
-        return self.session().client("sqs", endpoint_url=self.endpoint, config=client_config())
+    def sqs(self, credentials: RoleCredentials | None = None) -> SQSClient:
+        session = credentials.session() if credentials else self.session()
+        return session.client("sqs", endpoint_url=self.endpoint, config=client_config())
+
+    def iam(self) -> IAMClient:
+        return self.session().client("iam", endpoint_url=self.endpoint, config=client_config())
+
+    def sts(self) -> STSClient:
+        return self.session().client("sts", endpoint_url=self.endpoint, config=client_config())
+
+    def assume_role(self, role_arn: str, session_name: str) -> RoleCredentials:
+        """The role's temporary credentials (Lambda names the session after the function)."""
+        found = self.sts().assume_role(RoleArn=role_arn, RoleSessionName=session_name)
+        credentials = found["Credentials"]
+        return RoleCredentials(
+            role_arn, credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
+        )
 
     def dynamodb(self) -> DynamoDBClient:
         return self.session().client("dynamodb", endpoint_url=self.endpoint, config=client_config())

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orderflow_local import moto_iam
 from orderflow_local.chaos import ChaosConfig, count_faults
 from orderflow_local.deploy import DeployedStack, deploy
-from orderflow_local.emulator import DEFAULT_PORT, REGION, Emulator
+from orderflow_local.emulator import DEFAULT_PORT, REGION, Emulator, RoleCredentials
 from orderflow_local.esm import EventSourceMapping, MappingConfig
 from orderflow_local.reload import STACK_SOURCES, Watcher, forget_bytecode, handler_sources
-from orderflow_local.template import ROOT, TEMPLATE, StackSpec, ensure_template, load_template
+from orderflow_local.template import ROOT, TEMPLATE, FunctionSpec, StackSpec, ensure_template, load_template
 from orderflow_local.ttl import TtlSweeper
 from orderflow_local.worker import EnvironmentPool, FunctionConfig
 
@@ -48,6 +50,9 @@ class StackOptions:
     ddb_latency_ms: float = 0.0
     #: Hot reload: a change to the function's code replaces its environments (orderflow_local.reload).
     reload: bool = False
+    #: The function (and its event source mapping) run as its execution role from the template,
+    #: and calls the role does not allow fail with AccessDenied (orderflow_local.moto_iam).
+    iam: bool = True
     #: Where the stack is defined (a change there is reported: a restart applies it).
     stack_sources: tuple[Path, ...] = tuple(ROOT / name for name in STACK_SOURCES)
 
@@ -62,6 +67,8 @@ class LocalStack:
         self.deployed: DeployedStack | None = None
         self.mappings: list[EventSourceMapping] = []
         self.pools: list[EnvironmentPool] = []
+        #: The role each function runs as, by function name (empty when IAM is not enforced).
+        self.roles: dict[str, str] = {}
         self.warnings: list[str] = []
         self._sweeper: TtlSweeper | None = None
         self._watchers: list[Watcher] = []
@@ -83,16 +90,19 @@ class LocalStack:
 
     def _deploy_and_run(self, spec: StackSpec) -> None:
         sqs, dynamodb = self.emulator.sqs(), self.emulator.dynamodb()
-        self.deployed = deploy(spec, sqs=sqs, dynamodb=dynamodb)
+        self.deployed = deploy(spec, sqs=sqs, dynamodb=dynamodb, iam=self.emulator.iam() if self.options.iam else None)
+        moto_iam.enforce(self.options.iam)
         for mapping in spec.mappings:
             queue = self.deployed.queues[mapping.source_queue]
             visibility = self.options.visibility_timeout or spec.queues[mapping.source_queue].visibility_timeout
             if self.options.visibility_timeout:
                 sqs.set_queue_attributes(QueueUrl=queue.url, Attributes={"VisibilityTimeout": str(visibility)})
             function = spec.functions[mapping.function]
+            credentials = self._credentials(function)
             environment = {
                 **self.deployed.function_environment(function),
                 **self.emulator.environment(),
+                **(credentials.environment() if credentials else {}),
                 "AWS_LAMBDA_FUNCTION_NAME": function.name,
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
                 "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
@@ -130,8 +140,12 @@ class LocalStack:
             )
             pool = EnvironmentPool(config)
             self.pools.append(pool)
+            # On AWS the event source mapping polls with the function's role too.
             runner = EventSourceMapping(
-                mapping_config, sqs_factory=self.emulator.sqs, invoker=pool, on_warning=self.warnings.append
+                mapping_config,
+                sqs_factory=functools.partial(self.emulator.sqs, credentials),
+                invoker=pool,
+                on_warning=self.warnings.append,
             )
             self.mappings.append(runner.start())
         self._sweeper = TtlSweeper(
@@ -139,6 +153,15 @@ class LocalStack:
         ).start()
         if self.options.reload:
             self._watch()
+
+    def _credentials(self, function: FunctionSpec) -> RoleCredentials | None:
+        role = self.deployed.role_of(function) if self.options.iam and self.deployed else None
+        if role is None:
+            if self.options.iam:
+                self.warnings.append(f"{function.name} has no role in the template: IAM is not enforced for it")
+            return None
+        self.roles[function.name] = role
+        return self.emulator.assume_role(role, session_name=function.name)
 
     @property
     def watched(self) -> list[Path]:
@@ -197,6 +220,7 @@ class LocalStack:
         if self._sweeper is not None:
             self._sweeper.stop()
             self._sweeper = None
+        moto_iam.enforce(False)
         self.emulator.stop()
         self._scratch.cleanup()
 

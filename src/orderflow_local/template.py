@@ -1,9 +1,9 @@
 """Read the synthesized CloudFormation template: the local stack's single source of truth.
 
 Only the resources the local stack runs are read (queues, table, function, event source
-mapping); intrinsics in the properties it uses are resolved to the local resources.
-Everything else (KMS, IAM, alarms, logs, dashboard) has no local counterpart and is
-reported as such, never silently pretended.
+mapping, the function's role and its policies); intrinsics in the properties it uses are
+resolved to the local resources. Everything else (KMS, alarms, logs, dashboard) has no
+local counterpart and is reported as such, never silently pretended.
 """
 
 from __future__ import annotations
@@ -19,7 +19,14 @@ from typing import Any
 
 STACK_ID = "OrderProcessingStack"
 EMULATED_TYPES = frozenset(
-    {"AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::Lambda::Function", "AWS::Lambda::EventSourceMapping"}
+    {
+        "AWS::SQS::Queue",
+        "AWS::DynamoDB::Table",
+        "AWS::Lambda::Function",
+        "AWS::Lambda::EventSourceMapping",
+        "AWS::IAM::Role",
+        "AWS::IAM::Policy",
+    }
 )
 
 
@@ -64,6 +71,8 @@ class FunctionSpec:
     memory_size: int
     runtime: str
     environment: dict[str, Any]
+    #: Logical id of its execution role (None: the role is not in this template).
+    role: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,21 @@ class MappingSpec:
 
 
 @dataclass(frozen=True)
+class RoleSpec:
+    """An IAM role, with the policies attached to it (inline ones and ``AWS::IAM::Policy`` resources)."""
+
+    logical_id: str
+    properties: dict[str, Any]
+    #: (policy name, document with intrinsics unresolved)
+    policies: list[tuple[str, Any]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        # CloudFormation names a role without RoleName "<stack>-<logical id>-<suffix>", at most 64 characters.
+        return str(self.properties.get("RoleName") or f"{STACK_ID}-{self.logical_id}"[:64])
+
+
+@dataclass(frozen=True)
 class StackSpec:
     """What the local stack creates and runs, read from the template."""
 
@@ -87,6 +111,9 @@ class StackSpec:
     mappings: list[MappingSpec]
     outputs: dict[str, Any]
     not_emulated: list[str] = field(default_factory=list)
+    roles: dict[str, RoleSpec] = field(default_factory=dict)
+    #: Every resource's type and properties, for the ARNs of resources with no local counterpart.
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def load_template(path: Path) -> StackSpec:
@@ -121,6 +148,7 @@ def load_template(path: Path) -> StackSpec:
             memory_size=int(props.get("MemorySize", 128)),
             runtime=str(props.get("Runtime", "")),
             environment=dict(props.get("Environment", {}).get("Variables", {})),
+            role=_logical_target(props["Role"], "Role", key) if isinstance(props.get("Role"), dict) else None,
         )
     mappings = []
     for key, value in resources.items():
@@ -143,7 +171,35 @@ def load_template(path: Path) -> StackSpec:
             )
         )
     not_emulated = sorted({value["Type"] for value in resources.values()} - EMULATED_TYPES)
-    return StackSpec(queues, tables, functions, mappings, template.get("Outputs", {}), not_emulated)
+    return StackSpec(
+        queues,
+        tables,
+        functions,
+        mappings,
+        template.get("Outputs", {}),
+        not_emulated,
+        roles=_roles(resources),
+        resources=resources,
+    )
+
+
+def _roles(resources: dict[str, dict[str, Any]]) -> dict[str, RoleSpec]:
+    roles = {}
+    for key, value in resources.items():
+        if value["Type"] == "AWS::IAM::Role":
+            props = value.get("Properties", {})
+            inline = [(str(policy["PolicyName"]), policy["PolicyDocument"]) for policy in props.get("Policies", [])]
+            roles[key] = RoleSpec(key, props, inline)
+    for key, value in resources.items():
+        if value["Type"] != "AWS::IAM::Policy":
+            continue
+        props = value.get("Properties", {})
+        for role in props.get("Roles", []):
+            target = _logical_target(role, "Roles", key)
+            if target not in roles:
+                raise TemplateError(f"{key} attaches to {target}, which is not a role of this stack")
+            roles[target].policies.append((str(props.get("PolicyName", key)), props["PolicyDocument"]))
+    return roles
 
 
 def _logical_target(value: Any, name: str, owner: str) -> str:

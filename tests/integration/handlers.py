@@ -68,3 +68,34 @@ def _with_ids(response: Any, ids: list[str]) -> Any:
     if isinstance(response, dict):
         return {key: _with_ids(value, ids) for key, value in response.items()}
     return response
+
+
+def iam_probe(event: dict[str, Any], context: Any) -> Any:
+    """Make the calls each record's body lists, with the function's own credentials, and journal each outcome.
+
+    A body is ``{"calls": [["dynamodb", "get_item", {...}], ["sqs", "send_message", {...}], ...]}``;
+    the journal gets one line per record: the credentials' access key id and each call's error code
+    (``"ok"`` when it succeeded).
+    """
+    import boto3
+    from botocore.exceptions import ClientError
+
+    del context
+    session = boto3.Session()
+    for record in event["Records"]:
+        try:
+            calls = json.loads(record["body"])["calls"]
+        except (ValueError, KeyError, TypeError):
+            continue  # not a probe (a message a probe sent)
+        outcomes = []
+        for service, operation, parameters in calls:
+            client = session.client(service)
+            try:
+                getattr(client, operation)(**parameters)
+                outcomes.append("ok")
+            except ClientError as error:
+                outcomes.append(f"{error.response['Error']['Code']}: {error.response['Error']['Message']}")
+        entry = {"access_key": session.get_credentials().access_key, "outcomes": outcomes}
+        with open(os.environ["ESM_TEST_JOURNAL"], "a") as journal:
+            journal.write(json.dumps(entry) + "\n")
+    return {"batchItemFailures": []}

@@ -94,6 +94,9 @@ def test_up_prints_the_endpoint_resources_and_exports(up: Up) -> None:
     # hot reload is on by default and says what it watches: the stack's function package
     [reload_line] = [line for line in banner.splitlines() if line.strip().startswith("Hot reload")]
     assert reload_line.split()[-1].endswith("src/orderflow")
+    # IAM is enforced by default and names the function's role from the template
+    [iam_line] = [line for line in banner.splitlines() if line.strip().startswith("IAM")]
+    assert "enforced from the template: OrderProcessor runs as OrderProcessingStack-ProcessorRole" in iam_line
 
 
 def test_the_seeds_end_to_end_commands_work_with_only_the_endpoint_added(up: Up) -> None:

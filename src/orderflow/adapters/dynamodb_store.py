@@ -79,8 +79,12 @@ class DynamoDbOrderStore:
             code = exc.response.get("Error", {}).get("Code", "Unknown")
             if code != "ConditionalCheckFailedException":
                 # Throttling, 5xx, and also AccessDenied or a missing table: none of them
-                # is the message's fault, so it is retried rather than rejected.
-                raise StoreUnavailableError(f"DynamoDB {operation} failed: {code}") from exc
+                # is the message's fault, so it is retried rather than rejected. AWS's message
+                # says what was refused (for AccessDenied: the action, the resource and why).
+                detail = exc.response.get("Error", {}).get("Message")
+                raise StoreUnavailableError(
+                    f"DynamoDB {operation} failed: {code}" + (f": {detail}" if detail else "")
+                ) from exc
             stored = cast("dict[str, Any] | None", exc.response.get("Item"))
             if not stored:
                 if absent_means_current:  # a status condition fails on a missing item too

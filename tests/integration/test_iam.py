@@ -1,0 +1,227 @@
+"""IAM enforced from the template: the function and its event source mapping run as its role."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from orderflow_local.stack import LocalStack, StackOptions
+from orderflow_local.template import ensure_template
+from tests.support import body, cancellation, seed_order, wait_until
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+pytestmark = pytest.mark.timeout(240)
+
+PROBE = "tests.integration.handlers:iam_probe"
+ACCOUNT = "123456789012"
+
+
+def _start(tmp_path: Path, name: str, **options: Any) -> LocalStack:
+    journal = tmp_path / f"{name}.journal"
+    return LocalStack(
+        StackOptions(
+            port=0,
+            ttl_sweep_interval=3600,
+            log_path=tmp_path / f"{name}.log",
+            function_environment={"ESM_TEST_JOURNAL": str(journal)},
+            **options,
+        )
+    )
+
+
+def _probe(stack: LocalStack, journal: Path, calls: list[list[Any]]) -> dict[str, Any]:
+    """Have the function make ``calls`` with its own credentials; what each answered."""
+    before = len(journal.read_text().splitlines()) if journal.exists() else 0
+    stack.emulator.sqs().send_message(QueueUrl=stack.outputs["QueueUrl"], MessageBody=json.dumps({"calls": calls}))
+    lines = wait_until(
+        lambda: journal.exists() and journal.read_text().splitlines()[before:], "the probe's invocation", 60
+    )
+    return json.loads(lines[0])  # type: ignore[no-any-return]
+
+
+def _calls(stack: LocalStack) -> list[list[Any]]:
+    key = {"orderId": {"S": "ORD-IAM-1"}, "createdAt": {"S": "2026-04-20T14:30:00Z"}}
+    return [
+        ["dynamodb", "put_item", {"TableName": "Orders", "Item": {**key, "status": {"S": "CONFIRMED"}}}],
+        ["dynamodb", "get_item", {"TableName": "Orders", "Key": key}],
+        ["dynamodb", "query", {"TableName": "Orders", "IndexName": "CustomerIndex",
+                               "KeyConditionExpression": "customerId = :c",
+                               "ExpressionAttributeValues": {":c": {"S": "CUST-1"}}}],
+        ["sqs", "send_message", {"QueueUrl": stack.outputs["DLQUrl"], "MessageBody": "to the DLQ"}],
+        ["sqs", "send_message", {"QueueUrl": stack.outputs["QueueUrl"], "MessageBody": "to the main queue"}],
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def enforced(tmp_path: Path) -> Iterator[tuple[LocalStack, Path]]:
+    # function-scoped: one emulator per process, and other tests here start their own
+    with _start(tmp_path, "probe", handler=PROBE) as stack:
+        yield stack, tmp_path / "probe.journal"
+
+
+def test_the_role_and_its_policies_come_from_the_template_with_local_arns(
+    enforced: tuple[LocalStack, Path],
+) -> None:
+    stack, _ = enforced
+    template = json.loads(ensure_template().read_text())
+    [logical_id] = [key for key, value in template["Resources"].items() if value["Type"] == "AWS::IAM::Role"]
+    role_arn = stack.roles["OrderProcessor"]
+    assert role_arn == f"arn:aws:iam::{ACCOUNT}:role/OrderProcessingStack-{logical_id}"
+    iam = stack.emulator.iam()
+    name = role_arn.rsplit("/", 1)[1]
+    trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    policies = {
+        policy: iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]
+    }
+    statements = {
+        statement.get("Sid"): statement for document in policies.values() for statement in document["Statement"]
+    }
+    assert statements["ChangeOrdersWithConditionalWrites"]["Resource"] == (
+        f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/Orders"
+    )
+    assert statements["RejectPermanentFailuresToTheDLQ"]["Resource"] == (
+        f"arn:aws:sqs:us-east-1:{ACCOUNT}:OrderCreatedDLQ"
+    )
+    assert statements["WriteOwnLogs"]["Resource"].startswith(f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:")
+
+
+def test_the_function_gets_the_roles_temporary_credentials_and_ungranted_calls_are_denied(
+    enforced: tuple[LocalStack, Path],
+) -> None:
+    """The --handler override keeps the role; the role allows what the template grants and nothing else."""
+    stack, journal = enforced
+    result = _probe(stack, journal, _calls(stack))
+    assert result["access_key"].startswith("ASIA")  # STS temporary credentials, as Lambda's
+    put, get, query, send_dlq, send_main = result["outcomes"]
+    assert put == "ok"
+    assert send_dlq == "ok"
+    role = f"arn:aws:sts::{ACCOUNT}:assumed-role/{stack.roles['OrderProcessor'].rsplit('/', 1)[1]}/OrderProcessor"
+    assert get == (
+        f"AccessDeniedException: User: {role} is not authorized to perform: dynamodb:GetItem on resource: "
+        f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/Orders because no identity-based policy allows the "
+        "dynamodb:GetItem action"
+    )
+    assert query.startswith("AccessDeniedException: ")
+    assert f"dynamodb:Query on resource: arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/Orders/index/CustomerIndex" in query
+    assert send_main.startswith(f"AccessDenied: User: {role} is not authorized to perform: sqs:SendMessage")
+    assert f"on resource: arn:aws:sqs:us-east-1:{ACCOUNT}:OrderCreatedQueue" in send_main
+
+
+def test_other_credentials_are_the_administrator(enforced: tuple[LocalStack, Path]) -> None:
+    stack, _ = enforced
+    dynamodb = stack.emulator.dynamodb()  # the "local" keys people and tests use
+    dynamodb.get_item(TableName="Orders", Key={"orderId": {"S": "x"}, "createdAt": {"S": "y"}})
+    stack.emulator.sqs().get_queue_attributes(QueueUrl=stack.outputs["QueueUrl"], AttributeNames=["All"])
+
+
+def test_no_iam_runs_the_function_with_the_emulators_keys(tmp_path: Path) -> None:
+    with _start(tmp_path, "open", handler=PROBE, iam=False) as stack:
+        assert stack.roles == {}
+        result = _probe(stack, tmp_path / "open.journal", _calls(stack))
+    assert result["access_key"] == "local"
+    assert result["outcomes"] == ["ok"] * 5
+
+
+def test_the_pipeline_works_under_enforcement(tmp_path: Path) -> None:
+    """Every call the real handler and the event source mapping make is granted: store, cancel, reject."""
+    with _start(tmp_path, "pipeline") as stack:
+        sqs, dynamodb = stack.emulator.sqs(), stack.emulator.dynamodb()
+        order = seed_order(orderId="ORD-IAM-PIPE")
+        sqs.send_message(QueueUrl=stack.outputs["QueueUrl"], MessageBody=body(order))
+        sqs.send_message(QueueUrl=stack.outputs["QueueUrl"], MessageBody="{not json")
+        key = {"orderId": {"S": order["orderId"]}, "createdAt": {"S": order["createdAt"]}}
+        wait_until(lambda: dynamodb.get_item(TableName="Orders", Key=key).get("Item"), "the order stored", 60)
+        sqs.send_message(QueueUrl=stack.outputs["QueueUrl"], MessageBody=json.dumps(cancellation(order)))
+        wait_until(
+            lambda: dynamodb.get_item(TableName="Orders", Key=key)["Item"]["status"]["S"] == "CANCELLED",
+            "the order cancelled",
+            60,
+        )
+        rejected = wait_until(
+            lambda: sqs.receive_message(
+                QueueUrl=stack.outputs["DLQUrl"], MessageAttributeNames=["All"], WaitTimeSeconds=1
+            ).get("Messages"),
+            "the malformed message in the DLQ with its reason",
+            60,
+        )
+        assert rejected[0]["MessageAttributes"]["errorCode"]["StringValue"] == "MALFORMED_JSON"
+    log = (tmp_path / "pipeline.log").read_text()
+    assert "AccessDenied" not in log
+
+
+def test_the_event_source_mapping_polls_as_the_role(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """On AWS the mapping receives with the function's role: without sqs:ReceiveMessage, nothing is consumed."""
+    template = json.loads(ensure_template().read_text())
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::IAM::Policy":
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                kept = [action for action in actions if action != "sqs:ReceiveMessage"]
+                statement["Action"] = kept or ["sqs:Nothing"]
+    path = tmp_path / "OrderProcessingStack.template.json"
+    path.write_text(json.dumps(template))
+    caplog.set_level(logging.ERROR, logger="orderflow_local.esm")
+    with _start(tmp_path, "no-receive", template=path) as stack:
+        sqs = stack.emulator.sqs()
+        sqs.send_message(QueueUrl=stack.outputs["QueueUrl"], MessageBody=body(seed_order()))
+        wait_until(lambda: "sqs:ReceiveMessage" in caplog.text, "the mapping's ReceiveMessage refused", 30)
+        counts = sqs.get_queue_attributes(QueueUrl=stack.outputs["QueueUrl"], AttributeNames=["All"])["Attributes"]
+        assert counts["ApproximateNumberOfMessages"] == "1"  # waiting, never received
+        assert counts["ApproximateNumberOfMessagesNotVisible"] == "0"
+    assert "AccessDenied" in caplog.text
+
+
+def test_removing_a_grant_from_infra_fails_the_pipeline_as_aws_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stack synthesized without dynamodb:UpdateItem: orders are stored, cancels are refused.
+
+    As on AWS, the refusal is AccessDeniedException; the handler treats it as a failure that is
+    not the message's fault, so SQS retries the cancel and finally moves it to the DLQ, while
+    the order stays CONFIRMED.
+    """
+    from infra.app import build_app, template_path
+
+    from infra import processor
+
+    monkeypatch.setattr(processor, "TABLE_ACTIONS", ("dynamodb:PutItem",))
+    app, _ = build_app(context={"stage": "dev"}, outdir=str(tmp_path / "cdk.out"))
+    app.synth()
+    template = template_path(tmp_path / "cdk.out")
+    assert "dynamodb:UpdateItem" not in template.read_text()
+
+    with _start(tmp_path, "no-update", template=template) as stack:
+        sqs, dynamodb = stack.emulator.sqs(), stack.emulator.dynamodb()
+        order = seed_order(orderId="ORD-IAM-GRANT")
+        key = {"orderId": {"S": order["orderId"]}, "createdAt": {"S": order["createdAt"]}}
+        sqs.send_message(QueueUrl=stack.outputs["QueueUrl"], MessageBody=body(order))
+        wait_until(lambda: dynamodb.get_item(TableName="Orders", Key=key).get("Item"), "the order stored", 60)
+        cancel_id = sqs.send_message(QueueUrl=stack.outputs["QueueUrl"], MessageBody=json.dumps(cancellation(order)))[
+            "MessageId"
+        ]
+        # maxReceiveCount 3, backing off 2 s then 8 s, each receive after the 5 s batching window
+        moved = wait_until(
+            lambda: sqs.receive_message(
+                QueueUrl=stack.outputs["DLQUrl"], MessageAttributeNames=["All"], WaitTimeSeconds=1
+            ).get("Messages"),
+            "the cancel moved to the DLQ by SQS",
+            90,
+        )
+        assert moved[0]["MessageId"] == cancel_id
+        assert "MessageAttributes" not in moved[0]  # SQS moved it: the handler did not reject it
+        assert dynamodb.get_item(TableName="Orders", Key=key)["Item"]["status"]["S"] == "CONFIRMED"
+    failures = [
+        json.loads(line)
+        for line in (tmp_path / "no-update.log").read_text().splitlines()
+        if cancel_id in line and "AccessDeniedException" in line
+    ]
+    assert len(failures) == 3  # one per receive
+    assert "dynamodb:UpdateItem" in failures[0]["error"]
