@@ -46,6 +46,14 @@ class MemoryDeadLetters:
     sent: list[dict[str, Any]] = field(default_factory=list)
 
     def publish(
-        self, body: str, *, code: str, reason: str, source_message_id: str, receive_count: int, redrive_count: int
+        self,
+        body: str,
+        *,
+        code: str,
+        reason: str,
+        source_message_id: str,
+        receive_count: int,
+        redrive_count: int,
+        group_id: str | None = None,
     ) -> None:
         self.sent.append({"body": body, "code": code, "reason": reason, "receive_count": receive_count})

@@ -74,6 +74,7 @@ def _record_handler(record: SQSRecord) -> str:
         body=record.body,
         receive_count=int(record.attributes.approximate_receive_count or 1),
         redrive_count=int(redriven.string_value or 0) if redriven else 0,
+        group_id=record.attributes.message_group_id,
     )
     runtime = _runtime()
     try:

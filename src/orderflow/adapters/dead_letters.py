@@ -31,7 +31,15 @@ class SqsDeadLetterPublisher:
         self._client = client
 
     def publish(
-        self, body: str, *, code: str, reason: str, source_message_id: str, receive_count: int, redrive_count: int
+        self,
+        body: str,
+        *,
+        code: str,
+        reason: str,
+        source_message_id: str,
+        receive_count: int,
+        redrive_count: int,
+        group_id: str | None = None,
     ) -> None:
         if len(reason) > MAX_REASON_CHARS:
             reason = reason[: MAX_REASON_CHARS - 1] + "…"
@@ -43,8 +51,18 @@ class SqsDeadLetterPublisher:
         }
         if redrive_count:
             attributes[REDRIVE_COUNT] = {"DataType": "Number", "StringValue": str(redrive_count)}
+        fifo: dict[str, str] = {}
+        if self._queue_url.endswith(".fifo"):
+            # The message's own group; deduplicated by its id, so two rejected messages with
+            # the same body are both kept, and one message rejected twice is kept once.
+            fifo = {"MessageGroupId": group_id or source_message_id, "MessageDeduplicationId": source_message_id}
         try:
-            self._client.send_message(QueueUrl=self._queue_url, MessageBody=body, MessageAttributes=attributes)
+            self._client.send_message(
+                QueueUrl=self._queue_url,
+                MessageBody=body,
+                MessageAttributes=attributes,
+                **fifo,  # type: ignore[arg-type]
+            )
         except ClientError as exc:
             code_ = exc.response.get("Error", {}).get("Code", "Unknown")
             raise DeadLetterPublishError(f"SQS SendMessage to the DLQ failed: {code_}") from exc

@@ -47,12 +47,21 @@ class DeadLetterPublisher(Protocol):
     """Where messages that can never succeed go, with their reason."""
 
     def publish(
-        self, body: str, *, code: str, reason: str, source_message_id: str, receive_count: int, redrive_count: int
+        self,
+        body: str,
+        *,
+        code: str,
+        reason: str,
+        source_message_id: str,
+        receive_count: int,
+        redrive_count: int,
+        group_id: str | None = None,
     ) -> None:
         """Send ``body`` unchanged; raise :class:`~orderflow.domain.errors.TransientError` on failure.
 
         ``redrive_count`` (how often an operator already redrove it from the DLQ) travels
         with the message, so a redrive can refuse to loop a hopeless message forever.
+        ``group_id`` is the message's FIFO group, which a FIFO DLQ needs.
         """
         ...
 
@@ -65,6 +74,8 @@ class InboundMessage:
     body: str
     receive_count: int = 1
     redrive_count: int = 0
+    #: Its FIFO message group (None on a standard queue): a dead letter keeps it.
+    group_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +156,7 @@ class OrderProcessor:
                 source_message_id=message.message_id,
                 receive_count=message.receive_count,
                 redrive_count=message.redrive_count,
+                group_id=message.group_id,
             )
             return ProcessingResult(
                 outcome=Outcome.REJECTED,
