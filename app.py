@@ -2,6 +2,8 @@
 """CDK entry point: `make synth` (or `npx aws-cdk synth`) -> cdk.out/OrderProcessingStack.template.json.
 
 Context, as with the CDK CLI: `-c stage=dev|prod` (default dev) picks the stage;
+`-c fifo=true` (FIFO queues, one message group per order) and `-c fanout=true` (an SNS
+topic in front of the queue), combinable, pick the topology;
 `-c alarmEmail=you@example.com` subscribes an address to the alarm topic.
 """
 

@@ -10,7 +10,7 @@ from aws_cdk import App, Tags, Validations
 from aws_cdk import aws_lambda as lambda_
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
-from infra.config import stage_from_context
+from infra.config import stage_from_context, topology_from_context
 from infra.lambda_asset import build_asset
 from infra.stack import OrderProcessingStack
 
@@ -24,15 +24,21 @@ def build_app(
     outdir: str | None = None,
     code: lambda_.Code | None = None,
 ) -> tuple[App, OrderProcessingStack]:
-    """The app and its one stack. ``-c stage=dev|prod`` picks the stage (default dev)."""
+    """The app and its one stack.
+
+    Context: ``stage=dev|prod`` (default dev); ``fifo=true`` and ``fanout=true`` (default
+    false, combinable) pick the topology.
+    """
     app = App(context={**_cdk_json_context(), **(context or {})}, outdir=outdir)
     stage = stage_from_context(app.node.try_get_context("stage"), app.node.try_get_context("alarmEmail"))
+    topology = topology_from_context(app.node.try_get_context("fifo"), app.node.try_get_context("fanout"))
     stack = OrderProcessingStack(
         app,
         STACK_ID,
         stage=stage,
+        topology=topology,
         code=code or lambda_.Code.from_asset(str(build_asset())),
-        description=f"orderflow: SQS -> Lambda -> DynamoDB order processing ({stage.name})",
+        description=f"orderflow: SQS -> Lambda -> DynamoDB order processing ({stage.name}, {topology.name})",
     )
     Tags.of(stack).add("project", "orderflow")
     Tags.of(stack).add("stage", stage.name)

@@ -64,3 +64,38 @@ def stage_from_context(stage: str | None, alarm_email: str | None = None) -> Sta
     if alarm_email is None:
         return base
     return StageConfig(**{**base.__dict__, "alarm_email": alarm_email})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Topology:
+    """The tutorial's two ways to grow the pipeline, as stack options (CDK context)."""
+
+    #: ``-c fifo=true``: FIFO queues, one message group per order, events applied in order.
+    fifo: bool = False
+    #: ``-c fanout=true``: producers publish to an SNS topic that fans out to the queue and
+    #: to a notifications queue.
+    fanout: bool = False
+
+    @property
+    def name(self) -> str:
+        """``standard``, ``fifo``, ``fanout`` or ``fifo-fanout``."""
+        return "-".join(part for part, on in (("fifo", self.fifo), ("fanout", self.fanout)) if on) or "standard"
+
+
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
+
+
+def topology_from_context(fifo: object, fanout: object) -> Topology:
+    """``-c fifo=true -c fanout=true`` (either, both or none), with a clear error otherwise."""
+    return Topology(fifo=_flag("fifo", fifo), fanout=_flag("fanout", fanout))
+
+
+def _flag(name: str, value: object) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"-c {name}={value} is not a boolean: use -c {name}=true or -c {name}=false")

@@ -51,6 +51,7 @@ class OrderProcessor(Construct):
         dead_letter_queue: sqs.IQueue,
         table: dynamodb.ITable,
         key: kms.IKey,
+        batching_window: Duration | None = BATCHING_WINDOW,
         max_concurrency: int,
         reserved_concurrency: int | None,
         log_retention: logs.RetentionDays,
@@ -102,7 +103,7 @@ class OrderProcessor(Construct):
             target=self.function,
             event_source_arn=queue.queue_arn,
             batch_size=BATCH_SIZE,
-            max_batching_window=BATCHING_WINDOW,
+            max_batching_window=batching_window,
             report_batch_item_failures=True,
             max_concurrency=max_concurrency,
         )

@@ -20,7 +20,9 @@ MAX_RECEIVE_COUNT = 3
 class OrderQueues(Construct):
     """``OrderCreatedQueue`` (7 days) redriving to ``OrderCreatedDLQ`` (14 days) after 3 receives.
 
-    Both are KMS-encrypted and refuse requests without TLS.
+    Both are KMS-encrypted and refuse requests without TLS. With ``fifo`` both are FIFO
+    (``OrderCreatedQueue.fifo``, ``OrderCreatedDLQ.fifo``): producers give the orderId as the
+    message group, and identical bodies within 5 minutes are deduplicated by content.
     """
 
     def __init__(
@@ -31,12 +33,17 @@ class OrderQueues(Construct):
         key: kms.IKey,
         visibility_timeout: Duration,
         removal_policy: RemovalPolicy,
+        fifo: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
+        suffix = ".fifo" if fifo else ""
+        # Content-based deduplication: a producer needs no id scheme, and the AWS CLI's
+        # send-message works as is; a producer may still pass MessageDeduplicationId.
+        dedup = True if fifo else None
         self.dead_letter_queue = sqs.Queue(
             self,
             "OrderCreatedDLQ",
-            queue_name="OrderCreatedDLQ",
+            queue_name=f"OrderCreatedDLQ{suffix}",
             # Longer than the source's: on a standard queue a message keeps its original
             # enqueue time when it is moved, so the DLQ must outlive the source's retention.
             retention_period=Duration.days(14),
@@ -44,6 +51,8 @@ class OrderQueues(Construct):
             encryption_master_key=key,
             enforce_ssl=True,
             removal_policy=removal_policy,
+            fifo=fifo or None,
+            content_based_deduplication=dedup,
         )
         acknowledge(
             self.dead_letter_queue,
@@ -54,7 +63,7 @@ class OrderQueues(Construct):
         self.queue = sqs.Queue(
             self,
             "OrderCreatedQueue",
-            queue_name="OrderCreatedQueue",
+            queue_name=f"OrderCreatedQueue{suffix}",
             visibility_timeout=visibility_timeout,
             retention_period=Duration.days(7),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVE_COUNT),
@@ -62,4 +71,6 @@ class OrderQueues(Construct):
             encryption_master_key=key,
             enforce_ssl=True,
             removal_policy=removal_policy,
+            fifo=fifo or None,
+            content_based_deduplication=dedup,
         )

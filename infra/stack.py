@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_lambda as lambda_
 
+from infra.config import Topology
 from infra.encryption import PipelineKey
+from infra.fanout import OrderEventsFanout
 from infra.monitoring import PipelineMonitoring
 from infra.processor import BATCHING_WINDOW, FUNCTION_TIMEOUT, OrderProcessor, visibility_timeout_for
 from infra.queues import OrderQueues
@@ -20,20 +22,35 @@ if TYPE_CHECKING:
 
 
 class OrderProcessingStack(Stack):
-    """SQS -> Lambda -> DynamoDB with a DLQ, hardened as the seed's checklist asks."""
+    """SQS -> Lambda -> DynamoDB with a DLQ, hardened as the seed's checklist asks.
+
+    ``topology`` adds the tutorial's growth paths: FIFO queues (one group per order) and an
+    SNS topic in front of the queue (fan-out).
+    """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, stage: StageConfig, code: lambda_.Code, **kwargs: Any
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: StageConfig,
+        code: lambda_.Code,
+        topology: Topology | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.stage = stage
+        self.topology = topology = topology or Topology()
         key = PipelineKey(self, "Encryption", removal_policy=stage.removal_policy).key
+        # A FIFO mapping has no batching window (AWS allows none on FIFO queues).
+        batching_window = None if topology.fifo else BATCHING_WINDOW
         queues = OrderQueues(
             self,
             "Queues",
             key=key,
-            visibility_timeout=visibility_timeout_for(FUNCTION_TIMEOUT, BATCHING_WINDOW),
+            visibility_timeout=visibility_timeout_for(FUNCTION_TIMEOUT, batching_window or Duration.seconds(0)),
             removal_policy=stage.removal_policy,
+            fifo=topology.fifo,
         )
         table = OrdersTable(self, "Orders", key=key, removal_policy=stage.removal_policy).table
         processor = OrderProcessor(
@@ -44,6 +61,7 @@ class OrderProcessingStack(Stack):
             dead_letter_queue=queues.dead_letter_queue,
             table=table,
             key=key,
+            batching_window=batching_window,
             max_concurrency=stage.max_concurrency,
             reserved_concurrency=stage.reserved_concurrency,
             log_retention=stage.log_retention,
@@ -64,3 +82,14 @@ class OrderProcessingStack(Stack):
         CfnOutput(self, "QueueUrl", value=queues.queue.queue_url, description="URL of the OrderCreated SQS queue")
         CfnOutput(self, "TableName", value=table.table_name, description="The Orders DynamoDB table")
         CfnOutput(self, "DLQUrl", value=queues.dead_letter_queue.queue_url, description="URL of the dead letter queue")
+        if topology.fanout:
+            fanout = OrderEventsFanout(
+                self, "Fanout", queue=queues.queue, key=key, fifo=topology.fifo, removal_policy=stage.removal_policy
+            )
+            CfnOutput(self, "TopicArn", value=fanout.topic.topic_arn, description="The OrderEvents topic: publish here")
+            CfnOutput(
+                self,
+                "NotificationsQueueUrl",
+                value=fanout.notifications_queue.queue_url,
+                description="Cancellations only, for a notification service",
+            )

@@ -37,8 +37,8 @@ class Synthesized:
         return matches[0]
 
 
-def _synth(stage: str, outdir: Path) -> Synthesized:
-    app, _ = build_app(context={"stage": stage}, outdir=str(outdir))
+def _synth(stage: str, outdir: Path, **topology: str) -> Synthesized:
+    app, _ = build_app(context={"stage": stage, **topology}, outdir=str(outdir))
     app.synth()  # runs cdk-nag's AwsSolutions and Serverless packs; raises on any unacknowledged finding
     path = template_path(outdir)
     return Synthesized(stage=stage, path=path, json=json.loads(path.read_text()))
@@ -56,4 +56,33 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 @pytest.fixture(scope="session", params=["dev", "prod"])
 def stack(request: pytest.FixtureRequest) -> Synthesized:
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
+# The topologies (-c fifo=true, -c fanout=true, both), on the dev stage.
+
+
+@pytest.fixture(scope="session")
+def fifo(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return _synth("dev", tmp_path_factory.mktemp("cdk-fifo"), fifo="true")
+
+
+@pytest.fixture(scope="session")
+def fanout(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return _synth("dev", tmp_path_factory.mktemp("cdk-fanout"), fanout="true")
+
+
+@pytest.fixture(scope="session")
+def fifo_fanout(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return _synth("dev", tmp_path_factory.mktemp("cdk-fifo-fanout"), fifo="true", fanout="true")
+
+
+@pytest.fixture(scope="session", params=["fifo", "fanout", "fifo_fanout"])
+def topology(request: pytest.FixtureRequest) -> Synthesized:
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session", params=["dev", "prod", "fifo", "fanout", "fifo_fanout"])
+def any_stack(request: pytest.FixtureRequest) -> Synthesized:
+    """Every stage and every topology: what the gates (cdk-nag, cfn-lint, checkov) must pass."""
     return request.getfixturevalue(request.param)  # type: ignore[no-any-return]

@@ -1,4 +1,4 @@
-"""The gates on the template: cdk-nag (at synthesis), cfn-lint and checkov, both stages."""
+"""The gates on the template: cdk-nag (at synthesis), cfn-lint and checkov, every stage and topology."""
 
 from __future__ import annotations
 
@@ -23,16 +23,16 @@ def _report(stack: Synthesized) -> dict[str, object]:
     return json.loads((stack.path.parent / "validation-report.json").read_text())  # type: ignore[no-any-return]
 
 
-def test_cdk_nag_packs_ran_and_found_nothing_unacknowledged(stack: Synthesized) -> None:
-    reports = {report["pluginName"]: report for report in _report(stack)["pluginReports"]}  # type: ignore[attr-defined]
+def test_cdk_nag_packs_ran_and_found_nothing_unacknowledged(any_stack: Synthesized) -> None:
+    reports = {report["pluginName"]: report for report in _report(any_stack)["pluginReports"]}  # type: ignore[attr-defined]
     assert set(reports) == {"AwsSolutions", "Serverless"}
     for report in reports.values():
         assert report["conclusion"] == "success"
         assert report["violations"] == []
 
 
-def test_every_acknowledgement_names_its_rule_and_a_specific_reason(stack: Synthesized) -> None:
-    for report in _report(stack)["pluginReports"]:  # type: ignore[attr-defined]
+def test_every_acknowledgement_names_its_rule_and_a_specific_reason(any_stack: Synthesized) -> None:
+    for report in _report(any_stack)["pluginReports"]:  # type: ignore[attr-defined]
         for suppressed in report["suppressedViolations"]:
             assert suppressed["acknowledgedId"].endswith(suppressed["ruleName"])
             assert len(suppressed["reason"]) >= 40
@@ -52,17 +52,17 @@ def test_cdk_nag_fails_synthesis_on_an_unacknowledged_finding(tmp_path: Path) ->
         app.synth()
 
 
-def test_cfn_lint_finds_no_error_or_warning(stack: Synthesized) -> None:
+def test_cfn_lint_finds_no_error_or_warning(any_stack: Synthesized) -> None:
     cfn_lint = shutil.which("cfn-lint", path=str(Path(sys.executable).parent))
     assert cfn_lint, "cfn-lint is missing: run `make setup`"
-    result = subprocess.run([cfn_lint, str(stack.path)], capture_output=True, text=True, check=False)
+    result = subprocess.run([cfn_lint, str(any_stack.path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_checkov_finds_no_failed_check_without_a_written_reason(stack: Synthesized) -> None:
+def test_checkov_finds_no_failed_check_without_a_written_reason(any_stack: Synthesized) -> None:
     assert CHECKOV.exists(), f"{CHECKOV} is missing: run `make setup` (checkov has a venv of its own)"
     result = subprocess.run(
-        [str(CHECKOV), "-f", str(stack.path), "--framework", "cloudformation", "--skip-download", "-o", "json"],
+        [str(CHECKOV), "-f", str(any_stack.path), "--framework", "cloudformation", "--skip-download", "-o", "json"],
         capture_output=True,
         text=True,
         check=False,

@@ -1,0 +1,189 @@
+"""The stack options -c fifo=true and -c fanout=true, alone and combined (dev stage)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from infra.config import Topology, topology_from_context
+
+if TYPE_CHECKING:
+    from tests.infra.conftest import Synthesized
+
+DAY = 24 * 3600
+
+
+def _props(resource: dict[str, Any]) -> dict[str, Any]:
+    return resource["Properties"]  # type: ignore[no-any-return]
+
+
+def _id(stack: Synthesized, resource_type: str, **properties: Any) -> str:
+    target = stack.one(resource_type, **properties)
+    return next(key for key, value in stack.json["Resources"].items() if value is target)
+
+
+def _is_fifo(stack: Synthesized) -> bool:
+    return any(_props(queue).get("FifoQueue") for queue in stack.resources("AWS::SQS::Queue").values())
+
+
+# --- context -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fifo", "fanout", "name"),
+    [(None, None, "standard"), ("true", None, "fifo"), (None, "TRUE", "fanout"), ("1", "yes", "fifo-fanout")],
+)
+def test_topology_from_context(fifo: str | None, fanout: str | None, name: str) -> None:
+    assert topology_from_context(fifo, fanout).name == name
+
+
+def test_a_flag_that_is_not_a_boolean_says_what_to_write() -> None:
+    with pytest.raises(ValueError, match=r"-c fifo=maybe is not a boolean: use -c fifo=true or -c fifo=false"):
+        topology_from_context("maybe", None)
+
+
+def test_the_default_is_the_tutorials_standard_direct_topology(dev: Synthesized) -> None:
+    assert Topology().name == "standard"
+    assert not dev.resources("AWS::SNS::Subscription")
+    assert "TopicArn" not in dev.json["Outputs"]
+    assert {_props(q)["QueueName"] for q in dev.resources("AWS::SQS::Queue").values()} == {
+        "OrderCreatedQueue",
+        "OrderCreatedDLQ",
+    }
+
+
+# --- FIFO --------------------------------------------------------------------------------
+
+
+def test_fifo_queues_keep_redrive_retention_and_encryption(fifo: Synthesized) -> None:
+    queue = fifo.one("AWS::SQS::Queue", QueueName="OrderCreatedQueue.fifo")
+    dlq = fifo.one("AWS::SQS::Queue", QueueName="OrderCreatedDLQ.fifo")
+    for each in (queue, dlq):
+        assert _props(each)["FifoQueue"] is True
+        assert _props(each)["ContentBasedDeduplication"] is True
+        assert "KmsMasterKeyId" in _props(each)
+    assert _props(queue)["MessageRetentionPeriod"] == 7 * DAY
+    assert _props(dlq)["MessageRetentionPeriod"] == 14 * DAY
+    assert _props(queue)["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [_id(fifo, "AWS::SQS::Queue", QueueName="OrderCreatedDLQ.fifo"), "Arn"]},
+        "maxReceiveCount": 3,
+    }
+
+
+def test_a_fifo_mapping_has_no_batching_window_and_at_most_ten_records(topology: Synthesized) -> None:
+    mapping = _props(topology.one("AWS::Lambda::EventSourceMapping"))
+    queue_name = "OrderCreatedQueue.fifo" if _is_fifo(topology) else "OrderCreatedQueue"
+    queue = _props(topology.one("AWS::SQS::Queue", QueueName=queue_name))
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [_id(topology, "AWS::SQS::Queue", QueueName=queue_name), "Arn"]}
+    if _is_fifo(topology):
+        assert "MaximumBatchingWindowInSeconds" not in mapping
+        assert mapping["BatchSize"] <= 10
+        assert queue["VisibilityTimeout"] == 180  # 6 x the 30 s timeout, no window
+    else:
+        assert mapping["MaximumBatchingWindowInSeconds"] == 5
+        assert queue["VisibilityTimeout"] == 185
+
+
+def test_the_role_is_scoped_to_the_variants_queues(topology: Synthesized) -> None:
+    suffix = ".fifo" if _is_fifo(topology) else ""
+    queue_id = _id(topology, "AWS::SQS::Queue", QueueName=f"OrderCreatedQueue{suffix}")
+    dlq_id = _id(topology, "AWS::SQS::Queue", QueueName=f"OrderCreatedDLQ{suffix}")
+    resources = {}
+    for policy in topology.resources("AWS::IAM::Policy").values():
+        for statement in _props(policy)["PolicyDocument"]["Statement"]:
+            resources[statement.get("Sid")] = statement["Resource"]
+    assert resources["EventSourceMappingConsumesTheQueue"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert resources["RejectPermanentFailuresToTheDLQ"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+
+
+# --- fan-out -----------------------------------------------------------------------------
+
+
+def _fanout_topic(stack: Synthesized) -> tuple[str, dict[str, Any]]:
+    name = "OrderEvents.fifo" if _is_fifo(stack) else "OrderEvents"
+    return _id(stack, "AWS::SNS::Topic", TopicName=name), _props(stack.one("AWS::SNS::Topic", TopicName=name))
+
+
+@pytest.fixture(params=["fanout", "fifo_fanout"])
+def fanned(request: pytest.FixtureRequest) -> Synthesized:
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
+def test_the_topic_is_encrypted_fifo_when_the_queues_are_and_refuses_requests_without_tls(fanned: Synthesized) -> None:
+    topic_id, topic = _fanout_topic(fanned)
+    [key_id] = fanned.resources("AWS::KMS::Key")
+    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    if _is_fifo(fanned):
+        assert topic["FifoTopic"] is True
+        assert topic["ContentBasedDeduplication"] is True
+    else:
+        assert "FifoTopic" not in topic
+    policies = [
+        p for p in fanned.resources("AWS::SNS::TopicPolicy").values() if {"Ref": topic_id} in _props(p)["Topics"]
+    ]
+    statements = [s for p in policies for s in _props(p)["PolicyDocument"]["Statement"]]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+    )
+
+
+def _subscriptions(stack: Synthesized) -> dict[str, dict[str, Any]]:
+    """Subscriptions of the order topic, by the queue name they deliver to."""
+    topic_id, _ = _fanout_topic(stack)
+    names = {key: _props(value)["QueueName"] for key, value in stack.resources("AWS::SQS::Queue").items()}
+    return {
+        names[_props(s)["Endpoint"]["Fn::GetAtt"][0]]: _props(s)
+        for s in stack.resources("AWS::SNS::Subscription").values()
+        if _props(s)["TopicArn"] == {"Ref": topic_id}
+    }
+
+
+def test_the_queue_and_the_notifications_queue_are_subscribed_with_raw_delivery(fanned: Synthesized) -> None:
+    suffix = ".fifo" if _is_fifo(fanned) else ""
+    subscriptions = _subscriptions(fanned)
+    assert set(subscriptions) == {f"OrderCreatedQueue{suffix}", f"OrderNotificationsQueue{suffix}"}
+    delivery_dlq = _id(fanned, "AWS::SQS::Queue", QueueName=f"OrderEventsDeliveryDLQ{suffix}")
+    for subscription in subscriptions.values():
+        assert subscription["Protocol"] == "sqs"
+        assert subscription["RawMessageDelivery"] is True
+        assert subscription["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [delivery_dlq, "Arn"]}}
+    assert "FilterPolicy" not in subscriptions[f"OrderCreatedQueue{suffix}"]
+    notifications = subscriptions[f"OrderNotificationsQueue{suffix}"]
+    assert notifications["FilterPolicy"] == {"eventType": ["OrderCancelled"]}
+    assert notifications.get("FilterPolicyScope", "MessageAttributes") == "MessageAttributes"
+
+
+def test_each_subscribed_queue_accepts_only_this_topic(fanned: Synthesized) -> None:
+    topic_id, _ = _fanout_topic(fanned)
+    suffix = ".fifo" if _is_fifo(fanned) else ""
+    for name in (f"OrderCreatedQueue{suffix}", f"OrderNotificationsQueue{suffix}", f"OrderEventsDeliveryDLQ{suffix}"):
+        queue_id = _id(fanned, "AWS::SQS::Queue", QueueName=name)
+        [policy] = [
+            p for p in fanned.resources("AWS::SQS::QueuePolicy").values() if {"Ref": queue_id} in _props(p)["Queues"]
+        ]
+        [allow] = [s for s in _props(policy)["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+        assert allow["Principal"] == {"Service": "sns.amazonaws.com"}
+        assert allow["Action"] == "sqs:SendMessage"
+        assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": topic_id}}}
+
+
+def test_sns_may_use_the_key_of_the_encrypted_queues(fanned: Synthesized) -> None:
+    [key] = fanned.resources("AWS::KMS::Key").values()
+    statements = _props(key)["KeyPolicy"]["Statement"]
+    [sns] = [s for s in statements if s["Principal"] == {"Service": "sns.amazonaws.com"}]
+    assert {"kms:Decrypt", "kms:GenerateDataKey"} <= set(sns["Action"])
+
+
+def test_the_notifications_queue_has_its_dlq(fanned: Synthesized) -> None:
+    suffix = ".fifo" if _is_fifo(fanned) else ""
+    queue = _props(fanned.one("AWS::SQS::Queue", QueueName=f"OrderNotificationsQueue{suffix}"))
+    dlq_id = _id(fanned, "AWS::SQS::Queue", QueueName=f"OrderNotificationsDLQ{suffix}")
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+    for each in fanned.resources("AWS::SQS::Queue").values():
+        assert bool(_props(each).get("FifoQueue")) == _is_fifo(fanned)
+
+
+def test_outputs_name_the_topic(fanned: Synthesized) -> None:
+    topic_id, _ = _fanout_topic(fanned)
+    assert fanned.json["Outputs"]["TopicArn"]["Value"] == {"Ref": topic_id}
+    assert "NotificationsQueueUrl" in fanned.json["Outputs"]
