@@ -1,7 +1,7 @@
 """moto's own test suite for the services we patch, run with and without the patches.
 
 `make moto-suite` runs this: it downloads moto's source distribution for the pinned
-version (``moto_patches.PATCHED_VERSION``), runs its DynamoDB, SQS, STS and IAM
+version (``moto_patches.PATCHED_VERSION``), runs its DynamoDB, SQS, SNS, STS and IAM
 authorization tests (the services and the core code we patch) twice in
 fresh interpreters, once on stock moto and once with :mod:`orderflow_local.moto_patches`
 applied, and compares the outcome of every test. Any test whose outcome differs is
@@ -20,8 +20,15 @@ from pathlib import Path
 
 from orderflow_local.moto_patches import PATCHED_VERSION
 
-#: moto's tests of what we patch: DynamoDB and SQS models, and its IAM authorization (moto_iam).
-SUITES = ("test_dynamodb", "test_sqs", "test_sts", "test_core/test_auth.py", "test_core/test_auth_context_manager.py")
+#: moto's tests of what we patch: the DynamoDB, SQS and SNS models, and its IAM authorization (moto_iam).
+SUITES = (
+    "test_dynamodb",
+    "test_sqs",
+    "test_sns",
+    "test_sts",
+    "test_core/test_auth.py",
+    "test_core/test_auth_context_manager.py",
+)
 #: What moto's tests import beyond moto itself (its requirements-tests, for these services).
 TEST_DEPENDENCIES = ("freezegun==1.5.5",)
 PLUGIN = "orderflow_local.moto_suite_plugin"

@@ -422,3 +422,62 @@ def test_enforcement_off_leaves_moto_as_it_was(emulator: Emulator, role: dict[st
     moto_iam.enforce(False)
     _, other = role["tables"]
     assert _code(lambda: role["dynamodb"].get_item(TableName=other, Key={"pk": {"S": "a"}})) == "ok"
+
+
+# --- SNS FIFO topics deduplicate ------------------------------------------------------------
+
+
+def _fifo_topic_and_queue(emulator: Emulator, *, content_based: str) -> tuple[str, str]:
+    import uuid
+
+    sns, sqs = emulator.sns(), emulator.sqs()
+    name = uuid.uuid4().hex[:10]
+    topic = sns.create_topic(
+        Name=f"t{name}.fifo", Attributes={"FifoTopic": "true", "ContentBasedDeduplication": content_based}
+    )["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"q{name}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    return topic, queue
+
+
+def _bodies(sqs: Any, queue: str) -> list[str]:
+    found = []
+    while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+        found += [message["Body"] for message in batch]
+        for message in batch:
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    return found
+
+
+def test_a_fifo_topic_delivers_a_duplicate_once_as_sns_does(emulator: Emulator) -> None:
+    """The queue does not deduplicate by content: only the topic's deduplication id keeps the copy out."""
+    sns, sqs = emulator.sns(), emulator.sqs()
+    topic, queue = _fifo_topic_and_queue(emulator, content_based="true")
+    first = sns.publish(TopicArn=topic, Message="order 1", MessageGroupId="g")["MessageId"]
+    again = sns.publish(TopicArn=topic, Message="order 1", MessageGroupId="g")["MessageId"]
+    other = sns.publish(TopicArn=topic, Message="order 1", MessageGroupId="g", MessageDeduplicationId="explicit")
+    assert again == first  # accepted, answered with the first message's id
+    assert other["MessageId"] != first  # another deduplication id is another message
+    assert _bodies(sqs, queue) == ["order 1", "order 1"]
+
+
+def test_content_based_deduplication_false_is_off(emulator: Emulator) -> None:
+    sns = emulator.sns()
+    topic, _ = _fifo_topic_and_queue(emulator, content_based="false")
+    with pytest.raises(ClientError) as refused:
+        sns.publish(TopicArn=topic, Message="order 1", MessageGroupId="g")
+    assert "MessageDeduplicationId" in refused.value.response["Error"]["Message"]
+
+
+def test_stock_moto_could_not_deliver_from_a_content_deduplicated_topic(emulator: Emulator) -> None:
+    """moto's own publish passes no deduplication id on: a FIFO queue without its own content-based
+    deduplication refuses the delivery, so the publish fails where SNS succeeds."""
+    from moto.sns.models import sns_backends
+
+    topic, queue = _fifo_topic_and_queue(emulator, content_based="true")
+    model = sns_backends["123456789012"]["us-east-1"].topics[topic]
+    with pytest.raises(Exception, match="MessageDeduplicationId"):
+        moto_patches.ORIGINALS["Topic.publish"](model, "order 1", group_id="g")
+    model.publish("order 1", group_id="g")  # patched: the topic derives the id from the body
+    assert _bodies(emulator.sqs(), queue) == ["order 1"]
