@@ -81,6 +81,10 @@ class MappingConfig:
                 f"({self.visibility_timeout} s): AWS refuses such a mapping. Raise the visibility timeout "
                 f"(--visibility-timeout) to at least {self.recommended_visibility_timeout} s."
             )
+        if self.fifo and self.batching_window:
+            raise MappingConfigurationError(
+                "MaximumBatchingWindowInSeconds is not supported for FIFO queues: AWS refuses such a mapping"
+            )
         if not 1 <= self.batch_size <= (10 if self.fifo else 10_000):
             raise MappingConfigurationError(f"BatchSize {self.batch_size} is out of range for this queue type")
         if self.batch_size > 10 and self.batching_window < 1:

@@ -278,15 +278,53 @@ def test_fifo_keeps_group_order_past_a_failure(harness: Harness) -> None:
     # Given a FIFO group whose second message fails once, while the handler goes on to the third
     harness.create_queue(visibility_timeout=2, fifo=True)
     first, second, third = harness.send({"do": "ok"}, {"do": "fail_once"}, {"do": "ok"}, group="customer-42")
-    harness.start(
-        batch_size=10, batching_window=1, report_batch_item_failures=True, max_concurrency=2, function_timeout=1
-    )
+    harness.start(batch_size=10, report_batch_item_failures=True, max_concurrency=2, function_timeout=1)
     harness.wait_for_records(3)
     # Then the third is not deleted: it comes back after the second, in order
     harness.wait_for_records(5)
     retried = [record["messageId"] for invocation in harness.invocations()[1:] for record in invocation["records"]]
     assert retried[:2] == [second, third]
     assert first not in retried
+
+
+def test_a_fifo_batch_can_hold_several_message_groups(harness: Harness) -> None:
+    harness.create_queue(visibility_timeout=30, fifo=True)
+    sent = {}
+    for group in ("order-1", "order-2", "order-3"):
+        sent[group] = harness.send({"do": "ok"}, {"do": "ok"}, group=group)
+    harness.start(batch_size=10, report_batch_item_failures=True, max_concurrency=2)
+    harness.wait_for_records(6)
+    [first, *_] = harness.invocations()
+    groups = [record["attributes"]["MessageGroupId"] for record in first["records"]]
+    assert len(set(groups)) > 1
+    for group, ids in sent.items():  # each group's messages in the order they were sent
+        delivered = [r["messageId"] for i in harness.invocations() for r in i["records"] if r["messageId"] in ids]
+        assert delivered == ids, group
+
+
+def test_a_failed_fifo_record_holds_back_only_the_rest_of_its_group(harness: Harness) -> None:
+    harness.create_queue(visibility_timeout=2, fifo=True)
+    a_ok, a_fails, a_after = harness.send({"do": "ok"}, {"do": "fail_once"}, {"do": "ok"}, group="order-a")
+    b_first, b_second = harness.send({"do": "ok"}, {"do": "ok"}, group="order-b")
+    harness.start(batch_size=10, report_batch_item_failures=True, max_concurrency=2, function_timeout=1)
+    harness.wait_for_records(7)  # the five, then order-a's two held back, again
+    delivered = [r["messageId"] for i in harness.invocations() for r in i["records"]]
+    assert delivered.count(b_first) == delivered.count(b_second) == delivered.count(a_ok) == 1
+    assert delivered.count(a_fails) == delivered.count(a_after) == 2
+    retried = [record for record in delivered if record in (a_fails, a_after)]
+    assert retried == [a_fails, a_after, a_fails, a_after]  # in order, both times
+    harness.wait_until(lambda: harness.depth() == 0, what="an empty queue")
+
+
+def test_a_fifo_batch_goes_without_a_batching_window(harness: Harness) -> None:
+    harness.create_queue(fifo=True)
+    harness.start(batch_size=10, max_concurrency=2)
+    harness.send({"do": "ok"}, group="warm")  # warm an environment first: a cold start is not a window
+    harness.wait_for_records(1)
+    sent = time.time()
+    harness.send({"do": "ok"}, group="order-1")
+    harness.wait_for_records(2)
+    assert harness.invocations()[1]["started"] - sent < 1.9  # at most one 1 s poll
 
 
 # --- configuration -------------------------------------------------------------------------
@@ -312,6 +350,7 @@ def test_a_visibility_timeout_below_six_times_the_function_timeout_warns() -> No
     [
         ({"batch_size": 20, "batching_window": 0}, "needs a batching window"),
         ({"batch_size": 11, "fifo": True}, "out of range"),
+        ({"batching_window": 1, "fifo": True}, "not supported for FIFO queues"),
         ({"max_concurrency": 1}, "between 2 and 1000"),
     ],
 )
