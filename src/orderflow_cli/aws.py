@@ -15,7 +15,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
+
+    from orderflow_local.producer import Destination
 
 T = TypeVar("T")
 LOCAL_ENDPOINT = "http://localhost:4566"
@@ -61,8 +64,41 @@ class Target:
         config = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=3)
         return self._session.client("dynamodb", endpoint_url=self._endpoint(), config=config)
 
+    def sns(self) -> SNSClient:
+        config = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=3)
+        return self._session.client("sns", endpoint_url=self._endpoint(), config=config)
+
     def queue_url(self, name: str) -> str:
-        return translate(lambda: self.sqs().get_queue_url(QueueName=name)["QueueUrl"], self, f"queue {name}")
+        """The URL of the queue ``name``, or of ``name.fifo`` on a FIFO stack (-c fifo=true)."""
+        from orderflow_local.producer import find_queue
+
+        def find() -> str:
+            try:
+                return find_queue(self.sqs(), name)
+            except LookupError:
+                raise CliError(
+                    f"neither {name} nor {name}.fifo exists at {self.describe()}: is the stack deployed there?"
+                ) from None
+
+        return translate(find, self, f"queue {name}")
+
+    def destination(self, *, queue_url: str | None = None, topic_arn: str | None = None) -> Destination:
+        """Where producers send: the given queue or topic, else the stack's topic if it has one, else its queue."""
+        from orderflow_local.producer import Destination, find_destination
+
+        if queue_url or topic_arn:
+            return Destination(queue_url=queue_url) if queue_url else Destination(topic_arn=topic_arn)
+
+        def find() -> Destination:
+            try:
+                return find_destination(self.sqs(), self.sns())
+            except LookupError:
+                raise CliError(
+                    f"found no OrderEvents topic and no OrderCreatedQueue at {self.describe()}: "
+                    "is the stack deployed there?"
+                ) from None
+
+        return translate(find, self, "the order queue")
 
     def describe(self) -> str:
         return "AWS" if self.is_real_aws else self.endpoint_url

@@ -37,18 +37,23 @@ def run_demo(
     stack = start(LocalStack(options or StackOptions(port=port), progress=console.print))
     try:
         outputs = stack.outputs
-        console.print(f"AWS endpoint {stack.endpoint}; queue {outputs['QueueUrl']}")
+        topic = outputs.get("TopicArn")
+        console.print(
+            f"AWS endpoint {stack.endpoint}; "
+            + (f"topic {topic} -> queue" if topic else "queue")
+            + f" {outputs['QueueUrl']}"
+        )
         plan = plan_traffic(
             orders, seed=seed, cancel_rate=CANCEL_RATE, run=f"{seed:04d}{int(time.time()) % 100000:05d}"
         )
-        sqs, dynamodb = stack.emulator.sqs(), stack.emulator.dynamodb()
+        sqs, dynamodb, sns = stack.emulator.sqs(), stack.emulator.dynamodb(), stack.emulator.sns()
         with _progress(console) as progress:
             task = progress.add_task("sending", total=len(plan.messages))
             began = time.time()
             sent_at: dict[int, float] = {}
             for start_index in range(0, len(plan.messages), 50):
                 chunk = plan.messages[start_index : start_index + 50]
-                times = send(sqs, outputs["QueueUrl"], chunk)
+                times = send(sqs, outputs["QueueUrl"], chunk, sns=sns, topic_arn=topic)
                 sent_at.update({start_index + index: at for index, at in times.items()})
                 progress.advance(task, len(chunk))
             drained = _wait_for_drain(stack, progress, total=len(plan.messages), timeout=timeout)

@@ -65,6 +65,30 @@ LatencyOption = Annotated[
     typer.Option(min=0.0, help="Add this many ms to every DynamoDB call the function makes (real DynamoDB's wait)."),
 ]
 PortOption = Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 for the embedded AWS endpoint.")]
+QueueUrlOption = Annotated[
+    str | None, typer.Option(help="Send to this queue (default: the stack's topic if it has one, else its queue).")
+]
+TopicArnOption = Annotated[str | None, typer.Option(help="Publish to this SNS topic (default: found as above).")]
+ContextOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--context",
+        "-c",
+        metavar="KEY=VALUE",
+        help="CDK context, as the CDK CLI takes it (repeatable): -c fifo=true, -c fanout=true, -c stage=prod. "
+        "The stack is synthesized with it.",
+    ),
+]
+
+
+def _context(items: list[str] | None) -> dict[str, str]:
+    context = {}
+    for item in items or []:
+        key, separator, value = item.partition("=")
+        if not separator or not key.strip():
+            raise _fail(f"-c {item!r} is not KEY=VALUE: for example -c fifo=true", 2)
+        context[key.strip()] = value.strip()
+    return context
 
 
 def _version(value: bool) -> None:
@@ -126,6 +150,7 @@ def up(
             "--handler module): new environments run it, batches in flight finish on the old code.",
         ),
     ] = True,
+    context: ContextOption = None,
     iam: Annotated[
         bool,
         typer.Option(
@@ -152,6 +177,7 @@ def up(
         ddb_latency_ms=ddb_latency_ms,
         reload=reload,
         iam=iam,
+        context=_context(context),
     )
     _handle_sigterm()
     try:
@@ -298,6 +324,7 @@ def demo(
     ] = 300,
     chaos: ChaosOption = 0.0,
     chaos_seed: ChaosSeedOption = 0,
+    context: ContextOption = None,
 ) -> None:
     """Boot everything, send a realistic stream of orders, wait until it drains, and report.
 
@@ -308,7 +335,7 @@ def demo(
 
     _handle_sigterm()
     try:
-        options = StackOptions(port=port, chaos_rate=chaos, chaos_seed=chaos_seed)
+        options = StackOptions(port=port, chaos_rate=chaos, chaos_seed=chaos_seed, context=_context(context))
         if chaos:  # faults that kill or time out cost a visibility timeout: keep it short for a demo
             options.visibility_timeout, options.function_timeout = 10, 3
         ok = run_demo(console, orders=orders, seed=seed, port=port, timeout=timeout, start=_start, options=options)
@@ -330,13 +357,18 @@ def send(
         ),
     ] = None,
     endpoint_url: EndpointOption = LOCAL_ENDPOINT,
-    queue_url: Annotated[str | None, typer.Option(help="The queue (default: OrderCreatedQueue's URL).")] = None,
+    queue_url: QueueUrlOption = None,
+    topic_arn: TopicArnOption = None,
 ) -> None:
-    """Send events to the queue, bodies exactly as given.
+    """Send events to the stack, bodies exactly as given, as a producer does.
 
     An event is an OrderCreated (an order, with or without "eventType": "OrderCreated") or an
     OrderCancelled ({"eventType": "OrderCancelled", "orderId", "createdAt", "cancelledAt",
     "reason"}). Anything else is sent too, and the pipeline rejects it to the DLQ with its reason.
+
+    It publishes to the OrderEvents topic when the stack has one (-c fanout=true), else sends
+    to the queue; each event carries an eventType message attribute, and on a FIFO stack its
+    orderId as the message group.
     """
     target = Target(endpoint_url)
     try:
@@ -344,17 +376,19 @@ def send(
     except OSError as exc:
         raise _fail(f"cannot read {source}: {exc.strerror}") from None
     try:
-        url = queue_url or target.queue_url(QUEUE_NAME)
-        sqs = target.sqs()
+        destination = target.destination(queue_url=queue_url, topic_arn=topic_arn)
+        via = f" via topic {destination.topic_arn.rsplit(':', 1)[-1]}" if destination.topic_arn else ""
         for body in bodies:
-            message_id = translate(partial(_send_one, sqs, url, body), target, "send")
-            console.print(f"sent {message_id} ({len(body.encode())} bytes)")
+            message_id = _send_one(target, destination, body)
+            console.print(f"sent {message_id} ({len(body.encode())} bytes){via}")
     except CliError as exc:
         raise _fail(str(exc)) from None
 
 
-def _send_one(sqs: Any, queue_url: str, body: str) -> str:
-    return str(sqs.send_message(QueueUrl=queue_url, MessageBody=body)["MessageId"])
+def _send_one(target: Target, destination: Any, body: str) -> str:
+    from orderflow_local import producer
+
+    return translate(partial(producer.send, destination, body, sqs=target.sqs(), sns=target.sns()), target, "send")
 
 
 def _bodies(source: str | None) -> list[str]:
@@ -385,7 +419,8 @@ def cancel(
         str | None, typer.Option(help="When it was cancelled, ISO 8601 with a zone (default: now, UTC).")
     ] = None,
     endpoint_url: EndpointOption = LOCAL_ENDPOINT,
-    queue_url: Annotated[str | None, typer.Option(help="The queue (default: OrderCreatedQueue's URL).")] = None,
+    queue_url: QueueUrlOption = None,
+    topic_arn: TopicArnOption = None,
     table_name: Annotated[str, typer.Option(help="The orders table, to look CREATED_AT up.")] = TABLE_NAME,
 ) -> None:
     """Send an OrderCancelled for an order.
@@ -416,8 +451,7 @@ def cancel(
         except PermanentError as error:
             raise _fail(f"not a valid cancellation: {error.reason}", 2) from None
         raw = json.dumps(event)
-        url = queue_url or target.queue_url(QUEUE_NAME)
-        message_id = translate(partial(_send_one, target.sqs(), url, raw), target, "send")
+        message_id = _send_one(target, target.destination(queue_url=queue_url, topic_arn=topic_arn), raw)
     except CliError as exc:
         raise _fail(str(exc)) from None
     console.print(f"sent {message_id}: cancel {order_id} created at {created_at}")

@@ -13,6 +13,7 @@ from orderflow_local.template import FunctionSpec, StackSpec, TemplateError, res
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_iam import IAMClient
+    from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
 PSEUDO = {
@@ -52,6 +53,7 @@ class DeployedStack:
     queues: dict[str, DeployedQueue] = field(default_factory=dict)
     tables: dict[str, str] = field(default_factory=dict)  # logical id -> table name
     roles: dict[str, str] = field(default_factory=dict)  # logical id -> role ARN
+    topics: dict[str, str] = field(default_factory=dict)  # logical id -> topic ARN
 
     def lookup(self, logical_id: str, attribute: str | None) -> str:
         if logical_id in self.queues:
@@ -65,6 +67,9 @@ class DeployedStack:
             name = self.spec.functions[logical_id].name
             arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
             return {None: name, "Arn": arn}[attribute]
+        if logical_id in self.spec.topics:
+            arn = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{self.spec.topics[logical_id].name}"
+            return {None: arn, "TopicArn": arn, "TopicName": self.spec.topics[logical_id].name}[attribute]
         if logical_id in self.spec.roles:
             name = self.spec.roles[logical_id].name
             return {None: name, "Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"}[attribute]
@@ -111,18 +116,56 @@ def _arn_of_not_emulated(resource: dict[str, Any] | None, logical_id: str, attri
     return None
 
 
-def deploy(spec: StackSpec, *, sqs: SQSClient, dynamodb: DynamoDBClient, iam: IAMClient | None = None) -> DeployedStack:
-    """Create every queue and table of ``spec`` in the emulator, and its roles when given ``iam``."""
+def deploy(
+    spec: StackSpec,
+    *,
+    sqs: SQSClient,
+    dynamodb: DynamoDBClient,
+    iam: IAMClient | None = None,
+    sns: SNSClient | None = None,
+) -> DeployedStack:
+    """Create the queues, tables, topics and subscriptions of ``spec`` in the emulator (roles: given ``iam``)."""
     stack = DeployedStack(spec)
     for logical_id in spec.queues:
         _create_queue(stack, logical_id, sqs)
     for logical_id, table in spec.tables.items():
         _create_table(table.properties, dynamodb)
         stack.tables[logical_id] = table.name
+    if spec.topics and sns is None:
+        raise TemplateError("the template has SNS topics: deploy it with an SNS client")
+    for logical_id, topic in spec.topics.items():
+        attributes = {"FifoTopic": "true"} if topic.fifo else {}
+        if topic.properties.get("ContentBasedDeduplication"):
+            attributes["ContentBasedDeduplication"] = "true"
+        assert sns is not None  # noqa: S101 - checked above
+        stack.topics[logical_id] = sns.create_topic(Name=topic.name, Attributes=attributes)["TopicArn"]
+    for subscription in spec.subscriptions:
+        assert sns is not None  # noqa: S101
+        _subscribe(stack, subscription.logical_id, sns)
     if iam is not None:
         for logical_id in spec.roles:
             stack.roles[logical_id] = _create_role(stack, logical_id, iam)
     return stack
+
+
+#: Subscription properties applied as SNS subscription attributes (JSON documents as text).
+_SUBSCRIPTION_ATTRIBUTES = ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy")
+
+
+def _subscribe(stack: DeployedStack, logical_id: str, sns: SNSClient) -> None:
+    subscription = next(each for each in stack.spec.subscriptions if each.logical_id == logical_id)
+    attributes = {}
+    for name in _SUBSCRIPTION_ATTRIBUTES:
+        if name in subscription.properties:
+            value = resolve(subscription.properties[name], stack.lookup, pseudo=PSEUDO)
+            attributes[name] = json.dumps(value) if isinstance(value, dict) else _attribute_value(value)
+    sns.subscribe(
+        TopicArn=stack.topics[subscription.topic],
+        Protocol="sqs",
+        Endpoint=stack.queues[subscription.queue].arn,
+        Attributes=attributes,
+        ReturnSubscriptionArn=True,
+    )
 
 
 def _create_role(stack: DeployedStack, logical_id: str, iam: IAMClient) -> str:

@@ -144,7 +144,12 @@ def redrive(
                     held.append(letter.receipt_handle)
                     continue
                 started = time.monotonic()
-                sqs.send_message(QueueUrl=source_url, MessageBody=letter.body, MessageAttributes=_carried(letter))
+                sqs.send_message(
+                    QueueUrl=source_url,
+                    MessageBody=letter.body,
+                    MessageAttributes=_carried(letter),
+                    **_fifo_fields(letter, source_url),  # type: ignore[arg-type]
+                )
                 sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=letter.receipt_handle)
                 report.moved += 1
                 progress(report.moved)
@@ -161,6 +166,20 @@ def _why_not(letter: DeadLetter, *, include_rejected: bool) -> str | None:
     if letter.error_code and not include_rejected:
         return f"rejected as {letter.error_code}: it would fail again (use --include-rejected after fixing the cause)"
     return None
+
+
+def _fifo_fields(letter: DeadLetter, source_url: str) -> dict[str, str]:
+    """Back to a FIFO queue: in its own group, and never taken for a duplicate of its first send.
+
+    The queue deduplicates by content, and a redrive within 5 minutes of the original send
+    would otherwise be accepted and silently dropped.
+    """
+    if not source_url.endswith(".fifo"):
+        return {}
+    return {
+        "MessageGroupId": str(letter.attributes.get("MessageGroupId") or letter.message_id),
+        "MessageDeduplicationId": f"{letter.message_id}-redrive-{letter.redrive_count + 1}",
+    }
 
 
 def _carried(letter: DeadLetter) -> dict[str, MessageAttributeValueTypeDef]:

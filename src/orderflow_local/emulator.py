@@ -18,6 +18,7 @@ from orderflow_local import moto_patches
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_iam import IAMClient
+    from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sts import STSClient
 
@@ -68,7 +69,7 @@ class RoleCredentials:
 
 @dataclass
 class Emulator:
-    """moto in server mode, one endpoint for SQS and DynamoDB.
+    """moto in server mode, one endpoint for SQS, DynamoDB, SNS, IAM and STS.
 
     Example
     -------
@@ -134,6 +135,9 @@ class Emulator:
     def sqs(self, credentials: RoleCredentials | None = None) -> SQSClient:
         session = credentials.session() if credentials else self.session()
         return session.client("sqs", endpoint_url=self.endpoint, config=client_config())
+
+    def sns(self) -> SNSClient:
+        return self.session().client("sns", endpoint_url=self.endpoint, config=client_config())
 
     def iam(self) -> IAMClient:
         return self.session().client("iam", endpoint_url=self.endpoint, config=client_config())

@@ -15,7 +15,7 @@ from orderflow_local.deploy import DeployedStack, deploy
 from orderflow_local.emulator import DEFAULT_PORT, REGION, Emulator, RoleCredentials
 from orderflow_local.esm import EventSourceMapping, MappingConfig
 from orderflow_local.reload import STACK_SOURCES, Watcher, forget_bytecode, handler_sources
-from orderflow_local.template import ROOT, TEMPLATE, FunctionSpec, StackSpec, ensure_template, load_template
+from orderflow_local.template import ROOT, FunctionSpec, StackSpec, ensure_template, load_template, template_for
 from orderflow_local.ttl import TtlSweeper
 from orderflow_local.worker import EnvironmentPool, FunctionConfig
 
@@ -31,7 +31,11 @@ class StackOptions:
     """How to run the local stack; every default reproduces the template as deployed."""
 
     port: int = DEFAULT_PORT
-    template: Path = TEMPLATE
+    #: A synthesized template to run as is (None: the app's, synthesized with ``context`` when
+    #: missing or older than its sources).
+    template: Path | None = None
+    #: CDK context, as ``-c KEY=VALUE`` gives it: ``fifo=true``, ``fanout=true``, ``stage=prod``.
+    context: dict[str, str] = field(default_factory=dict)
     #: Run this handler ("module:function") instead of the stack's.
     handler: str | None = None
     visibility_timeout: int | None = None
@@ -78,7 +82,11 @@ class LocalStack:
         self.chaos_journal = Path(self._scratch.name) / "chaos.log"
 
     def start(self) -> LocalStack:
-        template = ensure_template(self.options.template, progress=self.progress)
+        if self.options.template is not None:
+            template = self.options.template  # used as given: a test's or a user's own template
+        else:
+            context = self.options.context
+            template = ensure_template(template_for(context), context=context, progress=self.progress)
         spec = load_template(template)
         self.emulator.start()
         try:
@@ -90,7 +98,13 @@ class LocalStack:
 
     def _deploy_and_run(self, spec: StackSpec) -> None:
         sqs, dynamodb = self.emulator.sqs(), self.emulator.dynamodb()
-        self.deployed = deploy(spec, sqs=sqs, dynamodb=dynamodb, iam=self.emulator.iam() if self.options.iam else None)
+        self.deployed = deploy(
+            spec,
+            sqs=sqs,
+            dynamodb=dynamodb,
+            iam=self.emulator.iam() if self.options.iam else None,
+            sns=self.emulator.sns(),
+        )
         moto_iam.enforce(self.options.iam)
         for mapping in spec.mappings:
             queue = self.deployed.queues[mapping.source_queue]

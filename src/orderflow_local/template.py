@@ -1,7 +1,8 @@
 """Read the synthesized CloudFormation template: the local stack's single source of truth.
 
 Only the resources the local stack runs are read (queues, table, function, event source
-mapping, the function's role and its policies); intrinsics in the properties it uses are
+mapping, the function's role and its policies, SNS topics and their queue subscriptions);
+intrinsics in the properties it uses are
 resolved to the local resources. Everything else (KMS, alarms, logs, dashboard) has no
 local counterpart and is reported as such, never silently pretended.
 """
@@ -26,6 +27,8 @@ EMULATED_TYPES = frozenset(
         "AWS::Lambda::EventSourceMapping",
         "AWS::IAM::Role",
         "AWS::IAM::Policy",
+        "AWS::SNS::Topic",
+        "AWS::SNS::Subscription",
     }
 )
 
@@ -87,6 +90,32 @@ class MappingSpec:
 
 
 @dataclass(frozen=True)
+class TopicSpec:
+    logical_id: str
+    properties: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        # CloudFormation names a topic without TopicName "<stack>-<logical id>-<suffix>".
+        fifo = ".fifo" if self.fifo else ""
+        return str(self.properties.get("TopicName") or f"{STACK_ID}-{self.logical_id}"[: 256 - len(fifo)] + fifo)
+
+    @property
+    def fifo(self) -> bool:
+        return bool(self.properties.get("FifoTopic", False))
+
+
+@dataclass(frozen=True)
+class SubscriptionSpec:
+    """A topic's subscription of one of the stack's queues."""
+
+    logical_id: str
+    topic: str  # logical id
+    queue: str  # logical id
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class RoleSpec:
     """An IAM role, with the policies attached to it (inline ones and ``AWS::IAM::Policy`` resources)."""
 
@@ -112,6 +141,8 @@ class StackSpec:
     outputs: dict[str, Any]
     not_emulated: list[str] = field(default_factory=list)
     roles: dict[str, RoleSpec] = field(default_factory=dict)
+    topics: dict[str, TopicSpec] = field(default_factory=dict)
+    subscriptions: list[SubscriptionSpec] = field(default_factory=list)
     #: Every resource's type and properties, for the ARNs of resources with no local counterpart.
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -170,6 +201,11 @@ def load_template(path: Path) -> StackSpec:
                 max_concurrency=props.get("ScalingConfig", {}).get("MaximumConcurrency"),
             )
         )
+    topics = {
+        key: TopicSpec(key, value.get("Properties", {}))
+        for key, value in resources.items()
+        if value["Type"] == "AWS::SNS::Topic"
+    }
     not_emulated = sorted({value["Type"] for value in resources.values()} - EMULATED_TYPES)
     return StackSpec(
         queues,
@@ -179,8 +215,28 @@ def load_template(path: Path) -> StackSpec:
         template.get("Outputs", {}),
         not_emulated,
         roles=_roles(resources),
+        topics=topics,
+        subscriptions=_subscriptions(resources, topics, queues),
         resources=resources,
     )
+
+
+def _subscriptions(
+    resources: dict[str, dict[str, Any]], topics: dict[str, TopicSpec], queues: dict[str, QueueSpec]
+) -> list[SubscriptionSpec]:
+    found = []
+    for key, value in resources.items():
+        if value["Type"] != "AWS::SNS::Subscription":
+            continue
+        props = value["Properties"]
+        topic = _logical_target(props.get("TopicArn"), "TopicArn", key)
+        if props.get("Protocol") != "sqs":
+            continue  # e-mail and the like: nothing to deliver locally
+        queue = _logical_target(props.get("Endpoint"), "Endpoint", key)
+        if topic not in topics or queue not in queues:
+            raise TemplateError(f"{key}: only this stack's topics and queues can be subscribed locally")
+        found.append(SubscriptionSpec(key, topic, queue, props))
+    return found
 
 
 def _roles(resources: dict[str, dict[str, Any]]) -> dict[str, RoleSpec]:
@@ -265,20 +321,45 @@ TEMPLATE = ROOT / "cdk.out" / f"{STACK_ID}.template.json"
 SYNTH_INPUTS = ("app.py", "cdk.json", "infra", "pyproject.toml")
 
 
-def ensure_template(path: Path = TEMPLATE, *, root: Path = ROOT, progress: Callable[[str], None] = print) -> Path:
-    """Return ``path``, synthesizing it first when it is missing or older than its sources."""
+def template_for(context: dict[str, str] | None = None) -> Path:
+    """Where the template for this CDK context is synthesized (``make synth``'s for no context).
+
+    Each variant (``-c fifo=true -c fanout=true``, any stage) has a directory of its own
+    under ``cdk.out/variants/``, so switching between them does not re-synthesize.
+    """
+    if not context:
+        return TEMPLATE
+    slug = "_".join(f"{key}-{value}" for key, value in sorted(context.items()))
+    safe = "".join(char if char.isalnum() or char in "-_." else "-" for char in slug)
+    return ROOT / "cdk.out" / "variants" / safe / f"{STACK_ID}.template.json"
+
+
+def ensure_template(
+    path: Path = TEMPLATE,
+    *,
+    root: Path = ROOT,
+    context: dict[str, str] | None = None,
+    progress: Callable[[str], None] = print,
+) -> Path:
+    """Return ``path``, synthesizing it (with ``context``) first when it is missing or older than its sources."""
     if path.exists() and not _stale(path, root):
         return path
     if not (root / "app.py").exists():
         raise TemplateError(f"{path} is missing and there is no app.py in {root} to synthesize it from")
-    progress("Synthesizing the CDK app (the template is missing or older than infra/)...")
+    shown = "".join(f" -c {key}={value}" for key, value in sorted((context or {}).items()))
+    progress(f"Synthesizing the CDK app{shown} (the template is missing or older than infra/)...")
     env = {**os.environ, "CDK_OUTDIR": str(path.parent)}
     env.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,22")
     env.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-    result = subprocess.run([sys.executable, "app.py"], cwd=root, env=env, capture_output=True, text=True, check=False)
+    arguments = [item for key, value in sorted((context or {}).items()) for item in ("-c", f"{key}={value}")]
+    result = subprocess.run(  # noqa: S603 - our interpreter, our app.py
+        [sys.executable, "app.py", *arguments], cwd=root, env=env, capture_output=True, text=True, check=False
+    )
     if result.returncode != 0 or not path.exists():
         tail = "\n".join(result.stderr.strip().splitlines()[-15:])
-        raise TemplateError(f"synthesizing the stack failed (try `make synth` to see everything):\n{tail}")
+        raise TemplateError(
+            f"synthesizing the stack{shown} failed (try `python app.py{shown}` to see everything):\n{tail}"
+        )
     return path
 
 

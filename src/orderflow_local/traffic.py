@@ -18,9 +18,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from orderflow_local.dlq import list_dead_letters
+from orderflow_local.producer import Destination, send_batch
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
 PRODUCTS = [
@@ -188,19 +190,23 @@ def plan_traffic(
     return TrafficPlan(messages)
 
 
-def send(sqs: SQSClient, queue_url: str, messages: list[PlannedMessage]) -> dict[int, float]:
-    """Send ``messages`` in batches of 10; return the send time (epoch seconds) by index."""
+def send(
+    sqs: SQSClient,
+    queue_url: str,
+    messages: list[PlannedMessage],
+    *,
+    sns: SNSClient | None = None,
+    topic_arn: str | None = None,
+) -> dict[int, float]:
+    """Send ``messages`` in batches of 10 as producers do (orderflow_local.producer): to the
+    topic when ``topic_arn`` is given, else to the queue; with its group on FIFO. Return the
+    send time (epoch seconds) by index."""
+    destination = Destination(topic_arn=topic_arn) if topic_arn else Destination(queue_url=queue_url)
     sent_at: dict[int, float] = {}
     for start in range(0, len(messages), 10):
         chunk = messages[start : start + 10]
         now = time.time()
-        response = sqs.send_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(start + n), "MessageBody": m.body} for n, m in enumerate(chunk)],
-        )
-        if response.get("Failed"):
-            failures = "; ".join(f"{f['Id']}: {f.get('Message')}" for f in response["Failed"])
-            raise RuntimeError(f"SQS refused messages: {failures}")
+        send_batch(destination, [m.body for m in chunk], sqs=sqs, sns=sns)
         for n in range(len(chunk)):
             sent_at[start + n] = now
     return sent_at
@@ -251,7 +257,9 @@ def verify(
     Every valid order is stored exactly once with the data it was sent with (or is in the
     DLQ with its original body); it is ``CANCELLED`` when a cancellation was planned and
     ``CONFIRMED`` otherwise, unless that cancellation is in the DLQ; every malformed or
-    invalid message is in the DLQ with its reason and never stored.
+    invalid message is in the DLQ with its reason and never stored. On a FIFO DLQ (``.fifo``:
+    the stack's FIFO queues deduplicate by content) identical bodies sent together are one
+    message, so each distinct rejected body is expected once.
     """
     from boto3.dynamodb.types import TypeDeserializer
 
@@ -302,8 +310,9 @@ def verify(
     for letter in dead:
         verdict.rejected_by_reason[letter.error_code or "RETRIES_EXHAUSTED"] += 1
     rejected_bodies = Counter(message.body for message in plan.rejected)
+    deduplicated = dlq_url.endswith(".fifo")
     for body, needed in rejected_bodies.items():
-        verdict.rejected_missing += max(0, needed - dead_bodies[body])
+        verdict.rejected_missing += max(0, (1 if deduplicated else needed) - dead_bodies[body])
     return verdict
 
 

@@ -63,16 +63,25 @@ def _drained(stack: LocalStack) -> bool:
     return waiting == 0 and all(mapping.stats.in_flight == 0 for mapping in stack.mappings)
 
 
-@pytest.mark.parametrize("rate", [0.0, 0.05, 0.15])
-def test_nothing_lost_nothing_duplicated_under_chaos(rate: float) -> None:
+@pytest.mark.parametrize(
+    ("rate", "topology"),
+    [(0.0, "standard"), (0.05, "standard"), (0.15, "standard"), (0.15, "fifo")],
+)
+def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str) -> None:
     # Given a stream of orders with duplicates, malformed and invalid ones
     plan = plan_traffic(
-        MESSAGES, seed=11, duplicate_rate=0.1, malformed_rate=0.05, invalid_rate=0.05, cancel_rate=0.3, run=f"r{rate}"
-    )
+        MESSAGES, seed=11, duplicate_rate=0.1, malformed_rate=0.05, invalid_rate=0.05, cancel_rate=0.3,
+        run=f"r{rate}{topology}",
+    )  # fmt: skip
     assert plan.cancelled_first > 0  # some cancellations are sent before their order
     # A function timeout generous enough that only injected faults time out, even on a busy machine.
-    options = StackOptions(port=0, chaos_rate=rate, chaos_seed=5, visibility_timeout=12, function_timeout=5)
+    # On FIFO (-c fifo=true) the producer sends each order's events in its own message group.
+    context = {"fifo": "true"} if topology == "fifo" else {}
+    options = StackOptions(
+        port=0, chaos_rate=rate, chaos_seed=5, visibility_timeout=12, function_timeout=5, context=context
+    )
     with LocalStack(options) as stack:
+        assert stack.outputs["QueueUrl"].endswith(".fifo") == (topology == "fifo")
         # When it is sent while faults strike the function
         send(stack.emulator.sqs(), stack.outputs["QueueUrl"], plan.messages)
         deadline = time.monotonic() + 400

@@ -1,0 +1,128 @@
+"""The stack's topologies run locally from their templates: -c fifo=true, -c fanout=true, both.
+
+Each test synthesizes its variant (as `orderflow up -c ...` does) and sends as producers do
+(orderflow_local.producer): through the topic when there is one, with the orderId as the
+FIFO message group.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from orderflow_local import producer
+from orderflow_local.stack import LocalStack, StackOptions
+from tests.support import body, cancellation, seed_order, wait_until
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.timeout(300)
+
+VARIANTS = {
+    "fifo": {"fifo": "true"},
+    "fanout": {"fanout": "true"},
+    "fifo-fanout": {"fifo": "true", "fanout": "true"},
+}
+
+
+def _status(stack: LocalStack, order: dict[str, Any]) -> str | None:
+    key = {"orderId": {"S": order["orderId"]}, "createdAt": {"S": order["createdAt"]}}
+    item = stack.emulator.dynamodb().get_item(TableName="Orders", Key=key).get("Item")
+    return item["status"]["S"] if item else None
+
+
+def _drain(stack: LocalStack, url: str) -> list[dict[str, Any]]:
+    sqs, found = stack.emulator.sqs(), []
+    while batch := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], AttributeNames=["All"], WaitTimeSeconds=1
+    ).get("Messages", []):
+        found.extend(batch)
+        for message in batch:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return found
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_a_create_and_its_cancel_end_cancelled_through_the_variant(variant: str, tmp_path: Path) -> None:
+    context = VARIANTS[variant]
+    fifo, fanout = "fifo" in context, "fanout" in context
+    with LocalStack(StackOptions(port=0, context=context, log_path=tmp_path / "fn.log")) as stack:
+        outputs = stack.outputs
+        sqs, sns = stack.emulator.sqs(), stack.emulator.sns()
+        destination = producer.find_destination(sqs, sns)
+        suffix = ".fifo" if fifo else ""
+        # the template drove what exists: the FIFO queues, the topic and its subscriptions
+        assert outputs["QueueUrl"].endswith(f"/OrderCreatedQueue{suffix}")
+        assert outputs["DLQUrl"].endswith(f"/OrderCreatedDLQ{suffix}")
+        if fanout:
+            assert destination.topic_arn == outputs["TopicArn"]
+            assert outputs["TopicArn"].endswith(f":OrderEvents{suffix}")
+        else:
+            assert destination.queue_url == outputs["QueueUrl"]
+            assert "TopicArn" not in outputs
+
+        order = seed_order(orderId=f"ORD-{variant.upper()}-1")
+        producer.send_batch(destination, [body(order), json.dumps(cancellation(order))], sqs=sqs, sns=sns)
+        wait_until(lambda: _status(stack, order) == "CANCELLED", "the order cancelled", 60)
+
+        if fanout:
+            # only the cancellation reaches the notifications queue, raw, with its eventType
+            notified = wait_until(lambda: _drain(stack, outputs["NotificationsQueueUrl"]), "a notification", 30)
+            [cancel] = notified
+            assert json.loads(cancel["Body"]) == cancellation(order)
+            assert cancel["MessageAttributes"]["eventType"]["StringValue"] == "OrderCancelled"
+            if fifo:
+                assert cancel["Attributes"]["MessageGroupId"] == order["orderId"]
+            subscriptions = sns.list_subscriptions_by_topic(TopicArn=outputs["TopicArn"])["Subscriptions"]
+            assert len(subscriptions) == 2
+            for subscription in subscriptions:
+                attributes = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])
+                assert attributes["Attributes"]["RawMessageDelivery"] == "true"
+        assert _drain(stack, outputs["DLQUrl"]) == []
+
+
+def test_a_fifo_topic_delivers_a_duplicate_once_and_keeps_each_orders_events_in_order(tmp_path: Path) -> None:
+    with LocalStack(StackOptions(port=0, context=VARIANTS["fifo-fanout"], log_path=tmp_path / "fn.log")) as stack:
+        outputs, sns = stack.outputs, stack.emulator.sns()
+        orders = [seed_order(orderId=f"ORD-ORDERED-{n}") for n in range(3)]
+        sent = []
+        for order in orders:  # each order's create then cancel, interleaved across orders
+            sent.append(body(order))
+            sent.append(json.dumps(cancellation(order)))
+        first = [
+            sns.publish(TopicArn=outputs["TopicArn"], Message=text, MessageGroupId=json.loads(text)["orderId"])
+            for text in sent
+        ]
+        # the same event again (content-based deduplication): accepted, answered with the first id, not delivered
+        again = sns.publish(TopicArn=outputs["TopicArn"], Message=sent[0], MessageGroupId=orders[0]["orderId"])
+        assert again["MessageId"] == first[0]["MessageId"]
+        for order in orders:
+            wait_until(lambda order=order: _status(stack, order) == "CANCELLED", "every order cancelled", 60)
+    log = (tmp_path / "fn.log").read_text().splitlines()
+    handled = [json.loads(line) for line in log if '"order_id"' in line]
+    for order in orders:  # in its group's order: stored, then cancelled; never a tombstone first
+        events = [line["event_type"] for line in handled if line.get("order_id") == order["orderId"]]
+        assert events == ["OrderCreated", "OrderCancelled"], events
+
+
+def test_send_and_cancel_commands_publish_to_the_topic(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from orderflow_cli.main import app
+
+    with LocalStack(StackOptions(port=0, context=VARIANTS["fanout"], log_path=tmp_path / "fn.log")) as stack:
+        runner = CliRunner()
+        endpoint = ["--endpoint-url", stack.endpoint]
+        sent = runner.invoke(app, ["send", *endpoint])
+        assert sent.exit_code == 0, sent.output
+        assert "via topic OrderEvents" in sent.output
+        order = seed_order()  # what `orderflow send` sends by default
+        wait_until(lambda: _status(stack, order) == "CONFIRMED", "the sample order stored", 60)
+        cancelled = runner.invoke(app, ["cancel", order["orderId"], "--reason", "Changed my mind", *endpoint])
+        assert cancelled.exit_code == 0, cancelled.output
+        wait_until(lambda: _status(stack, order) == "CANCELLED", "the order cancelled", 60)
+        [notified] = wait_until(lambda: _drain(stack, stack.outputs["NotificationsQueueUrl"]), "a notification", 30)
+        assert json.loads(notified["Body"])["reason"] == "Changed my mind"
