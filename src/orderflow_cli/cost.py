@@ -13,6 +13,14 @@ from pathlib import Path
 
 PRICES_AS_OF = "2026-11-26"
 SQS_PER_MILLION_REQUESTS = 0.40
+SQS_FIFO_PER_MILLION_REQUESTS = 0.50
+#: SNS standard topics: publishes; deliveries to SQS queues are free (https://aws.amazon.com/sns/pricing/).
+SNS_PER_MILLION_PUBLISHES = 0.50
+#: SNS FIFO topics: publishes and their payload, deliveries and theirs.
+SNS_FIFO_PER_MILLION_PUBLISHES = 0.30
+SNS_FIFO_PER_GB_PUBLISHED = 0.017
+SNS_FIFO_PER_MILLION_DELIVERIES = 0.01
+SNS_FIFO_PER_GB_DELIVERED = 0.001
 LAMBDA_ARM_PER_GB_SECOND = 0.0000133334
 LAMBDA_PER_MILLION_REQUESTS = 0.20
 DYNAMODB_PER_MILLION_WRU = 0.625
@@ -25,6 +33,9 @@ DASHBOARD_PER_MONTH = 3.00
 KMS_KEY_PER_MONTH = 1.00
 
 ITEM_KB = 0.6  # a stored order, measured on the seed's order
+MESSAGE_KB = 0.5  # an order event as sent
+#: Share of orders cancelled: only cancellations reach the notifications queue (fan-out).
+CANCEL_SHARE = 0.1
 LOG_KB_PER_ORDER = 1.5  # one JSON log line per record plus EMF lines per invocation
 CUSTOM_METRICS = 8
 ALARMS = 6
@@ -33,6 +44,31 @@ IDLE_POLLS_PER_MONTH = 5 * 3 * 60 * 24 * 30
 RETENTION_MONTHS = 3  # TTL deletes orders after 90 days
 DEFAULT_BATCH_MS = 60.0
 CPU_SHARE = 0.5  # share of a batch's time that is CPU (scales with memory); the rest is waiting
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The stack options that change the bill (the same -c flags infra/config.py reads)."""
+
+    fifo: bool = False
+    fanout: bool = False
+
+    @classmethod
+    def from_context(cls, context: dict[str, str]) -> Topology:
+        return cls(fifo=_flag(context, "fifo"), fanout=_flag(context, "fanout"))
+
+    @property
+    def name(self) -> str:
+        return "-".join(part for part, on in (("fifo", self.fifo), ("fanout", self.fanout)) if on) or "standard"
+
+
+def _flag(context: dict[str, str], name: str) -> bool:
+    value = context.get(name, "false").strip().lower()
+    if value in {"true", "1", "yes", "on"}:
+        return True
+    if value in {"false", "0", "no", "off", ""}:
+        return False
+    raise ValueError(f"-c {name}={context[name]} is not a boolean: use -c {name}=true or -c {name}=false")
 
 
 @dataclass(frozen=True)
@@ -46,10 +82,11 @@ class Estimate:
     dynamodb: float
     cloudwatch: float
     kms: float
+    sns: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.sqs + self.lambda_ + self.dynamodb + self.cloudwatch + self.kms
+        return self.sqs + self.lambda_ + self.dynamodb + self.cloudwatch + self.kms + self.sns
 
 
 def measured_batch_ms(results: Path = Path(".orderflow/bench.json")) -> tuple[float, str]:
@@ -61,7 +98,16 @@ def measured_batch_ms(results: Path = Path(".orderflow/bench.json")) -> tuple[fl
     return DEFAULT_BATCH_MS, "default (run `orderflow bench` to measure it)"
 
 
-def estimate(orders: int, *, batch_size: int = 10, memory_mb: int = 256, batch_ms_at_256: float) -> Estimate:
+def estimate(
+    orders: int,
+    *,
+    batch_size: int = 10,
+    memory_mb: int = 256,
+    batch_ms_at_256: float,
+    fifo: bool = False,
+    fanout: bool = False,
+) -> Estimate:
+    """A month of ``orders`` on the stack's topology (``fifo``, ``fanout``: the stack options)."""
     # A batch's CPU part runs faster with more memory (Lambda allots CPU with it); its wait does not.
     per_record_at_256 = batch_ms_at_256 / 10
     cpu_ms = per_record_at_256 * batch_size * CPU_SHARE * (256 / memory_mb)
@@ -69,7 +115,10 @@ def estimate(orders: int, *, batch_size: int = 10, memory_mb: int = 256, batch_m
     batch_ms = cpu_ms + wait_ms
     invocations = math.ceil(orders / batch_size)
     calls_per_batch = math.ceil(batch_size / 10)  # ReceiveMessage and DeleteMessageBatch take at most 10
+    # With fan-out SNS sends to the queue (an SQS request, as a producer's send is); the
+    # notifications queue's reads are its consumer's, outside this stack.
     sqs_requests = orders + 2 * calls_per_batch * invocations + IDLE_POLLS_PER_MONTH
+    sqs_price = SQS_FIFO_PER_MILLION_REQUESTS if fifo else SQS_PER_MILLION_REQUESTS
     gb_seconds = invocations * math.ceil(batch_ms) / 1000 * memory_mb / 1024
     stored_gb = orders * RETENTION_MONTHS * ITEM_KB / 1024 / 1024
     return Estimate(
@@ -77,7 +126,7 @@ def estimate(orders: int, *, batch_size: int = 10, memory_mb: int = 256, batch_m
         batch_size=batch_size,
         memory_mb=memory_mb,
         batch_ms=batch_ms,
-        sqs=sqs_requests / 1e6 * SQS_PER_MILLION_REQUESTS,
+        sqs=sqs_requests / 1e6 * sqs_price,
         lambda_=gb_seconds * LAMBDA_ARM_PER_GB_SECOND + invocations / 1e6 * LAMBDA_PER_MILLION_REQUESTS,
         dynamodb=orders / 1e6 * DYNAMODB_PER_MILLION_WRU
         + stored_gb * (DYNAMODB_STORAGE_PER_GB_MONTH + DYNAMODB_PITR_PER_GB_MONTH),
@@ -86,4 +135,18 @@ def estimate(orders: int, *, batch_size: int = 10, memory_mb: int = 256, batch_m
         + ALARMS * ALARM_PER_MONTH
         + DASHBOARD_PER_MONTH,
         kms=KMS_KEY_PER_MONTH,
+        sns=_sns(orders, fifo=fifo) if fanout else 0.0,
+    )
+
+
+def _sns(orders: int, *, fifo: bool) -> float:
+    if not fifo:
+        return orders / 1e6 * SNS_PER_MILLION_PUBLISHES
+    deliveries = orders * (1 + CANCEL_SHARE)  # to the order queue, and the cancellations to notifications
+    gb = MESSAGE_KB / 1024 / 1024
+    return (
+        orders / 1e6 * SNS_FIFO_PER_MILLION_PUBLISHES
+        + orders * gb * SNS_FIFO_PER_GB_PUBLISHED
+        + deliveries / 1e6 * SNS_FIFO_PER_MILLION_DELIVERIES
+        + deliveries * gb * SNS_FIFO_PER_GB_DELIVERED
     )

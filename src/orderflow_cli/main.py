@@ -699,17 +699,34 @@ def cost(
     orders_per_month: Annotated[int, typer.Option(min=1, help="Orders a month.")] = 1_000_000,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="The mapping's BatchSize.")] = 10,
     memory_mb: Annotated[int, typer.Option(min=128, max=10_240, help="The function's memory.")] = 256,
+    context: ContextOption = None,
 ) -> None:
-    """What a month costs on AWS, and how batch size and memory change it."""
+    """What a month costs on AWS, and how batch size and memory change it.
+
+    With -c fifo=true and/or -c fanout=true, for that topology of the stack (SQS FIFO, SNS).
+    """
     from orderflow_cli import cost as pricing
 
+    try:
+        topology = pricing.Topology.from_context(_context(context))
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    shape = {"fifo": topology.fifo, "fanout": topology.fanout}
     batch_ms, source = pricing.measured_batch_ms()
-    chosen = pricing.estimate(orders_per_month, batch_size=batch_size, memory_mb=memory_mb, batch_ms_at_256=batch_ms)
-    table = Table(title=f"{orders_per_month:,} orders a month (us-east-1 list prices of {pricing.PRICES_AS_OF})")
+    chosen = pricing.estimate(
+        orders_per_month, batch_size=batch_size, memory_mb=memory_mb, batch_ms_at_256=batch_ms, **shape
+    )
+    table = Table(
+        title=f"{orders_per_month:,} orders a month, {topology.name} topology "
+        f"(us-east-1 list prices of {pricing.PRICES_AS_OF})"
+    )
     table.add_column("service")
     table.add_column("USD / month", justify="right")
-    for name, value in (("SQS", chosen.sqs), ("Lambda (arm64)", chosen.lambda_), ("DynamoDB", chosen.dynamodb),
-                        ("CloudWatch", chosen.cloudwatch), ("KMS", chosen.kms), ("total", chosen.total)):  # fmt: skip
+    rows = [("SQS" + (" FIFO" if topology.fifo else ""), chosen.sqs), ("Lambda (arm64)", chosen.lambda_),
+            ("DynamoDB", chosen.dynamodb), ("CloudWatch", chosen.cloudwatch), ("KMS", chosen.kms)]  # fmt: skip
+    if topology.fanout:
+        rows.append(("SNS" + (" FIFO" if topology.fifo else ""), chosen.sns))
+    for name, value in [*rows, ("total", chosen.total)]:
         table.add_row(name, f"{value:,.2f}")
     console.print(table)
     console.print(f"A batch of {batch_size} at {memory_mb} MB: {chosen.batch_ms:.0f} ms; 256 MB baseline {source}.")
@@ -718,7 +735,7 @@ def cost(
         variants.add_column(column, justify="right")
     for size in (1, 10, 100):
         for memory in (128, 256, 512, 1024):
-            e = pricing.estimate(orders_per_month, batch_size=size, memory_mb=memory, batch_ms_at_256=batch_ms)
+            e = pricing.estimate(orders_per_month, batch_size=size, memory_mb=memory, batch_ms_at_256=batch_ms, **shape)
             variants.add_row(str(size), str(memory), f"{e.lambda_:,.2f}", f"{e.sqs:,.2f}", f"{e.total:,.2f}")
     console.print(variants)
     console.print(

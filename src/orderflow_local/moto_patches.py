@@ -51,6 +51,7 @@ def apply(version: str | None = None) -> None:
         _sqs_refuses_what_sqs_refuses()
         _sqs_errors_carry_the_plain_message()
         _sns_fifo_topics_deduplicate()
+        _sqs_fifo_deduplication_remembers_five_minutes()
         moto_iam.install(ORIGINALS)  # enforced only after moto_iam.enforce(True)
         _applied = True
 
@@ -439,3 +440,36 @@ def _sns_fifo_topics_deduplicate() -> None:
 
 
 _sns_lock = threading.Lock()
+
+
+def _sqs_fifo_deduplication_remembers_five_minutes() -> None:
+    """A FIFO queue drops a message whose deduplication id it saw in the last 5 minutes, deleted or not.
+
+    moto 5.2.5 compares a new message only with the messages still in the queue, so once the
+    first is received and deleted, the same body (content-based deduplication) or the same
+    ``MessageDeduplicationId`` is accepted again. SQS remembers every id for its 5-minute
+    deduplication interval: a producer's retry, or a redrive that reuses the original id,
+    is accepted and not delivered. Locally, that mistake must show as it would on AWS.
+    """
+    from moto.sqs.models import DEDUPLICATION_TIME_IN_SECONDS, Queue
+
+    add_message = Queue.add_message
+    ORIGINALS["Queue.add_message"] = add_message
+
+    def add_message_once(self: Any, message: Any) -> None:
+        deduplicating = self.attributes.get("ContentBasedDeduplication") == "true" or message.deduplication_id
+        if self.fifo_queue and deduplicating and message.deduplication_id is not None:
+            seen: dict[str, int] = self.__dict__.setdefault("_orderflow_deduplication", {})
+            now = int(message.sent_timestamp)
+            with _sqs_deduplication_lock:
+                for key in [key for key, sent in seen.items() if now - sent >= DEDUPLICATION_TIME_IN_SECONDS * 1000]:
+                    del seen[key]
+                if message.deduplication_id in seen:
+                    return
+                seen[message.deduplication_id] = now
+        add_message(self, message)
+
+    Queue.add_message = add_message_once  # type: ignore[method-assign]
+
+
+_sqs_deduplication_lock = threading.Lock()

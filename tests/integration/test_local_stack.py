@@ -201,6 +201,26 @@ def test_redrive_moves_exhausted_messages_back_with_their_attributes(
     assert _drain(stack, dlq) == []
 
 
+def test_redrive_to_a_fifo_queue_keeps_the_group_and_is_not_taken_for_a_duplicate(stack: LocalStack) -> None:
+    """The stack's FIFO queues deduplicate by content: a redrive within 5 minutes of the original
+    send must not be accepted and silently dropped."""
+    sqs = stack.emulator.sqs()
+    suffix = str(time.monotonic_ns())
+    fifo = {"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    source = sqs.create_queue(QueueName=f"redrive-source-{suffix}.fifo", Attributes=fifo)["QueueUrl"]
+    dlq = sqs.create_queue(QueueName=f"redrive-dlq-{suffix}.fifo", Attributes=fifo)["QueueUrl"]
+    body = '{"orderId": "ORD-FIFO-1"}'
+    sqs.send_message(QueueUrl=source, MessageBody=body, MessageGroupId="ORD-FIFO-1")  # the original send
+    [original] = sqs.receive_message(QueueUrl=source)["Messages"]
+    sqs.delete_message(QueueUrl=source, ReceiptHandle=original["ReceiptHandle"])
+    sqs.send_message(QueueUrl=dlq, MessageBody=body, MessageGroupId="ORD-FIFO-1")  # as SQS moves it
+    report = redrive(sqs, dlq_url=dlq, source_url=source, rate=100)
+    assert report.moved == 1
+    [moved] = sqs.receive_message(QueueUrl=source, AttributeNames=["All"])["Messages"]
+    assert moved["Body"] == body
+    assert moved["Attributes"]["MessageGroupId"] == "ORD-FIFO-1"
+
+
 def test_redrive_leaves_rejected_messages_unless_asked(stack: LocalStack, queues: tuple[str, str]) -> None:
     source, dlq = queues
     _dead_letter(stack, dlq, "not json", errorCode="MALFORMED_JSON", errorReason="body is not valid JSON")

@@ -481,3 +481,20 @@ def test_stock_moto_could_not_deliver_from_a_content_deduplicated_topic(emulator
         moto_patches.ORIGINALS["Topic.publish"](model, "order 1", group_id="g")
     model.publish("order 1", group_id="g")  # patched: the topic derives the id from the body
     assert _bodies(emulator.sqs(), queue) == ["order 1"]
+
+
+def test_a_fifo_queue_remembers_deduplication_ids_for_five_minutes_even_once_deleted(sqs: Any) -> None:
+    import uuid
+
+    queue = sqs.create_queue(
+        QueueName=f"dedup-{uuid.uuid4().hex[:8]}.fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+    )["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="order 1", MessageGroupId="g")
+    [first] = sqs.receive_message(QueueUrl=queue)["Messages"]
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=first["ReceiptHandle"])
+    sqs.send_message(QueueUrl=queue, MessageBody="order 1", MessageGroupId="g")  # a retry: accepted, dropped
+    assert sqs.receive_message(QueueUrl=queue).get("Messages", []) == []
+    sqs.send_message(QueueUrl=queue, MessageBody="order 1", MessageGroupId="g", MessageDeduplicationId="another")
+    [again] = sqs.receive_message(QueueUrl=queue)["Messages"]
+    assert again["Body"] == "order 1"

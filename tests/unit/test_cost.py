@@ -48,3 +48,39 @@ def test_the_batch_duration_comes_from_the_benchmark_when_it_has_run(tmp_path: P
     assert cost.measured_batch_ms(results)[0] == cost.DEFAULT_BATCH_MS
     results.write_text(json.dumps({"pipeline": {"full_batch_ms_p50": 42.5}}))
     assert cost.measured_batch_ms(results)[0] == 42.5
+
+
+def test_fifo_queues_cost_the_fifo_request_price() -> None:
+    standard = cost.estimate(5_000_000, batch_ms_at_256=60)
+    fifo = cost.estimate(5_000_000, batch_ms_at_256=60, fifo=True)
+    assert fifo.sqs == pytest.approx(standard.sqs * cost.SQS_FIFO_PER_MILLION_REQUESTS / cost.SQS_PER_MILLION_REQUESTS)
+    assert fifo.sns == standard.sns == 0
+    assert fifo.total - standard.total == pytest.approx(fifo.sqs - standard.sqs)
+
+
+def test_fanout_adds_a_publish_per_order_and_fifo_topics_bill_payload_and_deliveries() -> None:
+    orders = 5_000_000
+    fanout = cost.estimate(orders, batch_ms_at_256=60, fanout=True)
+    assert fanout.sns == pytest.approx(orders / 1e6 * cost.SNS_PER_MILLION_PUBLISHES)
+    both = cost.estimate(orders, batch_ms_at_256=60, fifo=True, fanout=True)
+    publishes = orders / 1e6 * cost.SNS_FIFO_PER_MILLION_PUBLISHES
+    assert both.sns > publishes  # payload and deliveries on top
+    assert both.sns < publishes * 1.5
+
+
+@pytest.mark.parametrize(
+    ("context", "name"),
+    [
+        ({}, "standard"),
+        ({"fifo": "true"}, "fifo"),
+        ({"fanout": "yes"}, "fanout"),
+        ({"fifo": "1", "fanout": "on"}, "fifo-fanout"),
+    ],
+)
+def test_the_topology_comes_from_the_same_context_as_the_stack(context: dict[str, str], name: str) -> None:
+    assert cost.Topology.from_context(context).name == name
+
+
+def test_a_topology_flag_that_is_not_a_boolean_is_refused() -> None:
+    with pytest.raises(ValueError, match="use -c fanout=true or -c fanout=false"):
+        cost.Topology.from_context({"fanout": "maybe"})
