@@ -451,7 +451,8 @@ def _sqs_fifo_deduplication_remembers_five_minutes() -> None:
     deduplication interval: a producer's retry, or a redrive that reuses the original id,
     is accepted and not delivered. Locally, that mistake must show as it would on AWS.
     """
-    from moto.sqs.models import DEDUPLICATION_TIME_IN_SECONDS, Queue
+    from moto.sqs import models
+    from moto.sqs.models import Queue
 
     add_message = Queue.add_message
     ORIGINALS["Queue.add_message"] = add_message
@@ -461,8 +462,9 @@ def _sqs_fifo_deduplication_remembers_five_minutes() -> None:
         if self.fifo_queue and deduplicating and message.deduplication_id is not None:
             seen: dict[str, int] = self.__dict__.setdefault("_orderflow_deduplication", {})
             now = int(message.sent_timestamp)
+            window_ms = models.DEDUPLICATION_TIME_IN_SECONDS * 1000  # read per call: moto's tests shorten it
             with _sqs_deduplication_lock:
-                for key in [key for key, sent in seen.items() if now - sent >= DEDUPLICATION_TIME_IN_SECONDS * 1000]:
+                for key in [key for key, sent in seen.items() if now - sent >= window_ms]:
                     del seen[key]
                 if message.deduplication_id in seen:
                     return
