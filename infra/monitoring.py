@@ -96,6 +96,16 @@ class PipelineMonitoring(Construct):
         }
         self.dashboard = self._dashboard(queue, dead_letter_queue, function, table, write_throttles)
 
+    def alarm_on_dead_letters(self, name: str, queue: sqs.IQueue, description: str) -> cloudwatch.Alarm:
+        """Alarm as soon as ``queue`` (a dead letter queue) holds a message."""
+        self.alarms[name] = self._alarm(
+            name,
+            queue.metric_approximate_number_of_messages_visible(statistic="Maximum", period=PERIOD),
+            threshold=1,
+            description=description,
+        )
+        return self.alarms[name]
+
     def _alarm(self, name: str, metric: cloudwatch.IMetric, *, threshold: float, description: str) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,

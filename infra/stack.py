@@ -67,7 +67,7 @@ class OrderProcessingStack(Stack):
             log_retention=stage.log_retention,
             removal_policy=stage.removal_policy,
         )
-        PipelineMonitoring(
+        monitoring = PipelineMonitoring(
             self,
             "Monitoring",
             queue=queues.queue,
@@ -85,6 +85,17 @@ class OrderProcessingStack(Stack):
         if topology.fanout:
             fanout = OrderEventsFanout(
                 self, "Fanout", queue=queues.queue, key=key, fifo=topology.fifo, removal_policy=stage.removal_policy
+            )
+            monitoring.alarm_on_dead_letters(
+                "DeliveryDlqNotEmpty",
+                fanout.delivery_dlq,
+                "SNS could not deliver order events to a subscribed queue (a key or queue policy problem): "
+                "they are in OrderEventsDeliveryDLQ.",
+            )
+            monitoring.alarm_on_dead_letters(
+                "NotificationsDlqNotEmpty",
+                fanout.notifications_dlq,
+                "The notification service failed cancellations 3 times: they are in OrderNotificationsDLQ.",
             )
             CfnOutput(self, "TopicArn", value=fanout.topic.topic_arn, description="The OrderEvents topic: publish here")
             CfnOutput(

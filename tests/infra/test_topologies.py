@@ -187,3 +187,19 @@ def test_outputs_name_the_topic(fanned: Synthesized) -> None:
     topic_id, _ = _fanout_topic(fanned)
     assert fanned.json["Outputs"]["TopicArn"]["Value"] == {"Ref": topic_id}
     assert "NotificationsQueueUrl" in fanned.json["Outputs"]
+
+
+def test_the_fanout_dead_letter_queues_are_alarmed_on(fanned: Synthesized) -> None:
+    suffix = ".fifo" if _is_fifo(fanned) else ""
+    [topic_id] = [
+        key for key, value in fanned.resources("AWS::SNS::Topic").items() if "TopicName" not in _props(value)
+    ]  # the alarm topic
+    alarmed = {}
+    for alarm in fanned.resources("AWS::CloudWatch::Alarm").values():
+        dimensions = {d["Name"]: d["Value"] for d in _props(alarm).get("Dimensions", [])}
+        if "QueueName" in dimensions:
+            alarmed[dimensions["QueueName"]["Fn::GetAtt"][0]] = _props(alarm)
+    for name in (f"OrderEventsDeliveryDLQ{suffix}", f"OrderNotificationsDLQ{suffix}"):
+        alarm = alarmed[_id(fanned, "AWS::SQS::Queue", QueueName=name)]
+        assert alarm["Threshold"] == 1
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}]

@@ -8,16 +8,17 @@ FIFO message group.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from orderflow_local import producer
 from orderflow_local.stack import LocalStack, StackOptions
 from tests.support import body, cancellation, seed_order, wait_until
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -106,6 +107,28 @@ def test_a_fifo_topic_delivers_a_duplicate_once_and_keeps_each_orders_events_in_
     for order in orders:  # in its group's order: stored, then cancelled; never a tombstone first
         events = [line["event_type"] for line in handled if line.get("order_id") == order["orderId"]]
         assert events == ["OrderCreated", "OrderCancelled"], events
+
+
+def test_the_aws_cli_publishes_to_the_fifo_topic(tmp_path: Path) -> None:
+    with LocalStack(StackOptions(port=0, context=VARIANTS["fifo-fanout"], log_path=tmp_path / "fn.log")) as stack:
+        order = seed_order(orderId="ORD-AWS-CLI-1")
+        event = tmp_path / "order.json"
+        event.write_text(body(order))
+        env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "aws"), "--endpoint-url", stack.endpoint, "--output", "json",
+             "sns", "publish", "--topic-arn", stack.outputs["TopicArn"], "--message-group-id", order["orderId"],
+             "--message", f"file://{event}"],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["MessageId"]
+        wait_until(lambda: _status(stack, order) == "CONFIRMED", "the order stored", 60)
 
 
 def test_send_and_cancel_commands_publish_to_the_topic(tmp_path: Path) -> None:

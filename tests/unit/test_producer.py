@@ -1,0 +1,72 @@
+"""How producers address events: type attribute, FIFO group, queue or topic."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from orderflow_local import producer
+from orderflow_local.producer import Destination
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (json.dumps({"orderId": "ORD-1", "customerId": "C"}), ("OrderCreated", "ORD-1")),
+        (json.dumps({"eventType": "OrderCancelled", "orderId": "ORD-2"}), ("OrderCancelled", "ORD-2")),
+        ("{not json", (None, "unidentified")),
+        (json.dumps([1, 2]), (None, "unidentified")),
+        (json.dumps({"orderId": 42}), ("OrderCreated", "unidentified")),
+        (json.dumps({"orderId": "  "}), ("OrderCreated", "unidentified")),
+        (json.dumps({"orderId": "x" * 200}), ("OrderCreated", "x" * 128)),  # SQS's limit for a group id
+    ],
+)
+def test_event_type_and_group(body: str, expected: tuple[str | None, str]) -> None:
+    assert producer.event_type_and_group(body) == expected
+
+
+def test_a_destination_is_a_queue_or_a_topic() -> None:
+    assert Destination(queue_url="http://x/1/OrderCreatedQueue.fifo").fifo
+    assert not Destination(topic_arn="arn:aws:sns:us-east-1:1:OrderEvents").fifo
+    with pytest.raises(ValueError, match="exactly one"):
+        Destination()
+    with pytest.raises(ValueError, match="exactly one"):
+        Destination(queue_url="q", topic_arn="t")
+
+
+class Recorder:
+    """Stands in for the SQS and SNS clients: records each request's parameters."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def send_message(self, **kwargs: Any) -> dict[str, str]:
+        self.calls.append(("send_message", kwargs))
+        return {"MessageId": "m"}
+
+    def publish(self, **kwargs: Any) -> dict[str, str]:
+        self.calls.append(("publish", kwargs))
+        return {"MessageId": "p"}
+
+
+def test_a_fifo_topic_publish_carries_the_type_and_the_orders_group() -> None:
+    sns = Recorder()
+    event = {"eventType": "OrderCancelled", "orderId": "ORD-9"}
+    destination = Destination(topic_arn="arn:aws:sns:us-east-1:1:OrderEvents.fifo")
+    producer.send(destination, json.dumps(event), sqs=Recorder(), sns=sns)  # type: ignore[arg-type]
+    [(operation, parameters)] = sns.calls
+    assert operation == "publish"
+    assert parameters["MessageGroupId"] == "ORD-9"
+    assert parameters["MessageAttributes"] == {"eventType": {"DataType": "String", "StringValue": "OrderCancelled"}}
+    assert parameters["Message"] == json.dumps(event)
+
+
+def test_a_standard_queue_send_has_the_type_but_no_group() -> None:
+    sqs = Recorder()
+    producer.send(Destination(queue_url="http://x/1/OrderCreatedQueue"), "{not json", sqs=sqs)  # type: ignore[arg-type]
+    [(operation, parameters)] = sqs.calls
+    assert operation == "send_message"
+    assert "MessageGroupId" not in parameters
+    assert parameters["MessageAttributes"] == {}  # no type to tell: the pipeline rejects it with its reason
