@@ -55,7 +55,11 @@ def pipeline(
     rows = [
         ("orders", f"{result.orders} in {result.seconds:.1f} s"),
         ("pipeline throughput", f"{result.throughput:.0f} orders/s"),
-        ("emulator ceiling", f"{result.ceiling:.0f} conditional PutItem/s from {result.client_threads} threads"),
+        (
+            "emulator ceiling",
+            f"{result.ceiling:.0f} conditional PutItem/s of a stored order, best from {result.client_threads} threads "
+            "(" + ", ".join(f"{threads}: {rate:.0f}/s" for threads, rate in result.ceilings.items()) + ")",
+        ),
         ("ratio", f"{result.ratio:.2f}"),
         (
             "latency sent -> stored",
@@ -64,7 +68,7 @@ def pipeline(
         ("invocations", f"{result.invocations} ({result.cold_starts} cold starts)"),
         ("full batch p50", f"{result.full_batch_ms_p50:.0f} ms"),
     ]
-    _emit("pipeline", result, as_json, rows, ("throughput >= 0.7 x ceiling", result.ratio >= 0.7))
+    _emit("pipeline", result, as_json, rows, ("throughput >= 0.8 x ceiling", result.ratio >= 0.8))
     if ddb_latency_ms:
         batch(latency_ms=ddb_latency_ms, as_json=as_json)
 
@@ -128,7 +132,7 @@ def cold_start(
             f"{result.no_bytecode_ms:.0f} ms ({result.no_bytecode_ms / result.bare_ms:.2f}x)",
         ),
     ]
-    _emit("cold-start", result, as_json, rows, ("<= 1.3 x bare boto3", result.ratio <= 1.3))
+    _emit("cold-start", result, as_json, rows, ("<= 2.0 x bare boto3", result.ratio <= 2.0))
 
 
 @bench_app.command("load")

@@ -43,6 +43,14 @@ ALARMS = 6
 IDLE_POLLS_PER_MONTH = 5 * 3 * 60 * 24 * 30
 RETENTION_MONTHS = 3  # TTL deletes orders after 90 days
 DEFAULT_BATCH_MS = 60.0
+#: The INIT phase (a cold start) is billed as duration since 2025-08-01. Measured by
+#: `orderflow bench cold-start` (the handler's import and clients, with bytecode).
+DEFAULT_INIT_MS = 430.0
+#: How long an execution environment lives before Lambda replaces it. AWS does not publish
+#: it; hours is what is commonly observed for a busy function. An assumption, shown as such.
+ENVIRONMENT_LIFETIME_HOURS = 2.0
+#: Environments kept busy: the dev stage's MaximumConcurrency (prod's is 20).
+DEFAULT_ENVIRONMENTS = 2
 CPU_SHARE = 0.5  # share of a batch's time that is CPU (scales with memory); the rest is waiting
 
 
@@ -83,10 +91,22 @@ class Estimate:
     cloudwatch: float
     kms: float
     sns: float = 0.0
+    #: Of ``lambda_``: the INIT phases (cold starts), billed as duration.
+    init: float = 0.0
+    cold_starts: int = 0
 
     @property
     def total(self) -> float:
         return self.sqs + self.lambda_ + self.dynamodb + self.cloudwatch + self.kms + self.sns
+
+
+def measured_init_ms(results: Path = Path(".orderflow/bench.json")) -> tuple[float, str]:
+    """A cold start's INIT: the handler's import and clients, from `orderflow bench cold-start` when it has run."""
+    if results.exists():
+        cold = json.loads(results.read_text()).get("cold-start", {})
+        if cold.get("handler_ms"):
+            return float(cold["handler_ms"]), f"measured by `orderflow bench cold-start` ({results})"
+    return DEFAULT_INIT_MS, "default, measured here (run `orderflow bench cold-start` to measure it)"
 
 
 def measured_batch_ms(results: Path = Path(".orderflow/bench.json")) -> tuple[float, str]:
@@ -106,6 +126,8 @@ def estimate(
     batch_ms_at_256: float,
     fifo: bool = False,
     fanout: bool = False,
+    init_ms: float = DEFAULT_INIT_MS,
+    environments: int = DEFAULT_ENVIRONMENTS,
 ) -> Estimate:
     """A month of ``orders`` on the stack's topology (``fifo``, ``fanout``: the stack options)."""
     # A batch's CPU part runs faster with more memory (Lambda allots CPU with it); its wait does not.
@@ -120,6 +142,8 @@ def estimate(
     sqs_requests = orders + 2 * calls_per_batch * invocations + IDLE_POLLS_PER_MONTH
     sqs_price = SQS_FIFO_PER_MILLION_REQUESTS if fifo else SQS_PER_MILLION_REQUESTS
     gb_seconds = invocations * math.ceil(batch_ms) / 1000 * memory_mb / 1024
+    cold_starts = math.ceil(environments * 30 * 24 / ENVIRONMENT_LIFETIME_HOURS) if orders else 0
+    init = cold_starts * math.ceil(init_ms) / 1000 * memory_mb / 1024 * LAMBDA_ARM_PER_GB_SECOND
     stored_gb = orders * RETENTION_MONTHS * ITEM_KB / 1024 / 1024
     return Estimate(
         orders=orders,
@@ -127,7 +151,7 @@ def estimate(
         memory_mb=memory_mb,
         batch_ms=batch_ms,
         sqs=sqs_requests / 1e6 * sqs_price,
-        lambda_=gb_seconds * LAMBDA_ARM_PER_GB_SECOND + invocations / 1e6 * LAMBDA_PER_MILLION_REQUESTS,
+        lambda_=gb_seconds * LAMBDA_ARM_PER_GB_SECOND + invocations / 1e6 * LAMBDA_PER_MILLION_REQUESTS + init,
         dynamodb=orders / 1e6 * DYNAMODB_PER_MILLION_WRU
         + stored_gb * (DYNAMODB_STORAGE_PER_GB_MONTH + DYNAMODB_PITR_PER_GB_MONTH),
         cloudwatch=orders * LOG_KB_PER_ORDER / 1024 / 1024 * LOGS_PER_GB_INGESTED
@@ -136,6 +160,8 @@ def estimate(
         + DASHBOARD_PER_MONTH,
         kms=KMS_KEY_PER_MONTH,
         sns=_sns(orders, fifo=fifo) if fanout else 0.0,
+        init=init,
+        cold_starts=cold_starts,
     )
 
 

@@ -713,8 +713,9 @@ def cost(
         raise _fail(str(exc), 2) from None
     shape = {"fifo": topology.fifo, "fanout": topology.fanout}
     batch_ms, source = pricing.measured_batch_ms()
+    init_ms, init_source = pricing.measured_init_ms()
     chosen = pricing.estimate(
-        orders_per_month, batch_size=batch_size, memory_mb=memory_mb, batch_ms_at_256=batch_ms, **shape
+        orders_per_month, batch_size=batch_size, memory_mb=memory_mb, batch_ms_at_256=batch_ms, init_ms=init_ms, **shape
     )
     table = Table(
         title=f"{orders_per_month:,} orders a month, {topology.name} topology "
@@ -730,6 +731,12 @@ def cost(
         table.add_row(name, f"{value:,.2f}")
     console.print(table)
     console.print(f"A batch of {batch_size} at {memory_mb} MB: {chosen.batch_ms:.0f} ms; 256 MB baseline {source}.")
+    share = chosen.init / chosen.lambda_ if chosen.lambda_ else 0.0
+    console.print(
+        f"INIT (billed since 2025-08-01): {chosen.cold_starts:,} cold starts x {init_ms:.0f} ms = "
+        f"{chosen.init:,.4f} USD, {share:.1%} of Lambda; {pricing.DEFAULT_ENVIRONMENTS} environments replaced every "
+        f"{pricing.ENVIRONMENT_LIFETIME_HOURS:g} h (an assumption); INIT {init_source}."
+    )
     variants = Table(title="How batch size and memory change it", show_lines=False)
     for column in ("batch size", "memory MB", "Lambda", "SQS", "total"):
         variants.add_column(column, justify="right")

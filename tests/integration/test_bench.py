@@ -46,6 +46,11 @@ def test_pipeline_bench_measures_throughput_against_the_ceiling(tmp_path: Path) 
     assert pipeline["orders"] == 60  # type: ignore[index]
     assert pipeline["ceiling"] > 0  # type: ignore[index,operator]
     assert pipeline["ratio"] > 0  # type: ignore[index,operator]
+    # the ceiling is the best over 1, 2, 4 and 8 client threads, and says which won
+    ceilings = {int(threads): rate for threads, rate in pipeline["ceilings"].items()}  # type: ignore[index,union-attr]
+    assert sorted(ceilings) == [1, 2, 4, 8]
+    assert pipeline["ceiling"] == max(ceilings.values())  # type: ignore[index]
+    assert ceilings[pipeline["client_threads"]] == pipeline["ceiling"]  # type: ignore[index]
 
 
 def test_cold_start_bench_measures_the_handler_with_and_without_bytecode(tmp_path: Path) -> None:

@@ -84,3 +84,17 @@ def test_the_topology_comes_from_the_same_context_as_the_stack(context: dict[str
 def test_a_topology_flag_that_is_not_a_boolean_is_refused() -> None:
     with pytest.raises(ValueError, match="use -c fanout=true or -c fanout=false"):
         cost.Topology.from_context({"fanout": "maybe"})
+
+
+def test_init_is_billed_per_cold_start_as_duration() -> None:
+    """Since 2025-08-01 Lambda bills the INIT phase: more environments or a slower init cost more."""
+    base = cost.estimate(1_000_000, batch_ms_at_256=60, init_ms=400, environments=2)
+    assert base.cold_starts == 2 * 30 * 24 / cost.ENVIRONMENT_LIFETIME_HOURS
+    expected = base.cold_starts * 0.4 * 256 / 1024 * cost.LAMBDA_ARM_PER_GB_SECOND
+    assert base.init == pytest.approx(expected)
+    assert base.lambda_ > base.init > 0  # part of the Lambda line
+    slower = cost.estimate(1_000_000, batch_ms_at_256=60, init_ms=800, environments=2)
+    more = cost.estimate(1_000_000, batch_ms_at_256=60, init_ms=400, environments=20)
+    assert slower.init == pytest.approx(2 * base.init)
+    assert more.init == pytest.approx(10 * base.init)
+    assert slower.lambda_ - base.lambda_ == pytest.approx(base.init)
