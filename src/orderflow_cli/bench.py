@@ -44,6 +44,14 @@ def pipeline(
     ddb_latency_ms: Annotated[
         float, typer.Option(min=0.0, help="Add this many ms to each DynamoDB call, and measure a batch's cost.")
     ] = 0.0,
+    emulator_process: Annotated[
+        bool,
+        typer.Option(
+            "--emulator-process/--emulator-in-process",
+            help="Run the embedded AWS in a process of its own (as orderflow up does), or in the runner's "
+            "process, sharing its GIL (the experiment's baseline).",
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Throughput and latency of the whole pipeline, against the emulator's own PutItem ceiling."""
@@ -51,9 +59,15 @@ def pipeline(
         return
     from orderflow_local import bench
 
-    result = bench.pipeline(orders, ddb_latency_ms=ddb_latency_ms, progress=lambda text: console.print(f"  {text}"))
+    result = bench.pipeline(
+        orders,
+        ddb_latency_ms=ddb_latency_ms,
+        progress=lambda text: console.print(f"  {text}"),
+        emulator_process=emulator_process,
+    )
     rows = [
         ("orders", f"{result.orders} in {result.seconds:.1f} s"),
+        ("embedded AWS", "in a process of its own" if result.emulator_process else "in the runner's process"),
         ("pipeline throughput", f"{result.throughput:.0f} orders/s"),
         (
             "emulator ceiling",

@@ -116,6 +116,7 @@ class PipelineResult:
     cold_starts: int
     full_batch_ms_p50: float  # duration of an invocation with a full batch
     ddb_latency_ms: float
+    emulator_process: bool = False  # the embedded AWS ran in a process of its own
 
 
 #: Client thread counts the ceiling is measured with; the best one is the ceiling (Python
@@ -185,6 +186,7 @@ def pipeline(
     ddb_latency_ms: float = 0.0,
     progress: Callable[[str], None] = lambda _: None,
     timeout: float = 1800,
+    emulator_process: bool = True,
 ) -> PipelineResult:
     """Send ``orders`` valid orders through the local stack and measure it against the ceiling."""
     import concurrent.futures
@@ -193,7 +195,8 @@ def pipeline(
     from orderflow_local.traffic import percentile, plan_traffic, send
 
     plan = plan_traffic(orders, seed=1, duplicate_rate=0, malformed_rate=0, invalid_rate=0, run=uuid.uuid4().hex[:6])
-    with LocalStack(StackOptions(port=0, ddb_latency_ms=ddb_latency_ms), progress=progress) as stack:
+    options = StackOptions(port=0, ddb_latency_ms=ddb_latency_ms, emulator_process=emulator_process)
+    with LocalStack(options, progress=progress) as stack:
         sqs, dynamodb = stack.emulator.sqs(), stack.emulator.dynamodb()
         queue_url, table = stack.outputs["QueueUrl"], stack.outputs["TableName"]
         progress("warming up (one order, so cold starts are not in the measurement)")
@@ -245,6 +248,7 @@ def pipeline(
         cold_starts=sum(s.cold_starts for s in stats),
         full_batch_ms_p50=statistics.median(full) * 1000 if full else 0.0,
         ddb_latency_ms=ddb_latency_ms,
+        emulator_process=emulator_process,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import socket
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from orderflow_local import moto_patches
+from orderflow_local import moto_iam, moto_patches
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -78,13 +79,26 @@ class Emulator:
     """
 
     port: int = DEFAULT_PORT
+    #: Run moto in a process of its own, with its own GIL, instead of in this one (whose
+    #: threads then only serve the emulator's clients). Its state is then reachable only
+    #: through the endpoint.
+    own_process: bool = False
+    #: Authorize requests signed by an assumed role against its policies (orderflow_local.moto_iam).
+    enforce_iam: bool = False
     _server: Any = field(default=None, init=False, repr=False)
+    _process: Any = field(default=None, init=False, repr=False)
+    _connection: Any = field(default=None, init=False, repr=False)
 
     @property
     def endpoint(self) -> str:
         return f"http://{HOST}:{self.port}"
 
     def start(self) -> Emulator:
+        if self.own_process:
+            _ensure_port_free(self.port)
+            self._start_process()
+            self._reset()
+            return self
         from moto.server import ThreadedMotoServer  # heavy: imported only when a stack starts
 
         moto_patches.apply()
@@ -106,16 +120,59 @@ class Emulator:
                 _running.discard(id(self))
             raise
         self.port = self._server.get_host_and_port()[1]
+        moto_iam.enforce(self.enforce_iam)
+        self._reset()
+        return self
+
+    def _reset(self) -> None:
         # moto keeps state per process: start from an empty account every time.
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310 - http to loopback
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310
             pass
-        return self
+
+    def _start_process(self) -> None:
+        import multiprocessing
+        import signal
+        from multiprocessing import resource_tracker
+
+        context = multiprocessing.get_context("spawn")
+        self._connection, child = context.Pipe()
+        self._process = context.Process(
+            target=serve, args=(child, self.port, self.enforce_iam), daemon=True, name="orderflow-emulator"
+        )
+        # Born with SIGINT blocked, as the execution environments are: a Ctrl-C is the parent's to handle,
+        # and the emulator must keep answering while the stop drains and counts what it discards.
+        resource_tracker.ensure_running()
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self._process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        child.close()
+        if not self._connection.poll(60):
+            self.stop()
+            raise EmulatorError("the emulator's process did not start within 60 s")
+        status, value = self._connection.recv()
+        if status != "ready":
+            self.stop()
+            raise EmulatorError(f"the emulator's process failed to start: {value}")
+        self.port = int(value)
 
     def stop(self) -> None:
+        if self._process is not None:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                self._connection.send(None)
+            self._process.join(timeout=10)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(timeout=5)
+            self._connection.close()
+            self._process = None
+            return
         if self._server is not None:
             self._server.stop()
             self._server = None
+            moto_iam.enforce(False)
         with _running_lock:
             _running.discard(id(self))
 
@@ -165,6 +222,29 @@ class Emulator:
             "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
             "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
         }
+
+
+def serve(connection: Any, port: int, enforce_iam: bool) -> None:  # pragma: no cover - runs in the child
+    """The emulator's own process: moto with our patches, until the parent says stop (or goes)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        from moto.server import ThreadedMotoServer
+
+        moto_patches.apply()
+        moto_iam.enforce(enforce_iam)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+        server.start()
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises EmulatorError
+        connection.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    connection.send(("ready", server.get_host_and_port()[1]))
+    with contextlib.suppress(EOFError):  # EOF: the parent is gone
+        connection.recv()  # None: stop
+    server.stop()
 
 
 def _ensure_port_free(port: int) -> None:

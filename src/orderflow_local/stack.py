@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orderflow_local import moto_iam
 from orderflow_local.chaos import ChaosConfig, count_faults
 from orderflow_local.deploy import DeployedStack, deploy
 from orderflow_local.emulator import DEFAULT_PORT, REGION, Emulator, RoleCredentials
@@ -57,6 +56,9 @@ class StackOptions:
     #: The function (and its event source mapping) run as its execution role from the template,
     #: and calls the role does not allow fail with AccessDenied (orderflow_local.moto_iam).
     iam: bool = True
+    #: Run the embedded AWS in a process of its own (its own GIL), apart from the event source
+    #: mapping's pollers, the live display and the journal (docs/performance.md).
+    emulator_process: bool = True
     #: Where the stack is defined (a change there is reported: a restart applies it).
     stack_sources: tuple[Path, ...] = tuple(ROOT / name for name in STACK_SOURCES)
 
@@ -66,7 +68,9 @@ class LocalStack:
 
     def __init__(self, options: StackOptions | None = None, *, progress: Callable[[str], None] = log.info) -> None:
         self.options = options or StackOptions()
-        self.emulator = Emulator(port=self.options.port)
+        self.emulator = Emulator(
+            port=self.options.port, own_process=self.options.emulator_process, enforce_iam=self.options.iam
+        )
         self.progress = progress
         self.deployed: DeployedStack | None = None
         self.mappings: list[EventSourceMapping] = []
@@ -105,7 +109,6 @@ class LocalStack:
             iam=self.emulator.iam() if self.options.iam else None,
             sns=self.emulator.sns(),
         )
-        moto_iam.enforce(self.options.iam)
         for mapping in spec.mappings:
             queue = self.deployed.queues[mapping.source_queue]
             visibility = self.options.visibility_timeout or spec.queues[mapping.source_queue].visibility_timeout
@@ -234,7 +237,6 @@ class LocalStack:
         if self._sweeper is not None:
             self._sweeper.stop()
             self._sweeper = None
-        moto_iam.enforce(False)
         self.emulator.stop()
         self._scratch.cleanup()
 

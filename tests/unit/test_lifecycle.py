@@ -229,6 +229,27 @@ def test_cancel_before_create_waits_then_the_create_completes_it() -> None:
     assert item["cancelledAt"] == "2026-04-20T15:00:00Z"
 
 
+def test_on_a_fifo_group_a_cancel_before_its_order_is_recorded_without_waiting() -> None:
+    """A FIFO group delivers in order: waiting would hold the group, and with it the very create awaited."""
+    store = MemoryStore()
+    processor = _processor(store)
+    fifo_cancel = InboundMessage(
+        message_id="x-1", body=body(cancellation(seed_order())), receive_count=1, group_id=KEY[0]
+    )
+    recorded = processor.process(fifo_cancel)  # no AwaitingOrderError: the group moves on
+    assert recorded.outcome is Outcome.CANCELLED
+    assert recorded.metrics == ("CancellationsRecordedBeforeOrder",)
+    assert store.items[KEY]["status"] == "AWAITING_ORDER"
+    fifo_create = InboundMessage(message_id="c-1", body=body(seed_order()), group_id=KEY[0])
+    created = processor.process(fifo_create)  # next in the group: completes the tombstone
+    assert created.outcome is Outcome.CANCELLED
+    assert created.metrics == ("OrdersStored", "OrdersCancelled")
+    assert store.items[KEY]["customerId"] == "CUST-42"
+    # a duplicate of the cancel later in the group changes nothing
+    again = processor.process(InboundMessage(message_id="x-2", body=body(cancellation(seed_order())), group_id=KEY[0]))
+    assert again.outcome is Outcome.DUPLICATE
+
+
 def test_a_cancel_whose_order_never_arrives_goes_to_the_dlq_on_its_last_receive() -> None:
     store, dlq = MemoryStore(), MemoryDeadLetters()
     processor = _processor(store, dlq)

@@ -102,6 +102,10 @@ class Wait:
     reason: str
     metric: str
     give_up: PermanentError
+    #: The effect instead of waiting when the queue delivers each order's events in order
+    #: (a FIFO group): what is awaited can only come after this message, and a retry would
+    #: hold the group, the awaited event included, behind it.
+    in_order: Effect | None = None
 
 
 @dataclass(frozen=True, slots=True)

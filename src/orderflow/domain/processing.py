@@ -184,6 +184,8 @@ class OrderProcessor:
             result = self._store.apply(decision.operation)
             decision = decision.then if result.applied else event_type.decide(event, result.current, context)
         if isinstance(decision, Wait):
+            if message.group_id is not None and decision.in_order is not None:
+                return decision.in_order  # FIFO: waiting would block the very event awaited
             if message.receive_count >= self._max_receives:
                 raise decision.give_up
             raise AwaitingOrderError(decision.reason, metric=decision.metric)

@@ -119,6 +119,11 @@ def _wait(event: OrderCancelled) -> Wait:
         reason=f"order {event.order_id} created at {event.created_at} is not stored yet; "
         "the cancellation is recorded and waits for it",
         metric="CancellationsAwaitingOrder",
+        in_order=Effect(
+            Outcome.CANCELLED,
+            "Cancellation recorded before its order: the order comes later in its FIFO group and completes it",
+            ("CancellationsRecordedBeforeOrder",),
+        ),
         give_up=OrderNotFoundError(
             f"order {event.order_id} created at {event.created_at} did not arrive while the cancellation was "
             "retried; the cancellation is recorded (status AWAITING_ORDER) and applies if the order arrives later"
