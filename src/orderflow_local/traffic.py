@@ -230,6 +230,7 @@ class Verdict:
     valid_in_dlq: int = 0  # valid orders whose retries ran out: in the DLQ with their original body
     cancels_in_dlq: int = 0  # cancellations in the DLQ (their order never came, or their retries ran out)
     latencies: list[float] = field(default_factory=list)
+    last_stored: float = 0.0  # when the last order was stored (epoch seconds; 0 when no send times were given)
 
     @property
     def ok(self) -> bool:
@@ -306,6 +307,7 @@ def verify(
         if message.body in first_sent:
             processed = datetime.fromisoformat(item["processedAt"]["S"].replace("Z", "+00:00")).timestamp()
             verdict.latencies.append(max(0.0, processed - first_sent[message.body]))
+            verdict.last_stored = max(verdict.last_stored, processed)
     verdict.unexpected_items = len(set(by_key) - set(expected))
     for letter in dead:
         verdict.rejected_by_reason[letter.error_code or "RETRIES_EXHAUSTED"] += 1

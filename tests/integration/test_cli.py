@@ -373,3 +373,7 @@ def test_orderflow_demo_runs_end_to_end() -> None:
     assert "nothing lost, nothing stored twice" in result.stdout
     assert "duplicates skipped" in result.stdout
     assert "cold starts" in result.stdout
+    # the pipeline's rate is reported apart from the time the queue took to drain
+    [pipeline] = [line for line in result.stdout.splitlines() if line.strip("│ ").startswith("pipeline")]
+    assert "orders stored/s" in pipeline
+    assert any(line.strip("│ ").startswith("drained") for line in result.stdout.splitlines())
