@@ -15,6 +15,7 @@ import boto3
 from botocore.config import Config
 
 from orderflow_local import moto_iam, moto_patches
+from orderflow_local.processes import ignore_interrupts, start_shielded
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -132,22 +133,15 @@ class Emulator:
 
     def _start_process(self) -> None:
         import multiprocessing
-        import signal
-        from multiprocessing import resource_tracker
 
         context = multiprocessing.get_context("spawn")
         self._connection, child = context.Pipe()
         self._process = context.Process(
             target=serve, args=(child, self.port, self.enforce_iam), daemon=True, name="orderflow-emulator"
         )
-        # Born with SIGINT blocked, as the execution environments are: a Ctrl-C is the parent's to handle,
-        # and the emulator must keep answering while the stop drains and counts what it discards.
-        resource_tracker.ensure_running()
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            self._process.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        # A Ctrl-C is the parent's to handle: the emulator must keep answering while the stop
+        # drains and counts what it discards.
+        start_shielded(self._process)
         child.close()
         if not self._connection.poll(60):
             self.stop()
@@ -226,10 +220,7 @@ class Emulator:
 
 def serve(connection: Any, port: int, enforce_iam: bool) -> None:  # pragma: no cover - runs in the child
     """The emulator's own process: moto with our patches, until the parent says stop (or goes)."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    ignore_interrupts()
     try:
         from moto.server import ThreadedMotoServer
 

@@ -13,7 +13,6 @@ import io
 import json
 import multiprocessing
 import os
-import signal
 import sys
 import threading
 import time
@@ -21,8 +20,9 @@ import traceback
 import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from multiprocessing import resource_tracker
 from typing import TYPE_CHECKING, Any
+
+from orderflow_local.processes import ignore_interrupts, start_shielded
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -139,11 +139,8 @@ def _load_handler(spec: str) -> Any:
 
 def environment_main(connection: Connection, config: FunctionConfig, index: int = 0) -> None:  # pragma: no cover
     """The execution environment's process: init once, then serve invocations until told to stop."""
-    # Ctrl-C in a terminal signals the whole process group. An environment is stopped by its
-    # parent, after its batch in flight, never by the signal: it was started with SIGINT
-    # blocked (see ExecutionEnvironment), ignores it now, then lets signals through.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    # An environment is stopped by its parent, after its batch in flight, never by Ctrl-C.
+    ignore_interrupts()
     os.environ.update(config.environment)
     if config.chaos is not None or config.ddb_latency_ms:
         from orderflow_local import chaos
@@ -196,16 +193,7 @@ class ExecutionEnvironment:
         self.generation = generation
         self._connection, child = context.Pipe()
         self.process = context.Process(target=environment_main, args=(child, config, index), daemon=True)
-        # The child inherits this thread's signal mask: born with SIGINT blocked, a Ctrl-C
-        # during its start-up stays pending until environment_main has chosen to ignore it.
-        # multiprocessing's resource tracker *unblocks* SIGINT in the calling thread when
-        # start() launches it (Python 3.11), so it is started first, outside the window.
-        resource_tracker.ensure_running()
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            self.process.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        start_shielded(self.process)  # a Ctrl-C is the parent's to handle (orderflow_local.processes)
         child.close()
         self._initialized = False
         self._stopped = False

@@ -1,0 +1,35 @@
+"""Child processes that a terminal's Ctrl-C does not reach: the parent decides when they stop.
+
+Ctrl-C in a terminal signals the whole process group. The execution environments and the
+emulator's process must outlive it: the first Ctrl-C lets the batches in flight finish and
+counts what the stop discards, which needs both. So they are started with SIGINT blocked
+(:func:`start_shielded`) and, once running, ignore it (:func:`ignore_interrupts`).
+"""
+
+from __future__ import annotations
+
+import signal
+from multiprocessing import resource_tracker
+from typing import Any
+
+
+def start_shielded(process: Any) -> None:
+    """Start ``process`` (a multiprocessing Process) with SIGINT blocked.
+
+    The child inherits this thread's signal mask, so a Ctrl-C during its start-up stays
+    pending until it has chosen to ignore it. multiprocessing's resource tracker *unblocks*
+    SIGINT in the calling thread when ``start()`` launches it (Python 3.11), so it is started
+    first, outside the window.
+    """
+    resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def ignore_interrupts() -> None:  # pragma: no cover - runs in the child
+    """In a child started by :func:`start_shielded`: ignore SIGINT, then let signals through."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
