@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 LOCAL_ENDPOINT = "http://localhost:4566"
 REAL_AWS = "aws"
-QUEUE_NAME = "OrderCreatedQueue"
-DLQ_NAME = "OrderCreatedDLQ"
 TABLE_NAME = "Orders"
 
 
@@ -56,17 +54,18 @@ class Target:
     def _endpoint(self) -> str | None:
         return None if self.is_real_aws else self.endpoint_url
 
-    def sqs(self) -> SQSClient:
+    def _client(self, service: str) -> Any:
         config = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=3)
-        return self._session.client("sqs", endpoint_url=self._endpoint(), config=config)
+        return self._session.client(service, endpoint_url=self._endpoint(), config=config)  # type: ignore[call-overload]
+
+    def sqs(self) -> SQSClient:
+        return self._client("sqs")  # type: ignore[no-any-return]
 
     def dynamodb(self) -> DynamoDBClient:
-        config = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=3)
-        return self._session.client("dynamodb", endpoint_url=self._endpoint(), config=config)
+        return self._client("dynamodb")  # type: ignore[no-any-return]
 
     def sns(self) -> SNSClient:
-        config = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=3)
-        return self._session.client("sns", endpoint_url=self._endpoint(), config=config)
+        return self._client("sns")  # type: ignore[no-any-return]
 
     def queue_url(self, name: str) -> str:
         """The URL of the queue ``name``, or of ``name.fifo`` on a FIFO stack (-c fifo=true)."""

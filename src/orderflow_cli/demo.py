@@ -38,11 +38,8 @@ def run_demo(
     try:
         outputs = stack.outputs
         topic = outputs.get("TopicArn")
-        console.print(
-            f"AWS endpoint {stack.endpoint}; "
-            + (f"topic {topic} -> queue" if topic else "queue")
-            + f" {outputs['QueueUrl']}"
-        )
+        route = f"topic {topic} -> queue" if topic else "queue"
+        console.print(f"AWS endpoint {stack.endpoint}; {route} {outputs['QueueUrl']}")
         plan = plan_traffic(
             orders, seed=seed, cancel_rate=CANCEL_RATE, run=f"{seed:04d}{int(time.time()) % 100000:05d}"
         )

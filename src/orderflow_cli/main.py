@@ -18,8 +18,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from orderflow_cli.aws import DLQ_NAME, LOCAL_ENDPOINT, QUEUE_NAME, TABLE_NAME, CliError, Target, translate
+from orderflow_cli.aws import LOCAL_ENDPOINT, TABLE_NAME, CliError, Target, translate
 from orderflow_cli.bench import bench_app
+from orderflow_local.producer import DLQ_NAME, QUEUE_NAME
 
 app = typer.Typer(
     help=__doc__,
@@ -378,17 +379,18 @@ def send(
     try:
         destination = target.destination(queue_url=queue_url, topic_arn=topic_arn)
         via = f" via topic {destination.topic_arn.rsplit(':', 1)[-1]}" if destination.topic_arn else ""
+        sqs, sns = target.sqs(), target.sns()
         for body in bodies:
-            message_id = _send_one(target, destination, body)
+            message_id = _send_one(target, destination, body, sqs=sqs, sns=sns)
             console.print(f"sent {message_id} ({len(body.encode())} bytes){via}")
     except CliError as exc:
         raise _fail(str(exc)) from None
 
 
-def _send_one(target: Target, destination: Any, body: str) -> str:
+def _send_one(target: Target, destination: Any, body: str, *, sqs: Any, sns: Any) -> str:
     from orderflow_local import producer
 
-    return translate(partial(producer.send, destination, body, sqs=target.sqs(), sns=target.sns()), target, "send")
+    return translate(partial(producer.send, destination, body, sqs=sqs, sns=sns), target, "send")
 
 
 def _bodies(source: str | None) -> list[str]:
@@ -451,7 +453,8 @@ def cancel(
         except PermanentError as error:
             raise _fail(f"not a valid cancellation: {error.reason}", 2) from None
         raw = json.dumps(event)
-        message_id = _send_one(target, target.destination(queue_url=queue_url, topic_arn=topic_arn), raw)
+        destination = target.destination(queue_url=queue_url, topic_arn=topic_arn)
+        message_id = _send_one(target, destination, raw, sqs=target.sqs(), sns=target.sns())
     except CliError as exc:
         raise _fail(str(exc)) from None
     console.print(f"sent {message_id}: cancel {order_id} created at {created_at}")

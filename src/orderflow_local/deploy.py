@@ -1,4 +1,4 @@
-"""Deploy the template's queues, table and the function's role into the emulator, with their settings."""
+"""Deploy the template's queues, table, topics and the function's role into the emulator, with their settings."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orderflow_local.emulator import ACCOUNT_ID, REGION
-from orderflow_local.template import FunctionSpec, StackSpec, TemplateError, resolve
+from orderflow_local.template import FunctionSpec, StackSpec, SubscriptionSpec, TemplateError, resolve
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -139,7 +139,7 @@ def deploy(
                 attributes["ContentBasedDeduplication"] = "true"
             stack.topics[logical_id] = sns.create_topic(Name=topic.name, Attributes=attributes)["TopicArn"]
         for subscription in spec.subscriptions:
-            _subscribe(stack, subscription.logical_id, sns)
+            _subscribe(stack, subscription, sns)
     if iam is not None:
         for logical_id in spec.roles:
             stack.roles[logical_id] = _create_role(stack, logical_id, iam)
@@ -150,8 +150,7 @@ def deploy(
 _SUBSCRIPTION_ATTRIBUTES = ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy")
 
 
-def _subscribe(stack: DeployedStack, logical_id: str, sns: SNSClient) -> None:
-    subscription = next(each for each in stack.spec.subscriptions if each.logical_id == logical_id)
+def _subscribe(stack: DeployedStack, subscription: SubscriptionSpec, sns: SNSClient) -> None:
     attributes = {}
     for name in _SUBSCRIPTION_ATTRIBUTES:
         if name in subscription.properties:

@@ -67,16 +67,15 @@ def event_type_and_group(body: str) -> tuple[str | None, str]:
     return (event_type if isinstance(event_type, str) else None), group[:128]
 
 
-def _attributes(body: str) -> dict[str, Any]:
-    """SQS and SNS spell a message attribute alike."""
-    event_type, _ = event_type_and_group(body)
-    if not event_type or not event_type.strip():
-        return {}
-    return {EVENT_TYPE_ATTRIBUTE: {"DataType": "String", "StringValue": event_type[:256]}}
-
-
-def _fifo_fields(destination: Destination, body: str) -> dict[str, str]:
-    return {"MessageGroupId": event_type_and_group(body)[1]} if destination.fifo else {}
+def _addressing(destination: Destination, body: str) -> dict[str, Any]:
+    """The message attributes (SQS and SNS spell them alike) and, on FIFO, the group: one parse of the body."""
+    event_type, group = event_type_and_group(body)
+    attributes = (
+        {EVENT_TYPE_ATTRIBUTE: {"DataType": "String", "StringValue": event_type[:256]}}
+        if event_type and event_type.strip()
+        else {}
+    )
+    return {"MessageAttributes": attributes, **({"MessageGroupId": group} if destination.fifo else {})}
 
 
 def send(destination: Destination, body: str, *, sqs: SQSClient, sns: SNSClient | None = None) -> str:
@@ -84,20 +83,10 @@ def send(destination: Destination, body: str, *, sqs: SQSClient, sns: SNSClient 
     if destination.topic_arn is not None:
         if sns is None:
             raise ValueError("sending to a topic needs an SNS client")
-        response = sns.publish(
-            TopicArn=destination.topic_arn,
-            Message=body,
-            MessageAttributes=_attributes(body),
-            **_fifo_fields(destination, body),
-        )
+        response = sns.publish(TopicArn=destination.topic_arn, Message=body, **_addressing(destination, body))
         return str(response["MessageId"])
     assert destination.queue_url is not None  # noqa: S101 - __post_init__ guarantees one of the two
-    response_ = sqs.send_message(
-        QueueUrl=destination.queue_url,
-        MessageBody=body,
-        MessageAttributes=_attributes(body),
-        **_fifo_fields(destination, body),  # type: ignore[arg-type]
-    )
+    response_ = sqs.send_message(QueueUrl=destination.queue_url, MessageBody=body, **_addressing(destination, body))
     return str(response_["MessageId"])
 
 
@@ -138,7 +127,7 @@ def send_batch(
 
 def _entry(destination: Destination, index: int, body: str, body_key: str) -> Any:
     """A batch entry: SQS names the body MessageBody, SNS names it Message."""
-    return {"Id": str(index), body_key: body, "MessageAttributes": _attributes(body), **_fifo_fields(destination, body)}
+    return {"Id": str(index), body_key: body, **_addressing(destination, body)}
 
 
 def find_destination(sqs: SQSClient, sns: SNSClient | None) -> Destination:
