@@ -45,6 +45,18 @@ def _probe(stack: LocalStack, journal: Path, calls: list[list[Any]]) -> dict[str
     return json.loads(lines[0])  # type: ignore[no-any-return]
 
 
+def _dead_letters(stack: LocalStack, what: str, timeout: float) -> list[dict[str, Any]]:
+    """Wait for messages in the stack's DLQ (received, with their attributes)."""
+    sqs = stack.emulator.sqs()
+    return wait_until(  # type: ignore[no-any-return]
+        lambda: sqs.receive_message(
+            QueueUrl=stack.outputs["DLQUrl"], MessageAttributeNames=["All"], WaitTimeSeconds=1
+        ).get("Messages"),
+        what,
+        timeout,
+    )
+
+
 def _calls(stack: LocalStack) -> list[list[Any]]:
     key = {"orderId": {"S": "ORD-IAM-1"}, "createdAt": {"S": "2026-04-20T14:30:00Z"}}
     return [
@@ -145,13 +157,7 @@ def test_the_pipeline_works_under_enforcement(tmp_path: Path) -> None:
             "the order cancelled",
             60,
         )
-        rejected = wait_until(
-            lambda: sqs.receive_message(
-                QueueUrl=stack.outputs["DLQUrl"], MessageAttributeNames=["All"], WaitTimeSeconds=1
-            ).get("Messages"),
-            "the malformed message in the DLQ with its reason",
-            60,
-        )
+        rejected = _dead_letters(stack, "the malformed message in the DLQ with its reason", 60)
         assert rejected[0]["MessageAttributes"]["errorCode"]["StringValue"] == "MALFORMED_JSON"
     log = (tmp_path / "pipeline.log").read_text()
     assert "AccessDenied" not in log
@@ -208,13 +214,7 @@ def test_removing_a_grant_from_infra_fails_the_pipeline_as_aws_would(
             "MessageId"
         ]
         # maxReceiveCount 3, backing off 2 s then 8 s, each receive after the 5 s batching window
-        moved = wait_until(
-            lambda: sqs.receive_message(
-                QueueUrl=stack.outputs["DLQUrl"], MessageAttributeNames=["All"], WaitTimeSeconds=1
-            ).get("Messages"),
-            "the cancel moved to the DLQ by SQS",
-            90,
-        )
+        moved = _dead_letters(stack, "the cancel moved to the DLQ by SQS", 90)
         assert moved[0]["MessageId"] == cancel_id
         assert "MessageAttributes" not in moved[0]  # SQS moved it: the handler did not reject it
         assert dynamodb.get_item(TableName="Orders", Key=key)["Item"]["status"]["S"] == "CONFIRMED"

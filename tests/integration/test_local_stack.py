@@ -119,9 +119,11 @@ def test_a_missing_template_says_how_to_make_one(tmp_path: pytest.TempPathFactor
         load_template(tmp_path / "nope.json")  # type: ignore[operator]
 
 
-def test_a_taken_port_is_a_clear_error(stack: LocalStack) -> None:
+@pytest.mark.parametrize("own_process", [False, True])
+def test_a_taken_port_is_a_clear_error(stack: LocalStack, own_process: bool) -> None:
+    emulator = Emulator(port=stack.emulator.port, own_process=own_process)
     with pytest.raises(EmulatorError, match=r"already in use: is `orderflow up` already running\?"):
-        Emulator(port=stack.emulator.port).start()
+        emulator.start()
 
 
 def test_expired_items_are_swept(stack: LocalStack) -> None:

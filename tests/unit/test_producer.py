@@ -70,3 +70,30 @@ def test_a_standard_queue_send_has_the_type_but_no_group() -> None:
     assert operation == "send_message"
     assert "MessageGroupId" not in parameters
     assert parameters["MessageAttributes"] == {}  # no type to tell: the pipeline rejects it with its reason
+
+
+class RefusingQueue(Recorder):
+    """A queue that refuses the second entry of a batch, as SQS reports a refused entry."""
+
+    def send_message_batch(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("send_message_batch", kwargs))
+        entries = kwargs["Entries"]
+        return {
+            "Successful": [{"Id": e["Id"], "MessageId": f"m-{e['Id']}"} for e in entries if e["Id"] != "1"],
+            "Failed": [{"Id": "1", "SenderFault": True, "Code": "MissingParameter", "Message": "empty body"}],
+        }
+
+
+def test_a_batch_entry_the_queue_refuses_is_an_error_naming_it() -> None:
+    """Nothing dropped silently: the caller learns which event was refused and why."""
+    queue = RefusingQueue()
+    destination = Destination(queue_url="http://x/1/OrderCreatedQueue.fifo")
+    with pytest.raises(RuntimeError, match=r"refused events: 1: empty body"):
+        producer.send_batch(destination, [json.dumps({"orderId": "ORD-1"}), ""], sqs=queue)  # type: ignore[arg-type]
+    [(_, request)] = queue.calls
+    assert [entry["MessageGroupId"] for entry in request["Entries"]] == ["ORD-1", "unidentified"]
+
+
+def test_a_batch_holds_at_most_ten_events() -> None:
+    with pytest.raises(ValueError, match="at most 10"):
+        producer.send_batch(Destination(queue_url="q"), ["{}"] * 11, sqs=Recorder())  # type: ignore[arg-type]
