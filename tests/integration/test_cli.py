@@ -131,6 +131,8 @@ def test_orderflow_send_get_by_customer_and_dlq_list(up: Up) -> None:
     sent = up.orderflow("send", "-", stdin=json.dumps([_order("ORD-CLI-1"), _order("ORD-CLI-2")]))
     assert sent.returncode == 0, sent.stderr
     assert sent.stdout.count("sent ") == 2
+    # the two may land in different batches (two pollers), stored in either order: wait for both
+    up.wait_for(lambda: up.orderflow("orders", "get", "ORD-CLI-1").returncode == 0, "ORD-CLI-1")
     got = up.wait_for(lambda: (r := up.orderflow("orders", "get", "ORD-CLI-2")).returncode == 0 and r, "ORD-CLI-2")
     [got_order] = json.loads(got.stdout)
     assert got_order["orderId"] == "ORD-CLI-2"
