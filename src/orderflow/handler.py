@@ -92,6 +92,7 @@ def _record_handler(record: SQSRecord) -> str:
                 "error": str(error),
                 "receive_count": message.receive_count,
                 "retry_in": delay if postponed else None,
+                **error.log_fields,
             },
         )
         _count("TransientFailures")
@@ -123,6 +124,11 @@ def _record_handler(record: SQSRecord) -> str:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Process an SQS batch; return ``{"batchItemFailures": [...]}``."""
+    # One line ties each message to this request id: if the invocation times out or its
+    # environment dies before a record logs anything, the message's logs still lead here.
+    logger.info(
+        "Batch received", extra={"message_ids": [record.get("messageId") for record in event.get("Records") or []]}
+    )
     return process_partial_response(
         event=event, record_handler=_record_handler, processor=processor_for(event), context=context
     )

@@ -14,7 +14,9 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
@@ -24,6 +26,8 @@ T = TypeVar("T")
 LOCAL_ENDPOINT = "http://localhost:4566"
 REAL_AWS = "aws"
 TABLE_NAME = "Orders"
+#: The function's log group (the template's LoggingConfig).
+LOG_GROUP = "/aws/lambda/OrderProcessor"
 
 
 class CliError(Exception):
@@ -66,6 +70,28 @@ class Target:
 
     def sns(self) -> SNSClient:
         return self._client("sns")  # type: ignore[no-any-return]
+
+    def logs(self) -> CloudWatchLogsClient:
+        return self._client("logs")  # type: ignore[no-any-return]
+
+    def cloudwatch(self) -> CloudWatchClient:
+        return self._client("cloudwatch")  # type: ignore[no-any-return]
+
+    def item_reader(self, table_name: str) -> Callable[[str, str], dict[str, Any] | None]:
+        """Reads an order by key (a consistent read), as plain Python values."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        client, deserializer = self.dynamodb(), TypeDeserializer()
+
+        def read(order_id: str, created_at: str) -> dict[str, Any] | None:
+            item = client.get_item(
+                TableName=table_name,
+                Key={"orderId": {"S": order_id}, "createdAt": {"S": created_at}},
+                ConsistentRead=True,
+            ).get("Item")
+            return {name: deserializer.deserialize(value) for name, value in item.items()} if item else None
+
+        return read
 
     def queue_url(self, name: str) -> str:
         """The URL of the queue ``name``, or of ``name.fifo`` on a FIFO stack (-c fifo=true)."""

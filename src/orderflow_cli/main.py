@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from orderflow_cli.aws import LOCAL_ENDPOINT, TABLE_NAME, CliError, Target, translate
 from orderflow_cli.bench import bench_app
-from orderflow_local.producer import DLQ_NAME, QUEUE_NAME
+from orderflow_cli.common import EndpointOption, console, errors
+from orderflow_cli.common import fail as _fail
+from orderflow_cli.dlq import dlq_app
+from orderflow_cli.observe import logs, status
 
 app = typer.Typer(
     help=__doc__,
@@ -30,26 +32,16 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 orders_app = typer.Typer(help="Read stored orders.", no_args_is_help=True)
-dlq_app = typer.Typer(help="Inspect and redrive the dead letter queue.", no_args_is_help=True)
 app.add_typer(orders_app, name="orders")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(bench_app, name="bench")
+app.command()(logs)
+app.command()(status)
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
 
 #: The tutorial's sample order, shipped with the package (tests/events holds the same file).
 SEED_ORDER = Path(__file__).resolve().parent / "samples" / "seed_order.json"
 
-EndpointOption = Annotated[
-    str,
-    typer.Option(
-        "--endpoint-url",
-        envvar="AWS_ENDPOINT_URL",
-        help="Where the stack runs: the local stack's endpoint, or 'aws' for real AWS.",
-        show_default=True,
-    ),
-]
 ChaosOption = Annotated[
     float,
     typer.Option(
@@ -109,11 +101,6 @@ def _options(
     """Run the pipeline locally, send and cancel orders, inspect orders and the DLQ."""
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"error: {message}")
-    return typer.Exit(code)
-
-
 def _handle_sigterm() -> None:
     def raise_interrupt(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
@@ -152,6 +139,14 @@ def up(
         ),
     ] = True,
     context: ContextOption = None,
+    alarm_period_scale: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="Evaluate the template's alarms with every period divided by this (30: 5 minutes over 10 s); "
+            "1 waits as CloudWatch does.",
+        ),
+    ] = 30.0,
     iam: Annotated[
         bool,
         typer.Option(
@@ -179,6 +174,7 @@ def up(
         reload=reload,
         iam=iam,
         context=_context(context),
+        alarm_period_scale=alarm_period_scale,
     )
     _handle_sigterm()
     try:
@@ -257,7 +253,14 @@ def _print_banner(stack: Any, log_file: Path) -> None:
     table = Table(show_header=False, box=None, padding=(0, 2))
     for name, value in outputs.items():
         table.add_row(name, value)
-    table.add_row("Function logs", str(log_file))
+    table.add_row("Function logs", f"{log_file!s}; CloudWatch Logs {_log_groups(stack)} (`orderflow logs`)")
+    monitor = stack.alarm_monitor
+    if monitor is not None:
+        table.add_row(
+            "Alarms",
+            f"{len(monitor.alarms)} from the template, evaluated locally with periods divided by "
+            f"{monitor.period_scale:g} (300 s over {300 / monitor.period_scale:g} s) (`orderflow status`)",
+        )
     watched = ", ".join(_relative(path) for path in stack.watched)
     table.add_row("Hot reload", f"watching {watched}" if watched else "off")
     roles = ", ".join(f"{function} runs as {role.rsplit('/', 1)[-1]}" for function, role in stack.roles.items())
@@ -272,6 +275,10 @@ def _print_banner(stack: Any, log_file: Path) -> None:
     console.print("  orderflow orders get ORD-20260420-001")
     console.print(f"\nNot emulated (no local effect): {', '.join(stack.spec.not_emulated)}")
     console.print("Press Ctrl-C to stop.\n")
+
+
+def _log_groups(stack: Any) -> str:
+    return ", ".join(sorted({function.log_group for function in stack.spec.functions.values()}))
 
 
 def _relative(path: Path) -> str:
@@ -304,8 +311,18 @@ def _status_line(stack: Any, sqs: Any, dynamodb: Any) -> str:
         f"queue {queue['ApproximateNumberOfMessages']} | in flight {queue['ApproximateNumberOfMessagesNotVisible']} | "
         f"stored {stored} | DLQ {dlq['Attributes']['ApproximateNumberOfMessages']} | "
         f"invocations {sum(s.invocations for s in stats)} | cold starts {sum(s.cold_starts for s in stats)} | "
-        f"errors {sum(s.failed for s in stats)}{chaos}"
+        f"errors {sum(s.failed for s in stats)}{chaos}{_alarm_flag(stack)}"
     )
+
+
+def _alarm_flag(stack: Any) -> str:
+    monitor = stack.alarm_monitor
+    if monitor is None:
+        return ""
+    firing = monitor.in_alarm()
+    if not firing:
+        return " | alarms OK"
+    return " | [bold red]ALARM " + ", ".join(name.removeprefix("orderflow-") for name in firing) + "[/bold red]"
 
 
 def _faults(faults: Any) -> str:
@@ -598,103 +615,6 @@ def _number(value: object) -> object:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     raise TypeError(type(value).__name__)
-
-
-# --- dlq ---------------------------------------------------------------------------------
-
-
-@dlq_app.command("list")
-def dlq_list(
-    endpoint_url: EndpointOption = LOCAL_ENDPOINT,
-    dlq_url: Annotated[str | None, typer.Option(help="The DLQ (default: OrderCreatedDLQ's URL).")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many messages.")] = 100,
-    show_body: Annotated[bool, typer.Option(help="Print each body (it may hold personal data).")] = False,
-) -> None:
-    """List the messages in the DLQ with the reason each is there (they stay in the DLQ)."""
-    from orderflow_local.dlq import in_flight, list_dead_letters
-
-    target = Target(endpoint_url)
-    try:
-        url = dlq_url or target.queue_url(DLQ_NAME)
-        hidden = translate(lambda: in_flight(target.sqs(), url), target, "DLQ")  # before we hide any ourselves
-        letters = translate(lambda: list_dead_letters(target.sqs(), url, limit=limit), target, "DLQ")
-    except CliError as exc:
-        raise _fail(str(exc)) from None
-    hidden_note = (
-        f"{hidden} more in flight: received by another reader (a redrive, a consumer) and not deleted; "
-        "they are listed once their visibility timeout ends."
-    )
-    if not letters:
-        console.print(f"No message is visible in the DLQ. {hidden_note}" if hidden else "The DLQ is empty.")
-        return
-    table = Table("messageId", "error", "reason", "redrives", *(["body"] if show_body else []))
-    for letter in letters:
-        row = [letter.message_id, letter.error_code or "RETRIES_EXHAUSTED", letter.reason, str(letter.redrive_count)]
-        table.add_row(*row, *([letter.body[:200]] if show_body else []))
-    console.print(table)
-    console.print(f"{len(letters)} message(s).")
-    if hidden:
-        console.print(hidden_note)
-
-
-@dlq_app.command("redrive")
-def dlq_redrive(
-    endpoint_url: EndpointOption = LOCAL_ENDPOINT,
-    include_rejected: Annotated[
-        bool, typer.Option(help="Also redrive messages the handler rejected as invalid (after fixing the cause).")
-    ] = False,
-    rate: Annotated[float, typer.Option(min=0.1, help="Messages per second.")] = 10.0,
-    limit: Annotated[int | None, typer.Option(min=1, help="Move at most this many.")] = None,
-    dlq_url: Annotated[str | None, typer.Option(help="The DLQ (default: OrderCreatedDLQ's URL).")] = None,
-    queue_url: Annotated[
-        str | None, typer.Option(help="Where to move them (default: OrderCreatedQueue's URL).")
-    ] = None,
-) -> None:
-    """Move DLQ messages back to the order queue, attributes kept, at a limited rate.
-
-    Messages SQS moved after their retries ran out are redriven. Messages the handler
-    rejected as permanently invalid are skipped unless --include-rejected, and none is
-    redriven more than 3 times, so a hopeless message never loops forever.
-    """
-    from orderflow_local.dlq import MAX_REDRIVES, redrive
-
-    target = Target(endpoint_url)
-    try:
-        source = queue_url or target.queue_url(QUEUE_NAME)
-        dlq = dlq_url or target.queue_url(DLQ_NAME)
-        report = translate(
-            lambda: redrive(
-                target.sqs(),
-                dlq_url=dlq,
-                source_url=source,
-                include_rejected=include_rejected,
-                rate=rate,
-                limit=limit,
-                progress=_redrive_progress,
-            ),
-            target,
-            "redrive",
-        )
-    except CliError as exc:
-        raise _fail(str(exc)) from None
-    if console.is_terminal and report.moved:
-        console.print()  # end the line counting up in place
-    console.print(f"Moved {report.moved} message(s) back to {source}.")
-    if report.skipped_rejected:
-        console.print(
-            f"Left {report.skipped_rejected} rejected message(s) in the DLQ: they would fail again. "
-            "Fix the producer, or pass --include-rejected once the cause is fixed."
-        )
-    if report.skipped_capped:
-        console.print(f"Left {report.skipped_capped} message(s) already redriven {MAX_REDRIVES} times (the cap).")
-
-
-def _redrive_progress(moved: int) -> None:
-    # On a terminal one line counts up in place; in a pipe or a log, whole lines (every 10th).
-    if console.is_terminal:
-        console.print(f"\rmoved {moved}", end="")
-    elif moved % 10 == 0:
-        console.print(f"moved {moved}")
 
 
 @app.command()

@@ -59,9 +59,9 @@ def install(config: ChaosConfig, environment_index: int) -> None:
     rng = random.Random(f"{config.seed}-{environment_index}")  # noqa: S311 - fault injection, not security
     original = BaseClient._make_api_call  # type: ignore[attr-defined]
 
-    def record(kind: str) -> None:
+    def record(kind: str, operation: str) -> None:
         with open(config.journal, "a", encoding="utf-8") as journal:
-            journal.write(kind + "\n")
+            journal.write(f"{kind}\t{time.time():.3f}\t{operation}\n")
 
     def chaotic(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
         faults = [
@@ -73,7 +73,7 @@ def install(config: ChaosConfig, environment_index: int) -> None:
             return original(self, operation_name, api_params)
         kind = rng.choices([name for name, _ in faults], weights=[weight for _, weight in faults])[0]
         if kind != "kill_after_write":
-            record(kind)
+            record(kind, operation_name)
         if kind == "slow_call":
             time.sleep(rng.uniform(0.05, 0.3))
         elif kind in {"ddb_throttle", "ddb_server_error", "dlq_send_failure"}:
@@ -93,7 +93,7 @@ def install(config: ChaosConfig, environment_index: int) -> None:
             time.sleep(config.function_timeout + 5)
         result = original(self, operation_name, api_params)  # a failed write raises here: nothing to kill after
         if kind == "kill_after_write":
-            record(kind)
+            record(kind, operation_name)
             os._exit(137)
         return result
 
@@ -105,7 +105,32 @@ def count_faults(journal: str | Path) -> Counter[str]:
     path = Path(journal)
     if not path.exists():
         return Counter()
-    return Counter(line for line in path.read_text(encoding="utf-8").splitlines() if line)
+    return Counter(line.split("\t", 1)[0] for line in path.read_text(encoding="utf-8").splitlines() if line)
+
+
+class FaultReader:
+    """Reads the faults journaled since the last call: (epoch seconds, kind, AWS operation)."""
+
+    def __init__(self, journal: str | Path, kinds: frozenset[str] | None = None) -> None:
+        self._path = Path(journal)
+        self._offset = 0
+        self._kinds = kinds
+
+    def __call__(self) -> list[tuple[float, str, str]]:
+        if not self._path.exists():
+            return []
+        with self._path.open("rb") as journal:
+            journal.seek(self._offset)
+            data = journal.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        faults = []
+        for line in complete.decode("utf-8").splitlines():
+            kind, _, rest = line.partition("\t")
+            at, _, operation = rest.partition("\t")
+            if self._kinds is None or kind in self._kinds:
+                faults.append((float(at or 0), kind, operation))
+        return faults
 
 
 def install_latency(milliseconds: float, service: str = "dynamodb") -> None:

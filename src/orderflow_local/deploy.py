@@ -1,18 +1,22 @@
-"""Deploy the template's queues, table, topics and the function's role into the emulator, with their settings."""
+"""Deploy the template's queues, table, topics, the function's role, log groups and alarms into the emulator."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from orderflow_local.alarms import AlarmSpec, create_alarms
 from orderflow_local.emulator import ACCOUNT_ID, REGION
 from orderflow_local.template import FunctionSpec, StackSpec, SubscriptionSpec, TemplateError, resolve
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_iam import IAMClient
+    from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
@@ -54,6 +58,9 @@ class DeployedStack:
     tables: dict[str, str] = field(default_factory=dict)  # logical id -> table name
     roles: dict[str, str] = field(default_factory=dict)  # logical id -> role ARN
     topics: dict[str, str] = field(default_factory=dict)  # logical id -> topic ARN
+    log_groups: dict[str, str] = field(default_factory=dict)  # logical id -> log group name
+    #: The template's alarms, their dimensions resolved to the local resources.
+    alarms: list[AlarmSpec] = field(default_factory=list)
 
     def lookup(self, logical_id: str, attribute: str | None) -> str:
         if logical_id in self.queues:
@@ -123,9 +130,11 @@ def deploy(
     dynamodb: DynamoDBClient,
     iam: IAMClient | None = None,
     sns: SNSClient | None = None,
+    logs: CloudWatchLogsClient | None = None,
+    cloudwatch: CloudWatchClient | None = None,
 ) -> DeployedStack:
     """Create the queues and tables of ``spec`` in the emulator; its topics and subscriptions given
-    ``sns``, its roles given ``iam``."""
+    ``sns``, its roles given ``iam``, its log groups given ``logs``, its alarms given ``cloudwatch``."""
     stack = DeployedStack(spec)
     for logical_id in spec.queues:
         _create_queue(stack, logical_id, sqs)
@@ -143,7 +152,47 @@ def deploy(
     if iam is not None:
         for logical_id in spec.roles:
             stack.roles[logical_id] = _create_role(stack, logical_id, iam)
+    if logs is not None:
+        for logical_id, group in _log_groups(spec).items():
+            _create_log_group(group, logs)
+            stack.log_groups[logical_id] = str(group["LogGroupName"])
+    stack.alarms = [
+        AlarmSpec.from_properties(logical_id, resolve(properties, stack.lookup, pseudo=PSEUDO))
+        for logical_id, properties in _alarm_properties(spec).items()
+    ]
+    if cloudwatch is not None:
+        create_alarms(stack.alarms, cloudwatch)
     return stack
+
+
+def _log_groups(spec: StackSpec) -> dict[str, dict[str, Any]]:
+    """Every log group: the template's, and Lambda's default one for a function that names none."""
+    groups = {
+        logical_id: resource.get("Properties", {})
+        for logical_id, resource in spec.resources.items()
+        if resource["Type"] == "AWS::Logs::LogGroup" and "LogGroupName" in resource.get("Properties", {})
+    }
+    named = {str(group["LogGroupName"]) for group in groups.values()}
+    for function in spec.functions.values():
+        if function.log_group not in named:
+            groups[f"{function.logical_id}DefaultLogGroup"] = {"LogGroupName": function.log_group}
+    return groups
+
+
+def _create_log_group(properties: dict[str, Any], logs: CloudWatchLogsClient) -> None:
+    name = str(properties["LogGroupName"])
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=name)
+    if "RetentionInDays" in properties:
+        logs.put_retention_policy(logGroupName=name, retentionInDays=int(properties["RetentionInDays"]))
+
+
+def _alarm_properties(spec: StackSpec) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource.get("Properties", {})
+        for logical_id, resource in spec.resources.items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    }
 
 
 #: Subscription properties applied as SNS subscription attributes (JSON documents as text).

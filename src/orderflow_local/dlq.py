@@ -8,11 +8,20 @@ queue with their attributes, at a limited rate, and refuses to loop a hopeless m
 - a message SQS moved after its retries ran out (no ``errorCode``) is redriven;
 - a message the handler rejected (``errorCode`` set) is skipped unless ``include_rejected``;
 - no message is redriven more than ``MAX_REDRIVES`` times (``redriveCount`` attribute,
-  which the handler carries into the DLQ when it rejects a redriven message again).
+  which the handler carries into the DLQ when it rejects a redriven message again);
+- a message whose event is already in the table (``alreadyStored``: its batch failed after
+  the write, so SQS moved it anyway) is deleted, not redriven: sending it again would change
+  nothing.
+
+Every dead letter is explained (:func:`explain`): by the handler's ``errorCode`` and
+``errorReason`` attributes when it put the message there itself, else by the last failure
+the function logged for the message in CloudWatch Logs (``FilterLogEvents``, locally and on
+AWS alike).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 from orderflow.adapters.dead_letters import REDRIVE_COUNT
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
+    from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, MessageTypeDef
 
@@ -59,6 +69,23 @@ class DeadLetter:
             return self._string("errorReason") or ""
         receives = self.attributes.get("ApproximateReceiveCount", "?")
         return f"moved by SQS after its receives ran out (processing kept failing); received {receives} times here"
+
+    @property
+    def moved_by(self) -> str:
+        """``handler``: the function sent it, with its reason; ``sqs``: SQS moved it when its receives ran out."""
+        return "handler" if self.error_code else "sqs"
+
+    @property
+    def receive_count(self) -> int:
+        """How many times it was received from its source queue: the handler's attribute, else SQS's count
+        less the receive that read it here (SQS keeps counting in the DLQ)."""
+        if self._string("receiveCount"):
+            return int(self._string("receiveCount") or 0)
+        return max(0, int(self.attributes.get("ApproximateReceiveCount") or 1) - 1)
+
+    @property
+    def sent_at_ms(self) -> int:
+        return int(self.attributes.get("SentTimestamp") or 0)
 
     @property
     def redrive_count(self) -> int:
@@ -102,12 +129,155 @@ def list_dead_letters(sqs: SQSClient, dlq_url: str, *, limit: int = 1000, hide_f
     return list(seen.values())
 
 
+# --- why each message is there -------------------------------------------------------------
+
+#: How far before a message's first send its logs are searched (clocks, batching).
+LOG_SEARCH_MARGIN_MS = 60_000
+
+
+@dataclass(frozen=True)
+class Explained:
+    """A dead letter with why it is there and whether its event is already stored."""
+
+    letter: DeadLetter
+    reason: str
+    #: Where the reason comes from: ``attributes`` (the handler's), ``logs``, or ``unknown``.
+    reason_source: str
+    #: The rejection's code, when there was one (``RETRIES_EXHAUSTED`` for SQS's moves otherwise).
+    error_code: str
+    #: True: its event is in the table (redriving changes nothing); None: not a valid event, or not checked.
+    already_stored: bool | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "messageId": self.letter.message_id,
+            "body": self.letter.body,
+            "reason": self.reason,
+            "reasonSource": self.reason_source,
+            "errorCode": self.error_code,
+            "alreadyStored": self.already_stored,
+            "receiveCount": self.letter.receive_count,
+            "movedBy": self.letter.moved_by,
+            "redriveCount": self.letter.redrive_count,
+        }
+
+
+class FunctionLogReader:
+    """The function's log lines about a message or a request, via ``FilterLogEvents`` (local or AWS)."""
+
+    def __init__(self, logs: CloudWatchLogsClient, group: str) -> None:
+        self._logs = logs
+        self.group = group
+        self._outcomes: dict[str, str | None] = {}
+
+    def lines(self, term: str, start_ms: int = 0) -> list[dict[str, Any]]:
+        """Every JSON line containing ``term``, oldest first (a quoted-term filter pattern)."""
+        found: list[tuple[int, dict[str, Any]]] = []
+        arguments: dict[str, Any] = {"logGroupName": self.group, "filterPattern": f'"{term}"'}
+        if start_ms:
+            arguments["startTime"] = start_ms
+        while True:
+            page = self._logs.filter_log_events(**arguments)
+            for event in page.get("events", []):
+                try:
+                    line = json.loads(event.get("message", ""))
+                except ValueError:
+                    continue
+                if isinstance(line, dict):
+                    found.append((int(event.get("timestamp", 0)), line))
+            token = page.get("nextToken")
+            if not token or not page.get("events"):
+                break
+            arguments["nextToken"] = token
+        found.sort(key=lambda pair: pair[0])
+        return [line for _, line in found]
+
+    def failure(self, message_id: str, since_ms: int = 0) -> tuple[str, str] | None:
+        """(reason, error code) of the last failure logged for ``message_id``, or None."""
+        lines = self.lines(message_id, since_ms)
+        failures = [
+            line for line in lines if line.get("message_id") == message_id and line.get("level") in {"WARNING", "ERROR"}
+        ]
+        batches = [line for line in lines if message_id in (line.get("message_ids") or [])]
+        last_request = batches[-1].get("function_request_id") if batches else None
+        last_failure = failures[-1] if failures else None
+        if last_request and (last_failure is None or last_failure.get("function_request_id") != last_request):
+            outcome = self._invocation_outcome(str(last_request), since_ms)
+            if outcome is not None:
+                return outcome, "RETRIES_EXHAUSTED"
+        if last_failure is None:
+            return None
+        if last_failure.get("error_code"):  # rejected, but the send to the DLQ failed
+            code = str(last_failure["error_code"])
+            return (
+                f"rejected as {code}: {last_failure.get('reason', '')} (the handler's send to the DLQ failed: "
+                f"{last_failure.get('error', '')}; SQS moved it when its receives ran out)",
+                code,
+            )
+        detail = last_failure.get("error") or last_failure.get("reason") or ""
+        return f"{last_failure.get('message', 'failed')}: {detail}".rstrip(": "), "RETRIES_EXHAUSTED"
+
+    def _invocation_outcome(self, request_id: str, since_ms: int) -> str | None:
+        """How the invocation ``request_id`` ended, if it failed as a whole (timeout, crash, error)."""
+        if request_id not in self._outcomes:
+            lines = self.lines(request_id, since_ms)
+            reports = [
+                line.get("record", {})
+                for line in lines
+                if line.get("type") == "platform.report" and line.get("record", {}).get("requestId") == request_id
+            ]
+            status = reports[-1].get("status", "success") if reports else None
+            errors = [
+                str(line.get("message"))
+                for line in lines
+                if line.get("level") == "ERROR" and line.get("requestId") == request_id
+            ]
+            outcome = None
+            if status and status != "success":
+                detail = errors[-1] if errors else status
+                outcome = f"its invocation {request_id} failed as a whole ({status}): {detail}"
+            self._outcomes[request_id] = outcome
+        return self._outcomes[request_id]
+
+
+def explain(
+    letters: list[DeadLetter],
+    *,
+    logs: FunctionLogReader | None,
+    read_item: Callable[[str, str], Mapping[str, Any] | None] | None,
+) -> list[Explained]:
+    """Why each letter is in the DLQ, and whether its event is already stored."""
+    from orderflow.domain.processing import already_applied
+
+    explained = []
+    for letter in letters:
+        stored = already_applied(letter.body, read_item) if read_item is not None else None
+        if letter.error_code:
+            explained.append(Explained(letter, letter.reason, "attributes", letter.error_code, stored))
+            continue
+        found = logs.failure(letter.message_id, max(0, letter.sent_at_ms - LOG_SEARCH_MARGIN_MS)) if logs else None
+        if found is not None:
+            explained.append(Explained(letter, found[0], "logs", found[1], stored))
+            continue
+        where = f"in {logs.group}" if logs else "(logs not searched)"
+        reason = (
+            f"moved by SQS after {letter.receive_count} receives; no failure was logged for it {where}"
+            " (the logs may have expired)"
+        )
+        explained.append(Explained(letter, reason, "unknown", "RETRIES_EXHAUSTED", stored))
+    return explained
+
+
 @dataclass
 class RedriveReport:
     moved: int = 0
     skipped_rejected: int = 0
     skipped_capped: int = 0
+    #: Deleted without a redrive: their event is already stored (with ``dry_run``: would be).
+    deleted_stored: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (message id, why)
+    #: With ``dry_run``: what would be moved.
+    would_move: list[str] = field(default_factory=list)
 
 
 def redrive(
@@ -120,19 +290,34 @@ def redrive(
     limit: int | None = None,
     progress: Callable[[int], None] = lambda moved: None,
     sleep: Callable[[float], None] = time.sleep,
+    read_item: Callable[[str, str], Mapping[str, Any] | None] | None = None,
+    dry_run: bool = False,
 ) -> RedriveReport:
-    """Move dead letters back to ``source_url`` (see the module's rules)."""
+    """Move dead letters back to ``source_url`` (see the module's rules).
+
+    Given ``read_item`` (the table's item by key), letters whose event is already stored are
+    deleted instead. With ``dry_run`` nothing is sent or deleted: the report says what would be.
+    """
+    from orderflow.domain.processing import already_applied
+
     if rate <= 0:
         raise ValueError("rate must be positive (messages per second)")
     report = RedriveReport()
     interval = 1.0 / rate
     held: list[str] = []  # receipt handles kept hidden for this run, made visible again at the end
     try:
-        while limit is None or report.moved < limit:
+        while limit is None or report.moved + len(report.would_move) < limit:
             batch = _receive(sqs, dlq_url, most=10, hide_for=SKIPPED_HIDDEN_FOR)
             if not batch:
                 break
             for letter in batch:
+                if read_item is not None and already_applied(letter.body, read_item):
+                    report.deleted_stored += 1
+                    if dry_run:
+                        held.append(letter.receipt_handle)
+                    else:
+                        sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=letter.receipt_handle)
+                    continue
                 why = _why_not(letter, include_rejected=include_rejected)
                 if why is not None:
                     report.skipped.append((letter.message_id, why))
@@ -140,7 +325,11 @@ def redrive(
                         report.skipped_capped += 1
                     else:
                         report.skipped_rejected += 1
-                if why is not None or (limit is not None and report.moved >= limit):
+                if why is not None or (limit is not None and report.moved + len(report.would_move) >= limit):
+                    held.append(letter.receipt_handle)
+                    continue
+                if dry_run:
+                    report.would_move.append(letter.message_id)
                     held.append(letter.receipt_handle)
                     continue
                 started = time.monotonic()

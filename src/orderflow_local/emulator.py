@@ -18,8 +18,10 @@ from orderflow_local import moto_iam, moto_patches
 from orderflow_local.processes import ignore_interrupts, start_shielded
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_iam import IAMClient
+    from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sts import STSClient
@@ -206,6 +208,12 @@ class Emulator:
 
     def dynamodb(self) -> DynamoDBClient:
         return self.session().client("dynamodb", endpoint_url=self.endpoint, config=client_config())
+
+    def logs(self) -> CloudWatchLogsClient:
+        return self.session().client("logs", endpoint_url=self.endpoint, config=client_config())
+
+    def cloudwatch(self) -> CloudWatchClient:
+        return self.session().client("cloudwatch", endpoint_url=self.endpoint, config=client_config())
 
     def environment(self) -> dict[str, str]:
         """What a process needs in its environment to use this emulator with plain boto3."""

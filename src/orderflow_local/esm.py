@@ -125,7 +125,19 @@ class MappingStats:
     handler_metrics: Counter[str] = field(default_factory=Counter)
     #: (records, seconds) of every successful invocation, for benchmarks and cost estimates.
     durations: list[tuple[int, float]] = field(default_factory=list)
+    #: Age (s) of the oldest message received since it was last taken (the queue's age metric).
+    oldest_age: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def observe_age(self, age: float) -> None:
+        with self.lock:
+            self.oldest_age = age if self.oldest_age is None else max(self.oldest_age, age)
+
+    def take_oldest_age(self) -> float | None:
+        """The age (s) of the oldest message received since the last call (None: none received)."""
+        with self.lock:
+            age, self.oldest_age = self.oldest_age, None
+        return age
 
     def add(self, **deltas: int) -> None:
         with self.lock:
@@ -313,6 +325,10 @@ class EventSourceMapping:
             if len(messages) == wanted:
                 self._backlog.set()
             self.stats.add(received=len(messages))
+            if messages:
+                sent = min(int(message.get("Attributes", {}).get("SentTimestamp", 0)) for message in messages)
+                if sent:
+                    self.stats.observe_age(max(0.0, time.time() - sent / 1000))
             for position, message in enumerate(messages):
                 record = to_lambda_record(message, queue_arn=self.config.queue_arn, region=self.config.region)
                 record_size = len(json.dumps(record))

@@ -9,10 +9,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orderflow_local.chaos import ChaosConfig, count_faults
+from orderflow_local.alarms import (
+    DEFAULT_PERIOD_SCALE,
+    AlarmMonitor,
+    Evaluation,
+    MetricStore,
+    QueueSource,
+    record_invocation,
+)
+from orderflow_local.chaos import ChaosConfig, FaultReader, count_faults
 from orderflow_local.deploy import DeployedStack, deploy
 from orderflow_local.emulator import DEFAULT_PORT, REGION, Emulator, RoleCredentials
 from orderflow_local.esm import EventSourceMapping, MappingConfig
+from orderflow_local.lambda_logs import FunctionLogs
 from orderflow_local.reload import STACK_SOURCES, Watcher, forget_bytecode, handler_sources
 from orderflow_local.template import ROOT, FunctionSpec, StackSpec, ensure_template, load_template, template_for
 from orderflow_local.ttl import TtlSweeper
@@ -21,6 +30,8 @@ from orderflow_local.worker import EnvironmentPool, FunctionConfig
 if TYPE_CHECKING:
     from collections import Counter
     from collections.abc import Callable
+
+    from orderflow_local.alarms import AlarmSpec
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +70,12 @@ class StackOptions:
     #: Run the embedded AWS in a process of its own (its own GIL), apart from the event source
     #: mapping's pollers, the live display and the journal (docs/performance.md).
     emulator_process: bool = True
+    #: The function's logs go to the embedded CloudWatch Logs, as Lambda sends them (orderflow_local.lambda_logs).
+    function_logs: bool = True
+    #: Evaluate the template's alarms against the local run (orderflow_local.alarms).
+    alarms: bool = True
+    #: Alarm periods are divided by this locally (30: a 300 s period is evaluated over 10 s).
+    alarm_period_scale: float = DEFAULT_PERIOD_SCALE
     #: Where the stack is defined (a change there is reported: a restart applies it).
     stack_sources: tuple[Path, ...] = tuple(ROOT / name for name in STACK_SOURCES)
 
@@ -84,6 +101,13 @@ class LocalStack:
         self.reloads = 0
         self._scratch = tempfile.TemporaryDirectory(prefix="orderflow-")
         self.chaos_journal = Path(self._scratch.name) / "chaos.log"
+        #: The function's logs, one sender per function (when ``function_logs``).
+        self.function_logs: list[FunctionLogs] = []
+        #: What the local run measured, for the alarms: Lambda, SQS, DynamoDB and EMF metrics.
+        self.metrics = MetricStore()
+        self.alarm_monitor: AlarmMonitor | None = None
+        #: Alarm state changes so far: (alarm name, old state, evaluation).
+        self.alarm_changes: list[tuple[str, str, Evaluation]] = []
 
     def start(self) -> LocalStack:
         if self.options.template is not None:
@@ -108,7 +132,10 @@ class LocalStack:
             dynamodb=dynamodb,
             iam=self.emulator.iam() if self.options.iam else None,
             sns=self.emulator.sns(),
+            logs=self.emulator.logs() if self.options.function_logs else None,
+            cloudwatch=self.emulator.cloudwatch() if self.options.alarms else None,
         )
+        oldest_received: dict[str, Callable[[], float | None]] = {}
         for mapping in spec.mappings:
             queue = self.deployed.queues[mapping.source_queue]
             visibility = self.options.visibility_timeout or spec.queues[mapping.source_queue].visibility_timeout
@@ -142,6 +169,8 @@ class LocalStack:
                 if self.options.chaos_rate
                 else None,
                 ddb_latency_ms=self.options.ddb_latency_ms,
+                log_group=function.log_group,
+                capture_dir=self._scratch.name if self.options.function_logs else None,
             )
             mapping_config = MappingConfig(
                 queue_url=queue.url,
@@ -157,6 +186,16 @@ class LocalStack:
             )
             pool = EnvironmentPool(config)
             self.pools.append(pool)
+            if self.options.function_logs:
+                logs = FunctionLogs(
+                    self.emulator.logs,
+                    group=function.log_group,
+                    function_name=function.name,
+                    memory_size=function.memory_size,
+                ).start()
+                self.function_logs.append(logs)
+                pool.observers.append(logs.record)
+            pool.observers.append(functools.partial(record_invocation, self.metrics, function.name))
             # On AWS the event source mapping polls with the function's role too.
             runner = EventSourceMapping(
                 mapping_config,
@@ -165,11 +204,39 @@ class LocalStack:
                 on_warning=self.warnings.append,
             )
             self.mappings.append(runner.start())
+            oldest_received[mapping.source_queue] = runner.stats.take_oldest_age
+        if self.options.alarms and self.deployed.alarms:
+            self._monitor_alarms(self.deployed.alarms, oldest_received)
         self._sweeper = TtlSweeper(
             self.emulator.dynamodb, list(self.deployed.tables.values()), interval=self.options.ttl_sweep_interval
         ).start()
         if self.options.reload:
             self._watch()
+
+    def _monitor_alarms(self, alarms: list[AlarmSpec], oldest_received: dict[str, Callable[[], float | None]]) -> None:
+        if self.deployed is None:
+            return
+        queues = [
+            QueueSource(queue.name, queue.url, oldest_received.get(logical_id))
+            for logical_id, queue in self.deployed.queues.items()
+        ]
+        tables = list(self.deployed.tables.values())
+        self.alarm_monitor = AlarmMonitor(
+            alarms,
+            self.metrics,
+            cloudwatch=self.emulator.cloudwatch,
+            sqs=self.emulator.sqs,
+            queues=queues,
+            throttles=_write_throttles(self.chaos_journal) if self.options.chaos_rate else None,
+            table_name=tables[0] if tables else "",
+            period_scale=self.options.alarm_period_scale,
+            on_change=self._alarm_changed,
+        ).start()
+
+    def _alarm_changed(self, alarm: AlarmSpec, previous: str, evaluation: Evaluation) -> None:
+        self.alarm_changes.append((alarm.name, previous, evaluation))
+        if previous != "INSUFFICIENT_DATA" or evaluation.state != "OK":
+            self.progress(f"alarm {alarm.name}: {previous} -> {evaluation.state}: {evaluation.reason}")
 
     def _credentials(self, function: FunctionSpec) -> RoleCredentials | None:
         role = self.deployed.role_of(function) if self.options.iam and self.deployed else None
@@ -234,6 +301,14 @@ class LocalStack:
         for pool in self.pools:
             pool.shutdown(kill=kill)
         self.pools = []
+        if self.alarm_monitor is not None:
+            self.alarm_monitor.stop()
+        for logs in self.function_logs:
+            try:
+                logs.stop()  # what the last invocations wrote
+            except Exception:
+                log.warning("could not send the last log events", exc_info=True)
+        self.function_logs = []
         if self._sweeper is not None:
             self._sweeper.stop()
             self._sweeper = None
@@ -282,6 +357,12 @@ class LocalStack:
     @property
     def endpoint(self) -> str:
         return self.emulator.endpoint
+
+
+def _write_throttles(journal: Path) -> Callable[[], list[tuple[float, str]]]:
+    """The throttles chaos injected into the table's writes: DynamoDB's WriteThrottleEvents."""
+    reader = FaultReader(journal, frozenset({"ddb_throttle"}))
+    return lambda: [(at, operation) for at, _kind, operation in reader()]
 
 
 def _shown(paths: list[Path]) -> str:

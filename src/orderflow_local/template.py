@@ -1,10 +1,10 @@
 """Read the synthesized CloudFormation template: the local stack's single source of truth.
 
 Only the resources the local stack runs are read (queues, table, function, event source
-mapping, the function's role and its policies, SNS topics and their queue subscriptions);
-intrinsics in the properties it uses are
-resolved to the local resources. Everything else (KMS, alarms, logs, dashboard) has no
-local counterpart and is reported as such, never silently pretended.
+mapping, the function's role and its policies, SNS topics and their queue subscriptions,
+log groups, alarms); intrinsics in the properties it uses are resolved to the local
+resources. Everything else (KMS, the dashboard, the alarm topic's e-mail) has no local
+counterpart and is reported as such, never silently pretended.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ EMULATED_TYPES = frozenset(
         "AWS::IAM::Policy",
         "AWS::SNS::Topic",
         "AWS::SNS::Subscription",
+        "AWS::Logs::LogGroup",
+        "AWS::CloudWatch::Alarm",
     }
 )
 
@@ -76,6 +78,8 @@ class FunctionSpec:
     environment: dict[str, Any]
     #: Logical id of its execution role (None: the role is not in this template).
     role: str | None = None
+    #: The CloudWatch Logs group it writes to (``LoggingConfig.LogGroup``, else Lambda's default).
+    log_group: str = ""
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,7 @@ def load_template(path: Path) -> StackSpec:
             runtime=str(props.get("Runtime", "")),
             environment=dict(props.get("Environment", {}).get("Variables", {})),
             role=_logical_target(props["Role"], "Role", key) if isinstance(props.get("Role"), dict) else None,
+            log_group=_log_group(props, resources),
         )
     mappings = []
     for key, value in resources.items():
@@ -219,6 +224,18 @@ def load_template(path: Path) -> StackSpec:
         subscriptions=_subscriptions(resources, topics, queues),
         resources=resources,
     )
+
+
+def _log_group(function: dict[str, Any], resources: dict[str, dict[str, Any]]) -> str:
+    """The function's log group: its LoggingConfig's (a name, or a Ref to a LogGroup here), else /aws/lambda/NAME."""
+    configured = function.get("LoggingConfig", {}).get("LogGroup")
+    if isinstance(configured, str):
+        return configured
+    if isinstance(configured, dict) and "Ref" in configured:
+        group = resources.get(configured["Ref"], {}).get("Properties", {}).get("LogGroupName")
+        if isinstance(group, str):
+            return group
+    return f"/aws/lambda/{function.get('FunctionName', 'function')}"
 
 
 def _subscriptions(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import logging
 import multiprocessing
 import os
 import sys
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from orderflow_local.processes import ignore_interrupts, start_shielded
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from multiprocessing.connection import Connection
 
     from orderflow_local.chaos import ChaosConfig
@@ -47,6 +49,10 @@ class FunctionConfig:
     log_path: str | None = None
     chaos: ChaosConfig | None = None
     ddb_latency_ms: float = 0.0
+    #: The CloudWatch Logs group the function writes to (the template's LoggingConfig).
+    log_group: str = ""
+    #: A directory where each environment leaves its output for the parent to collect (None: not kept).
+    capture_dir: str | None = None
 
     @property
     def arn(self) -> str:
@@ -64,6 +70,17 @@ class Invocation:
     cold_start: bool = False
     duration: float = 0.0
     metrics: Counter[str] = field(default_factory=Counter)
+    #: What Lambda's logs and metrics need: the request id, when it started and ended (epoch
+    #: seconds), the environment's log stream, its init time (cold starts), the lines the
+    #: function wrote (epoch ms, text) and how many invocations were running at its start.
+    request_id: str = ""
+    started_at: float = 0.0
+    ended_at: float = 0.0
+    log_stream: str = ""
+    init_duration: float | None = None
+    max_memory_mb: int | None = None
+    lines: list[tuple[int, str]] = field(default_factory=list)
+    concurrency: int = 1
 
 
 class LocalContext:
@@ -75,8 +92,8 @@ class LocalContext:
         self.function_version = "$LATEST"
         self.memory_limit_in_mb = config.memory_size
         self.invoked_function_arn = config.arn
-        self.log_group_name = f"/aws/lambda/{config.name}"
-        self.log_stream_name = f"local/{os.getpid()}"
+        self.log_group_name = config.log_group
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", f"local/{os.getpid()}")
         self._deadline = deadline
 
     def get_remaining_time_in_millis(self) -> int:
@@ -84,24 +101,34 @@ class LocalContext:
 
 
 class _OutputSink(io.TextIOBase):
-    """The environment's stdout: EMF metric lines are counted, everything else is logged."""
+    """The environment's stdout: EMF metric lines are counted, everything else is logged.
 
-    def __init__(self, log_path: str | None) -> None:
+    With a capture file, every line (EMF included, as on Lambda) is also kept there with
+    its time, for the parent to send to CloudWatch Logs: a file survives the process being
+    killed mid-invocation, as Lambda's log lines do.
+    """
+
+    def __init__(self, log_path: str | None, capture_path: str | None = None) -> None:
         self._log = open(log_path, "a", buffering=1, encoding="utf-8") if log_path else None  # noqa: SIM115
+        self._capture = open(capture_path, "a", buffering=1, encoding="utf-8") if capture_path else None  # noqa: SIM115
         self._partial = ""
+        self._lock = threading.Lock()  # the handler's record threads write concurrently
         self.metrics: Counter[str] = Counter()
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
-        lines = (self._partial + text).split("\n")
-        self._partial = lines.pop()
-        for line in lines:
-            self._line(line)
+        with self._lock:
+            lines = (self._partial + text).split("\n")
+            self._partial = lines.pop()
+            for line in lines:
+                self._line(line)
         return len(text)
 
     def _line(self, line: str) -> None:
+        if self._capture is not None:
+            self._capture.write(f"{int(time.time() * 1000)}\t{line}\n")
         if line.startswith('{"_aws"'):
             self._count_emf(line)
         elif self._log is not None:
@@ -137,11 +164,18 @@ def _load_handler(spec: str) -> Any:
         raise ValueError(f"module {module_name!r} has no function {function_name!r}") from None
 
 
-def environment_main(connection: Connection, config: FunctionConfig, index: int = 0) -> None:  # pragma: no cover
+def environment_main(  # pragma: no cover
+    connection: Connection,
+    config: FunctionConfig,
+    index: int = 0,
+    log_stream: str = "",
+    capture_path: str | None = None,
+) -> None:
     """The execution environment's process: init once, then serve invocations until told to stop."""
     # An environment is stopped by its parent, after its batch in flight, never by Ctrl-C.
     ignore_interrupts()
     os.environ.update(config.environment)
+    os.environ.update({"AWS_LAMBDA_LOG_GROUP_NAME": config.log_group, "AWS_LAMBDA_LOG_STREAM_NAME": log_stream})
     if config.chaos is not None or config.ddb_latency_ms:
         from orderflow_local import chaos
 
@@ -151,7 +185,7 @@ def environment_main(connection: Connection, config: FunctionConfig, index: int 
             chaos.install(config.chaos, index)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    sink = _OutputSink(config.log_path)
+    sink = _OutputSink(config.log_path, capture_path)
     sys.stdout = sink
     started = time.perf_counter()
     try:
@@ -172,14 +206,26 @@ def environment_main(connection: Connection, config: FunctionConfig, index: int 
         try:
             result = handler(event, context)
         except Exception as exc:  # noqa: BLE001 - any handler error fails the invocation, as in Lambda
-            connection.send(("error", f"{type(exc).__name__}: {exc}", sink.take_metrics()))
+            connection.send(("error", f"{type(exc).__name__}: {exc}", sink.take_metrics(), _max_memory_mb()))
             continue
         try:
             payload = json.dumps(result)
         except (TypeError, ValueError) as exc:
-            connection.send(("error", f"Runtime.MarshalError: {exc}", sink.take_metrics()))
+            connection.send(("error", f"Runtime.MarshalError: {exc}", sink.take_metrics(), _max_memory_mb()))
         else:
-            connection.send(("ok", payload, sink.take_metrics()))
+            connection.send(("ok", payload, sink.take_metrics(), _max_memory_mb()))
+
+
+def _max_memory_mb() -> int:  # pragma: no cover - runs in the environment's process
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # kilobytes on Linux
+
+
+def log_stream_name(started: float | None = None) -> str:
+    """A new execution environment's log stream, named as Lambda names it: ``2026/11/27/[$LATEST]<32 hex>``."""
+    day = time.strftime("%Y/%m/%d", time.gmtime(started if started is not None else time.time()))
+    return f"{day}/[$LATEST]{uuid.uuid4().hex}"
 
 
 class ExecutionEnvironment:
@@ -191,8 +237,19 @@ class ExecutionEnvironment:
         self.config = config
         #: The code version it imported (see EnvironmentPool.retire).
         self.generation = generation
+        self.log_stream = log_stream_name()
+        self._capture = (
+            os.path.join(config.capture_dir, f"env-{os.getpid()}-{index}-{generation}.log")
+            if config.capture_dir
+            else None
+        )
+        self._capture_offset = 0
+        self.init_duration: float | None = None
+        self.max_memory_mb: int | None = None
         self._connection, child = context.Pipe()
-        self.process = context.Process(target=environment_main, args=(child, config, index), daemon=True)
+        self.process = context.Process(
+            target=environment_main, args=(child, config, index, self.log_stream, self._capture), daemon=True
+        )
         start_shielded(self.process)  # a Ctrl-C is the parent's to handle (orderflow_local.processes)
         child.close()
         self._initialized = False
@@ -204,15 +261,26 @@ class ExecutionEnvironment:
         return self.process.is_alive()
 
     def invoke(self, event: dict[str, Any]) -> Invocation:
+        result = self._invoke(event)
+        result.log_stream = self.log_stream
+        result.ended_at = time.time()
+        result.started_at = result.started_at or result.ended_at
+        result.init_duration = self.init_duration if result.cold_start else None
+        result.max_memory_mb = result.max_memory_mb or self.max_memory_mb
+        result.lines = self._new_lines()
+        return result
+
+    def _invoke(self, event: dict[str, Any]) -> Invocation:
         started = time.monotonic()
         cold = not self._initialized
         if cold:
             init = self._wait_for_init()
             if init is not None:
                 return init
-        deadline = time.time() + self.config.timeout
+        request_id, started_at = str(uuid.uuid4()), time.time()
+        deadline = started_at + self.config.timeout
         try:
-            self._connection.send((event, str(uuid.uuid4()), deadline))
+            self._connection.send((event, request_id, deadline))
             if not self._connection.poll(self.config.timeout):
                 self.stop(kill=True)
                 return Invocation(
@@ -220,16 +288,48 @@ class ExecutionEnvironment:
                     error=f"Task timed out after {self.config.timeout:.2f} seconds",
                     cold_start=cold,
                     duration=time.monotonic() - started,
+                    request_id=request_id,
+                    started_at=started_at,
                 )
-            status, value, metrics = self._connection.recv()
+            status, value, metrics, memory = self._connection.recv()
         except (EOFError, OSError):  # the process died, or was stopped by another thread (an immediate stop)
             self.stop(kill=True)
             code = self.process.exitcode
-            return Invocation("crash", error=f"Runtime exited with code {code}", cold_start=cold)
-        duration = time.monotonic() - started
-        if status == "ok":
-            return Invocation("ok", payload=value, cold_start=cold, duration=duration, metrics=metrics)
-        return Invocation("error", error=value, cold_start=cold, duration=duration, metrics=metrics)
+            return Invocation(
+                "crash",
+                error=f"Runtime exited with code {code}",
+                cold_start=cold,
+                duration=time.monotonic() - started,
+                request_id=request_id,
+                started_at=started_at,
+            )
+        self.max_memory_mb = memory
+        return Invocation(
+            "ok" if status == "ok" else "error",
+            payload=value if status == "ok" else None,
+            error=None if status == "ok" else value,
+            cold_start=cold,
+            duration=time.monotonic() - started,
+            metrics=metrics,
+            request_id=request_id,
+            started_at=started_at,
+            max_memory_mb=memory,
+        )
+
+    def _new_lines(self) -> list[tuple[int, str]]:
+        """The lines the function wrote since the last call (complete lines only)."""
+        if self._capture is None or not os.path.exists(self._capture):
+            return []
+        with open(self._capture, "rb") as capture:
+            capture.seek(self._capture_offset)
+            data = capture.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        self._capture_offset += len(complete)
+        lines = []
+        for raw in complete.decode("utf-8", errors="replace").splitlines():
+            stamp, _, text = raw.partition("\t")
+            lines.append((int(stamp) if stamp.isdigit() else int(time.time() * 1000), text))
+        return lines
 
     def _wait_for_init(self) -> Invocation | None:
         try:
@@ -244,6 +344,7 @@ class ExecutionEnvironment:
             self.stop(kill=True)
             return Invocation("error", error=f"Runtime.ImportModuleError: {value}", cold_start=True)
         self._initialized = True
+        self.init_duration = float(value)
         return None
 
     def stop(self, *, kill: bool = False) -> None:
@@ -264,6 +365,10 @@ class ExecutionEnvironment:
         self.process.join(timeout=5)
         self._connection.close()
 
+    def discard_capture(self) -> None:
+        if self._capture is not None and os.path.exists(self._capture):
+            os.remove(self._capture)
+
 
 class EnvironmentPool:
     """Warm environments are reused; a new one (a cold start) is made only when none is idle."""
@@ -278,14 +383,30 @@ class EnvironmentPool:
         self.cold_starts = 0
         #: Bumped when the function's code changes: environments of an older one are not reused.
         self.generation = 0
+        self._running = 0
+        #: Called with each invocation's outcome (its logs, its metrics), in the invoking thread.
+        self.observers: list[Callable[[Invocation], None]] = []
 
     def invoke(self, event: dict[str, Any]) -> Invocation:
         environment = self._acquire()
-        result = environment.invoke(event)
+        with self._lock:
+            self._running += 1
+            concurrency = self._running
+        try:
+            result = environment.invoke(event)
+        finally:
+            with self._lock:
+                self._running -= 1
+        result.concurrency = concurrency
         if result.cold_start:
             with self._lock:
                 self.cold_starts += 1
         self._release(environment)
+        for observer in self.observers:
+            try:
+                observer(result)
+            except Exception:  # an observer's failure must not fail the batch
+                logging.getLogger(__name__).exception("an invocation observer failed")
         return result
 
     def _acquire(self) -> ExecutionEnvironment:
@@ -339,3 +460,4 @@ class EnvironmentPool:
             self._idle.clear()
         for environment in environments:
             environment.stop(kill=kill)
+            environment.discard_capture()

@@ -67,6 +67,8 @@ class TransientError(OrderflowError):
     metric: str | None = None
     #: The log message for it (the details go beside it).
     summary: str = "Transient failure, SQS will retry"
+    #: More fields for its log line.
+    log_fields: dict[str, str] = {}  # noqa: RUF012 - replaced per instance, never mutated
 
 
 class StoreUnavailableError(TransientError):
@@ -74,7 +76,18 @@ class StoreUnavailableError(TransientError):
 
 
 class DeadLetterPublishError(TransientError):
-    """A permanently failed message could not be sent to the DLQ; SQS must keep it."""
+    """A permanently failed message could not be sent to the DLQ; SQS must keep it.
+
+    ``rejected`` holds why the message was being rejected (code, reason), so the log line of
+    this failure keeps it: if SQS moves the message after its receives run out, that line is
+    where its reason is found (``orderflow dlq list``).
+    """
+
+    def __init__(self, message: str, *, rejected: tuple[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.rejected = rejected
+        if rejected is not None:
+            self.log_fields = {"error_code": rejected[0], "reason": rejected[1]}
 
 
 class AwaitingOrderError(TransientError):

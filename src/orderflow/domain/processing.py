@@ -10,14 +10,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from orderflow.domain.errors import AwaitingOrderError, OrderflowError, PermanentError, StoreUnavailableError
+from orderflow.domain.errors import (
+    AwaitingOrderError,
+    DeadLetterPublishError,
+    OrderflowError,
+    PermanentError,
+    StoreUnavailableError,
+)
 from orderflow.domain.events import event_type_of
 from orderflow.domain.lifecycle import Context, Effect, Outcome, Wait, Write
 from orderflow.domain.models import unknown_fields
 from orderflow.domain.parsing import load_json_object, validate
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from orderflow.domain.events import EventType
     from orderflow.domain.lifecycle import PutIfAbsent, UpdateIfStatus, WriteResult
@@ -149,15 +155,20 @@ class OrderProcessor:
             )
         except PermanentError as error:
             error.order_id = order_id
-            self._dead_letters.publish(
-                message.body,
-                code=error.code,
-                reason=error.reason,
-                source_message_id=message.message_id,
-                receive_count=message.receive_count,
-                redrive_count=message.redrive_count,
-                group_id=message.group_id,
-            )
+            try:
+                self._dead_letters.publish(
+                    message.body,
+                    code=error.code,
+                    reason=error.reason,
+                    source_message_id=message.message_id,
+                    receive_count=message.receive_count,
+                    redrive_count=message.redrive_count,
+                    group_id=message.group_id,
+                )
+            except DeadLetterPublishError as failed:
+                raised = DeadLetterPublishError(str(failed), rejected=(error.code, error.reason))
+                raised.order_id = order_id
+                raise raised from failed
             return ProcessingResult(
                 outcome=Outcome.REJECTED,
                 order_id=order_id,
@@ -190,3 +201,18 @@ class OrderProcessor:
                 raise decision.give_up
             raise AwaitingOrderError(decision.reason, metric=decision.metric)
         return decision.effect
+
+
+def already_applied(body: str, read: Callable[[str, str], Mapping[str, Any] | None]) -> bool | None:
+    """Whether the event in ``body`` is already in the store (``read(orderId, createdAt)`` gives the item).
+
+    ``None`` when the body is not a valid event (nothing of it can be stored). A dead letter
+    whose event is applied would change nothing if sent again: it only needs deleting.
+    """
+    try:
+        data = load_json_object(body)
+        event_type = event_type_of(data)
+        event = validate(event_type.model, data)
+    except PermanentError:
+        return None
+    return bool(event_type.applied(event, read(*event_type.key(event))))

@@ -22,7 +22,9 @@ class EventType(Generic[E]):
     ``first`` is the write to try before knowing the order's state: the state the event
     most often meets (a create meets no item; a cancel meets a confirmed order). When that
     write's condition fails, ``decide`` is called with the item the store found (``None``
-    when there is none) and returns the next decision. Both are pure: no I/O.
+    when there is none) and returns the next decision. ``applied`` says whether an item
+    already holds the event's effect (so sending it again would change nothing: a dead
+    letter that need not be redriven). All are pure: no I/O.
     """
 
     name: str
@@ -30,3 +32,4 @@ class EventType(Generic[E]):
     key: Callable[[E], tuple[str, str]]
     first: Callable[[E, Context], Decision]
     decide: Callable[[E, Mapping[str, Any] | None, Context], Decision]
+    applied: Callable[[E, Mapping[str, Any] | None], bool]

@@ -131,6 +131,16 @@ def _wait(event: OrderCancelled) -> Wait:
     )
 
 
+def _applied(event: OrderCancelled, stored: Mapping[str, Any] | None) -> bool:
+    """This cancellation is stored: applied (CANCELLED), or recorded and waiting for its order."""
+    return (
+        stored is not None
+        and status_of(stored) in {OrderStatus.CANCELLED, OrderStatus.AWAITING_ORDER}
+        and stored.get("cancelledAt") == event.cancelled_at
+        and stored.get("cancellationReason") == event.reason
+    )
+
+
 ORDER_CANCELLED: EventType[OrderCancelled] = EventType(
-    name="OrderCancelled", model=OrderCancelled, key=_key, first=_first, decide=_decide
+    name="OrderCancelled", model=OrderCancelled, key=_key, first=_first, decide=_decide, applied=_applied
 )

@@ -79,6 +79,11 @@ def same_content(order: OrderCreated, stored: Mapping[str, Any]) -> bool:
     return all(stored.get(name) == value for name, value in wire.items())
 
 
+def _applied(order: OrderCreated, stored: Mapping[str, Any] | None) -> bool:
+    """Stored with the same content (confirmed, or cancelled since); a tombstone still waits for it."""
+    return stored is not None and status_of(stored) != OrderStatus.AWAITING_ORDER and same_content(order, stored)
+
+
 ORDER_CREATED: EventType[OrderCreated] = EventType(
-    name="OrderCreated", model=OrderCreated, key=_key, first=_first, decide=_decide
+    name="OrderCreated", model=OrderCreated, key=_key, first=_first, decide=_decide, applied=_applied
 )

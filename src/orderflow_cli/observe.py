@@ -1,0 +1,279 @@
+"""`orderflow logs` and `orderflow status`: the function's logs and the stack's alarms, locally or on AWS.
+
+Both read what AWS itself offers (CloudWatch Logs ``FilterLogEvents``, CloudWatch
+``DescribeAlarms``), so the same code reads the local stack and a deployed one
+(``--endpoint-url aws``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from orderflow_cli.aws import LOCAL_ENDPOINT, LOG_GROUP, CliError, Target, translate
+from orderflow_cli.common import EndpointOption, console, fail
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from mypy_boto3_logs import CloudWatchLogsClient
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+FOLLOW_INTERVAL = 1.0
+
+
+def parse_since(text: str) -> float:
+    """``10m``, ``2h``, ``30s``, ``1d`` as seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text)
+    if not match:
+        raise ValueError(f"--since {text!r}: give a number and a unit, like 30s, 10m, 2h or 1d")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def logs(
+    endpoint_url: EndpointOption = LOCAL_ENDPOINT,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")] = False,
+    since: Annotated[str, typer.Option(help="How far back to start: 30s, 10m, 2h, 1d.")] = "10m",
+    filter_text: Annotated[
+        str | None,
+        typer.Option(
+            "--filter",
+            help="A CloudWatch Logs filter pattern: a term or a quoted phrase (JSON patterns like "
+            "'{ $.level = \"ERROR\" }' work on AWS only).",
+        ),
+    ] = None,
+    message_id: Annotated[
+        str | None, typer.Option(help="Only lines about this SQS message id (its batch, its record, its failure).")
+    ] = None,
+    log_group: Annotated[str, typer.Option(help="The log group.")] = LOG_GROUP,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print each event as a JSON line, message unchanged.")
+    ] = False,
+) -> None:
+    """Print the function's log lines from CloudWatch Logs, as Lambda wrote them.
+
+    One code path for both: FilterLogEvents on the function's log group, in the local
+    stack by default or on AWS with --endpoint-url aws. Lambda's own JSON records are shown
+    as the START, END and REPORT lines they stand for.
+    """
+    target = Target(endpoint_url)
+    try:
+        pattern = _pattern(target, filter_text, message_id)
+        start_ms = int((time.time() - parse_since(since)) * 1000)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    client = target.logs()
+    seen: set[str] = set()
+    try:
+        while True:
+            since_ms = start_ms
+            events = translate(
+                lambda since_ms=since_ms: list(_filter(client, log_group, pattern, since_ms)),  # type: ignore[misc]
+                target,
+                f"log group {log_group}",
+            )
+            for event in events:
+                if event["eventId"] in seen:
+                    continue
+                seen.add(event["eventId"])
+                start_ms = max(start_ms, int(event["timestamp"]))
+                console.out(_render(event, as_json=as_json), highlight=False)
+            if not follow:
+                if not events and not seen:
+                    console.print(
+                        f"No log lines in {log_group} since {since} ago"
+                        + (f" matching {pattern}" if pattern else "")
+                        + "."
+                    )
+                return
+            time.sleep(FOLLOW_INTERVAL)
+    except CliError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        return
+
+
+def _pattern(target: Target, filter_text: str | None, message_id: str | None) -> str:
+    if filter_text and message_id:
+        raise ValueError("give --filter or --message-id, not both")
+    if message_id:
+        return f'"{message_id}"'
+    pattern = (filter_text or "").strip()
+    if pattern.startswith("{") and not target.is_real_aws:
+        raise ValueError(
+            "JSON filter patterns work on AWS only: the local emulator matches terms and quoted phrases "
+            "(try --filter ERROR, or --filter '\"Order stored\"')"
+        )
+    return pattern
+
+
+def _filter(client: CloudWatchLogsClient, group: str, pattern: str, start_ms: int) -> Iterator[dict[str, Any]]:
+    arguments: dict[str, Any] = {"logGroupName": group, "startTime": start_ms}
+    if pattern:
+        arguments["filterPattern"] = pattern
+    events: list[dict[str, Any]] = []
+    while True:
+        page = client.filter_log_events(**arguments)
+        events.extend(page.get("events", []))  # type: ignore[arg-type]
+        token = page.get("nextToken")
+        if not token or not page.get("events"):
+            break
+        arguments["nextToken"] = token
+    yield from sorted(events, key=lambda event: (event["timestamp"], event.get("eventId", "")))
+
+
+def _render(event: dict[str, Any], *, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(
+            {
+                "timestamp": event["timestamp"],
+                "logStreamName": event.get("logStreamName"),
+                "eventId": event.get("eventId"),
+                "message": event["message"],
+            }
+        )
+    at = datetime.fromtimestamp(event["timestamp"] / 1000, UTC).strftime("%H:%M:%S.%f")[:-3]
+    stream = str(event.get("logStreamName", ""))[-8:]
+    return f"{at} {stream} {render_message(event['message'])}"
+
+
+def render_message(message: str) -> str:
+    """One log line as a person reads it: Lambda's records as START/END/REPORT, Powertools' as LEVEL text."""
+    try:
+        line = json.loads(message)
+    except ValueError:
+        return message.rstrip()
+    if not isinstance(line, dict):
+        return message.rstrip()
+    kind, record = line.get("type"), line.get("record") or {}
+    if kind == "platform.initStart":
+        return f"INIT_START Runtime Version: {record.get('runtimeVersion', '?')}"
+    if kind == "platform.start":
+        return f"START RequestId: {record.get('requestId')} Version: {record.get('version', '$LATEST')}"
+    if kind == "platform.runtimeDone":
+        return f"END RequestId: {record.get('requestId')}"
+    if kind == "platform.report":
+        metrics = record.get("metrics", {})
+        text = (
+            f"REPORT RequestId: {record.get('requestId')}\tDuration: {metrics.get('durationMs', 0):.2f} ms\t"
+            f"Billed Duration: {metrics.get('billedDurationMs', 0)} ms\tMemory Size: {metrics.get('memorySizeMB')} MB\t"
+            f"Max Memory Used: {metrics.get('maxMemoryUsedMB')} MB"
+        )
+        if "initDurationMs" in metrics:
+            text += f"\tInit Duration: {metrics['initDurationMs']:.2f} ms"
+        if record.get("status", "success") != "success":
+            text += f"\tStatus: {record['status']}"
+        return text
+    if "_aws" in line:
+        names = [metric["Name"] for d in line["_aws"].get("CloudWatchMetrics", []) for metric in d.get("Metrics", [])]
+        return "METRICS " + " ".join(f"{name}={line.get(name)}" for name in names)
+    level = line.get("level", "")
+    details = [
+        f"{key}={line[key]}"
+        for key in ("message_id", "order_id", "error_code", "reason", "error")
+        if line.get(key) not in (None, "", [])
+    ]
+    if line.get("message_ids"):
+        details.append(f"messages={len(line['message_ids'])}")
+    request = line.get("function_request_id") or line.get("requestId")
+    if request:
+        details.append(f"request={request}")
+    return f"{level} {line.get('message', '')}" + (f"  ({', '.join(details)})" if details else "")
+
+
+_SYMBOLS = {
+    "GreaterThanOrEqualToThreshold": ">=",
+    "GreaterThanThreshold": ">",
+    "LessThanThreshold": "<",
+    "LessThanOrEqualToThreshold": "<=",
+}
+
+
+def status(
+    endpoint_url: EndpointOption = LOCAL_ENDPOINT,
+    prefix: Annotated[str, typer.Option(help="Only alarms whose name starts with this.")] = "orderflow-",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the alarms as a JSON array.")] = False,
+) -> None:
+    """Each of the stack's alarms: its state (OK / ALARM / INSUFFICIENT_DATA) and the metric behind it.
+
+    Locally, `orderflow up` evaluates the template's alarms against the local run (with
+    periods scaled down, which this says); with --endpoint-url aws, CloudWatch's own states.
+    """
+    target = Target(endpoint_url)
+    try:
+        alarms = translate(lambda: _alarms(target, prefix), target, "alarms")
+    except CliError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        console.out(json.dumps(alarms, indent=2, default=str), highlight=False)
+        return
+    if not alarms:
+        console.print(f"No alarm named {prefix}* at {target.describe()}: is the stack deployed there?")
+        return
+    table = Table("alarm", "state", "metric", "threshold", "recent datapoints", "since")
+    scaled: set[tuple[int, float]] = set()
+    for alarm in alarms:
+        data = alarm["reasonData"]
+        if "localPeriod" in data:
+            scaled.add((alarm["period"], data["localPeriod"]))
+        colour = {"OK": "green", "ALARM": "red"}.get(alarm["state"], "yellow")
+        recent = ", ".join(f"{value:g}" for value in data.get("recentDatapoints", [])) or "-"
+        table.add_row(
+            alarm["name"],
+            f"[{colour}]{alarm['state']}[/{colour}]",
+            f"{alarm['metric']} {alarm['statistic']} / {alarm['period']} s",
+            f"{_SYMBOLS.get(alarm['comparison'], alarm['comparison'])} {alarm['threshold']:g}",
+            recent,
+            str(alarm["since"])[:19],
+        )
+    console.print(table)
+    for alarm in alarms:
+        if alarm["state"] != "OK":
+            console.print(f"{alarm['name']}: {alarm['reason']}")
+    for period, local in sorted(scaled):
+        console.print(f"Evaluated locally with periods scaled down: {period} s over {local:g} s.")
+    firing = [alarm["name"] for alarm in alarms if alarm["state"] == "ALARM"]
+    console.print(f"{len(firing)} of {len(alarms)} in ALARM" + (f": {', '.join(firing)}" if firing else "") + ".")
+
+
+def _alarms(target: Target, prefix: str) -> list[dict[str, Any]]:
+    client = target.cloudwatch()
+    found: list[dict[str, Any]] = []
+    arguments: dict[str, Any] = {"AlarmNamePrefix": prefix, "AlarmTypes": ["MetricAlarm"]}
+    while True:
+        page = client.describe_alarms(**arguments)
+        found.extend(page.get("MetricAlarms", []))  # type: ignore[arg-type]
+        if not page.get("NextToken"):
+            break
+        arguments["NextToken"] = page["NextToken"]
+    alarms = []
+    for alarm in found:
+        try:
+            reason_data = json.loads(alarm.get("StateReasonData") or "{}")
+        except ValueError:
+            reason_data = {}
+        dimensions = ",".join(f"{d['Name']}={d['Value']}" for d in alarm.get("Dimensions", []))
+        alarms.append(
+            {
+                "name": alarm["AlarmName"],
+                "state": alarm.get("StateValue", "INSUFFICIENT_DATA"),
+                "reason": alarm.get("StateReason", ""),
+                "reasonData": reason_data,
+                "since": alarm.get("StateUpdatedTimestamp"),
+                "metric": f"{alarm.get('Namespace')}/{alarm.get('MetricName')}"
+                + (f"[{dimensions}]" if dimensions else ""),
+                "statistic": alarm.get("ExtendedStatistic") or alarm.get("Statistic"),
+                "period": alarm.get("Period"),
+                "threshold": alarm.get("Threshold"),
+                "comparison": alarm.get("ComparisonOperator"),
+                "evaluationPeriods": alarm.get("EvaluationPeriods"),
+                "treatMissingData": alarm.get("TreatMissingData"),
+            }
+        )
+    return alarms

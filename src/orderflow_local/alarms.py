@@ -1,0 +1,408 @@
+"""The template's CloudWatch alarms, evaluated against what the local run produces.
+
+Each ``AWS::CloudWatch::Alarm`` of the template is created in the embedded CloudWatch
+(``PutMetricAlarm``, so ``aws cloudwatch describe-alarms`` lists it) and evaluated here,
+with its own metric, statistic, period, threshold, comparison, evaluation periods,
+datapoints to alarm and missing-data treatment. Its state goes to the embedded CloudWatch
+with ``SetAlarmState``, with a reason and reason data shaped like CloudWatch's, so
+``orderflow status`` reads it the same way locally and on AWS.
+
+The metrics come from where AWS gets them:
+
+- ``AWS/Lambda``: each invocation the runner makes (Invocations, Errors, Duration,
+  ConcurrentExecutions, Throttles; the runner never exceeds the mapping's concurrency, so it
+  records no throttle, as an event source mapping with MaximumConcurrency does not);
+- the function's own namespace: the EMF lines in its log output (CloudWatch extracts them
+  from the log group on AWS);
+- ``AWS/SQS``: the queues' depth, sampled every ``sample_interval``; the age of the oldest
+  message is the oldest the event source mapping received in the sample (moto gives no
+  ``ApproximateAgeOfOldestMessage``);
+- ``AWS/DynamoDB`` ``WriteThrottleEvents``: the throttles the chaos option injects into writes.
+
+Periods of 5 minutes are too long to wait for while iterating: the monitor divides every
+period by ``period_scale`` (30 by default: 300 s is evaluated over 10 s), and says so. CloudWatch
+evaluates aligned periods; locally the periods are windows ending now, so a breach shows at once.
+
+Source: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_sqs import SQSClient
+
+    from orderflow_local.worker import Invocation
+
+log = logging.getLogger(__name__)
+
+OK, ALARM, INSUFFICIENT_DATA = "OK", "ALARM", "INSUFFICIENT_DATA"
+DEFAULT_PERIOD_SCALE = 30.0
+
+_COMPARISONS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
+    "GreaterThanOrEqualToThreshold": ("greater than or equal to", lambda value, limit: value >= limit),
+    "GreaterThanThreshold": ("greater than", lambda value, limit: value > limit),
+    "LessThanThreshold": ("less than", lambda value, limit: value < limit),
+    "LessThanOrEqualToThreshold": ("less than or equal to", lambda value, limit: value <= limit),
+}
+
+Dimensions = tuple[tuple[str, str], ...]
+
+
+def dimensions_of(values: dict[str, str] | Iterable[tuple[str, str]]) -> Dimensions:
+    items = values.items() if isinstance(values, dict) else values
+    return tuple(sorted((str(name), str(value)) for name, value in items))
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """One ``AWS::CloudWatch::Alarm`` on a single metric (its properties resolved)."""
+
+    logical_id: str
+    name: str
+    namespace: str
+    metric_name: str
+    dimensions: Dimensions
+    statistic: str  # Sum, Average, Maximum, Minimum, SampleCount, or pNN (ExtendedStatistic)
+    period: int
+    evaluation_periods: int
+    datapoints_to_alarm: int
+    threshold: float
+    comparison: str
+    treat_missing_data: str
+    description: str = ""
+    properties: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_properties(cls, logical_id: str, properties: dict[str, Any]) -> AlarmSpec:
+        if "Metrics" in properties:
+            raise ValueError(f"{logical_id}: alarms on metric math are not evaluated locally")
+        comparison = str(properties["ComparisonOperator"])
+        if comparison not in _COMPARISONS:
+            raise ValueError(f"{logical_id}: comparison {comparison} is not evaluated locally")
+        evaluation_periods = int(properties.get("EvaluationPeriods", 1))
+        return cls(
+            logical_id=logical_id,
+            name=str(properties.get("AlarmName", logical_id)),
+            namespace=str(properties["Namespace"]),
+            metric_name=str(properties["MetricName"]),
+            dimensions=dimensions_of((d["Name"], d["Value"]) for d in properties.get("Dimensions", [])),
+            statistic=str(properties.get("ExtendedStatistic") or properties.get("Statistic", "Average")),
+            period=int(properties.get("Period", 60)),
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=int(properties.get("DatapointsToAlarm", evaluation_periods)),
+            threshold=float(properties["Threshold"]),
+            comparison=comparison,
+            treat_missing_data=str(properties.get("TreatMissingData", "missing")),
+            description=str(properties.get("AlarmDescription", "")),
+            properties=properties,
+        )
+
+    def breaches(self, value: float) -> bool:
+        return _COMPARISONS[self.comparison][1](value, self.threshold)
+
+
+def statistic(values: list[float], name: str) -> float:
+    """CloudWatch's statistic ``name`` of a period's values (at least one)."""
+    if name == "Sum":
+        return sum(values)
+    if name == "Average":
+        return sum(values) / len(values)
+    if name == "Maximum":
+        return max(values)
+    if name == "Minimum":
+        return min(values)
+    if name == "SampleCount":
+        return float(len(values))
+    if name.startswith("p"):
+        percentile = float(name[1:])
+        ordered = sorted(values)
+        rank = max(1, math.ceil(percentile / 100 * len(ordered)))  # nearest rank
+        return ordered[rank - 1]
+    raise ValueError(f"statistic {name} is not evaluated locally")
+
+
+class MetricStore:
+    """Datapoints by (namespace, metric, dimensions), kept for ``retention`` seconds."""
+
+    def __init__(self, retention: float = 3600.0) -> None:
+        self._points: dict[tuple[str, str, Dimensions], list[tuple[float, float]]] = defaultdict(list)
+        self._lock = threading.Lock()
+        self._retention = retention
+
+    def add(self, namespace: str, name: str, dimensions: Dimensions, value: float, at: float | None = None) -> None:
+        at = time.time() if at is None else at
+        with self._lock:
+            points = self._points[(namespace, name, dimensions)]
+            points.append((at, float(value)))
+            if len(points) > 1000 and points[0][0] < at - self._retention:
+                points[:] = [point for point in points if point[0] >= at - self._retention]
+
+    def values(self, namespace: str, name: str, dimensions: Dimensions, start: float, end: float) -> list[float]:
+        with self._lock:
+            return [value for at, value in self._points.get((namespace, name, dimensions), []) if start <= at < end]
+
+    def names(self) -> list[tuple[str, str, Dimensions]]:
+        with self._lock:
+            return list(self._points)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    state: str
+    reason: str
+    #: The period's statistic for each evaluated period, oldest first (None: no data).
+    datapoints: list[tuple[float, float | None]]
+    local_period: float
+
+    def reason_data(self, alarm: AlarmSpec) -> str:
+        return json.dumps(
+            {
+                "version": "1.0",
+                "queryDate": _stamp(time.time()),
+                "statistic": alarm.statistic,
+                "period": alarm.period,
+                "localPeriod": self.local_period,
+                "recentDatapoints": [value for _, value in self.datapoints if value is not None],
+                "threshold": alarm.threshold,
+                "evaluatedDatapoints": [
+                    {"timestamp": _stamp(at), **({"value": value} if value is not None else {})}
+                    for at, value in self.datapoints
+                ],
+            }
+        )
+
+
+def _number(value: float) -> str:
+    """As CloudWatch writes numbers in reasons: 2.0, 0.5, 24000.0."""
+    return repr(round(float(value), 6))
+
+
+def _stamp(at: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + ".000+0000"
+
+
+def evaluate(
+    alarm: AlarmSpec, store: MetricStore, *, now: float, period_scale: float = 1.0, current: str = INSUFFICIENT_DATA
+) -> Evaluation:
+    """The alarm's state now: its last ``EvaluationPeriods`` periods (each ``Period / period_scale`` s)."""
+    period = alarm.period / period_scale
+    datapoints: list[tuple[float, float | None]] = []
+    for index in range(alarm.evaluation_periods, 0, -1):
+        start, end = now - index * period, now - (index - 1) * period
+        values = store.values(alarm.namespace, alarm.metric_name, alarm.dimensions, start, end)
+        datapoints.append((start, statistic(values, alarm.statistic) if values else None))
+    present = [value for _, value in datapoints if value is not None]
+    missing = len(datapoints) - len(present)
+    treat = alarm.treat_missing_data
+    if not present and treat in {"missing", "ignore"}:
+        state = current if treat == "ignore" else INSUFFICIENT_DATA
+        return Evaluation(state, f"no datapoints in the last {alarm.evaluation_periods} period(s)", datapoints, period)
+    breaching = sum(1 for value in present if alarm.breaches(value)) + (missing if treat == "breaching" else 0)
+    words = _COMPARISONS[alarm.comparison][0]
+    shown = ", ".join(
+        f"{_number(value)} ({time.strftime('%d/%m/%y %H:%M:%S', time.gmtime(at))})"
+        for at, value in datapoints
+        if value is not None
+    )
+    threshold = _number(alarm.threshold)
+    if breaching >= alarm.datapoints_to_alarm:
+        reason = (
+            f"Threshold Crossed: {breaching} out of the last {len(datapoints)} datapoints [{shown or 'none'}] "
+            f"{'was' if breaching == 1 else 'were'} {words} the threshold ({threshold}) "
+            f"(minimum {alarm.datapoints_to_alarm} datapoint(s) for OK -> ALARM transition)."
+        )
+        return Evaluation(ALARM, reason, datapoints, period)
+    if present:
+        reason = (
+            f"Threshold Crossed: {breaching} out of the last {len(datapoints)} datapoints [{shown}] "
+            f"{'was' if breaching == 1 else 'were'} {words} the threshold ({threshold}): "
+            f"fewer than the {alarm.datapoints_to_alarm} needed for ALARM."
+        )
+    else:
+        reason = f"no datapoints in the last {len(datapoints)} period(s), treated as not breaching"
+    return Evaluation(OK, reason, datapoints, period)
+
+
+# --- where the metrics come from ----------------------------------------------------------
+
+
+def record_invocation(store: MetricStore, function_name: str, invocation: Invocation) -> None:
+    """Lambda's metrics for one invocation, and the EMF metrics in its log lines."""
+    at = invocation.ended_at or time.time()
+    dimensions = dimensions_of({"FunctionName": function_name})
+    store.add("AWS/Lambda", "Invocations", dimensions, 1, at)
+    store.add("AWS/Lambda", "Errors", dimensions, 0 if invocation.status == "ok" else 1, at)
+    if invocation.request_id:
+        store.add("AWS/Lambda", "Duration", dimensions, max(0.0, at - invocation.started_at) * 1000, at)
+    store.add("AWS/Lambda", "ConcurrentExecutions", dimensions, invocation.concurrency, at)
+    for stamp, line in invocation.lines:
+        if line.startswith('{"_aws"'):
+            record_emf(store, line, stamp / 1000)
+
+
+def record_emf(store: MetricStore, line: str, at: float) -> None:
+    """The metrics of one embedded-metric-format line, under each of its dimension sets."""
+    try:
+        blob = json.loads(line)
+        directives = blob["_aws"]["CloudWatchMetrics"]
+        at = blob["_aws"].get("Timestamp", at * 1000) / 1000
+    except (ValueError, KeyError, TypeError):
+        return
+    for directive in directives:
+        namespace = str(directive.get("Namespace", ""))
+        dimension_sets = directive.get("Dimensions") or [[]]
+        for metric in directive.get("Metrics", []):
+            value = blob.get(metric.get("Name"))
+            values = value if isinstance(value, list) else [value]
+            for names in dimension_sets:
+                dimensions = dimensions_of({name: str(blob.get(name, "")) for name in names})
+                for one in values:
+                    if isinstance(one, int | float):
+                        store.add(namespace, metric["Name"], dimensions, one, at)
+
+
+@dataclass
+class QueueSource:
+    name: str
+    url: str
+    #: Returns the age (s) of the oldest message received since the last call, or None.
+    oldest_received: Callable[[], float | None] | None = None
+
+
+class AlarmMonitor:
+    """Samples the queues, evaluates every alarm and publishes state changes (a thread of its own)."""
+
+    def __init__(
+        self,
+        alarms: list[AlarmSpec],
+        store: MetricStore,
+        *,
+        cloudwatch: Callable[[], CloudWatchClient] | None = None,
+        sqs: Callable[[], SQSClient] | None = None,
+        queues: list[QueueSource] | None = None,
+        throttles: Callable[[], list[tuple[float, str]]] | None = None,
+        table_name: str = "",
+        period_scale: float = DEFAULT_PERIOD_SCALE,
+        interval: float | None = None,
+        on_change: Callable[[AlarmSpec, str, Evaluation], None] | None = None,
+    ) -> None:
+        self.alarms = alarms
+        self.store = store
+        self.period_scale = period_scale
+        shortest = min((alarm.period for alarm in alarms), default=60) / period_scale
+        self.interval = interval if interval is not None else max(0.2, min(1.0, shortest / 5))
+        self.states: dict[str, str] = {alarm.name: INSUFFICIENT_DATA for alarm in alarms}
+        self.evaluations: dict[str, Evaluation] = {}
+        self._cloudwatch_factory = cloudwatch
+        self._sqs_factory = sqs
+        self._queues = queues or []
+        self._throttles = throttles
+        self._table_name = table_name
+        self._on_change = on_change
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> AlarmMonitor:
+        self._thread = threading.Thread(target=self._run, name="alarm-monitor", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def in_alarm(self) -> list[str]:
+        return [name for name, state in self.states.items() if state == ALARM]
+
+    def _run(self) -> None:
+        cloudwatch = self._cloudwatch_factory() if self._cloudwatch_factory else None
+        sqs = self._sqs_factory() if self._sqs_factory else None
+        while not self._stop.wait(self.interval):
+            try:
+                if sqs is not None:
+                    self.sample(sqs)
+                self.evaluate_all(cloudwatch)
+            except Exception:  # the emulator is stopping, or a sample failed: try again next time
+                if not self._stop.is_set():
+                    log.warning("evaluating the alarms failed", exc_info=True)
+
+    def sample(self, sqs: SQSClient) -> None:
+        now = time.time()
+        for queue in self._queues:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=queue.url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            dimensions = dimensions_of({"QueueName": queue.name})
+            visible = float(attributes.get("ApproximateNumberOfMessages", 0))
+            self.store.add("AWS/SQS", "ApproximateNumberOfMessagesVisible", dimensions, visible, now)
+            self.store.add(
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesNotVisible",
+                dimensions,
+                float(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+                now,
+            )
+            age = queue.oldest_received() if queue.oldest_received else None
+            if age is not None:
+                self.store.add("AWS/SQS", "ApproximateAgeOfOldestMessage", dimensions, age, now)
+        if self._throttles is not None:
+            dimensions = dimensions_of({"TableName": self._table_name})
+            for at, _operation in self._throttles():
+                self.store.add("AWS/DynamoDB", "WriteThrottleEvents", dimensions, 1, at)
+
+    def evaluate_all(self, cloudwatch: CloudWatchClient | None = None, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        for alarm in self.alarms:
+            previous = self.states[alarm.name]
+            result = evaluate(alarm, self.store, now=now, period_scale=self.period_scale, current=previous)
+            self.evaluations[alarm.name] = result
+            if result.state == previous:
+                continue
+            self.states[alarm.name] = result.state
+            if cloudwatch is not None:
+                cloudwatch.set_alarm_state(
+                    AlarmName=alarm.name,
+                    StateValue=result.state,  # type: ignore[arg-type]
+                    StateReason=result.reason[:1023],
+                    StateReasonData=result.reason_data(alarm),
+                )
+            if self._on_change is not None:
+                self._on_change(alarm, previous, result)
+
+
+def create_alarms(alarms: list[AlarmSpec], cloudwatch: CloudWatchClient) -> None:
+    """Create the template's alarms in the embedded CloudWatch (actions kept, though nothing is sent)."""
+    for alarm in alarms:
+        statistic_field: dict[str, Any] = (
+            {"ExtendedStatistic": alarm.statistic}
+            if alarm.statistic.startswith("p")
+            else {"Statistic": alarm.statistic}
+        )
+        cloudwatch.put_metric_alarm(
+            AlarmName=alarm.name,
+            AlarmDescription=alarm.description,
+            Namespace=alarm.namespace,
+            MetricName=alarm.metric_name,
+            Dimensions=[{"Name": name, "Value": value} for name, value in alarm.dimensions],
+            Period=alarm.period,
+            EvaluationPeriods=alarm.evaluation_periods,
+            DatapointsToAlarm=alarm.datapoints_to_alarm,
+            Threshold=alarm.threshold,
+            ComparisonOperator=alarm.comparison,  # type: ignore[arg-type]
+            TreatMissingData=alarm.treat_missing_data,
+            **statistic_field,
+        )

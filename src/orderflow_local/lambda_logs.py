@@ -1,0 +1,189 @@
+"""The function's logs in the embedded CloudWatch Logs, as Lambda writes them.
+
+One log stream per execution environment, named as Lambda names it
+(``2026/11/27/[$LATEST]<32 hex>``), in the log group the template gives the function. The
+stack's function uses the JSON log format (``LoggingConfig.LogFormat: JSON``), so Lambda's
+own lines are JSON records too: ``platform.initStart`` on a cold start, then for each
+invocation ``platform.start``, the function's lines, ``platform.runtimeDone`` and
+``platform.report`` (the JSON form of START, END and REPORT, with the duration, billed
+duration, memory size, max memory used and, on a cold start, the init duration). A timeout
+or a crash also gets the ERROR line Lambda writes for it. The function's own lines
+(Powertools' JSON, EMF metrics included) are kept as written.
+
+Sources: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-logformat.html,
+https://docs.aws.amazon.com/lambda/latest/dg/telemetry-schema-reference.html,
+https://docs.aws.amazon.com/lambda/latest/operatorguide/log-structure.html.
+
+Lambda sends logs after the fact, not synchronously: here a thread sends what the
+invocations wrote every ``flush_interval`` seconds with ``PutLogEvents``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import threading
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mypy_boto3_logs import CloudWatchLogsClient
+
+    from orderflow_local.worker import Invocation
+
+log = logging.getLogger(__name__)
+
+#: PutLogEvents takes at most 10,000 events and 1,048,576 bytes (each event counts 26 bytes more).
+MAX_EVENTS_PER_PUT = 10_000
+MAX_BYTES_PER_PUT = 1_048_576
+EVENT_OVERHEAD = 26
+RUNTIME_VERSION = "python:local"
+
+
+def _iso(epoch_seconds: float) -> str:
+    millis = round(epoch_seconds * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000)) + f".{millis % 1000:03d}Z"
+
+
+def platform_events(invocation: Invocation, *, function_name: str, memory_size: int) -> list[tuple[int, str]]:
+    """The log events (epoch ms, message) Lambda writes for one invocation, the function's lines included."""
+    started, ended = invocation.started_at, max(invocation.ended_at, invocation.started_at)
+    request_id = invocation.request_id
+
+    def record(at: float, kind: str, body: dict[str, Any]) -> tuple[int, str]:
+        return int(at * 1000), json.dumps({"time": _iso(at), "type": kind, "record": body}, separators=(",", ":"))
+
+    events: list[tuple[int, str]] = []
+    if invocation.cold_start and invocation.init_duration is not None:
+        events.append(
+            record(
+                started - invocation.init_duration,
+                "platform.initStart",
+                {
+                    "initializationType": "on-demand",
+                    "phase": "init",
+                    "runtimeVersion": RUNTIME_VERSION,
+                    "functionName": function_name,
+                    "functionVersion": "$LATEST",
+                },
+            )
+        )
+    if not request_id:  # the environment failed before it could take the invocation (init error)
+        if invocation.error:
+            events.append((int(ended * 1000), _error_line(ended, "", invocation.error)))
+        return events
+    events.append(record(started, "platform.start", {"requestId": request_id, "version": "$LATEST"}))
+    events.extend(invocation.lines)
+    status = {"ok": "success", "error": "error", "timeout": "timeout", "crash": "error"}[invocation.status]
+    if invocation.status in {"timeout", "crash"} and invocation.error:
+        events.append((int(ended * 1000), _error_line(ended, request_id, invocation.error)))
+    duration_ms = round((ended - started) * 1000, 2)
+    metrics: dict[str, Any] = {
+        "durationMs": duration_ms,
+        "billedDurationMs": math.ceil(duration_ms + (invocation.init_duration or 0) * 1000),
+        "memorySizeMB": memory_size,
+        "maxMemoryUsedMB": invocation.max_memory_mb or 0,
+    }
+    if invocation.cold_start and invocation.init_duration is not None:
+        metrics["initDurationMs"] = round(invocation.init_duration * 1000, 2)
+    events.append(record(ended, "platform.runtimeDone", {"requestId": request_id, "status": status}))
+    events.append(record(ended, "platform.report", {"requestId": request_id, "metrics": metrics, "status": status}))
+    return events
+
+
+def _error_line(at: float, request_id: str, message: str) -> str:
+    return json.dumps(
+        {"timestamp": _iso(at), "level": "ERROR", "requestId": request_id, "message": message}, separators=(",", ":")
+    )
+
+
+class FunctionLogs:
+    """Sends each invocation's log events to the function's log group, one stream per environment.
+
+    Give it to an ``EnvironmentPool`` as an observer: ``pool.observers.append(logs.record)``.
+    """
+
+    def __init__(
+        self,
+        logs_factory: Callable[[], CloudWatchLogsClient],
+        *,
+        group: str,
+        function_name: str,
+        memory_size: int,
+        flush_interval: float = 0.5,
+    ) -> None:
+        self.group = group
+        self._function_name = function_name
+        self._memory_size = memory_size
+        self._logs_factory = logs_factory
+        self._flush_interval = flush_interval
+        self._pending: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        self._streams: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.sent = 0
+
+    def record(self, invocation: Invocation) -> None:
+        if not invocation.log_stream:
+            return
+        events = platform_events(invocation, function_name=self._function_name, memory_size=self._memory_size)
+        with self._lock:
+            self._pending[invocation.log_stream].extend(events)
+
+    def start(self) -> FunctionLogs:
+        self._thread = threading.Thread(target=self._run, name="function-logs", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Send what is pending, then stop."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._flush_interval):
+            try:
+                self.flush()
+            except Exception:  # the emulator is going away, or refused: try again next time
+                log.warning("could not send the function's log events to %s", self.group, exc_info=True)
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, defaultdict(list)
+        if not pending:
+            return
+        client = self._logs_factory()
+        for stream, events in pending.items():
+            if stream not in self._streams:
+                with contextlib.suppress(client.exceptions.ResourceAlreadyExistsException):
+                    client.create_log_stream(logGroupName=self.group, logStreamName=stream)
+                self._streams.add(stream)
+            events.sort(key=lambda event: event[0])
+            for chunk in _chunks(events):
+                client.put_log_events(
+                    logGroupName=self.group,
+                    logStreamName=stream,
+                    logEvents=[{"timestamp": stamp, "message": message} for stamp, message in chunk],
+                )
+                self.sent += len(chunk)
+
+
+def _chunks(events: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
+    chunks: list[list[tuple[int, str]]] = [[]]
+    size = 0
+    for event in events:
+        event_size = len(event[1].encode()) + EVENT_OVERHEAD
+        if chunks[-1] and (len(chunks[-1]) >= MAX_EVENTS_PER_PUT or size + event_size > MAX_BYTES_PER_PUT):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(event)
+        size += event_size
+    return [chunk for chunk in chunks if chunk]
