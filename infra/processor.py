@@ -192,5 +192,5 @@ class OrderProcessor(Construct):
             self.event_source_mapping,
             "Serverless::Serverless-LambdaEventSourceMappingDestination",
             "On-failure destinations exist only for stream and Kafka sources; for SQS the source queue's "
-            "redrive policy (maxReceiveCount 3 -> OrderCreatedDLQ) is the failure destination.",
+            f"redrive policy (maxReceiveCount {MAX_RECEIVE_COUNT} -> OrderCreatedDLQ) is the failure destination.",
         )

@@ -79,19 +79,9 @@ class Target:
 
     def item_reader(self, table_name: str) -> Callable[[str, str], dict[str, Any] | None]:
         """Reads an order by key (a consistent read), as plain Python values."""
-        from boto3.dynamodb.types import TypeDeserializer
+        from orderflow_local.dlq import table_reader
 
-        client, deserializer = self.dynamodb(), TypeDeserializer()
-
-        def read(order_id: str, created_at: str) -> dict[str, Any] | None:
-            item = client.get_item(
-                TableName=table_name,
-                Key={"orderId": {"S": order_id}, "createdAt": {"S": created_at}},
-                ConsistentRead=True,
-            ).get("Item")
-            return {name: deserializer.deserialize(value) for name, value in item.items()} if item else None
-
-        return read
+        return table_reader(self.dynamodb(), table_name)
 
     def queue_url(self, name: str) -> str:
         """The URL of the queue ``name``, or of ``name.fifo`` on a FIFO stack (-c fifo=true)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -61,7 +62,7 @@ def dlq_list(
     except CliError as exc:
         raise fail(str(exc)) from None
     if as_json:
-        console.out(json.dumps([entry.to_json() for entry in explained], indent=2), highlight=False)
+        sys.stdout.write(json.dumps([entry.to_json() for entry in explained], indent=2) + "\n")
         return
     hidden_note = (
         f"{hidden} more in flight: received by another reader (a redrive, a consumer) and not deleted; "

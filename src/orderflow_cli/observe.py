@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -83,7 +84,8 @@ def logs(
                     continue
                 seen.add(event["eventId"])
                 start_ms = max(start_ms, int(event["timestamp"]))
-                console.out(_render(event, as_json=as_json), highlight=False)
+                sys.stdout.write(_render(event, as_json=as_json) + "\n")
+                sys.stdout.flush()
             if not follow:
                 if not events and not seen:
                     console.print(
@@ -211,7 +213,7 @@ def status(
     except CliError as exc:
         raise fail(str(exc)) from None
     if as_json:
-        console.out(json.dumps(alarms, indent=2, default=str), highlight=False)
+        sys.stdout.write(json.dumps(alarms, indent=2, default=str) + "\n")
         return
     if not alarms:
         console.print(f"No alarm named {prefix}* at {target.describe()}: is the stack deployed there?")

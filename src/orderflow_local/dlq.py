@@ -31,6 +31,7 @@ from orderflow.adapters.dead_letters import REDRIVE_COUNT
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, MessageTypeDef
@@ -105,6 +106,20 @@ def _receive(sqs: SQSClient, dlq_url: str, *, most: int, hide_for: int) -> list[
         MessageSystemAttributeNames=["All"],
     ).get("Messages", [])
     return [DeadLetter.from_message(message) for message in messages]
+
+
+def table_reader(dynamodb: DynamoDBClient, table_name: str) -> Callable[[str, str], dict[str, Any] | None]:
+    """Reads an order by key (a consistent read), as plain Python values: ``read(orderId, createdAt)``."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+
+    def read(order_id: str, created_at: str) -> dict[str, Any] | None:
+        key: dict[str, Any] = {"orderId": {"S": order_id}, "createdAt": {"S": created_at}}
+        item = dynamodb.get_item(TableName=table_name, Key=key, ConsistentRead=True).get("Item")
+        return {name: deserializer.deserialize(value) for name, value in item.items()} if item else None
+
+    return read
 
 
 def in_flight(sqs: SQSClient, queue_url: str) -> int:
@@ -201,19 +216,21 @@ class FunctionLogReader:
         batches = [line for line in lines if message_id in (line.get("message_ids") or [])]
         last_request = batches[-1].get("function_request_id") if batches else None
         last_failure = failures[-1] if failures else None
+        rejections = [line for line in failures if line.get("error_code")]
+        if rejections:  # it can never succeed: that is its reason, whatever happened to it after
+            rejected = rejections[-1]
+            code = str(rejected["error_code"])
+            return (
+                f"rejected as {code}: {rejected.get('reason', '')} (the handler's send to the DLQ failed: "
+                f"{rejected.get('error', '')}; SQS moved it when its receives ran out)",
+                code,
+            )
         if last_request and (last_failure is None or last_failure.get("function_request_id") != last_request):
             outcome = self._invocation_outcome(str(last_request), since_ms)
             if outcome is not None:
                 return outcome, "RETRIES_EXHAUSTED"
         if last_failure is None:
             return None
-        if last_failure.get("error_code"):  # rejected, but the send to the DLQ failed
-            code = str(last_failure["error_code"])
-            return (
-                f"rejected as {code}: {last_failure.get('reason', '')} (the handler's send to the DLQ failed: "
-                f"{last_failure.get('error', '')}; SQS moved it when its receives ran out)",
-                code,
-            )
         detail = last_failure.get("error") or last_failure.get("reason") or ""
         return f"{last_failure.get('message', 'failed')}: {detail}".rstrip(": "), "RETRIES_EXHAUSTED"
 
@@ -275,6 +292,7 @@ class RedriveReport:
     skipped_capped: int = 0
     #: Deleted without a redrive: their event is already stored (with ``dry_run``: would be).
     deleted_stored: int = 0
+    stored_ids: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (message id, why)
     #: With ``dry_run``: what would be moved.
     would_move: list[str] = field(default_factory=list)
@@ -313,6 +331,7 @@ def redrive(
             for letter in batch:
                 if read_item is not None and already_applied(letter.body, read_item):
                     report.deleted_stored += 1
+                    report.stored_ids.append(letter.message_id)
                     if dry_run:
                         held.append(letter.receipt_handle)
                     else:

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orderflow import handler
+from orderflow.domain.processing import DEFAULT_MAX_RECEIVES
 from orderflow.handler import lambda_handler
 from tests.support import FakeLambdaContext, body, cancellation, seed_order, sqs_record
 
@@ -126,7 +127,7 @@ def test_a_cancel_whose_order_never_arrives_reaches_the_dlq_with_its_reason(aws:
         cancel["messageId"]
     ]
     # On its last receive (the queue's maxReceiveCount) it goes to the DLQ itself, with a reason
-    assert _invoke(_cancel(receive_count=3, message_id=cancel["messageId"])) == []
+    assert _invoke(_cancel(receive_count=5, message_id=cancel["messageId"])) == []
     [dead] = aws.dlq_messages()
     assert dead["Body"] == raw
     assert dead["MessageAttributes"]["errorCode"]["StringValue"] == "ORDER_NOT_FOUND"
@@ -160,7 +161,7 @@ def test_lifecycle_metrics_are_emitted(aws: EmulatedAws, capsys: pytest.CaptureF
     _invoke(_create())
     _invoke(_cancel())
     _invoke(_cancel(), _create())  # a duplicate cancel, a duplicate create
-    _invoke(_cancel(orderId="ORD-LATE", receive_count=3, message_id=waiting["messageId"]))  # gives up
+    _invoke(_cancel(orderId="ORD-LATE", receive_count=5, message_id=waiting["messageId"]))  # gives up
     totals = _metric_totals(_emf(capsys))
     assert totals["OrdersStored"] == 2
     assert totals["OrdersCancelled"] == 1
@@ -221,7 +222,7 @@ def _deliver(aws: EmulatedAws, batches: list[list[str]]) -> None:
         failed = set(_invoke(*batch))
         retry.extend(record for record in batch if record["messageId"] in failed)
     receive = 1
-    while retry and receive < 3:
+    while retry and receive < DEFAULT_MAX_RECEIVES:
         receive += 1
         again = [sqs_record(r["body"], message_id=r["messageId"], receive_count=receive) for r in retry]
         failed = set(_invoke(*again))

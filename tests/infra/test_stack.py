@@ -29,7 +29,7 @@ def test_queues_names_retention_and_redrive(stack: Synthesized) -> None:
     dlq_id = _logical_id(stack, "AWS::SQS::Queue", QueueName="OrderCreatedDLQ")
     assert _ref(queue, "RedrivePolicy") == {
         "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
-        "maxReceiveCount": 3,
+        "maxReceiveCount": 5,
     }
 
 

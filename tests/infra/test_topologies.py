@@ -66,7 +66,7 @@ def test_fifo_queues_keep_redrive_retention_and_encryption(fifo: Synthesized) ->
     assert _props(dlq)["MessageRetentionPeriod"] == 14 * DAY
     assert _props(queue)["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": [_id(fifo, "AWS::SQS::Queue", QueueName="OrderCreatedDLQ.fifo"), "Arn"]},
-        "maxReceiveCount": 3,
+        "maxReceiveCount": 5,
     }
 
 

@@ -354,10 +354,50 @@ def test_redrive_progress_prints_whole_lines_into_a_pipe(up: Up) -> None:
     up.wait_for(lambda: up.orderflow("orders", "get", "ORD-CLI-REDRIVE-11").returncode == 0, "a redriven order")
 
 
+def test_redrive_deletes_dead_letters_already_stored_and_dry_run_changes_nothing(up: Up) -> None:
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=up.endpoint, region_name="us-east-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
+    dlq_url = f"{up.endpoint}/123456789012/OrderCreatedDLQ"
+    # Given a stored order whose message SQS also moved to the DLQ (its batch kept failing after
+    # the write), and one that is not stored
+    stored, waiting = _order("ORD-CLI-STALE"), _order("ORD-CLI-NOT-STORED")
+    assert up.orderflow("send", "-", stdin=json.dumps(stored)).returncode == 0
+    up.wait_for(lambda: up.orderflow("orders", "get", "ORD-CLI-STALE").returncode == 0, "the order stored")
+    for order in (stored, waiting):
+        sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps(order))
+    listed = json.loads(up.orderflow("dlq", "list", "--json").stdout)
+    flags = {_order_id(entry["body"]): entry["alreadyStored"] for entry in listed}
+    assert flags["ORD-CLI-STALE"] is True
+    assert flags["ORD-CLI-NOT-STORED"] is False
+    assert all(entry["movedBy"] == "sqs" for entry in listed if entry["errorCode"] == "RETRIES_EXHAUSTED")
+    # When a dry run comes first, then the redrive
+    dry = up.orderflow("dlq", "redrive", "--dry-run")
+    assert "Dry run: nothing was sent or deleted. Would move 1 message(s)" in dry.stdout
+    assert "Would delete 1 message(s) whose event is already stored" in dry.stdout
+    assert len(json.loads(up.orderflow("dlq", "list", "--json").stdout)) == len(listed)
+    redriven = up.orderflow("dlq", "redrive", "--rate", "100")
+    # Then the stored one is deleted, the other sent back and stored
+    assert "Moved 1 message(s) back to" in redriven.stdout
+    assert "Deleted 1 message(s) whose event is already stored" in redriven.stdout
+    left = json.loads(up.orderflow("dlq", "list", "--json").stdout)
+    assert not {_order_id(entry["body"]) for entry in left} & {"ORD-CLI-STALE", "ORD-CLI-NOT-STORED"}
+    up.wait_for(lambda: up.orderflow("orders", "get", "ORD-CLI-NOT-STORED").returncode == 0, "the redriven order")
+
+
 def test_up_stops_cleanly_on_sigterm(up: Up) -> None:
     up.process.send_signal(signal.SIGTERM)
     assert up.process.wait(timeout=60) == 0
     assert "Stopped." in up.log.read_text()
+
+
+def _order_id(text: str) -> str | None:
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    return parsed.get("orderId") if isinstance(parsed, dict) else None
 
 
 def _order(order_id: str) -> dict[str, Any]:

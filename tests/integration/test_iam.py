@@ -196,9 +196,12 @@ def test_removing_a_grant_from_infra_fails_the_pipeline_as_aws_would(
     """
     from infra.app import build_app, template_path
 
-    from infra import processor
+    from infra import processor, queues
 
     monkeypatch.setattr(processor, "TABLE_ACTIONS", ("dynamodb:PutItem",))
+    # 3 receives, not the stack's 5: the test waits for SQS's move to the DLQ
+    monkeypatch.setattr(processor, "MAX_RECEIVE_COUNT", 3)
+    monkeypatch.setattr(queues, "MAX_RECEIVE_COUNT", 3)
     app, _ = build_app(context={"stage": "dev"}, outdir=str(tmp_path / "cdk.out"))
     app.synth()
     template = template_path(tmp_path / "cdk.out")

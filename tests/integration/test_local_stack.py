@@ -40,7 +40,7 @@ def test_queues_are_created_with_the_templates_settings(stack: LocalStack) -> No
     assert queue["VisibilityTimeout"] == "185"
     assert queue["MessageRetentionPeriod"] == str(7 * 24 * 3600)
     assert dlq["MessageRetentionPeriod"] == str(14 * 24 * 3600)
-    assert json.loads(queue["RedrivePolicy"]) == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 3}
+    assert json.loads(queue["RedrivePolicy"]) == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 5}
 
 
 def test_the_table_has_the_templates_keys_gsi_and_ttl(stack: LocalStack) -> None:

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from orderflow_local.dlq import list_dead_letters
+from orderflow_local.dlq import FunctionLogReader, explain, list_dead_letters, redrive, table_reader
 from orderflow_local.stack import LocalStack, StackOptions
 from orderflow_local.traffic import plan_traffic, send, verify
+from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -99,6 +100,19 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str)
         final = _items(stack)
         faults = stack.faults()
         dead = list_dead_letters(stack.emulator.sqs(), stack.outputs["DLQUrl"], limit=10_000)
+        time.sleep(1.5)  # the function's last log events reach CloudWatch Logs
+        read = table_reader(stack.emulator.dynamodb(), "Orders")
+        explained = explain(
+            dead, logs=FunctionLogReader(stack.emulator.logs(), "/aws/lambda/OrderProcessor"), read_item=read
+        )
+        if rate:
+            # And a redrive deletes the already-stored letters, sending back only the others
+            queues = {"dlq_url": stack.outputs["DLQUrl"], "source_url": stack.outputs["QueueUrl"]}
+            dry = redrive(stack.emulator.sqs(), **queues, read_item=read, dry_run=True, rate=1000)
+            report = redrive(stack.emulator.sqs(), **queues, read_item=read, rate=1000)
+            wait_until(lambda: _drained(stack), "the redriven messages are processed", timeout=300)
+            after_redrive = _items(stack)
+            left = list_dead_letters(stack.emulator.sqs(), stack.outputs["DLQUrl"], limit=10_000)
 
     # Then every valid order is stored exactly once with its data, or in the DLQ with its body
     expected = len(plan.unique_valid)
@@ -110,14 +124,25 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str)
     assert verdict.cancels_lost == []
     assert len(final) == verdict.stored + verdict.awaiting  # nothing else, nothing twice
     assert verdict.unexpected_items == 0  # no invalid order was stored
-    # every malformed or invalid message is in the DLQ, with its reason (only when every
-    # one of its DLQ sends was failed by chaos does SQS move it there without one)
+    # every malformed or invalid message is in the DLQ with its reason: the handler's attributes,
+    # or, when chaos failed every one of its DLQ sends and SQS moved it, the reason it logged
     assert verdict.rejected_missing == 0
-    reasons = {(letter.body, letter.error_code) for letter in dead}
+    reasons = {(entry.letter.body, entry.error_code) for entry in explained}
     for message in plan.rejected:
-        if (message.body, message.expected_code) not in reasons:
-            assert faults["dlq_send_failure"] > 0
-            assert (message.body, None) in reasons
+        assert (message.body, message.expected_code) in reasons
+    # every dead letter is explained; those SQS moved, by the function's logs for their message id
+    assert all(entry.reason_source in {"attributes", "logs"} for entry in explained), [
+        entry.to_json() for entry in explained if entry.reason_source == "unknown"
+    ]
+    assert all(entry.reason_source == "logs" for entry in explained if entry.letter.moved_by == "sqs")
+    # a letter is flagged alreadyStored exactly when the table holds its event
+    for entry in explained:
+        message = next(m for m in plan.messages if m.body == entry.letter.body)
+        if message.kind in {"valid", "duplicate"}:
+            item = final.get((message.order_id or "", message.created_at or ""))
+            assert entry.already_stored == (item is not None and item["status"]["S"] != "AWAITING_ORDER")
+        elif message.kind in {"malformed", "invalid"}:
+            assert entry.already_stored is None
     # no stored data was ever overwritten, and no order went back: CANCELLED is final
     for snapshot in snapshots:
         for key, item in snapshot.items():
@@ -136,6 +161,19 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str)
         assert faults == {}
     else:
         assert sum(faults.values()) > 0
+        stale = sum(1 for entry in explained if entry.already_stored)
+        assert dry.deleted_stored == report.deleted_stored == stale
+        assert dry.would_move == [] or len(dry.would_move) >= report.moved
+        assert sorted(report.stored_ids) == sorted(e.letter.message_id for e in explained if e.already_stored)
+        assert not {letter.message_id for letter in left} & set(report.stored_ids)  # deleted, not sent back
+        # the redrive touched no stored order: only the events it sent back could change one
+        sent_back = {
+            (m.order_id, m.created_at) for m in plan.messages
+            if m.body in {e.letter.body for e in explained if not e.already_stored}
+        }  # fmt: skip
+        for key, item in final.items():
+            if key not in sent_back:
+                assert after_redrive[key] == item, key
 
 
 def test_a_crash_after_the_write_redelivers_the_order_as_a_duplicate() -> None:

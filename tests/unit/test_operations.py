@@ -256,3 +256,17 @@ def test_a_message_with_no_logged_failure_says_so() -> None:
     [entry] = explain([letter("m")], logs=FunctionLogReader(LogGroup([]), "g"), read_item=None)  # type: ignore[arg-type]
     assert entry.reason_source == "unknown"
     assert "no failure was logged for it in g" in entry.reason
+
+
+def test_a_rejection_stays_the_reason_even_if_a_later_invocation_died() -> None:
+    group = LogGroup(
+        [
+            {"message": "Batch received", "message_ids": ["m"], "function_request_id": "r1"},
+            {"level": "WARNING", "message": "Transient", "message_id": "m", "error_code": "VALIDATION_FAILED",
+             "reason": "items: is required", "error": "DLQ send failed", "function_request_id": "r1"},
+            {"message": "Batch received", "message_ids": ["m"], "function_request_id": "r2"},
+            {"type": "platform.report", "record": {"requestId": "r2", "status": "timeout"}},
+        ]
+    )  # fmt: skip
+    [entry] = explain([letter("m")], logs=FunctionLogReader(group, "g"), read_item=None)  # type: ignore[arg-type]
+    assert entry.error_code == "VALIDATION_FAILED"

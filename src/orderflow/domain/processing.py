@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 #: unless the store misbehaves; then the message is retried rather than guessed.
 MAX_WRITES = 4
 #: Receives of a message before SQS moves it to the DLQ (the queue's maxReceiveCount).
-DEFAULT_MAX_RECEIVES = 3
+DEFAULT_MAX_RECEIVES = 5
 
 
 class OrderStore(Protocol):

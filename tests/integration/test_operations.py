@@ -1,0 +1,159 @@
+"""Operating the local stack as AWS is operated: the function's logs in CloudWatch Logs, the template's alarms."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from typer.testing import CliRunner
+
+from orderflow_cli.main import app
+from orderflow_local.stack import LocalStack, StackOptions
+from tests.support import body, seed_order, wait_until
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+pytestmark = pytest.mark.timeout(300)
+
+GROUP = "/aws/lambda/OrderProcessor"
+STREAM = re.compile(r"^\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}$")
+ALARMS = {
+    "orderflow-DlqNotEmpty",
+    "orderflow-OldestMessageAge",
+    "orderflow-FunctionErrors",
+    "orderflow-FunctionThrottles",
+    "orderflow-DurationP99NearTimeout",
+    "orderflow-DynamoDbWriteThrottles",
+}
+#: Alarm periods of 300 s evaluated over 5 s.
+SCALE = 60.0
+
+
+def _send(stack: LocalStack, bodies: list[str]) -> list[str]:
+    sqs = stack.emulator.sqs()
+    return [sqs.send_message(QueueUrl=stack.outputs["QueueUrl"], MessageBody=text)["MessageId"] for text in bodies]
+
+
+def _stored(stack: LocalStack) -> int:
+    return int(stack.emulator.dynamodb().scan(TableName="Orders", Select="COUNT")["Count"])
+
+
+def _events(stack: LocalStack, pattern: str = "") -> list[dict[str, Any]]:
+    arguments: dict[str, Any] = {"logGroupName": GROUP, **({"filterPattern": pattern} if pattern else {})}
+    return stack.emulator.logs().filter_log_events(**arguments)["events"]  # type: ignore[return-value]
+
+
+def _ever_in_alarm(stack: LocalStack) -> set[str]:
+    return {name for name, _, evaluation in stack.alarm_changes if evaluation.state == "ALARM"}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack(StackOptions(port=0, alarm_period_scale=SCALE)) as running:
+        yield running
+
+
+def test_the_functions_logs_are_in_its_log_group_as_lambda_writes_them(stack: LocalStack) -> None:
+    # Given orders processed by the local function
+    orders = [seed_order(orderId=f"ORD-LOGS-{n}") for n in range(3)]
+    ids = _send(stack, [body(order) for order in orders])
+    wait_until(lambda: _stored(stack) >= 3, "the orders are stored")
+    wait_until(lambda: len(_events(stack, '"platform.report"')) >= 1, "the logs are sent")
+    # Then the template's log group holds one stream per execution environment, named as Lambda names them
+    logs = stack.emulator.logs()
+    group = logs.describe_log_groups(logGroupNamePrefix=GROUP)["logGroups"][0]
+    assert group["retentionInDays"] == 7  # from the template
+    streams = [stream["logStreamName"] for stream in logs.describe_log_streams(logGroupName=GROUP)["logStreams"]]
+    assert streams
+    assert all(STREAM.match(name) for name in streams)
+    # with each invocation's start, end and report, the init duration on a cold start
+    messages = [json.loads(event["message"]) for event in _events(stack)]
+    reports = [line["record"] for line in messages if line.get("type") == "platform.report"]
+    starts = {line["record"]["requestId"] for line in messages if line.get("type") == "platform.start"}
+    ends = {line["record"]["requestId"] for line in messages if line.get("type") == "platform.runtimeDone"}
+    assert {report["requestId"] for report in reports} == starts == ends
+    assert any("initDurationMs" in report["metrics"] for report in reports)
+    assert all(report["metrics"]["memorySizeMB"] == 256 for report in reports)
+    assert all(report["metrics"]["billedDurationMs"] >= report["metrics"]["durationMs"] for report in reports)
+    # and the handler's own lines, EMF metrics included
+    assert any(line.get("message") == "Order stored" for line in messages)
+    assert any("_aws" in line for line in messages)
+    # And `orderflow logs --message-id` finds a message's lines through FilterLogEvents
+    result = CliRunner().invoke(app, ["logs", "--endpoint-url", stack.endpoint, "--message-id", ids[0]])
+    assert result.exit_code == 0, result.output
+    assert "Batch received" in result.output
+    assert f"message_id={ids[0]}" in result.output
+    assert "ORD-LOGS-0" in result.output
+    everything = CliRunner().invoke(app, ["logs", "--endpoint-url", stack.endpoint, "--since", "1h"])
+    assert "START RequestId:" in everything.output
+    assert "REPORT RequestId:" in everything.output
+
+
+def test_a_clean_run_leaves_every_alarm_ok_and_invalid_orders_set_off_only_the_dlq_alarm(stack: LocalStack) -> None:
+    monitor = stack.alarm_monitor
+    assert monitor is not None
+    assert {alarm.name for alarm in monitor.alarms} == ALARMS
+    # Given valid orders only
+    before = _stored(stack)
+    _send(stack, [body(seed_order(orderId=f"ORD-CLEAN-{n}")) for n in range(10)])
+    wait_until(lambda: _stored(stack) >= before + 10, "the orders are stored")
+    time.sleep(2 * monitor.interval + 1)
+    # Then every alarm is OK, and none went off
+    assert monitor.states == dict.fromkeys(ALARMS, "OK")
+    assert _ever_in_alarm(stack) == set()
+    # When a producer sends invalid orders
+    _send(stack, [json.dumps({"orderId": f"BAD-{n}"}) for n in range(2)])
+    wait_until(lambda: monitor.states["orderflow-DlqNotEmpty"] == "ALARM", "the DLQ alarm goes off", timeout=30)
+    time.sleep(2 * monitor.interval)
+    # Then that alarm, and only that one, goes off, in the embedded CloudWatch too
+    assert monitor.in_alarm() == ["orderflow-DlqNotEmpty"]
+    assert _ever_in_alarm(stack) == {"orderflow-DlqNotEmpty"}
+    described = stack.emulator.cloudwatch().describe_alarms(AlarmNamePrefix="orderflow-")["MetricAlarms"]
+    assert {alarm["AlarmName"]: alarm["StateValue"] for alarm in described} == monitor.states
+    # And `orderflow status` shows it with the metric behind it
+    result = CliRunner().invoke(app, ["status", "--endpoint-url", stack.endpoint, "--json"])
+    assert result.exit_code == 0, result.output
+    shown = {alarm["name"]: alarm for alarm in json.loads(result.output)}
+    dlq = shown["orderflow-DlqNotEmpty"]
+    assert dlq["state"] == "ALARM"
+    assert dlq["reasonData"]["recentDatapoints"][-1] >= 1
+    assert dlq["reasonData"]["localPeriod"] == 300 / SCALE
+    assert "Threshold Crossed" in dlq["reason"]
+    text = CliRunner().invoke(app, ["status", "--endpoint-url", stack.endpoint])
+    assert "1 of 6 in ALARM: orderflow-DlqNotEmpty." in " ".join(text.output.split())
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected", "allowed"),
+    [
+        # a timeout is an error (the duration alarm's line is 80% of the template's 30 s timeout,
+        # which the test's 1 s timeout never reaches)
+        ("handler_timeout", {"orderflow-FunctionErrors"}, set()),
+        # every write throttled: the table's alarm; each whole batch failing is also a Lambda error
+        ("ddb_throttle", {"orderflow-DynamoDbWriteThrottles"}, {"orderflow-FunctionErrors"}),
+    ],
+)
+def test_an_injected_fault_sets_off_the_alarm_it_should(fault: str, expected: set[str], allowed: set[str]) -> None:
+    # Given every call failing with one kind of fault; the visibility timeout keeps the messages
+    # out of the DLQ while the test looks
+    options = StackOptions(
+        port=0,
+        chaos_rate=1.0,
+        chaos_only=(fault,),
+        function_timeout=1,
+        visibility_timeout=60,
+        alarm_period_scale=SCALE,
+    )
+    with LocalStack(options) as stack:
+        monitor = stack.alarm_monitor
+        assert monitor is not None
+        _send(stack, [body(seed_order(orderId=f"ORD-{fault}-{n}")) for n in range(3)])
+        wait_until(lambda: expected <= set(monitor.in_alarm()), f"{sorted(expected)} go off", timeout=60)
+        time.sleep(2 * monitor.interval)
+        fired = _ever_in_alarm(stack)
+    # Then the alarms it should set off are in ALARM, and no other one went off
+    assert expected <= fired <= expected | allowed
