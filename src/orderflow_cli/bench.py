@@ -106,6 +106,37 @@ def batch(
                                             result.latency_cost_in_writes <= 2))  # fmt: skip
 
 
+@bench_app.command("emulator")
+def emulator(
+    calls: Annotated[int, typer.Option(min=100, help="PutItem calls per thread count and round.")] = 2000,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds, alternating stock and ours; the best counts.")] = 2,
+    as_json: JsonOption = False,
+) -> None:
+    """The embedded AWS's conditional PutItem of a stored order, against stock moto's, side by side.
+
+    Both are moto's ThreadedMotoServer from this venv, each in a process of its own; ours has
+    our patches. Each rate is the best over 1, 2, 4 and 8 client threads.
+    """
+    from orderflow_local import bench
+
+    result = bench.emulator(calls=calls, rounds=rounds, progress=console.print)
+    rows = [
+        ("ours", f"{result.ours:.0f} PutItem/s ({result.ours_threads} threads)"),
+        ("stock moto", f"{result.stock:.0f} PutItem/s ({result.stock_threads} threads)"),
+        ("ratio", f"{result.ratio:.2f}x"),
+        (
+            "emulator CPU per PutItem",
+            f"ours {result.ours_cpu_ms:.2f} ms, stock {result.stock_cpu_ms:.2f} ms ({result.cpu_ratio:.2f}x fewer)",
+        ),
+        *(
+            (f"{label} by threads", ", ".join(f"{threads}: {rate:.0f}/s" for threads, rate in sorted(rates.items())))
+            for label, rates in result.rates.items()
+        ),
+    ]
+    goal = ">= 2.0 x stock moto's PutItem rate, measured end to end (client and server on this machine's cores)"
+    _emit("emulator", result, as_json, rows, (goal, result.ratio >= 2.0))
+
+
 @bench_app.command("sqs-depth")
 def sqs_depth(
     depths: Annotated[str, typer.Option(help="Comma-separated queue depths.")] = "1000,10000",

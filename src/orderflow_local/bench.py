@@ -252,6 +252,102 @@ def pipeline(
     )
 
 
+@dataclass
+class EmulatorResult:
+    """Conditional PutItem of a stored order: our emulator against stock moto, best over thread counts."""
+
+    ours: float
+    ours_threads: int
+    stock: float
+    stock_threads: int
+    ratio: float
+    rounds: int
+    calls: int
+    #: Every rate measured: {"ours"|"stock": {threads: calls/s}}, best of the rounds.
+    rates: dict[str, dict[int, float]]
+    #: The emulator process's own CPU per PutItem (ms), least over the rounds: what the server
+    #: spends, apart from the client that shares this machine's cores.
+    ours_cpu_ms: float = 0.0
+    stock_cpu_ms: float = 0.0
+
+    @property
+    def cpu_ratio(self) -> float:
+        """How many more PutItems ours takes per CPU second than stock moto."""
+        return self.stock_cpu_ms / self.ours_cpu_ms if self.ours_cpu_ms else 0.0
+
+
+#: A stored order as the pipeline writes it (DynamoDB JSON), for the emulator benchmark.
+STORED_ORDER: dict[str, Any] = {
+    "customerId": {"S": "CUST-42"},
+    "status": {"S": "CONFIRMED"},
+    "totalAmount": {"N": "149.99"},
+    "currency": {"S": "USD"},
+    "items": {
+        "L": [
+            {"M": {"productId": {"S": "PROD-001"}, "quantity": {"N": "2"}, "unitPrice": {"N": "49.99"}}},
+            {"M": {"productId": {"S": "PROD-002"}, "quantity": {"N": "1"}, "unitPrice": {"N": "50.01"}}},
+        ]
+    },
+    "shippingAddress": {
+        "M": {
+            "street": {"S": "123 Main St"},
+            "city": {"S": "Springfield"},
+            "postalCode": {"S": "12345"},
+            "country": {"S": "US"},
+        }
+    },
+    "processedAt": {"S": "2026-04-20T14:30:01Z"},
+    "itemCount": {"N": "3"},
+    "sqsMessageId": {"S": "059f36b4-87a3-44ab-83d2-661975830a7d"},
+    "ttl": {"N": "1784563800"},
+}
+
+
+def emulator(*, calls: int = 2000, rounds: int = 2, progress: Callable[[str], None] = lambda _: None) -> EmulatorResult:
+    """Our emulator's PutItem rate against stock moto's, side by side, each in a process of its own.
+
+    Both serve the same ``ThreadedMotoServer`` from this venv's moto; ours with our patches
+    (orderflow_local.moto_patches). Each round measures both, alternating, and each rate is the
+    best over :data:`CEILING_THREADS` client threads; the best round of each counts.
+    """
+    from orderflow_local.template import ensure_template, load_template, template_for
+
+    spec = load_template(ensure_template(template_for({}), context={}, progress=progress))
+    [table] = spec.tables.values()
+    rates: dict[str, dict[int, float]] = {"ours": {}, "stock": {}}
+    cpu_ms: dict[str, float] = {}
+    for round_ in range(1, rounds + 1):
+        for label in ("stock", "ours"):
+            progress(f"round {round_}/{rounds}: {label} moto, {calls} conditional PutItems per thread count")
+            patched = label == "ours"  # as `orderflow up` runs it: patched, IAM enforced for role sessions
+            with Emulator(port=0, own_process=True, patched=patched, enforce_iam=patched) as server:
+                before = server.cpu_seconds()
+                _, _, measured = best_put_item_ceiling(
+                    server, table_properties=table.properties, item=STORED_ORDER, calls=calls
+                )
+                after = server.cpu_seconds()
+            if before is not None and after is not None:
+                spent = (after - before) * 1000 / (calls * len(measured))
+                cpu_ms[label] = min(spent, cpu_ms.get(label, spent))
+            for threads, rate in measured.items():
+                rates[label][threads] = max(rate, rates[label].get(threads, 0.0))
+    ours_threads = max(rates["ours"], key=lambda threads: rates["ours"][threads])
+    stock_threads = max(rates["stock"], key=lambda threads: rates["stock"][threads])
+    ours, stock = rates["ours"][ours_threads], rates["stock"][stock_threads]
+    return EmulatorResult(
+        ours=ours,
+        ours_threads=ours_threads,
+        stock=stock,
+        stock_threads=stock_threads,
+        ratio=ours / stock,
+        rounds=rounds,
+        calls=calls,
+        rates=rates,
+        ours_cpu_ms=cpu_ms.get("ours", 0.0),
+        stock_cpu_ms=cpu_ms.get("stock", 0.0),
+    )
+
+
 def _wait(condition: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import socket
 import threading
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -88,6 +90,8 @@ class Emulator:
     own_process: bool = False
     #: Authorize requests signed by an assumed role against its policies (orderflow_local.moto_iam).
     enforce_iam: bool = False
+    #: With ``own_process``: False runs stock moto, without our patches (the benchmark's baseline only).
+    patched: bool = True
     _server: Any = field(default=None, init=False, repr=False)
     _process: Any = field(default=None, init=False, repr=False)
     _connection: Any = field(default=None, init=False, repr=False)
@@ -127,6 +131,17 @@ class Emulator:
         self._reset()
         return self
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the emulator's own process has used; None when in-process or not on Linux."""
+        if self._process is None or self._process.pid is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15 of stat)
+
     def _reset(self) -> None:
         # moto keeps state per process: start from an empty account every time.
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310 - http to loopback
@@ -139,7 +154,10 @@ class Emulator:
         context = multiprocessing.get_context("spawn")
         self._connection, child = context.Pipe()
         self._process = context.Process(
-            target=serve, args=(child, self.port, self.enforce_iam), daemon=True, name="orderflow-emulator"
+            target=serve,
+            args=(child, self.port, self.enforce_iam, self.patched),
+            daemon=True,
+            name="orderflow-emulator",
         )
         # A Ctrl-C is the parent's to handle: the emulator must keep answering while the stop
         # drains and counts what it discards.
@@ -226,14 +244,15 @@ class Emulator:
         }
 
 
-def serve(connection: Any, port: int, enforce_iam: bool) -> None:  # pragma: no cover - runs in the child
-    """The emulator's own process: moto with our patches, until the parent says stop (or goes)."""
+def serve(connection: Any, port: int, enforce_iam: bool, patched: bool = True) -> None:  # pragma: no cover
+    """The emulator's own process: moto with our patches (stock moto if not ``patched``), until the parent says stop."""
     ignore_interrupts()
     try:
         from moto.server import ThreadedMotoServer
 
-        moto_patches.apply()
-        moto_iam.enforce(enforce_iam)
+        if patched:
+            moto_patches.apply()
+            moto_iam.enforce(enforce_iam)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
         server.start()

@@ -52,6 +52,9 @@ def apply(version: str | None = None) -> None:
         _sqs_errors_carry_the_plain_message()
         _sns_fifo_topics_deduplicate()
         _sqs_fifo_deduplication_remembers_five_minutes()
+        _dynamodb_items_sized_once()
+        _backend_modules_listed_once()
+        _action_names_found_once_per_class()
         moto_iam.install(ORIGINALS)  # enforced only after moto_iam.enforce(True)
         _applied = True
 
@@ -475,3 +478,82 @@ def _sqs_fifo_deduplication_remembers_five_minutes() -> None:
 
 
 _sqs_deduplication_lock = threading.Lock()
+
+
+# --- what every request costs (docs/performance.md, "A faster emulator") -----------------
+
+
+def _dynamodb_items_sized_once() -> None:
+    """An item's size is summed once as moto builds it, not again for every attribute.
+
+    moto 5.2.5 builds an ``Item`` by setting its attributes one by one on a
+    ``LimitedSizeDict``, whose ``__setitem__`` re-computes the size of every attribute already
+    set (walking nested maps and lists) to refuse items over DynamoDB's limit: quadratic in
+    the attributes, a fifth of a stored order's ``PutItem``. This keeps the running sum
+    instead, checking the same total at the same step in the same order, so the same item
+    raises the same ``ItemSizeTooLarge`` (or conversion error) as before.
+    """
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    ORIGINALS["Item.__init__"] = Item.__init__
+
+    def built_once(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key = hash_key
+        self.range_key = range_key
+        self.attrs = LimitedSizeDict()
+        size = 0
+        for key, value in attrs.items():
+            converted = DynamoType(value)
+            added = bytesize(key) + converted.size()
+            if size + added > ITEM_SIZE_LIMIT:  # LimitedSizeDict's own check, on the sum so far
+                raise ItemSizeTooLarge
+            dict.__setitem__(self.attrs, key, converted)
+            size += added
+
+    Item.__init__ = built_once  # type: ignore[method-assign]
+
+
+#: moto's LimitedSizeDict limit (DynamoDB's 400 KB, as moto measures it).
+ITEM_SIZE_LIMIT = 405000
+
+
+def _backend_modules_listed_once() -> None:
+    """The server finds a request's service without listing moto's package directory.
+
+    moto 5.2.5's server lists its own package directory (``os.listdir`` and an ``isdir`` per
+    entry, about 170) twice for every request, to check whether the host names a service.
+    The directory does not change while the server runs: it is listed once.
+    """
+    from moto import backends
+
+    original = backends.list_of_moto_modules
+    ORIGINALS["backends.list_of_moto_modules"] = original
+    modules = tuple(original())
+
+    def list_of_moto_modules() -> Iterator[str]:
+        return iter(modules)
+
+    backends.list_of_moto_modules = list_of_moto_modules
+
+
+def _action_names_found_once_per_class() -> None:
+    """A response class's action methods are listed once per class, not once per request.
+
+    moto 5.2.5 calls ``inspect.getmembers`` on the response class for every request to check
+    that the action is one of its methods. The classes' methods are fixed once moto (and these
+    patches) are imported.
+    """
+    import functools
+
+    from moto.core import responses
+    from moto.core.utils import method_names_from_class as original
+
+    ORIGINALS["responses.method_names_from_class"] = original
+    cached = functools.lru_cache(maxsize=None)(lambda clazz: tuple(original(clazz)))
+
+    def method_names_from_class(clazz: object) -> list[str]:
+        return list(cached(clazz))
+
+    responses.method_names_from_class = method_names_from_class  # type: ignore[attr-defined]

@@ -498,3 +498,70 @@ def test_a_fifo_queue_remembers_deduplication_ids_for_five_minutes_even_once_del
     sqs.send_message(QueueUrl=queue, MessageBody="order 1", MessageGroupId="g", MessageDeduplicationId="another")
     [again] = sqs.receive_message(QueueUrl=queue)["Messages"]
     assert again["Body"] == "order 1"
+
+
+# --- what every request costs ------------------------------------------------------------
+
+
+def _attributes(size: int) -> dict[str, Any]:
+    nested = {"M": {"street": {"S": "1 Main"}, "tags": {"L": [{"S": "a"}, {"N": "1.5"}, {"BOOL": True}]}}}
+    return {"orderId": {"S": "O-1"}, "address": nested, "blob": {"S": "x" * size}, "count": {"N": "12"}}
+
+
+@pytest.mark.parametrize("size", [10, 404_900, 405_000])
+def test_an_item_is_built_and_sized_as_moto_builds_it(emulator: Emulator, size: int) -> None:
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    def build(init: Any) -> Any:
+        item = Item.__new__(Item)
+        try:
+            init(item, DynamoType({"S": "O-1"}), None, _attributes(size))
+        except ItemSizeTooLarge:
+            return "ItemSizeTooLarge"
+        return item
+
+    ours, stock = build(Item.__init__), build(moto_patches.ORIGINALS["Item.__init__"])
+    assert Item.__init__ is not moto_patches.ORIGINALS["Item.__init__"]
+    if isinstance(stock, str) or isinstance(ours, str):
+        assert ours == stock == "ItemSizeTooLarge"
+    else:
+        assert ours == stock  # Item.__eq__: keys and every attribute
+        assert list(ours.attrs) == list(stock.attrs)
+        assert type(ours.attrs) is type(stock.attrs)
+
+
+def test_an_item_over_the_limit_is_still_refused_through_the_api(emulator: Emulator) -> None:
+    dynamodb = emulator.dynamodb()
+    dynamodb.create_table(
+        TableName="Sized",
+        KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "orderId", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName="Sized", Item=_attributes(1000))
+    with pytest.raises(ClientError, match="Item size has exceeded the maximum allowed size"):
+        dynamodb.put_item(TableName="Sized", Item=_attributes(410_000))
+
+
+def test_the_module_list_is_moto_own_and_iterates_again_and_again() -> None:
+    from moto import backends
+
+    stock = list(moto_patches.ORIGINALS["backends.list_of_moto_modules"]())
+    assert backends.list_of_moto_modules is not moto_patches.ORIGINALS["backends.list_of_moto_modules"]
+    assert list(backends.list_of_moto_modules()) == stock
+    assert list(backends.list_of_moto_modules()) == stock
+    assert "dynamodb" in backends.list_of_moto_modules()
+
+
+def test_action_names_are_moto_own_and_each_caller_gets_its_own_list() -> None:
+    from moto.core import responses
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.sqs.responses import SQSResponse
+
+    original = moto_patches.ORIGINALS["responses.method_names_from_class"]
+    for clazz in (DynamoHandler, SQSResponse):
+        names = responses.method_names_from_class(clazz)  # type: ignore[attr-defined]
+        assert names == original(clazz)
+        names.append("mutated")
+        assert "mutated" not in responses.method_names_from_class(clazz)  # type: ignore[attr-defined]
