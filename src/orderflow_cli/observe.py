@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 FOLLOW_INTERVAL = 1.0
+#: How --follow waits between polls (a test replaces it).
+_pause = time.sleep
 
 
 def parse_since(text: str) -> float:
@@ -94,7 +96,7 @@ def logs(
                         + "."
                     )
                 return
-            time.sleep(FOLLOW_INTERVAL)
+            _pause(FOLLOW_INTERVAL)
     except CliError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:

@@ -257,11 +257,13 @@ def test_a_missing_order_is_a_clear_error(up: Up) -> None:
     assert "no order ORD-NOPE in Orders" in missing.stderr
 
 
-def test_commands_say_what_to_do_when_no_stack_runs(up: Up) -> None:
-    result = up.orderflow("send", endpoint=f"http://127.0.0.1:{free_port()}")
+@pytest.mark.parametrize("command", [["send"], ["logs"], ["status"], ["dlq", "list"]])
+def test_commands_say_what_to_do_when_no_stack_runs(up: Up, command: list[str]) -> None:
+    result = up.orderflow(*command, endpoint=f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 1
     assert "cannot reach" in result.stderr
     assert "Is `orderflow up` running?" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -278,6 +280,9 @@ def test_commands_say_what_to_do_when_no_stack_runs(up: Up) -> None:
         ["dlq"],
         ["dlq", "list"],
         ["dlq", "redrive"],
+        ["logs"],
+        ["status"],
+        ["bench", "emulator"],
     ],
 )
 def test_every_command_has_help(up: Up, command: list[str]) -> None:

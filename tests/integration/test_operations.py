@@ -93,6 +93,36 @@ def test_the_functions_logs_are_in_its_log_group_as_lambda_writes_them(stack: Lo
     assert "REPORT RequestId:" in everything.output
 
 
+def test_logs_follow_prints_new_lines_and_stops_quietly_on_ctrl_c(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orderflow_cli import observe
+
+    # Given a follow that gets one new order's lines between two polls, then Ctrl-C
+    polls: list[float] = []
+
+    def between_polls(seconds: float) -> None:
+        polls.append(seconds)
+        if len(polls) == 1:
+            _send(stack, [body(seed_order(orderId="ORD-FOLLOW"))])
+            wait_until(lambda: _events(stack, '"ORD-FOLLOW"'), "the new order's lines")
+            return
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(observe, "_pause", between_polls)
+    result = CliRunner().invoke(app, ["logs", "--endpoint-url", stack.endpoint, "--follow", "--since", "1h"])
+    # Then it printed the new lines once, and stopped without a traceback
+    assert result.exit_code == 0, result.output
+    assert result.output.count("order_id=ORD-FOLLOW") == 1
+    assert "Traceback" not in result.output
+
+
+def test_logs_refuses_a_json_pattern_locally_rather_than_match_everything(stack: LocalStack) -> None:
+    result = CliRunner().invoke(app, ["logs", "--endpoint-url", stack.endpoint, "--filter", '{ $.level = "ERROR" }'])
+    assert result.exit_code == 2
+    assert "JSON filter patterns work on AWS only" in result.output
+
+
 def test_a_clean_run_leaves_every_alarm_ok_and_invalid_orders_set_off_only_the_dlq_alarm(stack: LocalStack) -> None:
     monitor = stack.alarm_monitor
     assert monitor is not None
