@@ -29,13 +29,15 @@ Source: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThat
 from __future__ import annotations
 
 import json
-import logging
 import math
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
+
+from orderflow_local.periodic import Periodic
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -45,7 +47,6 @@ if TYPE_CHECKING:
 
     from orderflow_local.worker import Invocation
 
-log = logging.getLogger(__name__)
 
 OK, ALARM, INSUFFICIENT_DATA = "OK", "ALARM", "INSUFFICIENT_DATA"
 DEFAULT_PERIOD_SCALE = 30.0
@@ -281,8 +282,10 @@ class QueueSource:
     oldest_received: Callable[[], float | None] | None = None
 
 
-class AlarmMonitor:
+class AlarmMonitor(Periodic):
     """Samples the queues, evaluates every alarm and publishes state changes (a thread of its own)."""
+
+    name = "alarm-monitor"
 
     def __init__(
         self,
@@ -298,11 +301,11 @@ class AlarmMonitor:
         interval: float | None = None,
         on_change: Callable[[AlarmSpec, str, Evaluation], None] | None = None,
     ) -> None:
+        shortest = min((alarm.period for alarm in alarms), default=60) / period_scale
+        super().__init__(interval if interval is not None else max(0.2, min(1.0, shortest / 5)))
         self.alarms = alarms
         self.store = store
         self.period_scale = period_scale
-        shortest = min((alarm.period for alarm in alarms), default=60) / period_scale
-        self.interval = interval if interval is not None else max(0.2, min(1.0, shortest / 5))
         self.states: dict[str, str] = {alarm.name: INSUFFICIENT_DATA for alarm in alarms}
         self.evaluations: dict[str, Evaluation] = {}
         self._cloudwatch_factory = cloudwatch
@@ -311,33 +314,23 @@ class AlarmMonitor:
         self._throttles = throttles
         self._table_name = table_name
         self._on_change = on_change
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> AlarmMonitor:
-        self._thread = threading.Thread(target=self._run, name="alarm-monitor", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
 
     def in_alarm(self) -> list[str]:
         return [name for name, state in self.states.items() if state == ALARM]
 
-    def _run(self) -> None:
-        cloudwatch = self._cloudwatch_factory() if self._cloudwatch_factory else None
-        sqs = self._sqs_factory() if self._sqs_factory else None
-        while not self._stop.wait(self.interval):
-            try:
-                if sqs is not None:
-                    self.sample(sqs)
-                self.evaluate_all(cloudwatch)
-            except Exception:  # the emulator is stopping, or a sample failed: try again next time
-                if not self._stop.is_set():
-                    log.warning("evaluating the alarms failed", exc_info=True)
+    @cached_property
+    def _clients(self) -> tuple[CloudWatchClient | None, SQSClient | None]:
+        # Made in the monitor's thread, on its first tick.
+        return (
+            self._cloudwatch_factory() if self._cloudwatch_factory else None,
+            self._sqs_factory() if self._sqs_factory else None,
+        )
+
+    def tick(self) -> None:
+        cloudwatch, sqs = self._clients
+        if sqs is not None:
+            self.sample(sqs)
+        self.evaluate_all(cloudwatch)
 
     def sample(self, sqs: SQSClient) -> None:
         now = time.time()

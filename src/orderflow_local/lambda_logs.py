@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import math
 import threading
 import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
+
+from orderflow_local.periodic import Periodic
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
 
     from orderflow_local.worker import Invocation
-
-log = logging.getLogger(__name__)
 
 #: PutLogEvents takes at most 10,000 events and 1,048,576 bytes (each event counts 26 bytes more).
 MAX_EVENTS_PER_PUT = 10_000
@@ -102,11 +101,13 @@ def _error_line(at: float, request_id: str, message: str) -> str:
     )
 
 
-class FunctionLogs:
+class FunctionLogs(Periodic):
     """Sends each invocation's log events to the function's log group, one stream per environment.
 
     Give it to an ``EnvironmentPool`` as an observer: ``pool.observers.append(logs.record)``.
     """
+
+    name = "function-logs"
 
     def __init__(
         self,
@@ -117,16 +118,14 @@ class FunctionLogs:
         memory_size: int,
         flush_interval: float = 0.5,
     ) -> None:
+        super().__init__(flush_interval)
         self.group = group
         self._function_name = function_name
         self._memory_size = memory_size
         self._logs_factory = logs_factory
-        self._flush_interval = flush_interval
         self._pending: dict[str, list[tuple[int, str]]] = defaultdict(list)
         self._streams: set[str] = set()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.sent = 0
 
     def record(self, invocation: Invocation) -> None:
@@ -136,24 +135,13 @@ class FunctionLogs:
         with self._lock:
             self._pending[invocation.log_stream].extend(events)
 
-    def start(self) -> FunctionLogs:
-        self._thread = threading.Thread(target=self._run, name="function-logs", daemon=True)
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        """Send what is pending, then stop."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        """Stop, then send what is pending."""
+        super().stop()
         self.flush()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._flush_interval):
-            try:
-                self.flush()
-            except Exception:  # the emulator is going away, or refused: try again next time
-                log.warning("could not send the function's log events to %s", self.group, exc_info=True)
+    def tick(self) -> None:
+        self.flush()
 
     def flush(self) -> None:
         with self._lock:

@@ -7,9 +7,11 @@ every ``interval`` seconds so local behaviour tells the truth about expiry.
 from __future__ import annotations
 
 import logging
-import threading
 import time
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
+
+from orderflow_local.periodic import Periodic
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,30 +47,24 @@ def sweep_expired(dynamodb: DynamoDBClient, table_name: str, *, now: float | Non
         scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-class TtlSweeper:
+class TtlSweeper(Periodic):
     """Sweeps expired items from ``tables`` every ``interval`` seconds in a background thread."""
 
+    name = "ttl-sweeper"
+
     def __init__(self, dynamodb_factory: Callable[[], DynamoDBClient], tables: list[str], *, interval: float) -> None:
+        super().__init__(interval)
         self._factory = dynamodb_factory
         self._tables = tables
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ttl-sweeper", daemon=True)
         self.swept = 0
 
-    def start(self) -> TtlSweeper:
-        self._thread.start()
-        return self
+    @cached_property
+    def _dynamodb(self) -> DynamoDBClient:
+        return self._factory()  # made in the sweeping thread, on its first tick
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        dynamodb = self._factory()
-        while not self._stop.wait(self._interval):
-            for table in self._tables:
-                try:
-                    self.swept += sweep_expired(dynamodb, table)
-                except Exception:
-                    log.exception("sweeping expired items from %s failed", table)
+    def tick(self) -> None:
+        for table in self._tables:
+            try:
+                self.swept += sweep_expired(self._dynamodb, table)
+            except Exception:
+                log.exception("sweeping expired items from %s failed", table)
