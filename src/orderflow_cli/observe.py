@@ -12,18 +12,14 @@ import re
 import sys
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from orderflow_cli.aws import LOCAL_ENDPOINT, LOG_GROUP, CliError, Target, translate
 from orderflow_cli.common import EndpointOption, console, fail
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from mypy_boto3_logs import CloudWatchLogsClient
+from orderflow_local.lambda_logs import filter_events
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 FOLLOW_INTERVAL = 1.0
@@ -77,7 +73,7 @@ def logs(
         while True:
             since_ms = start_ms
             events = translate(
-                lambda since_ms=since_ms: list(_filter(client, log_group, pattern, since_ms)),  # type: ignore[misc]
+                lambda since_ms=since_ms: filter_events(client, log_group, pattern, since_ms),  # type: ignore[misc]
                 target,
                 f"log group {log_group}",
             )
@@ -115,21 +111,6 @@ def _pattern(target: Target, filter_text: str | None, message_id: str | None) ->
             "(try --filter ERROR, or --filter '\"Order stored\"')"
         )
     return pattern
-
-
-def _filter(client: CloudWatchLogsClient, group: str, pattern: str, start_ms: int) -> Iterator[dict[str, Any]]:
-    arguments: dict[str, Any] = {"logGroupName": group, "startTime": start_ms}
-    if pattern:
-        arguments["filterPattern"] = pattern
-    events: list[dict[str, Any]] = []
-    while True:
-        page = client.filter_log_events(**arguments)
-        events.extend(page.get("events", []))  # type: ignore[arg-type]
-        token = page.get("nextToken")
-        if not token or not page.get("events"):
-            break
-        arguments["nextToken"] = token
-    yield from sorted(events, key=lambda event: (event["timestamp"], event.get("eventId", "")))
 
 
 def _render(event: dict[str, Any], *, as_json: bool) -> str:

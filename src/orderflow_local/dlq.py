@@ -187,25 +187,17 @@ class FunctionLogReader:
 
     def lines(self, term: str, start_ms: int = 0) -> list[dict[str, Any]]:
         """Every JSON line containing ``term``, oldest first (a quoted-term filter pattern)."""
-        found: list[tuple[int, dict[str, Any]]] = []
-        arguments: dict[str, Any] = {"logGroupName": self.group, "filterPattern": f'"{term}"'}
-        if start_ms:
-            arguments["startTime"] = start_ms
-        while True:
-            page = self._logs.filter_log_events(**arguments)
-            for event in page.get("events", []):
-                try:
-                    line = json.loads(event.get("message", ""))
-                except ValueError:
-                    continue
-                if isinstance(line, dict):
-                    found.append((int(event.get("timestamp", 0)), line))
-            token = page.get("nextToken")
-            if not token or not page.get("events"):
-                break
-            arguments["nextToken"] = token
-        found.sort(key=lambda pair: pair[0])
-        return [line for _, line in found]
+        from orderflow_local.lambda_logs import filter_events
+
+        lines = []
+        for event in filter_events(self._logs, self.group, f'"{term}"', start_ms):
+            try:
+                line = json.loads(event.get("message", ""))
+            except ValueError:
+                continue
+            if isinstance(line, dict):
+                lines.append(line)
+        return lines
 
     def failure(self, message_id: str, since_ms: int = 0) -> tuple[str, str] | None:
         """(reason, error code) of the last failure logged for ``message_id``, or None."""

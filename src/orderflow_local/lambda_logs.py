@@ -175,3 +175,21 @@ def _chunks(events: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
         chunks[-1].append(event)
         size += event_size
     return [chunk for chunk in chunks if chunk]
+
+
+def filter_events(logs: CloudWatchLogsClient, group: str, pattern: str = "", start_ms: int = 0) -> list[dict[str, Any]]:
+    """Every event of ``group`` matching ``pattern`` since ``start_ms``, oldest first: ``FilterLogEvents``
+    followed page by page, locally and on AWS alike (AWS may return an empty page with a
+    token: the search goes on until no token comes back)."""
+    arguments: dict[str, Any] = {"logGroupName": group}
+    if pattern:
+        arguments["filterPattern"] = pattern
+    if start_ms:
+        arguments["startTime"] = start_ms
+    events: list[dict[str, Any]] = []
+    while True:
+        page = logs.filter_log_events(**arguments)
+        events.extend(page.get("events", []))  # type: ignore[arg-type]
+        if not page.get("nextToken"):
+            return sorted(events, key=lambda event: (event.get("timestamp", 0), event.get("eventId", "")))
+        arguments["nextToken"] = page["nextToken"]

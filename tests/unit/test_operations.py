@@ -270,3 +270,24 @@ def test_a_rejection_stays_the_reason_even_if_a_later_invocation_died() -> None:
     )  # fmt: skip
     [entry] = explain([letter("m")], logs=FunctionLogReader(group, "g"), read_item=None)  # type: ignore[arg-type]
     assert entry.error_code == "VALIDATION_FAILED"
+
+
+def test_filter_events_follows_every_page_even_an_empty_one_as_aws_returns_them() -> None:
+    from orderflow_local.lambda_logs import filter_events
+
+    pages = [
+        {"events": [], "nextToken": "1"},  # AWS: nothing matched in this stretch yet, the search goes on
+        {"events": [{"timestamp": 20, "message": "b", "eventId": "2"}], "nextToken": "2"},
+        {"events": [{"timestamp": 10, "message": "a", "eventId": "1"}]},
+    ]
+    calls: list[dict[str, Any]] = []
+
+    class Logs:
+        def filter_log_events(self, **arguments: Any) -> dict[str, Any]:
+            calls.append(arguments)
+            return pages[len(calls) - 1]
+
+    events = filter_events(Logs(), "g", '"x"', 5)  # type: ignore[arg-type]
+    assert [event["message"] for event in events] == ["a", "b"]
+    assert [call.get("nextToken") for call in calls] == [None, "1", "2"]
+    assert calls[0] == {"logGroupName": "g", "filterPattern": '"x"', "startTime": 5}
