@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orderflow_local.processes import AppendedLines
+
 #: What can strike each operation. Kills and timeouts are rarer: each costs a visibility timeout.
 _ORDER_WRITE_FAULTS = [
     ("ddb_throttle", 4),
@@ -112,20 +114,12 @@ class FaultReader:
     """Reads the faults journaled since the last call: (epoch seconds, kind, AWS operation)."""
 
     def __init__(self, journal: str | Path, kinds: frozenset[str] | None = None) -> None:
-        self._path = Path(journal)
-        self._offset = 0
+        self._new_lines = AppendedLines(journal)
         self._kinds = kinds
 
     def __call__(self) -> list[tuple[float, str, str]]:
-        if not self._path.exists():
-            return []
-        with self._path.open("rb") as journal:
-            journal.seek(self._offset)
-            data = journal.read()
-        complete = data[: data.rfind(b"\n") + 1]
-        self._offset += len(complete)
         faults = []
-        for line in complete.decode("utf-8").splitlines():
+        for line in self._new_lines():
             kind, _, rest = line.partition("\t")
             at, _, operation = rest.partition("\t")
             if self._kinds is None or kind in self._kinds:

@@ -4,12 +4,16 @@ Ctrl-C in a terminal signals the whole process group. The execution environments
 emulator's process must outlive it: the first Ctrl-C lets the batches in flight finish and
 counts what the stop discards, which needs both. So they are started with SIGINT blocked
 (:func:`start_shielded`) and, once running, ignore it (:func:`ignore_interrupts`).
+
+What they leave for the parent (a function's output, the chaos journal) is appended to a
+file, which a kill does not lose; the parent reads what is new with :class:`AppendedLines`.
 """
 
 from __future__ import annotations
 
 import signal
 from multiprocessing import resource_tracker
+from pathlib import Path
 from typing import Any
 
 
@@ -33,3 +37,21 @@ def ignore_interrupts() -> None:  # pragma: no cover - runs in the child
     """In a child started by :func:`start_shielded`: ignore SIGINT, then let signals through."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+class AppendedLines:
+    """The complete lines appended to a file since the last call (a line still being written waits)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._offset = 0
+
+    def __call__(self) -> list[str]:
+        if not self.path.exists():
+            return []
+        with self.path.open("rb") as file:
+            file.seek(self._offset)
+            data = file.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        return complete.decode("utf-8", errors="replace").splitlines()

@@ -23,7 +23,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orderflow_local.processes import ignore_interrupts, start_shielded
+from orderflow_local.processes import AppendedLines, ignore_interrupts, start_shielded
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -238,17 +238,18 @@ class ExecutionEnvironment:
         #: The code version it imported (see EnvironmentPool.retire).
         self.generation = generation
         self.log_stream = log_stream_name()
-        self._capture = (
+        capture = (
             os.path.join(config.capture_dir, f"env-{os.getpid()}-{index}-{generation}.log")
             if config.capture_dir
             else None
         )
-        self._capture_offset = 0
+        #: What the environment's function wrote, read as it grows (None: not captured).
+        self._captured = AppendedLines(capture) if capture else None
         self.init_duration: float | None = None
         self.max_memory_mb: int | None = None
         self._connection, child = context.Pipe()
         self.process = context.Process(
-            target=environment_main, args=(child, config, index, self.log_stream, self._capture), daemon=True
+            target=environment_main, args=(child, config, index, self.log_stream, capture), daemon=True
         )
         start_shielded(self.process)  # a Ctrl-C is the parent's to handle (orderflow_local.processes)
         child.close()
@@ -279,30 +280,26 @@ class ExecutionEnvironment:
                 return init
         request_id, started_at = str(uuid.uuid4()), time.time()
         deadline = started_at + self.config.timeout
-        try:
-            self._connection.send((event, request_id, deadline))
-            if not self._connection.poll(self.config.timeout):
-                self.stop(kill=True)
-                return Invocation(
-                    "timeout",
-                    error=f"Task timed out after {self.config.timeout:.2f} seconds",
-                    cold_start=cold,
-                    duration=time.monotonic() - started,
-                    request_id=request_id,
-                    started_at=started_at,
-                )
-            status, value, metrics, memory = self._connection.recv()
-        except (EOFError, OSError):  # the process died, or was stopped by another thread (an immediate stop)
+
+        def ended(status: str, error: str) -> Invocation:  # the environment is gone: stopped, or dead
             self.stop(kill=True)
-            code = self.process.exitcode
             return Invocation(
-                "crash",
-                error=f"Runtime exited with code {code}",
+                status,
+                error=error,
                 cold_start=cold,
                 duration=time.monotonic() - started,
                 request_id=request_id,
                 started_at=started_at,
             )
+
+        try:
+            self._connection.send((event, request_id, deadline))
+            if not self._connection.poll(self.config.timeout):
+                return ended("timeout", f"Task timed out after {self.config.timeout:.2f} seconds")
+            status, value, metrics, memory = self._connection.recv()
+        except (EOFError, OSError):  # the process died, or was stopped by another thread (an immediate stop)
+            self.stop(kill=True)  # before reading its exit code
+            return ended("crash", f"Runtime exited with code {self.process.exitcode}")
         self.max_memory_mb = memory
         return Invocation(
             "ok" if status == "ok" else "error",
@@ -317,16 +314,11 @@ class ExecutionEnvironment:
         )
 
     def _new_lines(self) -> list[tuple[int, str]]:
-        """The lines the function wrote since the last call (complete lines only)."""
-        if self._capture is None or not os.path.exists(self._capture):
+        """The lines the function wrote since the last call (complete lines only), with their time."""
+        if self._captured is None:
             return []
-        with open(self._capture, "rb") as capture:
-            capture.seek(self._capture_offset)
-            data = capture.read()
-        complete = data[: data.rfind(b"\n") + 1]
-        self._capture_offset += len(complete)
         lines = []
-        for raw in complete.decode("utf-8", errors="replace").splitlines():
+        for raw in self._captured():
             stamp, _, text = raw.partition("\t")
             lines.append((int(stamp) if stamp.isdigit() else int(time.time() * 1000), text))
         return lines
@@ -366,8 +358,8 @@ class ExecutionEnvironment:
         self._connection.close()
 
     def discard_capture(self) -> None:
-        if self._capture is not None and os.path.exists(self._capture):
-            os.remove(self._capture)
+        if self._captured is not None:
+            self._captured.path.unlink(missing_ok=True)
 
 
 class EnvironmentPool:
