@@ -187,3 +187,20 @@ def test_an_injected_fault_sets_off_the_alarm_it_should(fault: str, expected: se
         fired = _ever_in_alarm(stack)
     # Then the alarms it should set off are in ALARM, and no other one went off
     assert expected <= fired <= expected | allowed
+
+
+def test_dlq_list_without_readable_logs_warns_and_still_lists(stack: LocalStack) -> None:
+    # Given a message SQS moved (no reason attributes), and a log group that does not exist
+    moved = seed_order(orderId="ORD-NO-LOGS")
+    stack.emulator.sqs().send_message(QueueUrl=stack.outputs["DLQUrl"], MessageBody=body(moved))
+    result = CliRunner().invoke(
+        app, ["dlq", "list", "--endpoint-url", stack.endpoint, "--json", "--log-group", "/aws/lambda/Nope"]
+    )
+    # Then it says so in one line, and every message is still listed with what is known
+    assert result.exit_code == 0, result.output
+    assert "warning: cannot read the log group /aws/lambda/Nope" in result.stderr
+    [entry] = [e for e in json.loads(result.stdout) if "ORD-NO-LOGS" in e["body"]]
+    assert entry["movedBy"] == "sqs"
+    assert entry["reasonSource"] == "unknown"
+    assert "(logs not searched)" in entry["reason"]
+    assert entry["alreadyStored"] is False
