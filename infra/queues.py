@@ -17,7 +17,7 @@ MAX_RECEIVE_COUNT = 5
 
 
 class OrderQueues(Construct):
-    """``OrderCreatedQueue`` (7 days) redriving to ``OrderCreatedDLQ`` (14 days) after 3 receives.
+    """``OrderCreatedQueue`` (7 days) redriving to ``OrderCreatedDLQ`` (14 days) after 5 receives (MAX_RECEIVE_COUNT).
 
     Both are KMS-encrypted and refuse requests without TLS. With ``fifo`` both are FIFO
     (``OrderCreatedQueue.fifo``, ``OrderCreatedDLQ.fifo``): producers give the orderId as the
