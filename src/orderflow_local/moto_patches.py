@@ -55,6 +55,7 @@ def apply(version: str | None = None) -> None:
         _dynamodb_items_sized_once()
         _backend_modules_listed_once()
         _action_names_found_once_per_class()
+        _condition_expressions_parsed_once()
         moto_iam.install(ORIGINALS)  # enforced only after moto_iam.enforce(True)
         _applied = True
 
@@ -557,3 +558,55 @@ def _action_names_found_once_per_class() -> None:
         return list(cached(clazz))
 
     responses.method_names_from_class = method_names_from_class  # type: ignore[attr-defined]
+
+
+#: Distinct (expression, names, values) parses kept; a stack uses a handful.
+PARSED_EXPRESSIONS = 1024
+
+
+def _condition_expressions_parsed_once() -> None:
+    """A condition or filter expression is parsed once for the same names and values.
+
+    moto 5.2.5 parses a ``PutItem``'s ``ConditionExpression`` twice per request (once to check
+    the names it uses, then again to evaluate it), and again on every request that repeats
+    it: a seventh of a conditional ``PutItem``. The parse depends only on the expression, the
+    names and the values, so its result (the operation tree, and the names and values it
+    found) is kept per content. A miss parses private copies of the names and values (built
+    from the key), so a caller changing its own dicts later changes nothing kept. Errors are
+    not kept: an invalid expression raises as before, on every request. Values JSON cannot
+    hold (bytes) are parsed as before, without the cache.
+    """
+    import functools
+    import json
+
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    original = ConditionExpressionParser.parse
+    ORIGINALS["ConditionExpressionParser.parse"] = original
+
+    @functools.lru_cache(maxsize=PARSED_EXPRESSIONS)
+    def parsed(
+        expression: str, names: tuple[tuple[str, str], ...] | None, values: str
+    ) -> tuple[Any, list[str], list[str]]:
+        parser = ConditionExpressionParser(expression, None if names is None else dict(names), json.loads(values))
+        op = original(parser)
+        return op, parser.expr_attr_names_found, parser.expr_attr_values_found
+
+    def parse(self: Any) -> Any:
+        if not self.condition_expression:
+            return original(self)
+        try:
+            key = (
+                self.condition_expression,
+                None if self.expression_attribute_names is None else tuple(self.expression_attribute_names.items()),
+                json.dumps(self.expression_attribute_values),
+            )
+            hash(key)
+        except TypeError:  # bytes among the values, or an unhashable name
+            return original(self)
+        op, names_found, values_found = parsed(*key)
+        self.expr_attr_names_found.extend(names_found)
+        self.expr_attr_values_found.extend(values_found)
+        return op
+
+    ConditionExpressionParser.parse = parse  # type: ignore[method-assign]

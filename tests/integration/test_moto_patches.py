@@ -565,3 +565,120 @@ def test_action_names_are_moto_own_and_each_caller_gets_its_own_list() -> None:
         assert names == original(clazz)
         names.append("mutated")
         assert "mutated" not in responses.method_names_from_class(clazz)  # type: ignore[attr-defined]
+
+
+_EXPRESSIONS: list[tuple[str, dict[str, str] | None, dict[str, Any] | None]] = [
+    ("attribute_not_exists(orderId)", None, None),
+    (
+        "attribute_not_exists(#id) OR #s = :awaiting",
+        {"#id": "orderId", "#s": "status"},
+        {":awaiting": {"S": "AWAITING"}},
+    ),
+    (
+        "#s IN (:a, :b) AND size(#items) > :n",
+        {"#s": "status", "#items": "items"},
+        {":a": {"S": "A"}, ":b": {"S": "CONFIRMED"}, ":n": {"N": "1"}},
+    ),
+    ("totalAmount BETWEEN :low AND :high", None, {":low": {"N": "100"}, ":high": {"N": "200"}}),
+    ("NOT contains(#s, :x)", {"#s": "status"}, {":x": {"S": "CANCEL"}}),
+    ("#missing = :v", {"#other": "x"}, {":v": {"S": "a"}}),  # a name it does not define
+    ("status = :undefined", None, {":v": {"S": "a"}}),  # a value it does not define
+    ("attribute_not_exists(orderId", None, None),  # a syntax error
+    ("status = :v", None, None),  # values missing altogether
+]
+
+_ITEMS: list[dict[str, Any] | None] = [
+    None,
+    {
+        "orderId": {"S": "ORD-1"},
+        "status": {"S": "CONFIRMED"},
+        "totalAmount": {"N": "149.99"},
+        "items": {"L": [{"S": "a"}, {"S": "b"}]},
+    },
+    {"orderId": {"S": "ORD-2"}, "status": {"S": "AWAITING"}, "totalAmount": {"N": "50"}, "items": {"L": []}},
+]
+
+
+def _outcome(parse: Any, expression: str, names: Any, values: Any) -> tuple[Any, ...]:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.models.dynamo_type import Item
+
+    parser = ConditionExpressionParser(expression, names, values)
+    try:
+        op = parse(parser)
+    except Exception as exc:  # noqa: BLE001 - the outcome compared is the error itself
+        return ("error", type(exc).__name__, str(exc))
+    results = []
+    for attrs in _ITEMS:
+        item = None if attrs is None else Item({"S": "x"}, None, attrs)
+        try:
+            results.append(op.expr(item))
+        except Exception as exc:  # noqa: BLE001
+            results.append((type(exc).__name__, str(exc)))
+    return ("parsed", parser.expr_attr_names_found, parser.expr_attr_values_found, results)
+
+
+@pytest.mark.usefixtures("emulator")
+@pytest.mark.parametrize(("expression", "names", "values"), _EXPRESSIONS)
+def test_a_condition_is_parsed_and_evaluated_as_moto_does_first_time_and_again(
+    expression: str, names: dict[str, str] | None, values: dict[str, Any] | None
+) -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    original = moto_patches.ORIGINALS["ConditionExpressionParser.parse"]
+    assert ConditionExpressionParser.parse is not original
+    expected = _outcome(original, expression, names, values)
+    assert _outcome(ConditionExpressionParser.parse, expression, names, values) == expected  # a miss
+    assert _outcome(ConditionExpressionParser.parse, expression, names, values) == expected  # a hit
+
+
+@pytest.mark.usefixtures("emulator")
+def test_a_kept_parse_does_not_follow_a_callers_later_changes() -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    values = {":s": {"S": "CONFIRMED"}}
+    names = {"#s": "status"}
+    first = ConditionExpressionParser("#s = :s", names, values).parse()
+    values[":s"]["S"] = "CANCELLED"  # the caller reuses its dict
+    again = ConditionExpressionParser("#s = :s", names, {":s": {"S": "CONFIRMED"}}).parse()
+    changed = ConditionExpressionParser("#s = :s", names, values).parse()
+
+    from moto.dynamodb.models.dynamo_type import Item
+
+    confirmed = Item({"S": "x"}, None, {"status": {"S": "CONFIRMED"}})
+    assert first.expr(confirmed)
+    assert again.expr(confirmed)
+    assert not changed.expr(confirmed)
+
+
+def test_conditional_writes_through_the_api_still_check_each_requests_values(emulator: Emulator) -> None:
+    dynamodb = emulator.dynamodb()
+    dynamodb.create_table(
+        TableName="ParsedOnce",
+        KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "orderId", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName="ParsedOnce", Item={"orderId": {"S": "A"}, "status": {"S": "AWAITING"}})
+
+    def put(expected: str) -> None:
+        dynamodb.put_item(
+            TableName="ParsedOnce",
+            Item={"orderId": {"S": "A"}, "status": {"S": "CONFIRMED"}},
+            ConditionExpression="attribute_not_exists(orderId) OR #s = :expected",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":expected": {"S": expected}},
+        )
+
+    with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+        put("CANCELLED")
+    put("AWAITING")  # same expression, other values: evaluated with these
+    with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+        put("AWAITING")  # now CONFIRMED
+    with pytest.raises(ClientError, match="unused in expressions"):
+        dynamodb.put_item(
+            TableName="ParsedOnce",
+            Item={"orderId": {"S": "B"}},
+            ConditionExpression="attribute_not_exists(orderId)",
+            ExpressionAttributeNames={"#s": "status"},
+        )
