@@ -6,6 +6,7 @@ import contextlib
 import errno
 import logging
 import os
+import signal
 import socket
 import threading
 import urllib.request
@@ -17,7 +18,7 @@ import boto3
 from botocore.config import Config
 
 from orderflow_local import moto_iam, moto_patches
-from orderflow_local.processes import ignore_interrupts, start_shielded
+from orderflow_local.processes import descendants, ignore_interrupts, start_shielded
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -132,15 +133,18 @@ class Emulator:
         return self
 
     def cpu_seconds(self) -> float | None:
-        """CPU time (user + system) the emulator's own process has used; None when in-process or not on Linux."""
+        """CPU time (user + system) the emulator's processes have used; None when in-process or not on Linux."""
         if self._process is None or self._process.pid is None:
             return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
         try:
-            fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            for pid in [self._process.pid, *descendants(self._process.pid)]:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15 of stat)
         except OSError:
             return None
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15 of stat)
+        return total
 
     def _reset(self) -> None:
         # moto keeps state per process: start from an empty account every time.
@@ -176,10 +180,14 @@ class Emulator:
         if self._process is not None:
             with contextlib.suppress(BrokenPipeError, OSError):
                 self._connection.send(None)
+            server_processes = descendants(self._process.pid) if self._process.pid else []
             self._process.join(timeout=10)
             if self._process.is_alive():
                 self._process.kill()
                 self._process.join(timeout=5)
+            for pid in server_processes:  # the HTTP server's worker, if a kill left it behind
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self._connection.close()
             self._process = None
             return
@@ -244,15 +252,30 @@ class Emulator:
         }
 
 
+#: Python threads granian may run moto's app on (started as needed, ended after 30 s idle).
+#: Every SQS long poll holds one for up to 20 s, so this stays well above the pollers and
+#: clients a local stack has waiting at once.
+SERVER_THREADS = 64
+
+
 def serve(connection: Any, port: int, enforce_iam: bool, patched: bool = True) -> None:  # pragma: no cover
-    """The emulator's own process: moto with our patches (stock moto if not ``patched``), until the parent says stop."""
+    """The emulator's own process, until the parent says stop (or is gone).
+
+    Ours serves moto's app (patched, :mod:`orderflow_local.emulator_app`) with granian, whose
+    HTTP handling is compiled and keeps connections alive; stock moto (``patched=False``, the
+    benchmark's baseline only) runs moto's own ``ThreadedMotoServer``.
+    """
     ignore_interrupts()
+    if patched:
+        _serve_granian(connection, port, enforce_iam)
+    else:
+        _serve_stock(connection, port)
+
+
+def _serve_stock(connection: Any, port: int) -> None:  # pragma: no cover - runs in the child
     try:
         from moto.server import ThreadedMotoServer
 
-        if patched:
-            moto_patches.apply()
-            moto_iam.enforce(enforce_iam)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
         server.start()
@@ -263,6 +286,68 @@ def serve(connection: Any, port: int, enforce_iam: bool, patched: bool = True) -
     with contextlib.suppress(EOFError):  # EOF: the parent is gone
         connection.recv()  # None: stop
     server.stop()
+
+
+def _serve_granian(connection: Any, port: int, enforce_iam: bool) -> None:  # pragma: no cover - runs in the child
+    import multiprocessing
+    import time
+
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    from orderflow_local import emulator_app
+
+    # granian handles SIGINT itself: a session of its own keeps a Ctrl-C at the terminal away
+    # from it (and from its worker), as the parent must drain while the emulator still answers.
+    os.setsid()
+    os.environ[emulator_app.ENFORCE_IAM] = "1" if enforce_iam else "0"
+    multiprocessing.set_start_method("spawn", force=True)  # its worker: no fork of a threaded process
+    # The parent started this process as a daemon (so it never waits for it at exit), which
+    # multiprocessing takes to forbid children; granian's worker is this process's to stop.
+    multiprocessing.current_process().daemon = False
+    port = port or _free_port()
+    answered = threading.Event()
+
+    def tell_parent_then_wait() -> None:
+        deadline = time.monotonic() + 60
+        while not answered.is_set():
+            try:
+                with urllib.request.urlopen(
+                    urllib.request.Request(f"http://{HOST}:{port}/moto-api/reset", method="POST"), timeout=5
+                ):
+                    answered.set()
+            except OSError:
+                if time.monotonic() > deadline:
+                    connection.send(("error", f"the server did not answer on port {port} within 60 s"))
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    return
+                time.sleep(0.05)
+        connection.send(("ready", port))
+        with contextlib.suppress(EOFError, OSError):  # EOF: the parent is gone
+            connection.recv()  # None: stop
+        os.kill(os.getpid(), signal.SIGTERM)  # granian stops its worker, then serve() returns
+
+    threading.Thread(target=tell_parent_then_wait, daemon=True, name="emulator-control").start()
+    try:
+        Server(
+            "orderflow_local.emulator_app:create_app",
+            factory=True,
+            address=HOST,
+            port=port,
+            interface=Interfaces.WSGI,
+            workers=1,  # moto keeps its state in one process
+            blocking_threads=SERVER_THREADS,
+            log_enabled=False,
+        ).serve()
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises EmulatorError
+        if not answered.is_set():
+            connection.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
 
 
 def _ensure_port_free(port: int) -> None:

@@ -11,6 +11,7 @@ file, which a kill does not lose; the parent reads what is new with :class:`Appe
 
 from __future__ import annotations
 
+import os
 import signal
 from multiprocessing import resource_tracker
 from pathlib import Path
@@ -31,6 +32,23 @@ def start_shielded(process: Any) -> None:
         process.start()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs (Linux's /proc; none elsewhere or once gone)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            children = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            found += [child, *descendants(child)]
+    return found
 
 
 def ignore_interrupts() -> None:  # pragma: no cover - runs in the child

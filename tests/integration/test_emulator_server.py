@@ -1,0 +1,57 @@
+"""The emulator's own process: granian serving moto's app, as `orderflow up` runs it."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+
+import pytest
+
+from orderflow_local.emulator import SERVER_THREADS, Emulator
+from orderflow_local.processes import descendants
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_long_polls_waiting_do_not_hold_up_other_requests() -> None:
+    """Each SQS long poll holds a server thread for up to 20 s: many at once must not queue the rest."""
+    pollers = 24  # more than any local stack keeps waiting at once
+    assert pollers < SERVER_THREADS
+    with Emulator(port=0, own_process=True) as aws:
+        sqs = aws.sqs()
+        url = sqs.create_queue(QueueName="long-polls")["QueueUrl"]
+        with concurrent.futures.ThreadPoolExecutor(pollers) as pool:
+            polls = [
+                pool.submit(lambda: aws.sqs().receive_message(QueueUrl=url, WaitTimeSeconds=20).get("Messages", []))
+                for _ in range(pollers)
+            ]
+            # Every poll is waiting on the empty queue; other requests are still answered.
+            dynamodb = aws.dynamodb()
+            assert dynamodb.list_tables()["TableNames"] == []
+            assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            assert not any(poll.done() for poll in polls)
+            # Then each message ends a poll (or a poll takes more than one).
+            for n in range(pollers):
+                sqs.send_message(QueueUrl=url, MessageBody=f"message {n}")
+            received = [message["Body"] for poll in polls for message in poll.result(timeout=30)]
+    assert sorted(received) == sorted(f"message {n}" for n in range(pollers))
+
+
+def test_stopping_ends_the_servers_worker_too() -> None:
+    aws = Emulator(port=0, own_process=True).start()
+    process = aws._process
+    workers = descendants(process.pid)
+    assert workers, "granian serves from a worker process of its own"
+    aws.stop()
+    assert not process.is_alive()
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_a_stopped_emulator_frees_its_port_for_the_next() -> None:
+    first = Emulator(port=0, own_process=True).start()
+    port = first.port
+    first.stop()
+    with Emulator(port=port, own_process=True) as second:
+        assert second.sqs().list_queues().get("QueueUrls", []) == []
