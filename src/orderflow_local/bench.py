@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 import uuid
@@ -303,13 +304,83 @@ STORED_ORDER: dict[str, Any] = {
 }
 
 
+def signed_put_items(endpoint: str, table: str, item: dict[str, Any], count: int) -> list[tuple[bytes, dict[str, str]]]:
+    """``count`` conditional PutItem requests of ``item``, each under a new key, signed (SigV4) ahead of time.
+
+    Each is the JSON body and the headers boto3 would send for
+    ``put_item(TableName=table, Item=..., ConditionExpression="attribute_not_exists(orderId)")``.
+    """
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from orderflow_local.emulator import CREDENTIALS, REGION
+
+    signer = SigV4Auth(
+        Credentials(CREDENTIALS["aws_access_key_id"], CREDENTIALS["aws_secret_access_key"]), "dynamodb", REGION
+    )
+    signed = []
+    for n in range(count):
+        body = json.dumps(
+            {
+                "TableName": table,
+                "Item": {**item, "orderId": {"S": f"ORD-{n}"}, "createdAt": {"S": "2026-04-20T14:30:00Z"}},
+                "ConditionExpression": "attribute_not_exists(orderId)",
+            }
+        ).encode()
+        request = AWSRequest(
+            "POST",
+            f"{endpoint}/",
+            data=body,
+            headers={"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.PutItem"},
+        )
+        signer.add_auth(request)
+        signed.append((body, dict(request.headers.items())))
+    return signed
+
+
+def replay(port: int, requests: list[tuple[bytes, dict[str, str]]], threads: int) -> float:
+    """Send ``requests`` from ``threads`` threads over kept-alive HTTP connections; calls per second.
+
+    A connection the server closes (stock moto closes every one) is opened again. Every answer
+    must be 200: a refused or failed call raises, with the server's answer.
+    """
+    import concurrent.futures
+    import http.client
+
+    def send(share: list[tuple[bytes, dict[str, str]]]) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            for body, headers in share:
+                connection.request("POST", "/", body=body, headers=headers)
+                response = connection.getresponse()
+                answer = response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"PutItem answered {response.status}: {answer[:300]!r}")
+                if response.will_close:
+                    connection.close()  # the next request opens a new connection
+        finally:
+            connection.close()
+
+    shares = [requests[offset::threads] for offset in range(threads)]
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        list(pool.map(send, shares))
+    return len(requests) / (time.perf_counter() - started)
+
+
 def emulator(*, calls: int = 2000, rounds: int = 2, progress: Callable[[str], None] = lambda _: None) -> EmulatorResult:
     """Our emulator's PutItem rate against stock moto's, side by side, each in a process of its own.
 
-    Both serve the same ``ThreadedMotoServer`` from this venv's moto; ours with our patches
-    (orderflow_local.moto_patches). Each round measures both, alternating, and each rate is the
-    best over :data:`CEILING_THREADS` client threads; the best round of each counts.
+    Stock is moto's own ``ThreadedMotoServer`` from this venv, unpatched. Ours is the emulator as
+    ``orderflow up`` runs it: moto's app with our patches (orderflow_local.moto_patches), IAM
+    enforced, served by granian. The load is the same for both: conditional PutItems of a
+    stored order, signed before the clock starts and replayed over kept-alive connections from
+    each of :data:`CEILING_THREADS` client threads (:func:`replay`), so that the client costs
+    little of the shared cores. Each round measures both, alternating; each rate is the best
+    over the thread counts and the rounds. Every write must land (the table's count is checked).
     """
+    from orderflow_local.deploy import create_table
     from orderflow_local.template import ensure_template, load_template, template_for
 
     spec = load_template(ensure_template(template_for({}), context={}, progress=progress))
@@ -321,16 +392,24 @@ def emulator(*, calls: int = 2000, rounds: int = 2, progress: Callable[[str], No
             progress(f"round {round_}/{rounds}: {label} moto, {calls} conditional PutItems per thread count")
             patched = label == "ours"  # as `orderflow up` runs it: patched, IAM enforced for role sessions
             with Emulator(port=0, own_process=True, patched=patched, enforce_iam=patched) as server:
-                before = server.cpu_seconds()
-                _, _, measured = best_put_item_ceiling(
-                    server, table_properties=table.properties, item=STORED_ORDER, calls=calls
-                )
-                after = server.cpu_seconds()
-            if before is not None and after is not None:
-                spent = (after - before) * 1000 / (calls * len(measured))
-                cpu_ms[label] = min(spent, cpu_ms.get(label, spent))
-            for threads, rate in measured.items():
-                rates[label][threads] = max(rate, rates[label].get(threads, 0.0))
+                dynamodb = server.dynamodb()
+                spent = 0.0
+                for threads in CEILING_THREADS:
+                    name = f"Ceiling{threads}"
+                    create_table({**table.properties, "TableName": name}, dynamodb)
+                    requests = signed_put_items(server.endpoint, name, STORED_ORDER, calls)
+                    before = server.cpu_seconds()
+                    rate = replay(server.port, requests, threads)
+                    after = server.cpu_seconds()
+                    stored = dynamodb.describe_table(TableName=name)["Table"]["ItemCount"]
+                    if stored != calls:
+                        raise RuntimeError(f"{label} moto stored {stored} of {calls} PutItems")
+                    rates[label][threads] = max(rate, rates[label].get(threads, 0.0))
+                    if before is not None and after is not None:
+                        spent += after - before
+            per_call = spent * 1000 / (calls * len(CEILING_THREADS))
+            if per_call:
+                cpu_ms[label] = min(per_call, cpu_ms.get(label, per_call))
     ours_threads = max(rates["ours"], key=lambda threads: rates["ours"][threads])
     stock_threads = max(rates["stock"], key=lambda threads: rates["stock"][threads])
     ours, stock = rates["ours"][ours_threads], rates["stock"][stock_threads]

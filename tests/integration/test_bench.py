@@ -53,6 +53,28 @@ def test_pipeline_bench_measures_throughput_against_the_ceiling(tmp_path: Path) 
     assert ceilings[pipeline["client_threads"]] == pipeline["ceiling"]  # type: ignore[index]
 
 
+def test_emulator_bench_measures_ours_and_stock_moto_side_by_side(tmp_path: Path) -> None:
+    report = _bench(tmp_path, "emulator", "--calls", "100", "--rounds", "1")
+    result = report["emulator"]
+    for label in ("ours", "stock"):
+        rates = {int(threads): rate for threads, rate in result["rates"][label].items()}  # type: ignore[index]
+        assert sorted(rates) == [1, 2, 4, 8]
+        assert result[label] == max(rates.values())  # type: ignore[index]
+        assert rates[result[f"{label}_threads"]] == result[label]  # type: ignore[index]
+        assert result[f"{label}_cpu_ms"] > 0  # type: ignore[index,operator]
+    assert result["ratio"] == pytest.approx(result["ours"] / result["stock"])  # type: ignore[index,operator]
+
+
+def test_the_emulator_bench_load_refuses_an_answer_that_is_not_200() -> None:
+    from orderflow_local.bench import STORED_ORDER, replay, signed_put_items
+    from orderflow_local.emulator import Emulator
+
+    with Emulator(port=0, own_process=True) as server:
+        requests = signed_put_items(server.endpoint, "NoSuchTable", STORED_ORDER, 3)
+        with pytest.raises(RuntimeError, match=r"PutItem answered 400.*ResourceNotFoundException"):
+            replay(server.port, requests, 1)
+
+
 def test_cold_start_bench_measures_the_handler_with_and_without_bytecode(tmp_path: Path) -> None:
     report = _bench(tmp_path, "cold-start", "--samples", "3")
     cold = report["cold-start"]
