@@ -56,6 +56,7 @@ def apply(version: str | None = None) -> None:
         _backend_modules_listed_once()
         _action_names_found_once_per_class()
         _condition_expressions_parsed_once()
+        _a_receive_takes_its_messages_in_one_step()
         moto_iam.install(ORIGINALS)  # enforced only after moto_iam.enforce(True)
         _applied = True
 
@@ -610,3 +611,44 @@ def _condition_expressions_parsed_once() -> None:
         return op
 
     ConditionExpressionParser.parse = parse  # type: ignore[method-assign]
+
+
+_receive_lock = threading.Lock()
+
+
+def _a_receive_takes_its_messages_in_one_step() -> None:
+    """A ``ReceiveMessage`` picks and marks its messages as one step, as SQS does.
+
+    moto 5.2.5 notes the FIFO queue's message groups in flight when a receive starts, then
+    walks the messages, marking each one it takes. Two receives running at once on the
+    server's threads could both start before either marked anything: one took a group's
+    first message, the other its second, and the group's order was lost (an order's
+    cancellation processed before its creation). A standard queue's message could likewise
+    go to both. Each pass over the queue now runs under one lock. A long poll waits between
+    passes without it, as before: moto's own wait, for a message or one second. Each pass
+    takes the groups in flight afresh, so a group released while a poll waits is delivered
+    to it, as on SQS.
+    """
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    original = SQSBackend.receive_message
+    ORIGINALS["SQSBackend.receive_message"] = original
+
+    def receive_message(
+        self: Any,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> list[Any]:
+        deadline = unix_time() + wait_seconds_timeout
+        while True:
+            with _receive_lock:
+                result = original(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            if result or not wait_seconds_timeout or unix_time() > deadline:
+                return result
+            self.get_queue(queue_name).wait_for_messages(1)
+
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]

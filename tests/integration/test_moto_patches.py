@@ -682,3 +682,63 @@ def test_conditional_writes_through_the_api_still_check_each_requests_values(emu
             ConditionExpression="attribute_not_exists(orderId)",
             ExpressionAttributeNames={"#s": "status"},
         )
+
+
+def _split_groups(receive: Any, sqs: Any, name: str) -> list[str]:
+    """Receive a FIFO queue's messages from 8 threads at once, deleting nothing: the groups two receives shared."""
+    import sys
+    import threading
+
+    from moto.sqs.models import sqs_backends
+
+    url = sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"})[
+        "QueueUrl"
+    ]
+    for group in range(40):
+        for step in ("created", "cancelled"):
+            sqs.send_message(QueueUrl=url, MessageBody=f"{group}-{step}", MessageGroupId=f"G{group}")
+    backend = sqs_backends["123456789012"]["us-east-1"]
+    received: list[list[str]] = []
+    start = threading.Barrier(8)
+
+    def receiver() -> None:
+        start.wait()
+        for _ in range(10):
+            messages = receive(backend, name, 1, 0, 300)
+            received.append([message.group_id for message in messages])
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, to interleave the receives
+    try:
+        threads = [threading.Thread(target=receiver) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    owners: dict[str, int] = {}
+    split = []
+    for index, groups in enumerate(received):
+        for group in groups:
+            if owners.setdefault(group, index) != index:
+                split.append(group)
+    return split
+
+
+def test_concurrent_receives_never_split_a_fifo_group(emulator: Emulator, sqs: Any) -> None:
+    """While a group's first message is in flight, no other receive gets its second (nothing is deleted here)."""
+    from moto.sqs.models import SQSBackend
+
+    for attempt in range(5):
+        assert _split_groups(SQSBackend.receive_message, sqs, f"no-split-{attempt}.fifo") == []
+
+
+def test_a_long_poll_still_waits_for_a_message_and_gets_it(sqs: Any) -> None:
+    import threading
+
+    url = sqs.create_queue(QueueName="long-poll-after-patch")["QueueUrl"]
+    threading.Timer(1.0, lambda: sqs.send_message(QueueUrl=url, MessageBody="late")).start()
+    messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=10).get("Messages", [])
+    assert [message["Body"] for message in messages] == ["late"]
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []) == []
