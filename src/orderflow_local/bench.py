@@ -209,10 +209,8 @@ def pipeline(
         chunks = [plan.messages[start : start + 100] for start in range(0, orders, 100)]
         sent_at: dict[str, float] = {}
         started = time.time()
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            for chunk, times in zip(
-                chunks, pool.map(lambda c: send(stack.emulator.sqs(), queue_url, c), chunks), strict=False
-            ):
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:  # one client (thread-safe): each costs tens of ms
+            for chunk, times in zip(chunks, pool.map(lambda c: send(sqs, queue_url, c), chunks), strict=False):
                 for index, at in times.items():
                     sent_at[chunk[index].body] = at
         progress("waiting until every order is stored")

@@ -123,6 +123,7 @@ class FunctionLogs(Periodic):
         self._function_name = function_name
         self._memory_size = memory_size
         self._logs_factory = logs_factory
+        self._client: CloudWatchLogsClient | None = None  # made once: a boto3 client costs tens of ms of CPU
         self._pending: dict[str, list[tuple[int, str]]] = defaultdict(list)
         self._streams: set[str] = set()
         self._lock = threading.Lock()
@@ -148,7 +149,9 @@ class FunctionLogs(Periodic):
             pending, self._pending = self._pending, defaultdict(list)
         if not pending:
             return
-        client = self._logs_factory()
+        if self._client is None:
+            self._client = self._logs_factory()
+        client = self._client
         for stream, events in pending.items():
             if stream not in self._streams:
                 with contextlib.suppress(client.exceptions.ResourceAlreadyExistsException):
