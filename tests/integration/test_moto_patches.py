@@ -742,3 +742,35 @@ def test_a_long_poll_still_waits_for_a_message_and_gets_it(sqs: Any) -> None:
     messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=10).get("Messages", [])
     assert [message["Body"] for message in messages] == ["late"]
     assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []) == []
+
+
+def test_the_body_check_refuses_exactly_the_characters_sqs_refuses() -> None:
+    def allowed(code: int) -> bool:  # SQS's rule, as its error message states it
+        return code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or code >= 0x10000
+
+    edges = [*range(0x0, 0x21), 0x7F, 0xD7FF, 0xD800, 0xDBFF, 0xDC00, 0xDFFF, 0xE000, 0xFFFD, 0xFFFE, 0xFFFF]
+    for code in [*edges, 0x10000, 0x1F600, 0x10FFFF]:
+        refusal = moto_patches.sqs_refusal(f"ok{chr(code)}ok", None, None, 1024)
+        assert (refusal is None) is allowed(code), hex(code)
+        if refusal is not None:
+            assert f"'#x{code:X}'" in refusal.message
+    first = moto_patches.sqs_refusal("a\x01b\x02", None, None, 1024)
+    assert first is not None
+    assert "'#x1'" in first.message  # the first bad character is the one named
+
+
+def test_queue_counts_are_the_ones_moto_computes(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="counts", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": str(n)} for n in range(7)])
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3)
+    queue = _queue("counts")
+    for name, expected in (
+        ("approximate_number_of_messages", 4),
+        ("approximate_number_of_messages_not_visible", 3),
+        ("approximate_number_of_messages_delayed", 1),
+    ):
+        assert getattr(queue, name) == expected, name
+        original = moto_patches.ORIGINALS.get(f"Queue.{name}")
+        if original is not None:
+            assert original.fget(queue) == expected, name
