@@ -256,6 +256,8 @@ class Emulator:
 #: Every SQS long poll holds one for up to 20 s, so this stays well above the pollers and
 #: clients a local stack has waiting at once.
 SERVER_THREADS = 64
+#: How long a stop waits for requests in flight before it kills the server's worker.
+STOP_GRACE_SECONDS = 1
 
 
 def serve(connection: Any, port: int, enforce_iam: bool, patched: bool = True) -> None:  # pragma: no cover
@@ -337,6 +339,9 @@ def _serve_granian(connection: Any, port: int, enforce_iam: bool) -> None:  # pr
             interface=Interfaces.WSGI,
             workers=1,  # moto keeps its state in one process
             blocking_threads=SERVER_THREADS,
+            # A long poll in flight (up to 20 s) would hold a graceful stop; the state is
+            # in memory and discarded anyway, so the worker gets a second, then is killed.
+            workers_kill_timeout=STOP_GRACE_SECONDS,
             log_enabled=False,
         ).serve()
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises EmulatorError

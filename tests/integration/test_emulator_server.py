@@ -55,3 +55,29 @@ def test_a_stopped_emulator_frees_its_port_for_the_next() -> None:
     first.stop()
     with Emulator(port=port, own_process=True) as second:
         assert second.sqs().list_queues().get("QueueUrls", []) == []
+
+
+def test_a_long_poll_in_flight_does_not_hold_up_the_stop() -> None:
+    """Stopping does not wait out a client's 20 s long poll (the state is discarded anyway)."""
+    import threading
+    import time
+
+    aws = Emulator(port=0, own_process=True).start()
+    url = aws.sqs().create_queue(QueueName="polled-at-stop")["QueueUrl"]
+    ended: list[str] = []
+
+    def poll() -> None:
+        try:
+            aws.sqs().receive_message(QueueUrl=url, WaitTimeSeconds=20)
+            ended.append("answered")
+        except Exception as error:  # noqa: BLE001 - the server went away: what a client sees
+            ended.append(type(error).__name__)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    time.sleep(0.5)  # the poll is waiting on the empty queue
+    started = time.monotonic()
+    aws.stop()
+    assert time.monotonic() - started < 8  # well under the poll's 20 s
+    poller.join(15)
+    assert ended == ["EndpointConnectionError"]
