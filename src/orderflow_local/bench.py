@@ -275,31 +275,32 @@ class EmulatorResult:
         return self.stock_cpu_ms / self.ours_cpu_ms if self.ours_cpu_ms else 0.0
 
 
-#: A stored order as the pipeline writes it (DynamoDB JSON), for the emulator benchmark.
-STORED_ORDER: dict[str, Any] = {
-    "customerId": {"S": "CUST-42"},
-    "status": {"S": "CONFIRMED"},
-    "totalAmount": {"N": "149.99"},
-    "currency": {"S": "USD"},
-    "items": {
-        "L": [
-            {"M": {"productId": {"S": "PROD-001"}, "quantity": {"N": "2"}, "unitPrice": {"N": "49.99"}}},
-            {"M": {"productId": {"S": "PROD-002"}, "quantity": {"N": "1"}, "unitPrice": {"N": "50.01"}}},
-        ]
-    },
-    "shippingAddress": {
-        "M": {
-            "street": {"S": "123 Main St"},
-            "city": {"S": "Springfield"},
-            "postalCode": {"S": "12345"},
-            "country": {"S": "US"},
-        }
-    },
-    "processedAt": {"S": "2026-04-20T14:30:01Z"},
-    "itemCount": {"N": "3"},
-    "sqsMessageId": {"S": "059f36b4-87a3-44ab-83d2-661975830a7d"},
-    "ttl": {"N": "1784563800"},
-}
+def stored_order() -> dict[str, Any]:
+    """A stored order as the pipeline writes it (DynamoDB JSON), for the emulator benchmark.
+
+    Built the pipeline's way, so it cannot drift from what the function stores: a generated
+    order (the one with the most line items of a seeded plan), confirmed by the domain, and
+    serialized as the store serializes it. The key fields are left to the caller.
+    """
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from boto3.dynamodb.types import TypeSerializer
+
+    from orderflow.domain.enrichment import confirm
+    from orderflow.domain.models import OrderCreated
+    from orderflow_local.traffic import plan_traffic
+
+    plan = plan_traffic(20, seed=1, duplicate_rate=0, malformed_rate=0, invalid_rate=0, run="bench")
+    orders = [OrderCreated.model_validate(json.loads(m.body, parse_float=Decimal)) for m in plan.messages]
+    order = max(orders, key=lambda candidate: len(candidate.items))
+    confirmed = confirm(order, sqs_message_id=str(uuid.UUID(int=1)), now=datetime(2026, 4, 20, 14, 30, 1, tzinfo=UTC))
+    serializer = TypeSerializer()
+    return {
+        name: serializer.serialize(value)
+        for name, value in confirmed.to_item().items()
+        if name not in ("orderId", "createdAt")
+    }
 
 
 def signed_put_items(endpoint: str, table: str, item: dict[str, Any], count: int) -> list[tuple[bytes, dict[str, str]]]:
@@ -383,6 +384,7 @@ def emulator(*, calls: int = 2000, rounds: int = 2, progress: Callable[[str], No
 
     spec = load_template(ensure_template(template_for({}), context={}, progress=progress))
     [table] = spec.tables.values()
+    item = stored_order()
     rates: dict[str, dict[int, float]] = {"ours": {}, "stock": {}}
     cpu_ms: dict[str, float] = {}
     for round_ in range(1, rounds + 1):
@@ -395,7 +397,7 @@ def emulator(*, calls: int = 2000, rounds: int = 2, progress: Callable[[str], No
                 for threads in CEILING_THREADS:
                     name = f"Ceiling{threads}"
                     create_table({**table.properties, "TableName": name}, dynamodb)
-                    requests = signed_put_items(server.endpoint, name, STORED_ORDER, calls)
+                    requests = signed_put_items(server.endpoint, name, item, calls)
                     before = server.cpu_seconds()
                     rate = replay(server.port, requests, threads)
                     after = server.cpu_seconds()

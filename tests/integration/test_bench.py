@@ -65,12 +65,27 @@ def test_emulator_bench_measures_ours_and_stock_moto_side_by_side(tmp_path: Path
     assert result["ratio"] == pytest.approx(result["ours"] / result["stock"])  # type: ignore[index,operator]
 
 
+def test_the_bench_writes_an_order_as_the_pipeline_stores_it() -> None:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    from orderflow_local.bench import stored_order
+
+    deserializer = TypeDeserializer()
+    item = {name: deserializer.deserialize(value) for name, value in stored_order().items()}
+    assert item["status"] == "CONFIRMED"
+    assert len(item["items"]) >= 2  # the generated order with the most line items
+    assert item["itemCount"] == len(item["items"])
+    assert item["totalAmount"] == sum(line["quantity"] * line["unitPrice"] for line in item["items"])
+    assert {"shippingAddress", "processedAt", "sqsMessageId", "ttl", "currency"} <= set(item)
+    assert not {"orderId", "createdAt"} & set(item)  # each request sets its own key
+
+
 def test_the_emulator_bench_load_refuses_an_answer_that_is_not_200() -> None:
-    from orderflow_local.bench import STORED_ORDER, replay, signed_put_items
+    from orderflow_local.bench import replay, signed_put_items, stored_order
     from orderflow_local.emulator import Emulator
 
     with Emulator(port=0, own_process=True) as server:
-        requests = signed_put_items(server.endpoint, "NoSuchTable", STORED_ORDER, 3)
+        requests = signed_put_items(server.endpoint, "NoSuchTable", stored_order(), 3)
         with pytest.raises(RuntimeError, match=r"PutItem answered 400.*ResourceNotFoundException"):
             replay(server.port, requests, 1)
 
