@@ -48,8 +48,8 @@ def pipeline(
         bool,
         typer.Option(
             "--emulator-process/--emulator-in-process",
-            help="Run the embedded AWS in a process of its own (as orderflow up does), or in the runner's "
-            "process, sharing its GIL (the experiment's baseline).",
+            help="Run the embedded AWS in a process of its own, served by granian (as orderflow up does), or "
+            "in the runner's process on moto's own werkzeug server, sharing its GIL (the experiment's baseline).",
         ),
     ] = True,
     as_json: JsonOption = False,
