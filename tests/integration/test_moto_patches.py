@@ -81,6 +81,16 @@ def test_receive_still_returns_only_visible_undelayed_messages(sqs: Any) -> None
     )
 
 
+def _orders_table(dynamodb: Any, name: str) -> None:
+    """A table keyed like Orders (orderId), on demand."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "orderId", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def _race_two_conditional_puts(emulator: Emulator, table: str, key: str) -> int:
     """Two clients put one key at once, each only if absent; how many were told they succeeded."""
     import threading
@@ -123,12 +133,7 @@ def test_a_conditional_write_is_atomic_as_on_aws(emulator: Emulator, monkeypatch
         return slow(*args, **kwargs)
 
     monkeypatch.setattr(table, "get_filter_expression", slow_condition)
-    emulator.dynamodb().create_table(
-        TableName="Race",
-        KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "orderId", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    _orders_table(emulator.dynamodb(), "Race")
     # When two writers race with the patch, exactly one wins, as on AWS
     patched = [_race_two_conditional_puts(emulator, "Race", f"patched-{n}") for n in range(3)]
     # and moto's own put_item lets both "win", the second silently overwriting the first
@@ -533,12 +538,7 @@ def test_an_item_is_built_and_sized_as_moto_builds_it(emulator: Emulator, size: 
 
 def test_an_item_over_the_limit_is_still_refused_through_the_api(emulator: Emulator) -> None:
     dynamodb = emulator.dynamodb()
-    dynamodb.create_table(
-        TableName="Sized",
-        KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "orderId", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    _orders_table(dynamodb, "Sized")
     dynamodb.put_item(TableName="Sized", Item=_attributes(1000))
     with pytest.raises(ClientError, match="Item size has exceeded the maximum allowed size"):
         dynamodb.put_item(TableName="Sized", Item=_attributes(410_000))
@@ -653,12 +653,7 @@ def test_a_kept_parse_does_not_follow_a_callers_later_changes() -> None:
 
 def test_conditional_writes_through_the_api_still_check_each_requests_values(emulator: Emulator) -> None:
     dynamodb = emulator.dynamodb()
-    dynamodb.create_table(
-        TableName="ParsedOnce",
-        KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "orderId", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    _orders_table(dynamodb, "ParsedOnce")
     dynamodb.put_item(TableName="ParsedOnce", Item={"orderId": {"S": "A"}, "status": {"S": "AWAITING"}})
 
     def put(expected: str) -> None:
