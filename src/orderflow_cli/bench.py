@@ -75,6 +75,7 @@ def pipeline(
             "(" + ", ".join(f"{threads}: {rate:.0f}/s" for threads, rate in result.ceilings.items()) + ")",
         ),
         ("ratio", f"{result.ratio:.2f}"),
+        *_cpu_rows(result),
         (
             "latency sent -> stored",
             f"p50 {result.latency_p50:.2f} s, p95 {result.latency_p95:.2f} s, p99 {result.latency_p99:.2f} s",
@@ -85,6 +86,26 @@ def pipeline(
     _emit("pipeline", result, as_json, rows, ("throughput >= 0.8 x ceiling", result.ratio >= 0.8))
     if ddb_latency_ms:
         batch(latency_ms=ddb_latency_ms, as_json=as_json)
+
+
+def _cpu_rows(result: Any) -> list[tuple[str, str]]:
+    """Where the CPU went: per order in the pipeline, per call in the ceiling, and what the cores allow."""
+    if not result.cpu_ms_per_order:
+        return []
+    parts = ", ".join(f"{name} {ms:.2f}" for name, ms in result.cpu_ms_per_order.items())
+    ceiling = ", ".join(f"{name} {ms:.2f}" for name, ms in result.ceiling_cpu_ms_per_call.items())
+    return [
+        (
+            "CPU per order",
+            f"{result.cpu_ms_total:.2f} ms ({parts}); {result.cores_used:.2f} of {result.cores} cores busy",
+        ),
+        (
+            "the cores allow",
+            f"{result.cpu_limit:.0f} orders/s at that CPU per order; throughput is "
+            f"{result.throughput / result.cpu_limit:.2f} of it",
+        ),
+        ("ceiling CPU per call", f"{ceiling} ms"),
+    ]
 
 
 @bench_app.command("batch")

@@ -11,14 +11,13 @@ import socket
 import threading
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
 from orderflow_local import moto_iam, moto_patches
-from orderflow_local.processes import descendants, ignore_interrupts, start_shielded
+from orderflow_local.processes import cpu_seconds, descendants, ignore_interrupts, start_shielded
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -136,15 +135,7 @@ class Emulator:
         """CPU time (user + system) the emulator's processes have used; None when in-process or not on Linux."""
         if self._process is None or self._process.pid is None:
             return None
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0.0
-        try:
-            for pid in [self._process.pid, *descendants(self._process.pid)]:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15 of stat)
-        except OSError:
-            return None
-        return total
+        return cpu_seconds([self._process.pid, *descendants(self._process.pid)])
 
     def _reset(self) -> None:
         # moto keeps state per process: start from an empty account every time.

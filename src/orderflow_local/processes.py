@@ -51,6 +51,19 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pids: list[int]) -> float | None:
+    """CPU time (user + system) the processes ``pids`` have used; None off Linux or when one is gone."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    try:
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15 of stat)
+    except (OSError, ValueError):
+        return None
+    return total
+
+
 def ignore_interrupts() -> None:  # pragma: no cover - runs in the child
     """In a child started by :func:`start_shielded`: ignore SIGINT, then let signals through."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -23,7 +23,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orderflow_local.processes import AppendedLines, ignore_interrupts, start_shielded
+from orderflow_local.processes import AppendedLines, cpu_seconds, ignore_interrupts, start_shielded
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -444,6 +444,12 @@ class EnvironmentPool:
     def size(self) -> int:
         with self._lock:
             return sum(1 for environment in self._all if environment.alive)
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the live environments' processes have used (None off Linux, or if one just ended)."""
+        with self._lock:
+            pids = [environment.process.pid for environment in self._all if environment.process.pid is not None]
+        return cpu_seconds(pids)
 
     def shutdown(self, *, kill: bool = False) -> None:
         """Stop every environment (``kill``: at once, without waiting for a batch in flight)."""

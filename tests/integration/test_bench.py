@@ -51,6 +51,17 @@ def test_pipeline_bench_measures_throughput_against_the_ceiling(tmp_path: Path) 
     assert sorted(ceilings) == [1, 2, 4, 8]
     assert pipeline["ceiling"] == max(ceilings.values())  # type: ignore[index]
     assert ceilings[pipeline["client_threads"]] == pipeline["ceiling"]  # type: ignore[index]
+    # where the CPU went: each process's share per order, what the cores allow, the ceiling's per call
+    cpu: dict[str, float] = pipeline["cpu_ms_per_order"]  # type: ignore[index,assignment]
+    assert sorted(cpu) == ["emulator", "functions", "producer", "runner"]
+    assert all(ms > 0 for ms in cpu.values()), cpu
+    cores: int = pipeline["cores"]  # type: ignore[index,assignment]
+    assert cores == len(os.sched_getaffinity(0))
+    assert 0 < pipeline["cores_used"] <= cores * 1.1  # type: ignore[index,operator]
+    assert pipeline["cpu_limit"] == pytest.approx(cores * 1000 / sum(cpu.values()))  # type: ignore[index]
+    ceiling_cpu: dict[str, float] = pipeline["ceiling_cpu_ms_per_call"]  # type: ignore[index,assignment]
+    assert sorted(ceiling_cpu) == ["client", "emulator"]
+    assert all(ms > 0 for ms in ceiling_cpu.values()), ceiling_cpu
 
 
 def test_emulator_bench_measures_ours_and_stock_moto_side_by_side(tmp_path: Path) -> None:
