@@ -34,6 +34,10 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 #: The emulator accepts any credentials; these keep boto3 from searching for real ones.
 CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+#: Asked for any free port (0): how many picked ports may be taken before the start gives up.
+PORT_ATTEMPTS = 3
+
+log = logging.getLogger(__name__)
 
 
 _running: set[int] = set()
@@ -103,7 +107,7 @@ class Emulator:
     def start(self) -> Emulator:
         if self.own_process:
             _ensure_port_free(self.port)
-            self._start_process()
+            self._start_own_process()
             self._reset()
             return self
         from moto.server import ThreadedMotoServer  # heavy: imported only when a stack starts
@@ -143,14 +147,30 @@ class Emulator:
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310
             pass
 
-    def _start_process(self) -> None:
+    def _start_own_process(self) -> None:
+        if self.port or not self.patched:  # a port asked for (checked free), or moto's server picks one
+            self._start_process(self.port)
+            return
+        # granian cannot say which port it bound, so a free one is picked here. Another process
+        # may take it before granian binds it: then another is picked.
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            port = _free_port()
+            try:
+                self._start_process(port)
+                return
+            except EmulatorError as error:
+                if "in use" not in str(error) or attempt == PORT_ATTEMPTS:
+                    raise
+                log.info("port %d was taken before the emulator bound it; trying another", port)
+
+    def _start_process(self, port: int) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")
         self._connection, child = context.Pipe()
         self._process = context.Process(
             target=serve,
-            args=(child, self.port, self.enforce_iam, self.patched),
+            args=(child, port, self.enforce_iam, self.patched),
             daemon=True,
             name="orderflow-emulator",
         )
@@ -164,7 +184,11 @@ class Emulator:
         status, value = self._connection.recv()
         if status != "ready":
             self.stop()
-            raise EmulatorError(f"the emulator's process failed to start: {value}")
+            # One line: granian's errors can carry a Rust backtrace (with RUST_BACKTRACE set).
+            reason = str(value).strip().splitlines()[0] if str(value).strip() else "no reason given"
+            if "Address already in use" in reason:
+                reason = f"port {port} on {HOST} is already in use"
+            raise EmulatorError(f"the emulator's process failed to start: {reason}")
         self.port = int(value)
 
     def stop(self) -> None:
@@ -298,7 +322,6 @@ def _serve_granian(connection: Any, port: int, enforce_iam: bool) -> None:  # pr
     # The parent started this process as a daemon (so it never waits for it at exit), which
     # multiprocessing takes to forbid children; granian's worker is this process's to stop.
     multiprocessing.current_process().daemon = False
-    port = port or _free_port()
     answered = threading.Event()
 
     def tell_parent_then_wait() -> None:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import socket
+from typing import TYPE_CHECKING
 
 import pytest
 
-from orderflow_local.emulator import SERVER_THREADS, Emulator
+from orderflow_local import emulator
+from orderflow_local.emulator import HOST, PORT_ATTEMPTS, SERVER_THREADS, Emulator, EmulatorError
 from orderflow_local.processes import descendants
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -81,3 +87,36 @@ def test_a_long_poll_in_flight_does_not_hold_up_the_stop() -> None:
     assert time.monotonic() - started < 8  # well under the poll's 20 s
     poller.join(15)
     assert ended == ["EndpointConnectionError"]
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port another process holds (listening, never answering) between the pick and the bind."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind((HOST, 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+def test_a_free_port_taken_before_the_server_binds_it_is_replaced_by_another(
+    monkeypatch: pytest.MonkeyPatch, taken_port: int
+) -> None:
+    picks = iter([taken_port])
+    pick_free = emulator._free_port
+    monkeypatch.setattr(emulator, "_free_port", lambda: next(picks, None) or pick_free())
+    with Emulator(port=0, own_process=True) as aws:
+        assert aws.port not in (0, taken_port)
+        assert aws.sqs().list_queues().get("QueueUrls", []) == []
+
+
+def test_when_every_port_picked_is_taken_the_start_fails_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, taken_port: int
+) -> None:
+    picked: list[int] = []
+    monkeypatch.setattr(emulator, "_free_port", lambda: picked.append(taken_port) or taken_port)
+    with pytest.raises(EmulatorError) as refused:
+        Emulator(port=0, own_process=True).start()
+    assert len(picked) == PORT_ATTEMPTS
+    message = str(refused.value)
+    assert "\n" not in message  # granian's own error carries a Rust backtrace when RUST_BACKTRACE is set
+    assert message == f"the emulator's process failed to start: port {taken_port} on {HOST} is already in use"
