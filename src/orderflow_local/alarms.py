@@ -19,6 +19,9 @@ The metrics come from where AWS gets them:
   ``ApproximateAgeOfOldestMessage``);
 - ``AWS/DynamoDB`` ``WriteThrottleEvents``: the throttles the chaos option injects into writes.
 
+Every few seconds the monitor also puts those metrics into the embedded CloudWatch
+(:func:`publish_metrics`), so ``aws cloudwatch get-metric-statistics`` answers locally.
+
 Periods of 5 minutes are too long to wait for while iterating: the monitor divides every
 period by ``period_scale`` (30 by default: 300 s is evaluated over 10 s), and says so. CloudWatch
 evaluates aligned periods; locally the periods are windows ending now, so a breach shows at once.
@@ -34,7 +37,8 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import cached_property
+from datetime import UTC, datetime
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
 from orderflow_local.periodic import Periodic
@@ -50,6 +54,9 @@ if TYPE_CHECKING:
 
 OK, ALARM, INSUFFICIENT_DATA = "OK", "ALARM", "INSUFFICIENT_DATA"
 DEFAULT_PERIOD_SCALE = 30.0
+#: Seconds between two puts of the metrics into the embedded CloudWatch (AWS's own metrics
+#: have a 1-minute resolution; a few seconds keeps a local run's graphs current).
+PUBLISH_INTERVAL = 5.0
 
 _COMPARISONS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
     "GreaterThanOrEqualToThreshold": ("greater than or equal to", lambda value, limit: value >= limit),
@@ -134,21 +141,70 @@ def statistic(values: list[float], name: str) -> float:
     raise ValueError(f"statistic {name} is not evaluated locally")
 
 
+MetricKey = tuple[str, str, Dimensions]  # namespace, metric name, dimensions
+
+
+@dataclass
+class StatisticSet:
+    """What a metric gathered since it was last published: CloudWatch's ``StatisticValues``."""
+
+    count: int
+    total: float
+    low: float
+    high: float
+    last_at: float  # the newest datapoint's time
+    unit: str | None = None
+
+    def add(self, value: float, at: float, unit: str | None) -> None:
+        self.count += 1
+        self.total += value
+        self.low = min(self.low, value)
+        self.high = max(self.high, value)
+        self.last_at = max(self.last_at, at)
+        self.unit = unit or self.unit
+
+
 class MetricStore:
-    """Datapoints by (namespace, metric, dimensions), kept for ``retention`` seconds."""
+    """Datapoints by (namespace, metric, dimensions), kept for ``retention`` seconds.
+
+    Each metric also sums what it gathered since :meth:`take_unpublished` was last called
+    (one :class:`StatisticSet` per metric), for the embedded CloudWatch.
+    """
 
     def __init__(self, retention: float = 3600.0) -> None:
-        self._points: dict[tuple[str, str, Dimensions], list[tuple[float, float]]] = defaultdict(list)
+        self._points: dict[MetricKey, list[tuple[float, float]]] = defaultdict(list)
+        self._unpublished: dict[MetricKey, StatisticSet] = {}
         self._lock = threading.Lock()
         self._retention = retention
 
-    def add(self, namespace: str, name: str, dimensions: Dimensions, value: float, at: float | None = None) -> None:
+    def add(
+        self,
+        namespace: str,
+        name: str,
+        dimensions: Dimensions,
+        value: float,
+        at: float | None = None,
+        unit: str | None = None,
+    ) -> None:
         at = time.time() if at is None else at
+        value = float(value)
+        key = (namespace, name, dimensions)
         with self._lock:
-            points = self._points[(namespace, name, dimensions)]
-            points.append((at, float(value)))
+            points = self._points[key]
+            points.append((at, value))
             if len(points) > 1000 and points[0][0] < at - self._retention:
                 points[:] = [point for point in points if point[0] >= at - self._retention]
+            gathered = self._unpublished.get(key)
+            if gathered is None:
+                self._unpublished[key] = StatisticSet(1, value, value, value, at, unit)
+            else:
+                gathered.add(value, at, unit)
+
+    def take_unpublished(self) -> dict[MetricKey, StatisticSet]:
+        """What each metric gathered since the last call (and forget it)."""
+        with self._lock:
+            taken, self._unpublished = self._unpublished, {}
+        return taken
 
     def values(self, namespace: str, name: str, dimensions: Dimensions, start: float, end: float) -> list[float]:
         with self._lock:
@@ -243,11 +299,12 @@ def record_invocation(store: MetricStore, function_name: str, invocation: Invoca
     """Lambda's metrics for one invocation, and the EMF metrics in its log lines."""
     at = invocation.ended_at or time.time()
     dimensions = dimensions_of({"FunctionName": function_name})
-    store.add("AWS/Lambda", "Invocations", dimensions, 1, at)
-    store.add("AWS/Lambda", "Errors", dimensions, 0 if invocation.status == "ok" else 1, at)
+    store.add("AWS/Lambda", "Invocations", dimensions, 1, at, "Count")
+    store.add("AWS/Lambda", "Errors", dimensions, 0 if invocation.status == "ok" else 1, at, "Count")
     if invocation.request_id:
-        store.add("AWS/Lambda", "Duration", dimensions, max(0.0, at - invocation.started_at) * 1000, at)
-    store.add("AWS/Lambda", "ConcurrentExecutions", dimensions, invocation.concurrency, at)
+        duration_ms = max(0.0, at - invocation.started_at) * 1000
+        store.add("AWS/Lambda", "Duration", dimensions, duration_ms, at, "Milliseconds")
+    store.add("AWS/Lambda", "ConcurrentExecutions", dimensions, invocation.concurrency, at, "Count")
     for stamp, line in invocation.lines:
         if line.startswith('{"_aws"'):
             record_emf(store, line, stamp / 1000)
@@ -271,7 +328,7 @@ def record_emf(store: MetricStore, line: str, at: float) -> None:
                 dimensions = dimensions_of({name: str(blob.get(name, "")) for name in names})
                 for one in values:
                     if isinstance(one, int | float):
-                        store.add(namespace, metric["Name"], dimensions, one, at)
+                        store.add(namespace, metric["Name"], dimensions, one, at, metric.get("Unit"))
 
 
 @dataclass
@@ -300,6 +357,7 @@ class AlarmMonitor(Periodic):
         period_scale: float = DEFAULT_PERIOD_SCALE,
         interval: float | None = None,
         on_change: Callable[[AlarmSpec, str, Evaluation], None] | None = None,
+        publish_interval: float = PUBLISH_INTERVAL,
     ) -> None:
         shortest = min((alarm.period for alarm in alarms), default=60) / period_scale
         super().__init__(interval if interval is not None else max(0.2, min(1.0, shortest / 5)))
@@ -314,6 +372,9 @@ class AlarmMonitor(Periodic):
         self._throttles = throttles
         self._table_name = table_name
         self._on_change = on_change
+        #: How often the metrics go to the embedded CloudWatch (publish_metrics).
+        self.publish_interval = publish_interval
+        self._next_publish = 0.0
 
     def in_alarm(self) -> list[str]:
         return [name for name, state in self.states.items() if state == ALARM]
@@ -331,6 +392,9 @@ class AlarmMonitor(Periodic):
         if sqs is not None:
             self.sample(sqs)
         self.evaluate_all(cloudwatch)
+        if cloudwatch is not None and time.monotonic() >= self._next_publish:
+            self._next_publish = time.monotonic() + self.publish_interval
+            publish_metrics(self.store, cloudwatch)
 
     def sample(self, sqs: SQSClient) -> None:
         now = time.time()
@@ -341,21 +405,22 @@ class AlarmMonitor(Periodic):
             )["Attributes"]
             dimensions = dimensions_of({"QueueName": queue.name})
             visible = float(attributes.get("ApproximateNumberOfMessages", 0))
-            self.store.add("AWS/SQS", "ApproximateNumberOfMessagesVisible", dimensions, visible, now)
+            self.store.add("AWS/SQS", "ApproximateNumberOfMessagesVisible", dimensions, visible, now, "Count")
             self.store.add(
                 "AWS/SQS",
                 "ApproximateNumberOfMessagesNotVisible",
                 dimensions,
                 float(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
                 now,
+                "Count",
             )
             age = queue.oldest_received() if queue.oldest_received else None
             if age is not None:
-                self.store.add("AWS/SQS", "ApproximateAgeOfOldestMessage", dimensions, age, now)
+                self.store.add("AWS/SQS", "ApproximateAgeOfOldestMessage", dimensions, age, now, "Seconds")
         if self._throttles is not None:
             dimensions = dimensions_of({"TableName": self._table_name})
             for at, _operation in self._throttles():
-                self.store.add("AWS/DynamoDB", "WriteThrottleEvents", dimensions, 1, at)
+                self.store.add("AWS/DynamoDB", "WriteThrottleEvents", dimensions, 1, at, "Count")
 
     def evaluate_all(self, cloudwatch: CloudWatchClient | None = None, now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -375,6 +440,50 @@ class AlarmMonitor(Periodic):
                 )
             if self._on_change is not None:
                 self._on_change(alarm, previous, result)
+
+
+#: CloudWatch takes at most 1,000 metrics in one PutMetricData request:
+#: https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricData.html
+PUT_METRIC_DATA_LIMIT = 1000
+
+
+@cache
+def cloudwatch_units() -> frozenset[str]:
+    """CloudWatch's units (``StandardUnit``), from botocore's model of the service."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("cloudwatch")
+    return frozenset(model.shape_for("StandardUnit").enum)  # type: ignore[attr-defined]
+
+
+def publish_metrics(store: MetricStore, cloudwatch: CloudWatchClient) -> int:
+    """Put what each metric gathered since the last call into the embedded CloudWatch.
+
+    One statistic set (count, sum, minimum, maximum) per metric and call, so
+    ``aws cloudwatch get-metric-statistics`` answers locally as on AWS. On AWS the services
+    publish their own ``AWS/`` metrics, a namespace reserved to them; here the runner stands
+    in for those services. Returns how many were put.
+    """
+    by_namespace: dict[str, list[Any]] = defaultdict(list)
+    for (namespace, name, dimensions), gathered in store.take_unpublished().items():
+        datum: dict[str, Any] = {
+            "MetricName": name,
+            "Dimensions": [{"Name": key, "Value": value} for key, value in dimensions],
+            "Timestamp": datetime.fromtimestamp(gathered.last_at, tz=UTC),
+            "StatisticValues": {
+                "SampleCount": gathered.count,
+                "Sum": gathered.total,
+                "Minimum": gathered.low,
+                "Maximum": gathered.high,
+            },
+        }
+        if gathered.unit in cloudwatch_units():  # a function's EMF line may name another: left out
+            datum["Unit"] = gathered.unit
+        by_namespace[namespace].append(datum)
+    for namespace, data in by_namespace.items():
+        for start in range(0, len(data), PUT_METRIC_DATA_LIMIT):
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start : start + PUT_METRIC_DATA_LIMIT])
+    return sum(len(data) for data in by_namespace.values())
 
 
 def create_alarms(alarms: list[AlarmSpec], cloudwatch: CloudWatchClient) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -204,3 +205,38 @@ def test_dlq_list_without_readable_logs_warns_and_still_lists(stack: LocalStack)
     assert entry["reasonSource"] == "unknown"
     assert "(logs not searched)" in entry["reason"]
     assert entry["alreadyStored"] is False
+
+
+def test_the_metrics_behind_the_alarms_answer_get_metric_statistics(stack: LocalStack) -> None:
+    # Given orders the pipeline stored
+    before = _stored(stack)
+    _send(stack, [body(seed_order(orderId=f"ORD-METRICS-{n}")) for n in range(5)])
+    wait_until(lambda: _stored(stack) >= before + 5, "the orders are stored")
+    cloudwatch = stack.emulator.cloudwatch()
+    now = datetime.now(UTC)
+    window = {"StartTime": now - timedelta(minutes=10), "EndTime": now + timedelta(minutes=1), "Period": 3600}
+
+    def statistics(namespace: str, name: str, dimensions: dict[str, str], stat: str) -> float:
+        points = cloudwatch.get_metric_statistics(
+            Namespace=namespace,
+            MetricName=name,
+            Dimensions=[{"Name": key, "Value": value} for key, value in dimensions.items()],
+            Statistics=[stat],  # type: ignore[list-item]
+            **window,  # type: ignore[arg-type]
+        )["Datapoints"]
+        return sum(float(point.get(stat, 0)) for point in points)  # type: ignore[arg-type]
+
+    function = {"FunctionName": "OrderProcessor"}
+    # Then Lambda's, SQS's and the function's own (EMF) metrics are in the embedded CloudWatch
+    invocations = wait_until(
+        lambda: statistics("AWS/Lambda", "Invocations", function, "Sum"), "Lambda's metrics are put", timeout=30
+    )
+    assert invocations >= 1
+    assert statistics("AWS/Lambda", "Duration", function, "Maximum") > 0
+    queue = {"QueueName": stack.outputs["QueueUrl"].rsplit("/", 1)[1]}
+    assert statistics("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue, "SampleCount") >= 1
+    own = cloudwatch.list_metrics(Namespace="Orderflow")["Metrics"]
+    assert own, "the function's EMF metrics"
+    # And list-metrics names each with its dimensions, as on AWS
+    [duration] = cloudwatch.list_metrics(Namespace="AWS/Lambda", MetricName="Duration")["Metrics"]
+    assert duration["Dimensions"] == [{"Name": "FunctionName", "Value": "OrderProcessor"}]

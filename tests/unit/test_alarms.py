@@ -1,23 +1,35 @@
-"""The local evaluation of CloudWatch alarms: statistics, periods, missing data, M out of N."""
+"""Local CloudWatch: alarms (statistics, periods, missing data, M out of N), and the metrics put behind them."""
 
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from orderflow_local.alarms import (
     ALARM,
     INSUFFICIENT_DATA,
     OK,
+    PUT_METRIC_DATA_LIMIT,
     AlarmMonitor,
     AlarmSpec,
     MetricStore,
     dimensions_of,
     evaluate,
+    publish_metrics,
     record_emf,
     statistic,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from mypy_boto3_cloudwatch import CloudWatchClient
 
 FUNCTION = dimensions_of({"FunctionName": "OrderProcessor"})
 
@@ -161,3 +173,66 @@ def test_the_monitor_reports_each_change_once() -> None:
         ("orderflow-FunctionErrors", OK, ALARM),
     ]
     assert monitor.in_alarm() == ["orderflow-FunctionErrors"]
+
+
+def test_a_metric_sums_what_it_gathered_until_taken_and_keeps_its_points_for_the_alarms() -> None:
+    store = MetricStore()
+    for at, value in [(100.0, 3.0), (102.0, 1.0), (101.0, 5.0)]:
+        store.add("AWS/Lambda", "Duration", FUNCTION, value, at, "Milliseconds")
+    [(key, gathered)] = store.take_unpublished().items()
+    assert key == ("AWS/Lambda", "Duration", FUNCTION)
+    assert (gathered.count, gathered.total, gathered.low, gathered.high) == (3, 9.0, 1.0, 5.0)
+    assert gathered.last_at == 102.0  # the newest, whatever order the points came in
+    assert gathered.unit == "Milliseconds"
+    assert store.take_unpublished() == {}  # taken once
+    assert store.values("AWS/Lambda", "Duration", FUNCTION, 0, 200) == [3.0, 1.0, 5.0]  # the alarms still see them
+
+
+@pytest.fixture
+def cloudwatch() -> Iterator[CloudWatchClient]:
+    with mock_aws():
+        yield boto3.client("cloudwatch", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
+
+
+def test_published_metrics_answer_get_metric_statistics_as_on_aws(cloudwatch: CloudWatchClient) -> None:
+    store = MetricStore()
+    now = time.time()
+    for value in (10.0, 30.0):
+        store.add("AWS/Lambda", "Duration", FUNCTION, value, now - 1, "Milliseconds")
+    # a function's EMF line may name a unit CloudWatch does not have: the metric goes without it
+    store.add("Orderflow", "OrdersCreated", dimensions_of({"service": "order-processor"}), 2, now - 1, "Parsecs")
+    assert publish_metrics(store, cloudwatch) == 2
+    window = {"StartTime": datetime.fromtimestamp(now - 60, UTC), "EndTime": datetime.fromtimestamp(now + 60, UTC)}
+    [duration] = cloudwatch.get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName="Duration",
+        Dimensions=[{"Name": "FunctionName", "Value": "OrderProcessor"}],
+        Period=60,
+        Statistics=["Sum", "Maximum", "Minimum", "SampleCount"],
+        Unit="Milliseconds",
+        **window,
+    )["Datapoints"]
+    assert (duration["Sum"], duration["Maximum"], duration["Minimum"], duration["SampleCount"]) == (40, 30, 10, 2)
+    [created] = cloudwatch.get_metric_statistics(
+        Namespace="Orderflow", MetricName="OrdersCreated", Period=60, Statistics=["Sum"], **window
+    )["Datapoints"]
+    assert created["Sum"] == 2
+    assert publish_metrics(store, cloudwatch) == 0  # nothing new: nothing put twice
+
+
+def test_more_metrics_than_one_request_takes_are_put_in_several(cloudwatch: CloudWatchClient) -> None:
+    store = MetricStore()
+    for n in range(2 * PUT_METRIC_DATA_LIMIT + 1):
+        store.add("Orderflow", f"Metric{n}", (), 1.0)
+    sizes: list[int] = []
+    put = cloudwatch.put_metric_data
+
+    def counted(**request: Any) -> Any:
+        sizes.append(len(request["MetricData"]))
+        return put(**request)
+
+    cloudwatch.put_metric_data = counted  # type: ignore[method-assign]
+    assert publish_metrics(store, cloudwatch) == 2 * PUT_METRIC_DATA_LIMIT + 1
+    assert sizes == [PUT_METRIC_DATA_LIMIT, PUT_METRIC_DATA_LIMIT, 1]
+    listed = cloudwatch.get_paginator("list_metrics").paginate(Namespace="Orderflow")
+    assert sum(len(page["Metrics"]) for page in listed) == 2 * PUT_METRIC_DATA_LIMIT + 1
