@@ -20,7 +20,9 @@ The metrics come from where AWS gets them:
 - ``AWS/DynamoDB`` ``WriteThrottleEvents``: the throttles the chaos option injects into writes.
 
 Every few seconds the monitor also puts those metrics into the embedded CloudWatch
-(:func:`publish_metrics`), so ``aws cloudwatch get-metric-statistics`` answers locally.
+(:func:`publish_metrics`), so ``aws cloudwatch get-metric-statistics`` answers locally; and
+each state change is published to the alarm's SNS actions as CloudWatch's notification
+(:func:`notify`).
 
 Periods of 5 minutes are too long to wait for while iterating: the monitor divides every
 period by ``period_scale`` (30 by default: 300 s is evaluated over 10 s), and says so. CloudWatch
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
     from orderflow_local.worker import Invocation
@@ -351,6 +354,7 @@ class AlarmMonitor(Periodic):
         *,
         cloudwatch: Callable[[], CloudWatchClient] | None = None,
         sqs: Callable[[], SQSClient] | None = None,
+        sns: Callable[[], SNSClient] | None = None,
         queues: list[QueueSource] | None = None,
         throttles: Callable[[], list[tuple[float, str]]] | None = None,
         table_name: str = "",
@@ -368,6 +372,7 @@ class AlarmMonitor(Periodic):
         self.evaluations: dict[str, Evaluation] = {}
         self._cloudwatch_factory = cloudwatch
         self._sqs_factory = sqs
+        self._sns_factory = sns
         self._queues = queues or []
         self._throttles = throttles
         self._table_name = table_name
@@ -386,6 +391,10 @@ class AlarmMonitor(Periodic):
             self._cloudwatch_factory() if self._cloudwatch_factory else None,
             self._sqs_factory() if self._sqs_factory else None,
         )
+
+    @cached_property
+    def _sns(self) -> SNSClient | None:
+        return self._sns_factory() if self._sns_factory else None
 
     def tick(self) -> None:
         cloudwatch, sqs = self._clients
@@ -438,6 +447,9 @@ class AlarmMonitor(Periodic):
                     StateReason=result.reason[:1023],
                     StateReasonData=result.reason_data(alarm),
                 )
+            sns = self._sns
+            if sns is not None:
+                notify(alarm, previous, result, sns)
             if self._on_change is not None:
                 self._on_change(alarm, previous, result)
 
@@ -486,8 +498,86 @@ def publish_metrics(store: MetricStore, cloudwatch: CloudWatchClient) -> int:
     return sum(len(data) for data in by_namespace.values())
 
 
+#: The actions an alarm takes on entering each state, by the property that lists them.
+ACTIONS = {ALARM: "AlarmActions", OK: "OKActions", INSUFFICIENT_DATA: "InsufficientDataActions"}
+
+
+def _actions_enabled(alarm: AlarmSpec) -> bool:
+    return str(alarm.properties.get("ActionsEnabled", True)).lower() != "false"
+
+
+def _listed(alarm: AlarmSpec, name: str) -> list[str]:
+    return [str(arn) for arn in alarm.properties.get(name) or []]
+
+
+def actions(alarm: AlarmSpec, state: str) -> list[str]:
+    """The ARNs the alarm notifies on entering ``state`` (none when its actions are disabled)."""
+    return _listed(alarm, ACTIONS[state]) if _actions_enabled(alarm) else []
+
+
+def notify(alarm: AlarmSpec, previous: str, evaluation: Evaluation, sns: SNSClient) -> list[str]:
+    """Publish the state change to each SNS topic among the alarm's actions for its new state, as CloudWatch does.
+
+    The message is CloudWatch's alarm notification (its JSON fields and subject line, as
+    in AWS's sample https://github.com/aws/aws-lambda-go/blob/main/events/testdata/cloudwatch-alarm-sns-payload-single-metric.json).
+    Other kinds of action (Auto Scaling, EC2, Systems Manager) have nothing to act on
+    locally. Returns the topics notified.
+    """
+    topics = [arn for arn in actions(alarm, evaluation.state) if arn.startswith("arn:aws:sns:")]
+    if not topics:
+        return []
+    region, account = topics[0].split(":")[3:5]
+    changed = datetime.now(UTC)
+    extended = alarm.statistic.startswith("p")
+    message = {
+        "AlarmName": alarm.name,
+        "AlarmDescription": alarm.description or None,
+        "AWSAccountId": account,
+        "NewStateValue": evaluation.state,
+        "NewStateReason": evaluation.reason,
+        "StateChangeTime": changed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{changed.microsecond // 1000:03d}+0000",
+        "Region": region_name(region),
+        "AlarmArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{alarm.name}",
+        "OldStateValue": previous,
+        "OKActions": actions(alarm, OK),
+        "AlarmActions": actions(alarm, ALARM),
+        "InsufficientDataActions": actions(alarm, INSUFFICIENT_DATA),
+        "Trigger": {
+            "MetricName": alarm.metric_name,
+            "Namespace": alarm.namespace,
+            "StatisticType": "ExtendedStatistic" if extended else "Statistic",
+            **({"ExtendedStatistic": alarm.statistic} if extended else {"Statistic": alarm.statistic.upper()}),
+            "Unit": None,
+            "Dimensions": [{"value": value, "name": name} for name, value in alarm.dimensions],
+            "Period": alarm.period,
+            "EvaluationPeriods": alarm.evaluation_periods,
+            "DatapointsToAlarm": alarm.datapoints_to_alarm,
+            "ComparisonOperator": alarm.comparison,
+            "Threshold": alarm.threshold,
+            "TreatMissingData": alarm.treat_missing_data,
+            "EvaluateLowSampleCountPercentile": "",
+        },
+    }
+    subject = f'{evaluation.state}: "{alarm.name}" in {region_name(region)}'
+    for topic in topics:
+        sns.publish(TopicArn=topic, Subject=subject[:100], Message=json.dumps(message))
+    return topics
+
+
+@cache
+def region_name(region: str) -> str:
+    """A region's name as CloudWatch's notifications write it ("US East (N. Virginia)"), from botocore's data."""
+    import botocore.loaders
+
+    for partition in botocore.loaders.Loader().load_data("endpoints")["partitions"]:
+        described = partition.get("regions", {}).get(region, {}).get("description")
+        if described:
+            return str(described)
+    return region
+
+
 def create_alarms(alarms: list[AlarmSpec], cloudwatch: CloudWatchClient) -> None:
-    """Create the template's alarms in the embedded CloudWatch (actions kept, though nothing is sent)."""
+    """Create the template's alarms in the embedded CloudWatch, with their actions (AlarmMonitor carries them out)."""
     for alarm in alarms:
         statistic_field: dict[str, Any] = (
             {"ExtendedStatistic": alarm.statistic}
@@ -506,5 +596,9 @@ def create_alarms(alarms: list[AlarmSpec], cloudwatch: CloudWatchClient) -> None
             Threshold=alarm.threshold,
             ComparisonOperator=alarm.comparison,  # type: ignore[arg-type]
             TreatMissingData=alarm.treat_missing_data,
+            ActionsEnabled=_actions_enabled(alarm),
+            AlarmActions=_listed(alarm, "AlarmActions"),
+            OKActions=_listed(alarm, "OKActions"),
+            InsufficientDataActions=_listed(alarm, "InsufficientDataActions"),
             **statistic_field,
         )

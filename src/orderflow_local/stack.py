@@ -226,6 +226,7 @@ class LocalStack:
             self.metrics,
             cloudwatch=self.emulator.cloudwatch,
             sqs=self.emulator.sqs,
+            sns=self.emulator.sns,
             queues=queues,
             throttles=_write_throttles(self.chaos_journal) if self.options.chaos_rate else None,
             table_name=tables[0] if tables else "",

@@ -240,3 +240,34 @@ def test_the_metrics_behind_the_alarms_answer_get_metric_statistics(stack: Local
     # And list-metrics names each with its dimensions, as on AWS
     [duration] = cloudwatch.list_metrics(Namespace="AWS/Lambda", MetricName="Duration")["Metrics"]
     assert duration["Dimensions"] == [{"Name": "FunctionName", "Value": "OrderProcessor"}]
+
+
+def test_an_alarms_state_change_reaches_a_subscriber_of_its_topic(stack: LocalStack) -> None:
+    monitor, deployed = stack.alarm_monitor, stack.deployed
+    assert monitor is not None
+    assert deployed is not None
+    [topic] = [arn for logical_id, arn in deployed.topics.items() if "AlarmTopic" in logical_id]
+    # The template's actions are on the alarms in the embedded CloudWatch
+    described = stack.emulator.cloudwatch().describe_alarms(AlarmNamePrefix="orderflow-")["MetricAlarms"]
+    assert {alarm["AlarmName"]: (alarm["AlarmActions"], alarm["OKActions"]) for alarm in described} == dict.fromkeys(
+        ALARMS, ([topic], [topic])
+    )
+    # Given an empty DLQ (its alarm OK) and a queue subscribed to the alarm topic, as an on-call tool would be
+    sqs, sns = stack.emulator.sqs(), stack.emulator.sns()
+    sqs.purge_queue(QueueUrl=stack.outputs["DLQUrl"])
+    wait_until(lambda: monitor.states["orderflow-DlqNotEmpty"] == "OK", "the DLQ alarm is OK", timeout=30)
+    inbox = sqs.create_queue(QueueName="alarm-inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"})
+    # When an invalid order lands in the DLQ
+    _send(stack, [json.dumps({"orderId": "BAD-NOTIFIED"})])
+
+    def notified() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        found = [json.loads(message["Body"]) for message in messages]
+        return [one for one in found if one["AlarmName"] == "orderflow-DlqNotEmpty"]
+
+    # Then CloudWatch's notification of the DLQ alarm going off reaches the subscriber
+    [notification] = wait_until(notified, "the alarm's notification", timeout=30)
+    assert (notification["OldStateValue"], notification["NewStateValue"]) == ("OK", "ALARM")
+    assert "Threshold Crossed" in notification["NewStateReason"]

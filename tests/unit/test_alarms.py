@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -236,3 +237,39 @@ def test_more_metrics_than_one_request_takes_are_put_in_several(cloudwatch: Clou
     assert sizes == [PUT_METRIC_DATA_LIMIT, PUT_METRIC_DATA_LIMIT, 1]
     listed = cloudwatch.get_paginator("list_metrics").paginate(Namespace="Orderflow")
     assert sum(len(page["Metrics"]) for page in listed) == 2 * PUT_METRIC_DATA_LIMIT + 1
+
+
+def test_a_state_change_is_published_to_the_alarms_topics_as_cloudwatch_notifies() -> None:
+    with mock_aws():
+        session = boto3.Session(region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
+        sns, sqs = session.client("sns"), session.client("sqs")
+        topic = sns.create_topic(Name="orderflow-alarms")["TopicArn"]
+        inbox = sqs.create_queue(QueueName="alarm-inbox")["QueueUrl"]
+        inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
+        errors = alarm(AlarmActions=[topic], OKActions=[topic], AlarmDescription="the function failed")
+        quiet = alarm(AlarmName="orderflow-Quiet", AlarmActions=[topic], ActionsEnabled=False)
+        store = MetricStore()
+        monitor = AlarmMonitor([errors, quiet], store, period_scale=1, sns=lambda: sns)
+        # When the alarms go from INSUFFICIENT_DATA to OK, then into ALARM
+        monitor.evaluate_all(now=1000.0)
+        store.add("AWS/Lambda", "Errors", FUNCTION, 1, at=1002.0)
+        monitor.evaluate_all(now=1003.0)
+        received = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10)["Messages"]
+    envelopes = [json.loads(message["Body"]) for message in received]
+    # Then the enabled alarm notified its topic twice (OK, then ALARM); the disabled one never did
+    assert [envelope["Subject"] for envelope in envelopes] == [
+        'OK: "orderflow-FunctionErrors" in US East (N. Virginia)',
+        'ALARM: "orderflow-FunctionErrors" in US East (N. Virginia)',
+    ]
+    notification = json.loads(envelopes[1]["Message"])
+    assert notification["AlarmName"] == "orderflow-FunctionErrors"
+    assert notification["AlarmDescription"] == "the function failed"
+    assert (notification["OldStateValue"], notification["NewStateValue"]) == (OK, ALARM)
+    assert notification["NewStateReason"] == monitor.evaluations["orderflow-FunctionErrors"].reason
+    assert notification["AlarmArn"] == "arn:aws:cloudwatch:us-east-1:123456789012:alarm:orderflow-FunctionErrors"
+    assert notification["AWSAccountId"] == "123456789012"
+    assert notification["AlarmActions"] == notification["OKActions"] == [topic]
+    assert notification["Trigger"]["Statistic"] == "SUM"
+    assert notification["Trigger"]["Dimensions"] == [{"value": "OrderProcessor", "name": "FunctionName"}]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000", notification["StateChangeTime"])
