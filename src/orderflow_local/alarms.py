@@ -34,6 +34,7 @@ Source: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThat
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
 
     from orderflow_local.worker import Invocation
 
+
+log = logging.getLogger(__name__)
 
 OK, ALARM, INSUFFICIENT_DATA = "OK", "ALARM", "INSUFFICIENT_DATA"
 DEFAULT_PERIOD_SCALE = 30.0
@@ -449,7 +452,10 @@ class AlarmMonitor(Periodic):
                 )
             sns = self._sns
             if sns is not None:
-                notify(alarm, previous, result, sns)
+                try:
+                    notify(alarm, previous, result, sns)
+                except Exception:  # as on AWS, a failed action leaves the state changed
+                    log.warning("alarm %s: its action failed", alarm.name, exc_info=True)
             if self._on_change is not None:
                 self._on_change(alarm, previous, result)
 

@@ -273,3 +273,23 @@ def test_a_state_change_is_published_to_the_alarms_topics_as_cloudwatch_notifies
     assert notification["Trigger"]["Statistic"] == "SUM"
     assert notification["Trigger"]["Dimensions"] == [{"value": "OrderProcessor", "name": "FunctionName"}]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000", notification["StateChangeTime"])
+
+
+def test_an_action_that_fails_leaves_the_state_changed_and_the_other_alarms_evaluated(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with mock_aws():
+        sns = boto3.client("sns", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
+        gone = "arn:aws:sns:us-east-1:123456789012:deleted-topic"  # never created: the publish fails
+        changes: list[tuple[str, str]] = []
+        monitor = AlarmMonitor(
+            [alarm(OKActions=[gone]), alarm(AlarmName="orderflow-Other")],
+            MetricStore(),
+            period_scale=1,
+            sns=lambda: sns,
+            on_change=lambda spec, _old, new: changes.append((spec.name, new.state)),
+        )
+        monitor.evaluate_all(now=1000.0)
+    assert changes == [("orderflow-FunctionErrors", OK), ("orderflow-Other", OK)]
+    assert monitor.states == {"orderflow-FunctionErrors": OK, "orderflow-Other": OK}
+    assert "alarm orderflow-FunctionErrors: its action failed" in caplog.text
