@@ -48,6 +48,10 @@ class EmulatorError(RuntimeError):
     """The emulator could not start (for example, its port is taken)."""
 
 
+class PortInUseError(EmulatorError):
+    """The emulator's port is held by another process."""
+
+
 def client_config() -> Config:
     return Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=5, read_timeout=30)
 
@@ -158,8 +162,8 @@ class Emulator:
             try:
                 self._start_process(port)
                 return
-            except EmulatorError as error:
-                if "in use" not in str(error) or attempt == PORT_ATTEMPTS:
+            except PortInUseError:
+                if attempt == PORT_ATTEMPTS:
                     raise
                 log.info("port %d was taken before the emulator bound it; trying another", port)
 
@@ -186,8 +190,8 @@ class Emulator:
             self.stop()
             # One line: granian's errors can carry a Rust backtrace (with RUST_BACKTRACE set).
             reason = str(value).strip().splitlines()[0] if str(value).strip() else "no reason given"
-            if "Address already in use" in reason:
-                reason = f"port {port} on {HOST} is already in use"
+            if "Address already in use" in reason:  # granian's bind error (EADDRINUSE)
+                raise PortInUseError(f"the emulator's process failed to start: port {port} on {HOST} is already in use")
             raise EmulatorError(f"the emulator's process failed to start: {reason}")
         self.port = int(value)
 
@@ -380,7 +384,7 @@ def _ensure_port_free(port: int) -> None:
             probe.bind((HOST, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise EmulatorError(
+                raise PortInUseError(
                     f"port {port} on {HOST} is already in use: is `orderflow up` already running? "
                     "Stop it, or pick another port with --port."
                 ) from None
