@@ -18,12 +18,14 @@ Builds are cached under ``build/lambda/`` by a hash of their inputs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 import warnings
 from dataclasses import dataclass
@@ -35,6 +37,9 @@ BUILD_DIR = ROOT / "build" / "lambda"
 
 #: Distributions the Lambda Python runtime ships; bundling them would only add size.
 PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six"})
+#: Distributions only the `orderflow` command uses (pyproject.toml lists them so that
+#: `pip install orderflow` gives a working command); the function never imports them.
+CLI_ONLY = frozenset({"typer", "rich"})
 
 
 #: An interpreter of the function's Python version, to compile the asset's bytecode with.
@@ -67,9 +72,9 @@ LAMBDA_TARGET = Target(platform="manylinux2014_aarch64", python_version="3.14")
 
 
 def runtime_requirements(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
-    """The project's runtime dependencies, less those the Lambda runtime provides."""
+    """The project's runtime dependencies, less those the Lambda runtime provides and the CLI's."""
     dependencies: list[str] = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
-    return [req for req in dependencies if _distribution_name(req) not in PROVIDED_BY_RUNTIME]
+    return [req for req in dependencies if _distribution_name(req) not in PROVIDED_BY_RUNTIME | CLI_ONLY]
 
 
 def _distribution_name(requirement: str) -> str:
@@ -97,8 +102,7 @@ def build_dependencies(target: Target, *, build_dir: Path = BUILD_DIR) -> Path:
     folder = build_dir / f"deps-{key}"
     if folder.is_dir():
         return folder
-    staging = build_dir / f".deps-{key}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = _staging(build_dir, f".deps-{key}-")
     command = [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
         "--target", str(staging),
@@ -119,7 +123,25 @@ def build_dependencies(target: Target, *, build_dir: Path = BUILD_DIR) -> Path:
     shutil.rmtree(staging / "bin", ignore_errors=True)  # console scripts: nothing runs them in Lambda
     for cache in staging.rglob("__pycache__"):
         shutil.rmtree(cache, ignore_errors=True)
-    staging.rename(folder)
+    return _publish(staging, folder)
+
+
+def _staging(build_dir: Path, prefix: str) -> Path:
+    """A new, empty folder of this build's own beside its destination (parallel builds,
+    pytest-xdist's workers say, each get theirs)."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, suffix=".partial", dir=build_dir))
+
+
+def _publish(staging: Path, folder: Path) -> Path:
+    """Rename a finished build into place in one step; when a parallel build of the same
+    inputs got there first, theirs stands (it is the same) and ours is dropped."""
+    try:
+        staging.rename(folder)
+    except OSError:
+        if not folder.is_dir():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
@@ -203,17 +225,15 @@ def build_asset(target: Target = LAMBDA_TARGET, *, build_dir: Path = BUILD_DIR) 
         return folder
     for stale in build_dir.glob(f"{prefix}*"):  # earlier sources on the same dependencies
         shutil.rmtree(stale, ignore_errors=True)
-    staging = build_dir / f".asset-{key}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(dependencies, staging)
+    staging = _staging(build_dir, f".asset-{key}-")
+    shutil.copytree(dependencies, staging, dirs_exist_ok=True)
     for path in sources:
         destination = staging / "orderflow" / path.relative_to(SOURCE)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, destination)
     if compiler:
         _compile_bytecode(compiler, staging)
-    staging.rename(folder)
-    return folder
+    return _publish(staging, folder)
 
 
 #: Top-level modules of the distributions in ``PROVIDED_BY_RUNTIME``.
@@ -230,7 +250,8 @@ def runtime_provided(folder: Path) -> Path:
     for name in PROVIDED_TOP_LEVEL:
         source, link = site / name, folder / name
         if source.exists() and not link.exists():
-            link.symlink_to(source)
+            with contextlib.suppress(FileExistsError):  # a parallel caller made the same link
+                link.symlink_to(source)
     return folder
 
 

@@ -57,6 +57,7 @@ def test_requirements_leave_out_what_the_runtime_provides() -> None:
     requirements = runtime_requirements()
     assert any(req.startswith("aws-lambda-powertools") for req in requirements)
     assert not any(req.startswith("boto3") for req in requirements)
+    assert not any(req.startswith(("typer", "rich")) for req in requirements)  # the CLI's, not the function's
 
 
 def test_asset_holds_the_runtime_package_and_nothing_for_development(deployed: Path) -> None:
