@@ -4,19 +4,30 @@ At the given rate per AWS call, the faults this pipeline meets in production: Dy
 throttling and 5xx errors, failed sends to the DLQ, the environment killed in the middle
 of a batch (before or after a write), a handler timeout, and slow calls. Each fault is
 appended to a journal file before it strikes, so even a killed process is counted.
+
+The seed reproduces a run: each call's draw comes from the seed, the SQS record it serves
+(its message id and receive count) and the call's ordinal within that record, not from a
+generator the batch's record threads share, whose order of draws would depend on how the
+threads were scheduled (and on which environment took the batch).
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import random
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orderflow_local.processes import AppendedLines
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 #: What can strike each operation. Kills and timeouts are rarer: each costs a visibility timeout.
 _ORDER_WRITE_FAULTS = [
@@ -53,12 +64,61 @@ class ChaosConfig:
             raise ValueError(f"unknown fault kind(s) {sorted(unknown)}: choose from {FAULT_KINDS}")
 
 
+class Draws:
+    """Each AWS call's random generator, from the seed and a key that does not depend on thread scheduling.
+
+    Within an SQS record (:meth:`record`, entered in the record's thread) the key is the
+    record's message id, its receive count (a redelivery draws afresh) and the call's
+    ordinal within the record; so the same seed gives the same faults to the same work,
+    however the batch's records interleave. A call outside any record falls back to the
+    environment and the call's ordinal in the process.
+    """
+
+    def __init__(self, seed: int, environment_index: int) -> None:
+        self._seed = seed
+        self._environment_index = environment_index
+        self._local = threading.local()
+        self._outside = itertools.count()  # next() is atomic under the GIL
+
+    @contextlib.contextmanager
+    def record(self, message_id: str, receive_count: str) -> Iterator[None]:
+        previous = getattr(self._local, "record", None)
+        self._local.record = (f"{message_id}-{receive_count}", itertools.count())
+        try:
+            yield
+        finally:
+            self._local.record = previous
+
+    def next(self) -> random.Random:
+        current: tuple[str, itertools.count[int]] | None = getattr(self._local, "record", None)
+        if current is None:
+            key = f"{self._environment_index}-{next(self._outside)}"
+        else:
+            key = f"record-{current[0]}-{next(current[1])}"
+        return random.Random(f"{self._seed}-{key}")  # noqa: S311 - fault injection, not security
+
+
+def _key_records(draws: Draws) -> None:
+    """Enter each SQS record Powertools' batch processors hand to the record handler (in its thread)."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
+
+    original = BatchProcessor._process_record
+
+    def keyed(self: BatchProcessor, record: dict[str, Any]) -> Any:
+        attributes = record.get("attributes") or {}
+        with draws.record(str(record.get("messageId", "")), str(attributes.get("ApproximateReceiveCount", ""))):
+            return original(self, record)
+
+    BatchProcessor._process_record = keyed  # type: ignore[method-assign]
+
+
 def install(config: ChaosConfig, environment_index: int) -> None:
     """Wrap every boto3 call in this process with fault injection."""
     from botocore.client import BaseClient
     from botocore.exceptions import ClientError
 
-    rng = random.Random(f"{config.seed}-{environment_index}")  # noqa: S311 - fault injection, not security
+    draws = Draws(config.seed, environment_index)
+    _key_records(draws)
     original = BaseClient._make_api_call  # type: ignore[attr-defined]
 
     def record(kind: str, operation: str) -> None:
@@ -71,7 +131,10 @@ def install(config: ChaosConfig, environment_index: int) -> None:
             for kind, weight in FAULTS.get((self.meta.service_model.service_name, operation_name), [])
             if config.only is None or kind in config.only
         ]
-        if not faults or rng.random() >= config.rate:
+        if not faults:
+            return original(self, operation_name, api_params)
+        rng = draws.next()
+        if rng.random() >= config.rate:
             return original(self, operation_name, api_params)
         kind = rng.choices([name for name, _ in faults], weights=[weight for _, weight in faults])[0]
         if kind != "kill_after_write":
