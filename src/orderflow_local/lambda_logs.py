@@ -15,13 +15,17 @@ https://docs.aws.amazon.com/lambda/latest/dg/telemetry-schema-reference.html,
 https://docs.aws.amazon.com/lambda/latest/operatorguide/log-structure.html.
 
 Lambda sends logs after the fact, not synchronously: here a thread sends what the
-invocations wrote every ``flush_interval`` seconds with ``PutLogEvents``.
+invocations wrote every ``flush_interval`` seconds with ``PutLogEvents``. Events stay
+pending until CloudWatch Logs has taken them: a failed send is retried on the next flush, in
+the same order. While it keeps failing, at most ``max_pending`` events wait; past that, each
+new invocation's events are dropped whole (counted in ``dropped``, logged once).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import threading
 import time
@@ -37,11 +41,15 @@ if TYPE_CHECKING:
 
     from orderflow_local.worker import Invocation
 
+log = logging.getLogger(__name__)
+
 #: PutLogEvents takes at most 10,000 events and 1,048,576 bytes (each event counts 26 bytes more).
 MAX_EVENTS_PER_PUT = 10_000
 MAX_BYTES_PER_PUT = 1_048_576
 EVENT_OVERHEAD = 26
 RUNTIME_VERSION = "python:local"
+#: Events kept waiting while CloudWatch Logs does not take them (ten full PutLogEvents, tens of MB at most).
+MAX_PENDING_EVENTS = 100_000
 
 
 def _iso(epoch_seconds: float) -> str:
@@ -117,6 +125,7 @@ class FunctionLogs(Periodic):
         function_name: str,
         memory_size: int,
         flush_interval: float = 0.5,
+        max_pending: int = MAX_PENDING_EVENTS,
     ) -> None:
         super().__init__(flush_interval)
         self.group = group
@@ -125,46 +134,104 @@ class FunctionLogs(Periodic):
         self._logs_factory = logs_factory
         self._client: CloudWatchLogsClient | None = None  # made once: a boto3 client costs tens of ms of CPU
         self._pending: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        #: Events recorded and not yet taken by CloudWatch Logs (pending, or being sent).
+        self._held = 0
+        self._max_pending = max_pending
         self._streams: set[str] = set()
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()  # one flush at a time: a stream's events go in order
+        self._failing = False
         self.sent = 0
+        #: Events dropped because ``max_pending`` were already waiting.
+        self.dropped = 0
 
     def record(self, invocation: Invocation) -> None:
         if not invocation.log_stream:
             return
         events = platform_events(invocation, function_name=self._function_name, memory_size=self._memory_size)
         with self._lock:
-            self._pending[invocation.log_stream].extend(events)
+            if self._held + len(events) > self._max_pending:
+                self.dropped += len(events)
+                first_drop = self.dropped == len(events)
+            else:
+                self._pending[invocation.log_stream].extend(events)
+                self._held += len(events)
+                return
+        if first_drop:
+            log.warning(
+                "%d log events of %s are waiting for CloudWatch Logs: new invocations' events are dropped until "
+                "it takes them (logged once; the total at the stop)",
+                self._held,
+                self.group,
+            )
 
     def stop(self) -> None:
-        """Stop, then send what is pending."""
+        """Stop, then send what is pending (and say what could not be)."""
         super().stop()
         self.flush()
+        with self._lock:
+            unsent = self._held
+        if unsent or self.dropped:
+            log.warning(
+                "%s: %d log events were not sent (CloudWatch Logs did not take them), %d dropped past %d waiting",
+                self.group,
+                unsent,
+                self.dropped,
+                self._max_pending,
+            )
 
     def tick(self) -> None:
         self.flush()
 
     def flush(self) -> None:
+        """Send each stream's pending events; a stream whose send fails keeps the rest, in order, for the next flush."""
+        with self._flushing:
+            with self._lock:
+                streams = [stream for stream, events in self._pending.items() if events]
+            if not streams:
+                return
+            if self._client is None:
+                self._client = self._logs_factory()
+            failed = False
+            for stream in streams:
+                try:
+                    self._send(self._client, stream)
+                except Exception:
+                    if not self._failing:
+                        log.warning(
+                            "CloudWatch Logs did not take the events of %s; they wait for the next flush",
+                            self.group,
+                            exc_info=True,
+                        )
+                    failed = self._failing = True
+            if self._failing and not failed:
+                log.info("CloudWatch Logs takes the events of %s again", self.group)
+                self._failing = False
+
+    def _send(self, client: CloudWatchLogsClient, stream: str) -> None:
         with self._lock:
-            pending, self._pending = self._pending, defaultdict(list)
-        if not pending:
-            return
-        if self._client is None:
-            self._client = self._logs_factory()
-        client = self._client
-        for stream, events in pending.items():
+            events = self._pending.pop(stream, [])
+        events.sort(key=lambda event: event[0])  # stable: events of one millisecond keep their order
+        sent = 0
+        try:
             if stream not in self._streams:
                 with contextlib.suppress(client.exceptions.ResourceAlreadyExistsException):
                     client.create_log_stream(logGroupName=self.group, logStreamName=stream)
                 self._streams.add(stream)
-            events.sort(key=lambda event: event[0])
             for chunk in _chunks(events):
                 client.put_log_events(
                     logGroupName=self.group,
                     logStreamName=stream,
                     logEvents=[{"timestamp": stamp, "message": message} for stamp, message in chunk],
                 )
+                sent += len(chunk)
+                with self._lock:
+                    self._held -= len(chunk)
                 self.sent += len(chunk)
+        finally:
+            if sent < len(events):  # ahead of what was recorded meanwhile
+                with self._lock:
+                    self._pending[stream][:0] = events[sent:]
 
 
 def _chunks(events: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
