@@ -383,6 +383,8 @@ class AlarmMonitor(Periodic):
         #: How often the metrics go to the embedded CloudWatch (publish_metrics).
         self.publish_interval = publish_interval
         self._next_publish = 0.0
+        #: Alarms whose last SetAlarmState failed (each failure is logged once, until one succeeds).
+        self._failing: set[str] = set()
 
     def in_alarm(self) -> list[str]:
         return [name for name, state in self.states.items() if state == ALARM]
@@ -442,14 +444,9 @@ class AlarmMonitor(Periodic):
             self.evaluations[alarm.name] = result
             if result.state == previous:
                 continue
+            if cloudwatch is not None and not self._set_state(cloudwatch, alarm, result):
+                continue  # the state stays as it was: the next tick sees the change again and retries
             self.states[alarm.name] = result.state
-            if cloudwatch is not None:
-                cloudwatch.set_alarm_state(
-                    AlarmName=alarm.name,
-                    StateValue=result.state,  # type: ignore[arg-type]
-                    StateReason=result.reason[:1023],
-                    StateReasonData=result.reason_data(alarm),
-                )
             sns = self._sns
             if sns is not None:
                 try:
@@ -458,6 +455,25 @@ class AlarmMonitor(Periodic):
                     log.warning("alarm %s: its action failed", alarm.name, exc_info=True)
             if self._on_change is not None:
                 self._on_change(alarm, previous, result)
+
+    def _set_state(self, cloudwatch: CloudWatchClient, alarm: AlarmSpec, result: Evaluation) -> bool:
+        """Put the alarm's new state into the embedded CloudWatch; False (logged once until it works) if it failed."""
+        try:
+            cloudwatch.set_alarm_state(
+                AlarmName=alarm.name,
+                StateValue=result.state,  # type: ignore[arg-type]
+                StateReason=result.reason[:1023],
+                StateReasonData=result.reason_data(alarm),
+            )
+        except Exception:  # the emulator answered an error, or is stopping: retried on the next tick
+            if alarm.name not in self._failing:
+                log.warning(
+                    "alarm %s: could not set its state to %s; retrying", alarm.name, result.state, exc_info=True
+                )
+            self._failing.add(alarm.name)
+            return False
+        self._failing.discard(alarm.name)
+        return True
 
 
 #: CloudWatch takes at most 1,000 metrics in one PutMetricData request:

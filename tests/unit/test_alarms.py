@@ -20,6 +20,7 @@ from orderflow_local.alarms import (
     AlarmMonitor,
     AlarmSpec,
     MetricStore,
+    create_alarms,
     dimensions_of,
     evaluate,
     publish_metrics,
@@ -293,3 +294,54 @@ def test_an_action_that_fails_leaves_the_state_changed_and_the_other_alarms_eval
     assert changes == [("orderflow-FunctionErrors", OK), ("orderflow-Other", OK)]
     assert monitor.states == {"orderflow-FunctionErrors": OK, "orderflow-Other": OK}
     assert "alarm orderflow-FunctionErrors: its action failed" in caplog.text
+
+
+class _FailingOnce:
+    """The embedded CloudWatch, whose first ``SetAlarmState`` fails (the emulator answered an error)."""
+
+    def __init__(self, real: CloudWatchClient) -> None:
+        self._real = real
+        self.failures = 1
+
+    def set_alarm_state(self, **arguments: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("the emulator did not answer")
+        return self._real.set_alarm_state(**arguments)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def test_a_state_that_cloudwatch_did_not_take_is_retried_on_the_next_tick_and_the_other_alarms_go_on(
+    cloudwatch: CloudWatchClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    errors, other = alarm(), alarm(AlarmName="orderflow-Other")
+    create_alarms([errors, other], cloudwatch)
+    flaky: Any = _FailingOnce(cloudwatch)
+    changes: list[tuple[str, str]] = []
+    monitor = AlarmMonitor(
+        [errors, other],
+        MetricStore(),
+        period_scale=1,
+        on_change=lambda spec, _old, new: changes.append((spec.name, new.state)),
+    )
+
+    def set_in_cloudwatch() -> dict[str, str]:
+        """Each alarm whose state the monitor set, with that state (moto gives a new alarm a state of its own)."""
+        return {
+            found["AlarmName"]: found["StateValue"]
+            for found in cloudwatch.describe_alarms()["MetricAlarms"]
+            if found["StateReason"] == monitor.evaluations[found["AlarmName"]].reason
+        }
+
+    monitor.evaluate_all(flaky, now=1000.0)
+    # The failed change is not taken as made: no notification, the state as CloudWatch has it; the other went on.
+    assert changes == [("orderflow-Other", OK)]
+    assert monitor.states == {"orderflow-FunctionErrors": INSUFFICIENT_DATA, "orderflow-Other": OK}
+    assert set_in_cloudwatch() == {"orderflow-Other": OK}
+    assert "alarm orderflow-FunctionErrors: could not set its state to OK" in caplog.text
+    monitor.evaluate_all(flaky, now=1001.0)
+    assert changes == [("orderflow-Other", OK), ("orderflow-FunctionErrors", OK)]
+    assert monitor.states == {"orderflow-FunctionErrors": OK, "orderflow-Other": OK}
+    assert set_in_cloudwatch() == {"orderflow-FunctionErrors": OK, "orderflow-Other": OK}
