@@ -43,6 +43,11 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
+#: A producer's attribute may be anything: log no more of it than this.
+MAX_LOGGED_ATTRIBUTE_CHARS = 64
+#: A redrive count has a handful of digits (redrives are capped); longer is not a count.
+MAX_REDRIVE_COUNT_DIGITS = 9
+
 # Records of a batch run concurrently (orderflow.batch): per-record log keys are
 # thread-local, and metrics are added under a lock.
 _metrics_lock = threading.Lock()
@@ -60,6 +65,26 @@ def _runtime() -> Runtime:
     return build_runtime(Settings.from_env())
 
 
+def _redrive_count(raw: str | None) -> int:
+    """The ``redriveCount`` attribute as a count; 0, with a warning, when it is not one.
+
+    Any producer can set the attribute, so it is not trusted: raising here would fail the
+    record before the domain runs, and after its retries SQS would move it to the DLQ with
+    no reason. The order itself is processed as usual (see docs/decisions.md).
+    """
+    if not raw:
+        return 0
+    text = raw.strip()
+    # Digits only ("-1", "1.5" and "abc" are not counts), and few: int() refuses very long ones.
+    if text.isascii() and text.isdigit() and len(text) <= MAX_REDRIVE_COUNT_DIGITS:
+        return int(text)
+    logger.warning(
+        "Unreadable redriveCount ignored",
+        extra={"redrive_count": raw[:MAX_LOGGED_ATTRIBUTE_CHARS], "counted_as": 0},
+    )
+    return 0
+
+
 def _record_handler(record: SQSRecord) -> str:
     # A producer may pass its own correlation id; otherwise the message id ties the lines together.
     producer_id = record.message_attributes["correlationId"]
@@ -72,8 +97,9 @@ def _record_handler(record: SQSRecord) -> str:
     message = InboundMessage(
         message_id=record.message_id,
         body=record.body,
+        # Set by SQS itself (producers cannot send system attributes): always a count from 1.
         receive_count=int(record.attributes.approximate_receive_count or 1),
-        redrive_count=int(redriven.string_value or 0) if redriven else 0,
+        redrive_count=_redrive_count(redriven.string_value if redriven else None),
         group_id=record.attributes.message_group_id,
     )
     runtime = _runtime()
