@@ -316,25 +316,74 @@ def record_invocation(store: MetricStore, function_name: str, invocation: Invoca
             record_emf(store, line, stamp / 1000)
 
 
-def record_emf(store: MetricStore, line: str, at: float) -> None:
-    """The metrics of one embedded-metric-format line, under each of its dimension sets."""
+@dataclass(frozen=True)
+class EmfMetric:
+    """One metric of one directive of an embedded-metric-format line."""
+
+    namespace: str
+    name: str
+    unit: str | None
+    #: Its numeric values (a metric's member may hold one value or a list of them).
+    values: tuple[float, ...]
+    #: Each dimension set of its directive: (dimension, value) pairs in the directive's order
+    #: (the value "" when the line lacks the member).
+    dimension_sets: tuple[tuple[tuple[str, str], ...], ...]
+    #: When (epoch seconds): the line's ``_aws.Timestamp``, else the time the line was written.
+    at: float
+
+
+def parse_emf(line: str, at: float = 0.0) -> list[EmfMetric]:
+    """Every metric of an EMF line, from *each* of its ``CloudWatchMetrics`` directives, as CloudWatch reads them.
+
+    The one parser of EMF lines here: the alarms' metric store and the environments' metric
+    counts both read lines through it. A line that is not EMF, or is malformed, has none.
+    Spec: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+    """
     try:
         blob = json.loads(line)
         directives = blob["_aws"]["CloudWatchMetrics"]
-        at = blob["_aws"].get("Timestamp", at * 1000) / 1000
-    except (ValueError, KeyError, TypeError):
-        return
+        at = float(blob["_aws"].get("Timestamp", at * 1000)) / 1000
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return []
+    if not isinstance(directives, list):
+        return []
+    found = []
     for directive in directives:
-        namespace = str(directive.get("Namespace", ""))
-        dimension_sets = directive.get("Dimensions") or [[]]
-        for metric in directive.get("Metrics", []):
-            value = blob.get(metric.get("Name"))
-            values = value if isinstance(value, list) else [value]
-            for names in dimension_sets:
-                dimensions = dimensions_of({name: str(blob.get(name, "")) for name in names})
-                for one in values:
-                    if isinstance(one, int | float):
-                        store.add(namespace, metric["Name"], dimensions, one, at, metric.get("Unit"))
+        if not isinstance(directive, dict):
+            continue
+        dimension_sets = tuple(
+            tuple((str(name), str(blob.get(name, ""))) for name in names)
+            for names in directive.get("Dimensions") or [[]]
+            if isinstance(names, list)
+        )
+        for metric in directive.get("Metrics") or []:
+            if not isinstance(metric, dict) or "Name" not in metric:
+                continue
+            value = blob.get(metric["Name"])
+            values = tuple(
+                one for one in (value if isinstance(value, list) else [value]) if isinstance(one, int | float)
+            )
+            unit = metric.get("Unit")
+            found.append(
+                EmfMetric(
+                    namespace=str(directive.get("Namespace", "")),
+                    name=str(metric["Name"]),
+                    unit=str(unit) if unit is not None else None,
+                    values=values,
+                    dimension_sets=dimension_sets,
+                    at=at,
+                )
+            )
+    return found
+
+
+def record_emf(store: MetricStore, line: str, at: float) -> None:
+    """The metrics of one embedded-metric-format line, under each of its dimension sets."""
+    for metric in parse_emf(line, at):
+        for pairs in metric.dimension_sets:
+            dimensions = dimensions_of(pairs)
+            for value in metric.values:
+                store.add(metric.namespace, metric.name, dimensions, value, metric.at, metric.unit)
 
 
 @dataclass

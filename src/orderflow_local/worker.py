@@ -23,6 +23,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from orderflow_local.alarms import parse_emf
 from orderflow_local.processes import AppendedLines, cpu_seconds, ignore_interrupts, start_shielded
 
 if TYPE_CHECKING:
@@ -135,18 +136,15 @@ class _OutputSink(io.TextIOBase):
             self._log.write(line + "\n")
 
     def _count_emf(self, line: str) -> None:
-        try:
-            blob = json.loads(line)
-            directive = blob["_aws"]["CloudWatchMetrics"][0]
-        except (ValueError, KeyError, IndexError):
-            return
-        dimensions = [name for group in directive.get("Dimensions", []) for name in group if name != "service"]
-        for metric in directive.get("Metrics", []):
-            name = metric["Name"]
-            value = blob.get(name, 0)
-            total = sum(value) if isinstance(value, list) else value
-            suffix = "".join(f"[{blob[dim]}]" for dim in dimensions if dim in blob)
-            self.metrics[name + suffix] += int(total)
+        """Each metric of each directive, summed under its name and its dimensions' values (``service`` left out)."""
+        for metric in parse_emf(line):
+            suffix = "".join(
+                f"[{value}]"
+                for pairs in metric.dimension_sets
+                for name, value in pairs
+                if name != "service" and value != ""
+            )
+            self.metrics[metric.name + suffix] += int(sum(metric.values))
 
     def take_metrics(self) -> Counter[str]:
         taken, self.metrics = self.metrics, Counter()
