@@ -145,8 +145,13 @@ class MappingStats:
                 setattr(self, name, getattr(self, name) + delta)
 
 
-def to_lambda_record(message: MessageTypeDef, *, queue_arn: str, region: str) -> dict[str, Any]:
-    """One SQS message as Lambda delivers it in ``event["Records"]``."""
+def to_lambda_record(message: MessageTypeDef, *, queue_arn: str, region: str, batching_window: float) -> dict[str, Any]:
+    """One SQS message as Lambda delivers it in ``event["Records"]``.
+
+    A message without attributes has no ``md5OfMessageAttributes``; AWS then leaves the key
+    out of the record when the mapping has no batching window, and sets it to ``null`` when
+    it has one, so the record depends on the mapping's ``batching_window``.
+    """
     attributes = message.get("Attributes", {})
     record: dict[str, Any] = {
         "messageId": message["MessageId"],
@@ -163,6 +168,8 @@ def to_lambda_record(message: MessageTypeDef, *, queue_arn: str, region: str) ->
     }
     if "MD5OfMessageAttributes" in message:
         record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+    elif batching_window > 0:
+        record["md5OfMessageAttributes"] = None
     return record
 
 
@@ -330,13 +337,10 @@ class EventSourceMapping:
                 if sent:
                     self.stats.observe_age(max(0.0, time.time() - sent / 1000))
             for position, message in enumerate(messages):
-                record = to_lambda_record(message, queue_arn=self.config.queue_arn, region=self.config.region)
+                record = self._record(message)
                 record_size = len(json.dumps(record))
                 if batch and size + record_size > PAYLOAD_LIMIT:
-                    rest = [
-                        to_lambda_record(later, queue_arn=self.config.queue_arn, region=self.config.region)
-                        for later in messages[position + 1 :]
-                    ]
+                    rest = [self._record(later) for later in messages[position + 1 :]]
                     return batch, [record, *rest]
                 batch.append(record)
                 size += record_size
@@ -347,6 +351,12 @@ class EventSourceMapping:
             if not messages and wait == 0:
                 self._stop.wait(0.05)
         return batch, []
+
+    def _record(self, message: MessageTypeDef) -> dict[str, Any]:
+        config = self.config
+        return to_lambda_record(
+            message, queue_arn=config.queue_arn, region=config.region, batching_window=config.batching_window
+        )
 
     def _invoke(self, sqs: SQSClient, records: list[dict[str, Any]]) -> None:
         ids = [record["messageId"] for record in records]
