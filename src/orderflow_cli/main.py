@@ -181,12 +181,26 @@ def up(
         stack = _start(LocalStack(options, progress=console.print))
     except KeyboardInterrupt:  # LocalStack.start has stopped what it started
         raise _fail("interrupted while starting", 130) from None
+    failure: str | None = None
     try:
         _print_banner(stack, log_file)
         _live_status(stack)
     except KeyboardInterrupt:
         pass
-    _stop(stack, chaos=bool(chaos))
+    except Exception as exc:  # noqa: BLE001 - the emulator died, a call failed: said in one line, then stopped
+        failure = _one_line(exc)
+        errors.print(f"error: {failure}")
+    finally:
+        # Whatever ended the run (Ctrl-C, an error, an exit), what the stack started is drained and stopped.
+        _stop(stack, chaos=bool(chaos))
+    if failure is not None:
+        raise typer.Exit(1)
+
+
+def _one_line(exc: Exception) -> str:
+    """The error's first line (botocore's and granian's messages can span several), or its type."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _stop(stack: Any, *, chaos: bool) -> None:
