@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -45,11 +47,18 @@ class Target:
     def is_real_aws(self) -> bool:
         return self.endpoint_url == REAL_AWS
 
+    @property
+    def is_loopback(self) -> bool:
+        """The endpoint is on this machine (the local emulator): 127.0.0.0/8, ::1 or localhost."""
+        return not self.is_real_aws and _is_loopback(urlsplit(self.endpoint_url).hostname)
+
     @cached_property
     def _session(self) -> boto3.Session:
         region = self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         if self.is_real_aws:
             return boto3.Session(region_name=region)
+        if self.is_loopback:
+            return _local_session(region)
         has_credentials = "AWS_ACCESS_KEY_ID" in os.environ or "AWS_PROFILE" in os.environ
         if has_credentials:
             return boto3.Session(region_name=region)
@@ -117,6 +126,33 @@ class Target:
 
     def describe(self) -> str:
         return "AWS" if self.is_real_aws else self.endpoint_url
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761: always this machine
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _local_session(region: str) -> boto3.Session:
+    """A session with the emulator's keys only: never the user's profile, keys or session token.
+
+    The local emulator accepts any keys, so the user's real ones (AWS_ACCESS_KEY_ID,
+    AWS_SESSION_TOKEN, AWS_PROFILE) have nothing to gain there, and would sign requests to a
+    plain-HTTP endpoint, the session token in clear. The profile is not even read: one named
+    in AWS_PROFILE that this machine lacks would fail the command for nothing.
+    """
+    from botocore.session import Session as BotocoreSession
+
+    from orderflow_local.emulator import CREDENTIALS
+
+    no_profile = BotocoreSession(session_vars={"profile": (None, None, None, None)})
+    return boto3.Session(botocore_session=no_profile, region_name=region, **CREDENTIALS)
 
 
 def translate(call: Callable[[], T], target: Target, what: str) -> T:
