@@ -444,7 +444,7 @@ class EnvironmentPool:
             return sum(1 for environment in self._all if environment.alive)
 
     def cpu_seconds(self) -> float | None:
-        """CPU time the live environments' processes have used (None off Linux, or if one just ended)."""
+        """CPU time the live environments' processes have used (None if one just ended)."""
         with self._lock:
             pids = [environment.process.pid for environment in self._all if environment.process.pid is not None]
         return cpu_seconds(pids)
