@@ -17,6 +17,9 @@ Every dead letter is explained (:func:`explain`): by the handler's ``errorCode``
 ``errorReason`` attributes when it put the message there itself, else by the last failure
 the function logged for the message in CloudWatch Logs (``FilterLogEvents``, locally and on
 AWS alike).
+
+Listing and redriving read the queue until it is drained, which an empty short poll does not
+prove on AWS (it samples some of SQS's servers): see ``_receive_more``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ MAX_REDRIVES = 3
 DEFAULT_RATE = 10.0  # messages per second
 #: Skipped messages stay hidden while a redrive runs, so it never reads them twice.
 SKIPPED_HIDDEN_FOR = 900
+#: The long poll that decides a queue is drained when a short poll came back empty but the
+#: queue still counts visible messages (a long poll asks every SQS server; a short one, some).
+DRAIN_WAIT_SECONDS = 1
 
 
 @dataclass(frozen=True)
@@ -97,15 +103,39 @@ class DeadLetter:
         return str(value) if value is not None else None
 
 
-def _receive(sqs: SQSClient, dlq_url: str, *, most: int, hide_for: int) -> list[DeadLetter]:
+def _receive(sqs: SQSClient, dlq_url: str, *, most: int, hide_for: int, wait: int = 0) -> list[DeadLetter]:
     messages = sqs.receive_message(
         QueueUrl=dlq_url,
         MaxNumberOfMessages=most,
         VisibilityTimeout=hide_for,
+        WaitTimeSeconds=wait,
         MessageAttributeNames=["All"],
         MessageSystemAttributeNames=["All"],
     ).get("Messages", [])
     return [DeadLetter.from_message(message) for message in messages]
+
+
+def _receive_more(sqs: SQSClient, dlq_url: str, *, most: int, hide_for: int) -> list[DeadLetter]:
+    """The next messages, or none once the queue has no visible message left.
+
+    On AWS an empty short poll does not mean an empty queue: it samples a subset of SQS's
+    servers. So an empty one is checked against the queue's count of visible messages: when
+    that says some are left, a long poll (which asks every server) takes them, and only an
+    empty long poll says none is left. Locally the count is exact, so a drained queue is
+    known at once, without waiting out a long poll the emulator would answer only at its end.
+    """
+    batch = _receive(sqs, dlq_url, most=most, hide_for=hide_for)
+    if not batch and visible(sqs, dlq_url) > 0:
+        batch = _receive(sqs, dlq_url, most=most, hide_for=hide_for, wait=DRAIN_WAIT_SECONDS)
+    return batch
+
+
+def visible(sqs: SQSClient, queue_url: str) -> int:
+    """Messages any reader may receive now (SQS's approximate count; exact on the emulator)."""
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"
+    ]
+    return int(attributes.get("ApproximateNumberOfMessages", 0))
 
 
 def table_reader(dynamodb: DynamoDBClient, table_name: str) -> Callable[[str, str], dict[str, Any] | None]:
@@ -134,7 +164,7 @@ def list_dead_letters(sqs: SQSClient, dlq_url: str, *, limit: int = 1000, hide_f
     """Read up to ``limit`` messages without removing them (they become visible again at once)."""
     seen: dict[str, DeadLetter] = {}
     while len(seen) < limit:
-        batch = _receive(sqs, dlq_url, most=min(10, limit - len(seen)), hide_for=hide_for)
+        batch = _receive_more(sqs, dlq_url, most=min(10, limit - len(seen)), hide_for=hide_for)
         if not batch:
             break
         for letter in batch:
@@ -317,7 +347,7 @@ def redrive(
     held: list[str] = []  # receipt handles kept hidden for this run, made visible again at the end
     try:
         while limit is None or report.moved + len(report.would_move) < limit:
-            batch = _receive(sqs, dlq_url, most=10, hide_for=SKIPPED_HIDDEN_FOR)
+            batch = _receive_more(sqs, dlq_url, most=10, hide_for=SKIPPED_HIDDEN_FOR)
             if not batch:
                 break
             for letter in batch:
