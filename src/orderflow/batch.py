@@ -5,15 +5,26 @@ of 10 bills 10 round trips of Lambda time. On a standard queue the records are
 independent, so they run on a small thread pool kept for the execution environment. On a
 FIFO queue order matters: Powertools' FIFO processor takes them one by one, and on a
 failure skips the rest of that message group only.
+
+With tracing on, each pool thread runs its record inside the handler's trace entity: the
+X-Ray SDK keeps the current segment per thread, so without it a record's boto3 calls would
+not hang under the handler's subsegment.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, SqsFifoPartialProcessor
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from aws_lambda_powertools import Tracer
+
+_Result = TypeVar("_Result")
 
 #: One thread per record of a full batch (the stack's BatchSize).
 MAX_THREADS = 10
@@ -25,27 +36,77 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="record")
 
 
+@runtime_checkable
+class TraceContext(Protocol):
+    """What moves a trace between threads: the X-Ray SDK's recorder has these."""
+
+    def get_trace_entity(self) -> Any: ...
+
+    def set_trace_entity(self, trace_entity: Any) -> None: ...
+
+    def clear_trace_entities(self) -> None: ...
+
+
+def trace_context_of(tracer: Tracer | None) -> TraceContext | None:
+    """The recorder to carry into pool threads, or ``None`` when ``tracer`` does not trace."""
+    if tracer is None or tracer.disabled:
+        return None
+    provider = tracer.provider
+    return provider if isinstance(provider, TraceContext) else None
+
+
+def _in_trace(trace: TraceContext, work: Callable[[Any], _Result]) -> Callable[[Any], _Result]:
+    """``work``, run in the calling thread's current trace entity from whichever thread calls it.
+
+    The entity is taken now, in the caller's thread; a pool thread sets it before the record
+    and clears it after, so a thread reused by the next invocation starts with nothing stale.
+    """
+    entity = trace.get_trace_entity()
+    if entity is None:  # no segment to carry (outside Lambda, the SDK has logged it)
+        return work
+
+    def traced(record: Any) -> _Result:
+        trace.set_trace_entity(entity)
+        try:
+            return work(record)
+        finally:
+            trace.clear_trace_entities()
+
+    return traced
+
+
 class ConcurrentBatchProcessor(BatchProcessor):
     """``BatchProcessor`` that runs the record handler for each record on a thread pool.
 
-    The record handler must be thread-safe (use ``Logger.thread_safe_append_keys``).
+    The record handler must be thread-safe (use ``Logger.thread_safe_append_keys``). Given
+    ``trace`` (tracing on), every record runs in the trace entity current at ``process()``.
     """
+
+    def __init__(self, *args: Any, trace: TraceContext | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._trace = trace
 
     def process(self) -> list[tuple[Any, ...]]:
         if len(self.records) <= 1:
-            return super().process()
-        return list(_pool().map(self._process_record, self.records))
+            return super().process()  # in this thread: its trace entity is already current
+        work: Callable[[Any], tuple[Any, ...]] = self._process_record
+        if self._trace is not None:
+            work = _in_trace(self._trace, work)
+        return list(_pool().map(work, self.records))
 
 
-def processor_for(event: dict[str, Any]) -> BatchProcessor:
+def processor_for(event: dict[str, Any], *, tracer: Tracer | None = None) -> BatchProcessor:
     """The processor an event needs: ordered for FIFO queues, concurrent otherwise.
 
     An entirely failed batch raises (Powertools' default), so the invocation counts as a
     Lambda error: every record failing at once means something systemic (DynamoDB down,
     the DLQ unreachable), which must show on the Errors alarm, and Lambda backs off polling
     instead of hammering the broken dependency. The messages are retried either way.
+    Records on pool threads stay in ``tracer``'s trace when it traces.
     """
     records = event.get("Records") or [{}]
     if str(records[0].get("eventSourceARN", "")).endswith(".fifo"):
         return SqsFifoPartialProcessor(skip_group_on_error=True)
-    return ConcurrentBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=True)
+    return ConcurrentBatchProcessor(
+        event_type=EventType.SQS, raise_on_entire_batch_failure=True, trace=trace_context_of(tracer)
+    )

@@ -156,5 +156,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         "Batch received", extra={"message_ids": [record.get("messageId") for record in event.get("Records") or []]}
     )
     return process_partial_response(
-        event=event, record_handler=_record_handler, processor=processor_for(event), context=context
+        event=event, record_handler=_record_handler, processor=processor_for(event, tracer=tracer), context=context
     )

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from orderflow import handler
+from orderflow.batch import trace_context_of
 from orderflow.handler import lambda_handler
 from tests.support import FakeLambdaContext, body, seed_order, sqs_record
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from tests.functional.conftest import EmulatedAws
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SEED_KEY = ("ORD-20260420-001", "2026-04-20T14:30:00Z")
 #: What a producer may put in ``redriveCount``: none of them is a count.
@@ -73,3 +83,122 @@ def test_a_readable_redrive_count_is_still_carried(aws: EmulatedAws, monkeypatch
     [dead] = aws.dlq_messages()
     assert dead["MessageAttributes"]["redriveCount"]["StringValue"] == "3"
     assert "Unreadable redriveCount" not in stream.getvalue()
+
+
+# --- tracing: records on pool threads stay in the handler's trace --------------------------
+
+#: Lambda's trace header for one sampled invocation (the function segment is its Parent).
+TRACE_HEADER = "Root=1-6800a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+class _CapturingEmitter:
+    """An X-Ray emitter that keeps what it is given instead of sending it to a daemon."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def send_entity(self, entity: Any) -> None:
+        with self._lock:
+            self.sent.append(json.loads(entity.serialize()))
+
+    def set_daemon_address(self, address: str | None) -> None:
+        pass
+
+
+def _flatten(entity: dict[str, Any], parent_id: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every subsegment in a sent tree, each with the id of the entity it hangs under."""
+    yield {
+        "name": entity["name"],
+        "operation": entity.get("aws", {}).get("operation"),
+        "id": entity["id"],
+        "parent_id": entity.get("parent_id", parent_id),
+    }
+    for child in entity.get("subsegments", []):
+        yield from _flatten(child, entity["id"])
+
+
+def trace_a_batch(out: str) -> None:
+    """Run a 3-record batch through the handler as Lambda would with active tracing; write what X-Ray got.
+
+    Runs in a process of its own (see the test): it needs Lambda's environment before the
+    X-Ray SDK is imported, and the SDK's botocore patch cannot be undone.
+    """
+    import boto3
+    from aws_xray_sdk.core import xray_recorder
+    from moto import mock_aws
+
+    from orderflow.composition import Settings, build_runtime
+    from orderflow_local import moto_patches
+
+    assert not handler.tracer.disabled, "the handler's Tracer should trace in this process"
+    emitter = _CapturingEmitter()
+    xray_recorder.configure(emitter=emitter)
+    moto_patches.apply()
+    threads: set[str] = set()
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="Orders",
+            KeySchema=[
+                {"AttributeName": "orderId", "KeyType": "HASH"},
+                {"AttributeName": "createdAt", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "orderId", "AttributeType": "S"},
+                {"AttributeName": "createdAt", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dlq_url = sqs.create_queue(QueueName="OrderCreatedDLQ")["QueueUrl"]
+        runtime = build_runtime(Settings(table_name="Orders", dlq_url=dlq_url), dynamodb=dynamodb, sqs=sqs)
+        handler._runtime = lambda: runtime  # type: ignore[method-assign]
+        dynamodb.meta.events.register(
+            "before-call.dynamodb.PutItem", lambda **_: threads.add(threading.current_thread().name)
+        )
+        records = [sqs_record(body(seed_order(orderId=f"ORD-{n:04d}"))) for n in range(3)]
+        response = lambda_handler({"Records": records}, FakeLambdaContext())
+    entities = [found for sent in emitter.sent for found in _flatten(sent)]
+    Path(out).write_text(json.dumps({"response": response, "threads": sorted(threads), "entities": entities}))
+
+
+def test_records_on_pool_threads_are_traced_under_the_handler(tmp_path: Path) -> None:
+    # Given Lambda's environment with active tracing: Powertools' Tracer on, a sampled trace
+    env = {
+        **os.environ,
+        "LAMBDA_TASK_ROOT": str(tmp_path),
+        "AWS_LAMBDA_FUNCTION_NAME": "OrderProcessor",
+        "_X_AMZN_TRACE_ID": TRACE_HEADER,
+        "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",  # never used: the emitter is replaced
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    for name in ("POWERTOOLS_TRACE_DISABLED", "AWS_ENDPOINT_URL", "AWS_SAM_LOCAL", "AWS_CHALICE_CLI_MODE"):
+        env.pop(name, None)
+    out = tmp_path / "trace.json"
+    # When a batch of three runs on the pool
+    script = f"from tests.functional.test_review_runtime import trace_a_batch; trace_a_batch({str(out)!r})"
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["response"] == {"batchItemFailures": []}
+    assert result["threads"]
+    assert all(name.startswith("record") for name in result["threads"])  # the pool's, not the handler's
+    # Then every record's DynamoDB call is a subsegment of the handler's subsegment
+    entities = result["entities"]
+    [handler_segment] = [entity for entity in entities if entity["name"] == "## lambda_handler"]
+    assert handler_segment["parent_id"] == "53995c3f42cd8ad8"  # under Lambda's function segment
+    writes = [entity for entity in entities if (entity["name"], entity["operation"]) == ("dynamodb", "PutItem")]
+    assert len(writes) == 3
+    assert {write["parent_id"] for write in writes} == {handler_segment["id"]}
+
+
+def test_without_tracing_no_trace_context_is_carried() -> None:
+    # Outside Lambda (as in these tests) Powertools turns the Tracer off: the pool runs records bare
+    assert handler.tracer.disabled
+    assert trace_context_of(handler.tracer) is None
+    assert trace_context_of(None) is None
