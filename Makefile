@@ -11,7 +11,11 @@ CHECKOV_VERSION := 3.3.30
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22
 
-.PHONY: setup demo test lint typecheck unit synth moto-suite clean
+.PHONY: setup demo check test lint typecheck unit synth moto-suite clean
+
+# pytest-xdist's workers: more than the cores, as the integration tests spend much of
+# their time waiting on the local AWS (docs/performance.md, "The test suite").
+WORKERS ?= 4
 
 setup: $(STAMP)
 
@@ -44,9 +48,22 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup
 
-test: lint typecheck unit
+# The inner loop (under a minute): lint, types, and the unit and functional tests with a
+# tenth of the property tests' examples; mypy runs beside pytest.
+check: lint
+	@$(BIN)/mypy > $(VENV)/mypy.out 2>&1 & types=$$!; \
+	$(BIN)/pytest -q -n 2 --hypothesis-profile=check tests/unit tests/functional; tests=$$?; \
+	wait $$types; typed=$$?; cat $(VENV)/mypy.out; exit $$(( tests || typed ))
+
+# Everything: lint, then mypy beside the whole suite on $(WORKERS) workers, with line and
+# branch coverage of src/ (the function's worker processes and the emulator's included).
+test: lint
+	@$(BIN)/mypy > $(VENV)/mypy.out 2>&1 & types=$$!; \
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup --durations=20 \
+		--cov --cov-report=term:skip-covered --cov-report=html:$(VENV)/coverage; tests=$$?; \
+	wait $$types; typed=$$?; cat $(VENV)/mypy.out; exit $$(( tests || typed ))
 
 # moto's own DynamoDB and SQS tests, with and without our patches, compared test by test
 # (downloads moto's sdist once into build/; about 2 minutes; not part of `make test`).
@@ -54,4 +71,4 @@ moto-suite: $(STAMP)
 	$(BIN)/python -m orderflow_local.moto_suite
 
 clean:
-	rm -rf $(VENV) cdk.out build .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) cdk.out build .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.*

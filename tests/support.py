@@ -107,3 +107,11 @@ def wait_until(check: Any, what: str, timeout: float = 60, interval: float = 0.2
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def examples(full: int) -> int:
+    """A property's example count under the active Hypothesis profile: ``full`` in
+    `make test`, a tenth of it (at least 5) in `make check` (tests/conftest.py)."""
+    from hypothesis import settings
+
+    return max(5, full * settings().max_examples // 100)

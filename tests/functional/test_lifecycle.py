@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from orderflow import handler
 from orderflow.domain.processing import DEFAULT_MAX_RECEIVES
 from orderflow.handler import lambda_handler
-from tests.support import FakeLambdaContext, body, cancellation, seed_order, sqs_record
+from tests.support import FakeLambdaContext, body, cancellation, examples, seed_order, sqs_record
 
 if TYPE_CHECKING:
     from tests.functional.conftest import EmulatedAws
@@ -238,7 +238,7 @@ def _state(items: dict[tuple[str, str], dict[str, Any]], prefix: str) -> dict[st
     }
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plans=_lifecycles(), data=st.data())
 def test_the_final_table_does_not_depend_on_delivery_order(
     aws: EmulatedAws, plans: list[tuple[bool, bool, int, int]], data: st.DataObject

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from aws_cdk.assertions import Template
-from infra.app import build_app, template_path
+
+from tests.synth import synthesized_template
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -37,21 +38,20 @@ class Synthesized:
         return matches[0]
 
 
-def _synth(stage: str, outdir: Path, **topology: str) -> Synthesized:
-    app, _ = build_app(context={"stage": stage, **topology}, outdir=str(outdir))
-    app.synth()  # runs cdk-nag's AwsSolutions and Serverless packs; raises on any unacknowledged finding
-    path = template_path(outdir)
+def _synth(stage: str, run_dir: Path, **topology: str) -> Synthesized:
+    # cdk-nag's AwsSolutions and Serverless packs run in the synthesis and raise on any unacknowledged finding
+    path = synthesized_template(run_dir, {"stage": stage, **topology})
     return Synthesized(stage=stage, path=path, json=json.loads(path.read_text()))
 
 
 @pytest.fixture(scope="session")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return _synth("dev", tmp_path_factory.mktemp("cdk-dev"))
+def dev(run_dir: Path) -> Synthesized:
+    return _synth("dev", run_dir)
 
 
 @pytest.fixture(scope="session")
-def prod(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return _synth("prod", tmp_path_factory.mktemp("cdk-prod"))
+def prod(run_dir: Path) -> Synthesized:
+    return _synth("prod", run_dir)
 
 
 @pytest.fixture(scope="session", params=["dev", "prod"])
@@ -63,18 +63,18 @@ def stack(request: pytest.FixtureRequest) -> Synthesized:
 
 
 @pytest.fixture(scope="session")
-def fifo(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return _synth("dev", tmp_path_factory.mktemp("cdk-fifo"), fifo="true")
+def fifo(run_dir: Path) -> Synthesized:
+    return _synth("dev", run_dir, fifo="true")
 
 
 @pytest.fixture(scope="session")
-def fanout(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return _synth("dev", tmp_path_factory.mktemp("cdk-fanout"), fanout="true")
+def fanout(run_dir: Path) -> Synthesized:
+    return _synth("dev", run_dir, fanout="true")
 
 
 @pytest.fixture(scope="session")
-def fifo_fanout(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return _synth("dev", tmp_path_factory.mktemp("cdk-fifo-fanout"), fifo="true", fanout="true")
+def fifo_fanout(run_dir: Path) -> Synthesized:
+    return _synth("dev", run_dir, fifo="true", fanout="true")
 
 
 @pytest.fixture(scope="session", params=["fifo", "fanout", "fifo_fanout"])

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from orderflow.domain.errors import PermanentError
 from orderflow.domain.parsing import parse_order
 from tests.strategies import valid_orders
-from tests.support import body
+from tests.support import body, examples
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -36,19 +36,19 @@ def _outcome(raw: str) -> str:
     return code
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(value=json_values)
 def test_any_json_value_is_rejected_with_a_reason(value: Any) -> None:
     assert _outcome(json.dumps(value)) in {"MALFORMED_JSON", "VALIDATION_FAILED"}
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(raw=st.binary(max_size=300).map(lambda data: data.decode("utf-8", errors="replace")))
 def test_arbitrary_bytes_never_crash_the_parser(raw: str) -> None:
     _outcome(raw)
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(order=valid_orders(), data=st.data())
 def test_a_valid_order_with_any_field_replaced_is_accepted_or_rejected_never_crashes(
     order: dict[str, Any], data: st.DataObject
@@ -64,7 +64,7 @@ def test_a_valid_order_with_any_field_replaced_is_accepted_or_rejected_never_cra
     _outcome(body(mutated))
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(order=valid_orders(), cut=st.integers(min_value=1, max_value=400))
 def test_a_truncated_order_is_malformed(order: dict[str, Any], cut: int) -> None:
     raw = body(order)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from orderflow.domain.errors import MalformedMessageError, OrderValidationError
 from orderflow.domain.parsing import load_json_object, parse_order, validate_order
 from tests.strategies import valid_orders
-from tests.support import body
+from tests.support import body, examples
 
 Mutation = Callable[[dict[str, Any]], None]
 
@@ -59,7 +59,7 @@ MUTATIONS: dict[str, Mutation] = {
 }
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(order=valid_orders())
 def test_every_valid_order_is_accepted(order: dict[str, Any]) -> None:
     parsed = parse_order(body(order))
@@ -67,7 +67,7 @@ def test_every_valid_order_is_accepted(order: dict[str, Any]) -> None:
     assert parsed.total_amount == order["totalAmount"]
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(order=valid_orders(), mutation=st.sampled_from(sorted(MUTATIONS)))
 def test_a_single_mutation_is_rejected_with_a_reason(order: dict[str, Any], mutation: str) -> None:
     mutated = copy.deepcopy(order)

@@ -1,0 +1,25 @@
+"""Run-wide test settings: Hypothesis profiles, and a folder shared by pytest-xdist's workers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from hypothesis import settings
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# `make test` runs the full profile (each property's own example count); `make check`, the
+# inner loop, runs a tenth of it (`--hypothesis-profile=check`). See tests/support.examples.
+settings.register_profile("full", max_examples=100)
+settings.register_profile("check", max_examples=10)
+settings.load_profile("full")
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A folder of this pytest run's, shared by all its xdist workers (each worker's own
+    base temp sits inside it), for what is built once per run: the synthesized templates."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
