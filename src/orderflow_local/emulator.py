@@ -114,8 +114,6 @@ class Emulator:
             self._start_own_process()
             self._reset()
             return self
-        from moto.server import ThreadedMotoServer  # heavy: imported only when a stack starts
-
         moto_patches.apply()
         _ensure_port_free(self.port)
         with _running_lock:
@@ -128,13 +126,12 @@ class Emulator:
         # werkzeug logs every request at INFO: thousands of lines that bury the output.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         try:
-            self._server = ThreadedMotoServer(ip_address=HOST, port=self.port, verbose=False)
-            self._server.start()
+            self._server = _ThreadedServer(self.port)
         except BaseException:
             with _running_lock:
                 _running.discard(id(self))
             raise
-        self.port = self._server.get_host_and_port()[1]
+        self.port = self._server.port
         moto_iam.enforce(self.enforce_iam)
         self._reset()
         return self
@@ -282,9 +279,9 @@ STOP_GRACE_SECONDS = 1
 def serve(connection: Any, port: int, enforce_iam: bool, patched: bool = True) -> None:  # pragma: no cover
     """The emulator's own process, until the parent says stop (or is gone).
 
-    Ours serves moto's app (patched, :mod:`orderflow_local.emulator_app`) with granian, whose
-    HTTP handling is compiled and keeps connections alive; stock moto (``patched=False``, the
-    benchmark's baseline only) runs moto's own ``ThreadedMotoServer``.
+    Ours serves moto's app (patched and guarded, :mod:`orderflow_local.emulator_app`) with
+    granian, whose HTTP handling is compiled and keeps connections alive; stock moto
+    (``patched=False``, the benchmark's baseline only) runs moto's own ``ThreadedMotoServer``.
     """
     ignore_interrupts()
     if patched:
@@ -367,6 +364,39 @@ def _serve_granian(connection: Any, port: int, enforce_iam: bool) -> None:  # pr
             connection.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
+class _ThreadedServer:
+    """moto's guarded app served by werkzeug on threads of this process (as moto's ThreadedMotoServer).
+
+    The port is bound here, in the caller's thread: a taken port is a PortInUseError now, not
+    werkzeug's exit in the server's thread.
+    """
+
+    def __init__(self, port: int) -> None:
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
+        from werkzeug.serving import make_server
+
+        from orderflow_local.emulator_app import application
+
+        listener = _listen(port)
+        try:
+            self._server = make_server(
+                HOST, port, application(), threaded=True, request_handler=MotoRequestHandler, fd=listener.fileno()
+            )
+        finally:
+            listener.close()  # the server holds its own duplicate
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="emulator-server")
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join()
+        self._server.server_close()
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))
@@ -376,16 +406,33 @@ def _free_port() -> int:
 def _ensure_port_free(port: int) -> None:
     if port == 0:
         return
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        # As the server binds (werkzeug sets SO_REUSEADDR): sockets of an earlier run left in
-        # TIME_WAIT do not hold the port, only a listening server does.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((HOST, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(
-                    f"port {port} on {HOST} is already in use: is `orderflow up` already running? "
-                    "Stop it, or pick another port with --port."
-                ) from None
-            raise
+    _bind(port).close()
+
+
+def _listen(port: int) -> socket.socket:
+    """A socket listening on ``port`` (0: any free one) for the in-process server."""
+    listener = _bind(port)
+    try:
+        listener.listen(128)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
+
+
+def _bind(port: int) -> socket.socket:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # As the server binds (werkzeug sets SO_REUSEADDR): sockets of an earlier run left in
+    # TIME_WAIT do not hold the port, only a listening server does.
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        probe.bind((HOST, port))
+    except OSError as exc:
+        probe.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(
+                f"port {port} on {HOST} is already in use: is `orderflow up` already running? "
+                "Stop it, or pick another port with --port."
+            ) from None
+        raise
+    return probe
