@@ -6,12 +6,14 @@ import contextlib
 import errno
 import logging
 import os
+import secrets
 import signal
 import socket
 import threading
 import urllib.request
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -103,6 +105,7 @@ class Emulator:
     _server: Any = field(default=None, init=False, repr=False)
     _process: Any = field(default=None, init=False, repr=False)
     _connection: Any = field(default=None, init=False, repr=False)
+    _port_claim: Any = field(default=None, init=False, repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -110,9 +113,10 @@ class Emulator:
 
     def start(self) -> Emulator:
         if self.own_process:
+            # A new process starts from an empty account: nothing to reset (and a reset over
+            # HTTP would wipe whatever answers on the port, another worker's emulator included).
             _ensure_port_free(self.port)
             self._start_own_process()
-            self._reset()
             return self
         moto_patches.apply()
         _ensure_port_free(self.port)
@@ -133,7 +137,7 @@ class Emulator:
             raise
         self.port = self._server.port
         moto_iam.enforce(self.enforce_iam)
-        self._reset()
+        _reset_this_process()
         return self
 
     def cpu_seconds(self) -> float | None:
@@ -141,12 +145,6 @@ class Emulator:
         if self._process is None or self._process.pid is None:
             return None
         return cpu_seconds([self._process.pid, *descendants(self._process.pid)])
-
-    def _reset(self) -> None:
-        # moto keeps state per process: start from an empty account every time.
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310 - http to loopback
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
-            pass
 
     def _start_own_process(self) -> None:
         if self.port or not self.patched:  # a port asked for (checked free), or moto's server picks one
@@ -167,11 +165,12 @@ class Emulator:
     def _start_process(self, port: int) -> None:
         import multiprocessing
 
+        self._port_claim = _claim_port(port) if port else None
         context = multiprocessing.get_context("spawn")
         self._connection, child = context.Pipe()
         self._process = context.Process(
             target=serve,
-            args=(child, port, self.enforce_iam, self.patched),
+            args=(child, port, self.enforce_iam, self.patched, secrets.token_hex(16)),
             daemon=True,
             name="orderflow-emulator",
         )
@@ -206,6 +205,7 @@ class Emulator:
                     os.kill(pid, signal.SIGKILL)
             self._connection.close()
             self._process = None
+            self._release_port()
             return
         if self._server is not None:
             self._server.stop()
@@ -213,6 +213,11 @@ class Emulator:
             moto_iam.enforce(False)
         with _running_lock:
             _running.discard(id(self))
+
+    def _release_port(self) -> None:
+        if self._port_claim is not None:
+            self._port_claim.close()
+            self._port_claim = None
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -276,16 +281,18 @@ SERVER_THREADS = 64
 STOP_GRACE_SECONDS = 1
 
 
-def serve(connection: Any, port: int, enforce_iam: bool, patched: bool = True) -> None:  # pragma: no cover
+def serve(connection: Any, port: int, enforce_iam: bool, patched: bool, token: str) -> None:  # pragma: no cover
     """The emulator's own process, until the parent says stop (or is gone).
 
     Ours serves moto's app (patched and guarded, :mod:`orderflow_local.emulator_app`) with
     granian, whose HTTP handling is compiled and keeps connections alive; stock moto
     (``patched=False``, the benchmark's baseline only) runs moto's own ``ThreadedMotoServer``.
+    ``token`` is this start's: the server answers it at ``IDENTITY_PATH``, which is how the
+    readiness probe knows the server on the port is this one.
     """
     ignore_interrupts()
     if patched:
-        _serve_granian(connection, port, enforce_iam)
+        _serve_granian(connection, port, enforce_iam, token)
     else:
         _serve_stock(connection, port)
 
@@ -306,7 +313,7 @@ def _serve_stock(connection: Any, port: int) -> None:  # pragma: no cover - runs
     server.stop()
 
 
-def _serve_granian(connection: Any, port: int, enforce_iam: bool) -> None:  # pragma: no cover - runs in the child
+def _serve_granian(connection: Any, port: int, enforce_iam: bool, token: str) -> None:  # pragma: no cover - the child
     import multiprocessing
     import time
 
@@ -319,6 +326,7 @@ def _serve_granian(connection: Any, port: int, enforce_iam: bool) -> None:  # pr
     # from it (and from its worker), as the parent must drain while the emulator still answers.
     os.setsid()
     os.environ[emulator_app.ENFORCE_IAM] = "1" if enforce_iam else "0"
+    os.environ[emulator_app.INSTANCE_TOKEN] = token
     multiprocessing.set_start_method("spawn", force=True)  # its worker: no fork of a threaded process
     # The parent started this process as a daemon (so it never waits for it at exit), which
     # multiprocessing takes to forbid children; granian's worker is this process's to stop.
@@ -328,16 +336,16 @@ def _serve_granian(connection: Any, port: int, enforce_iam: bool) -> None:  # pr
     def tell_parent_then_wait() -> None:
         deadline = time.monotonic() + 60
         while not answered.is_set():
-            try:
-                with urllib.request.urlopen(
-                    urllib.request.Request(f"http://{HOST}:{port}/moto-api/reset", method="POST"), timeout=5
-                ):
-                    answered.set()
-            except OSError:
-                if time.monotonic() > deadline:
-                    connection.send(("error", f"the server did not answer on port {port} within 60 s"))
-                    os.kill(os.getpid(), signal.SIGTERM)
-                    return
+            # A GET that changes nothing, answered with this start's token: another server on
+            # the port (another worker's emulator took it first) answers otherwise, and is left
+            # alone; granian's failure to bind the port then ends this process.
+            if _answers_with(port, token):
+                answered.set()
+            elif time.monotonic() > deadline:
+                connection.send(("error", f"the server did not answer on port {port} within 60 s"))
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            else:
                 time.sleep(0.05)
         connection.send(("ready", port))
         with contextlib.suppress(EOFError, OSError):  # EOF: the parent is gone
@@ -364,6 +372,52 @@ def _serve_granian(connection: Any, port: int, enforce_iam: bool) -> None:  # pr
             connection.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
+def _answers_with(port: int, token: str) -> bool:
+    """Whether the server on ``port`` is the emulator started with ``token`` (a GET: nothing changes)."""
+    from orderflow_local.emulator_app import IDENTITY_PATH
+
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}{IDENTITY_PATH}", timeout=5) as answer:
+            return bool(answer.read().decode() == token)
+    except (OSError, UnicodeDecodeError):  # not up yet, or another server (HTTPError is an OSError)
+        return False
+
+
+def _claim_port(port: int) -> IO[str]:
+    """Hold ``port`` against the other emulators on this machine (its own processes) until the stop.
+
+    granian binds with SO_REUSEPORT (its workers share the port), so the granian of a second
+    emulator that picked the same free port (another pytest-xdist worker) would bind a port the
+    first one serves, and the kernel would split the connections between the two. A lock per
+    port, per user, makes the second pick another; it ends with the process that holds it.
+    """
+    import fcntl
+    import tempfile
+
+    directory = Path(tempfile.gettempdir()) / f"orderflow-emulator-ports-{os.getuid()}"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    claim = (directory / f"{port}.lock").open("w")
+    try:
+        fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        claim.close()
+        raise PortInUseError(
+            f"the emulator's process failed to start: port {port} on {HOST} is already in use"
+        ) from None
+    return claim
+
+
+def _reset_this_process() -> None:
+    """Empty moto's state in this process (it keeps one per process, across emulators).
+
+    Called directly, never through ``/moto-api/reset`` over HTTP: a request would reset
+    whatever answers on the port, which need not be this emulator.
+    """
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
+
+
 class _ThreadedServer:
     """moto's guarded app served by werkzeug on threads of this process (as moto's ThreadedMotoServer).
 
@@ -380,7 +434,7 @@ class _ThreadedServer:
         listener = _listen(port)
         try:
             self._server = make_server(
-                HOST, port, application(), threaded=True, request_handler=MotoRequestHandler, fd=listener.fileno()
+                HOST, port, application(""), threaded=True, request_handler=MotoRequestHandler, fd=listener.fileno()
             )
         finally:
             listener.close()  # the server holds its own duplicate

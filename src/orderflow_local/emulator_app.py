@@ -2,7 +2,7 @@
 
 granian calls ``orderflow_local.emulator_app:create_app`` in the process that serves requests,
 so that process applies our moto patches and IAM enforcement itself. The emulator's process
-passes its choice in the environment (:data:`ENFORCE_IAM`), since
+passes its choices in the environment (:data:`ENFORCE_IAM`, :data:`INSTANCE_TOKEN`), since
 granian's worker is a process of its own. The in-process emulator serves :func:`application`
 with werkzeug.
 
@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 
 #: Set to "1" by the emulator's process when requests signed by an assumed role are authorized.
 ENFORCE_IAM = "ORDERFLOW_EMULATOR_ENFORCE_IAM"
+#: Set by the emulator's process: what :data:`IDENTITY_PATH` answers, new for every start.
+INSTANCE_TOKEN = "ORDERFLOW_EMULATOR_TOKEN"  # noqa: S105 - an identity, not a secret
+#: A GET here answers the instance's token and changes nothing: the readiness probe asks it, to
+#: know that what answers on the port is the emulator it started (not another one's).
+IDENTITY_PATH = "/_orderflow/instance"
 #: The names a request may be addressed to (the Host header, any port): this machine's.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -39,15 +44,15 @@ def create_app() -> object:
     """moto's server application (every service on one endpoint), patched and guarded."""
     moto_patches.apply()
     moto_iam.enforce(os.environ.get(ENFORCE_IAM) == "1")
-    return application()
+    return application(os.environ.get(INSTANCE_TOKEN, ""))
 
 
-def application() -> WSGIApplication:
-    """moto's application behind the loopback guard."""
+def application(token: str) -> WSGIApplication:
+    """moto's application behind the loopback guard; ``token`` is what :data:`IDENTITY_PATH` answers."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    return LoopbackGuard(DomainDispatcherApplication(create_backend_app))
+    return LoopbackGuard(DomainDispatcherApplication(create_backend_app), token)
 
 
 class LoopbackGuard:
@@ -62,13 +67,17 @@ class LoopbackGuard:
       says a page elsewhere sent it.
     """
 
-    def __init__(self, app: WSGIApplication) -> None:
+    def __init__(self, app: WSGIApplication, token: str) -> None:
         self.app = app
+        self.token = token
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         reason = refusal(environ)
         if reason is not None:
             return _refuse(environ, start_response, reason)
+        if environ.get("PATH_INFO") == IDENTITY_PATH and environ.get("REQUEST_METHOD") == "GET":
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(self.token)))])
+            return [self.token.encode()]
         return self.app(environ, start_response)
 
 
