@@ -52,6 +52,11 @@ ENVIRONMENT_LIFETIME_HOURS = 2.0
 #: Environments kept busy: the dev stage's MaximumConcurrency (prod's is 20).
 DEFAULT_ENVIRONMENTS = 2
 CPU_SHARE = 0.5  # share of a batch's time that is CPU (scales with memory); the rest is waiting
+#: Where `orderflow bench` records what it measured.
+BENCH_RESULTS = Path(".orderflow/bench.json")
+#: The variants `orderflow cost` compares with the chosen batch size and memory.
+VARIANT_BATCH_SIZES = (1, 10, 100)
+VARIANT_MEMORY_MB = (128, 256, 512, 1024)
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ class Estimate:
         return self.sqs + self.lambda_ + self.dynamodb + self.cloudwatch + self.kms + self.sns
 
 
-def measured_init_ms(results: Path = Path(".orderflow/bench.json")) -> tuple[float, str]:
+def measured_init_ms(results: Path = BENCH_RESULTS) -> tuple[float, str]:
     """A cold start's INIT: the handler's import and clients, from `orderflow bench cold-start` when it has run."""
     if results.exists():
         cold = json.loads(results.read_text()).get("cold-start", {})
@@ -109,13 +114,56 @@ def measured_init_ms(results: Path = Path(".orderflow/bench.json")) -> tuple[flo
     return DEFAULT_INIT_MS, "default, measured here (run `orderflow bench cold-start` to measure it)"
 
 
-def measured_batch_ms(results: Path = Path(".orderflow/bench.json")) -> tuple[float, str]:
+def measured_batch_ms(results: Path = BENCH_RESULTS) -> tuple[float, str]:
     """A full batch's duration at 256 MB: from `orderflow bench` when it has run, else a default."""
     if results.exists():
         pipeline = json.loads(results.read_text()).get("pipeline", {})
         if pipeline.get("full_batch_ms_p50"):
             return float(pipeline["full_batch_ms_p50"]), f"measured by `orderflow bench` ({results})"
     return DEFAULT_BATCH_MS, "default (run `orderflow bench` to measure it)"
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """The durations every estimate of one `orderflow cost` run shares: a batch's and INIT's.
+
+    Both come from `orderflow bench` when it has run (else defaults). The headline and the
+    variants are computed through :meth:`estimate`, so they bill the same INIT: since
+    2025-08-01 Lambda bills it as duration, whatever the batch size or memory.
+    """
+
+    batch_ms_at_256: float
+    batch_source: str
+    init_ms: float
+    init_source: str
+
+    @classmethod
+    def load(cls, results: Path = BENCH_RESULTS) -> Measurements:
+        batch_ms, batch_source = measured_batch_ms(results)
+        init_ms, init_source = measured_init_ms(results)
+        return cls(batch_ms, batch_source, init_ms, init_source)
+
+    def estimate(
+        self, orders: int, *, batch_size: int = 10, memory_mb: int = 256, topology: Topology | None = None
+    ) -> Estimate:
+        shape = topology or Topology()
+        return estimate(
+            orders,
+            batch_size=batch_size,
+            memory_mb=memory_mb,
+            batch_ms_at_256=self.batch_ms_at_256,
+            init_ms=self.init_ms,
+            fifo=shape.fifo,
+            fanout=shape.fanout,
+        )
+
+    def variants(self, orders: int, topology: Topology | None = None) -> list[Estimate]:
+        """How batch size and memory change the bill: each of the variants, on the same measurements."""
+        return [
+            self.estimate(orders, batch_size=size, memory_mb=memory, topology=topology)
+            for size in VARIANT_BATCH_SIZES
+            for memory in VARIANT_MEMORY_MB
+        ]
 
 
 def estimate(

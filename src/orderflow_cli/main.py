@@ -648,12 +648,8 @@ def cost(
         topology = pricing.Topology.from_context(_context(context))
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
-    shape = {"fifo": topology.fifo, "fanout": topology.fanout}
-    batch_ms, source = pricing.measured_batch_ms()
-    init_ms, init_source = pricing.measured_init_ms()
-    chosen = pricing.estimate(
-        orders_per_month, batch_size=batch_size, memory_mb=memory_mb, batch_ms_at_256=batch_ms, init_ms=init_ms, **shape
-    )
+    measured = pricing.Measurements.load()
+    chosen = measured.estimate(orders_per_month, batch_size=batch_size, memory_mb=memory_mb, topology=topology)
     table = Table(
         title=f"{orders_per_month:,} orders a month, {topology.name} topology "
         f"(us-east-1 list prices of {pricing.PRICES_AS_OF})"
@@ -667,20 +663,20 @@ def cost(
     for name, value in [*rows, ("total", chosen.total)]:
         table.add_row(name, f"{value:,.2f}")
     console.print(table)
-    console.print(f"A batch of {batch_size} at {memory_mb} MB: {chosen.batch_ms:.0f} ms; 256 MB baseline {source}.")
+    console.print(
+        f"A batch of {batch_size} at {memory_mb} MB: {chosen.batch_ms:.0f} ms; 256 MB baseline {measured.batch_source}."
+    )
     share = chosen.init / chosen.lambda_ if chosen.lambda_ else 0.0
     console.print(
-        f"INIT (billed since 2025-08-01): {chosen.cold_starts:,} cold starts x {init_ms:.0f} ms = "
+        f"INIT (billed since 2025-08-01): {chosen.cold_starts:,} cold starts x {measured.init_ms:.0f} ms = "
         f"{chosen.init:,.4f} USD, {share:.1%} of Lambda; {pricing.DEFAULT_ENVIRONMENTS} environments replaced every "
-        f"{pricing.ENVIRONMENT_LIFETIME_HOURS:g} h (an assumption); INIT {init_source}."
+        f"{pricing.ENVIRONMENT_LIFETIME_HOURS:g} h (an assumption); INIT {measured.init_source}."
     )
     variants = Table(title="How batch size and memory change it", show_lines=False)
     for column in ("batch size", "memory MB", "Lambda", "SQS", "total"):
         variants.add_column(column, justify="right")
-    for size in (1, 10, 100):
-        for memory in (128, 256, 512, 1024):
-            e = pricing.estimate(orders_per_month, batch_size=size, memory_mb=memory, batch_ms_at_256=batch_ms, **shape)
-            variants.add_row(str(size), str(memory), f"{e.lambda_:,.2f}", f"{e.sqs:,.2f}", f"{e.total:,.2f}")
+    for e in measured.variants(orders_per_month, topology):  # the same measurements as above, INIT included
+        variants.add_row(str(e.batch_size), str(e.memory_mb), f"{e.lambda_:,.2f}", f"{e.sqs:,.2f}", f"{e.total:,.2f}")
     console.print(variants)
     console.print(
         "Assumes full batches (at low traffic the 5 s window sends smaller ones), items under 1 KB (1 WRU), "

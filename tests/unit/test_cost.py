@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -98,3 +99,44 @@ def test_init_is_billed_per_cold_start_as_duration() -> None:
     assert slower.init == pytest.approx(2 * base.init)
     assert more.init == pytest.approx(10 * base.init)
     assert slower.lambda_ - base.lambda_ == pytest.approx(base.init)
+
+
+def _usd(line: str) -> list[float]:
+    return [float(n.replace(",", "")) for n in re.findall(r"\d[\d,]*\.\d\d", line)]
+
+
+def test_the_variants_table_bills_the_same_init_as_the_headline_once_bench_has_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`orderflow cost` with bench.json: the variant of the chosen batch size and memory is the headline."""
+    from typer.testing import CliRunner
+
+    from orderflow_cli.main import app
+
+    # A slow INIT, measured (the default is 430 ms): its cost shows at two decimals.
+    (tmp_path / ".orderflow").mkdir()
+    measured = {"pipeline": {"full_batch_ms_p50": 42.5}, "cold-start": {"handler_ms": 30_000}}
+    (tmp_path / ".orderflow" / "bench.json").write_text(json.dumps(measured))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    result = CliRunner().invoke(app, ["cost", "--orders-per-month", "1000000"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    [headline_lambda] = _usd(next(line for line in lines if "Lambda (arm64)" in line))
+    [headline_total] = _usd(next(line for line in lines if re.search(r"\btotal\b.*\d", line)))
+    [variant] = [line for line in lines if re.match(r"\W*10\W+256\W", line)]
+    lambda_, _sqs, total = _usd(variant)
+    assert "x 30000 ms" in result.output  # the headline bills the measured INIT
+    assert (lambda_, total) == (headline_lambda, headline_total)
+    chosen = cost.Measurements.load(tmp_path / ".orderflow" / "bench.json").estimate(1_000_000)
+    assert chosen.init == pytest.approx(chosen.cold_starts * 30 * 256 / 1024 * cost.LAMBDA_ARM_PER_GB_SECOND)
+    assert f"{chosen.lambda_:,.2f}" == f"{headline_lambda:,.2f}"
+
+
+def test_every_variant_bills_init_at_its_memory() -> None:
+    measured = cost.Measurements(60, "given", 1000, "given")
+    for variant in measured.variants(1_000_000):
+        assert variant.init == pytest.approx(
+            variant.cold_starts * 1.0 * variant.memory_mb / 1024 * cost.LAMBDA_ARM_PER_GB_SECOND
+        )
+        assert variant.lambda_ > variant.init > 0
