@@ -59,10 +59,9 @@ class Up:
         raise AssertionError(f"timed out waiting for {what}; orderflow up said:\n{self.log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+def _start_up(workdir: Path) -> Up:
+    """`orderflow up` on a free port, once it says it is ready; its output in ``workdir``."""
     port = free_port()
-    workdir = tmp_path_factory.mktemp("up")
     log = workdir / "up.out"
     env = {
         **os.environ,
@@ -79,10 +78,20 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     running = Up(process, f"http://localhost:{port}", env, log)
     running.wait_for(lambda: "Press Ctrl-C to stop" in log.read_text() or process.poll() is not None, "startup", 120)
     assert process.poll() is None, log.read_text()
+    return running
+
+
+def _stop_up(running: Up) -> None:
+    if running.process.poll() is None:
+        running.process.send_signal(signal.SIGTERM)
+        running.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    running = _start_up(tmp_path_factory.mktemp("up"))
     yield running
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+    _stop_up(running)
 
 
 def test_up_prints_the_endpoint_resources_and_exports(up: Up) -> None:
@@ -391,10 +400,15 @@ def test_redrive_deletes_dead_letters_already_stored_and_dry_run_changes_nothing
     up.wait_for(lambda: up.orderflow("orders", "get", "ORD-CLI-NOT-STORED").returncode == 0, "the redriven order")
 
 
-def test_up_stops_cleanly_on_sigterm(up: Up) -> None:
-    up.process.send_signal(signal.SIGTERM)
-    assert up.process.wait(timeout=60) == 0
-    assert "Stopped." in up.log.read_text()
+def test_up_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    # its own `orderflow up`: the module's stays up for the tests after this one
+    own = _start_up(tmp_path)
+    try:
+        own.process.send_signal(signal.SIGTERM)
+        assert own.process.wait(timeout=60) == 0
+        assert "Stopped." in own.log.read_text()
+    finally:
+        _stop_up(own)
 
 
 def _order_id(text: str) -> str | None:
