@@ -95,6 +95,28 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     _stop_up(running)
 
 
+def _sqs(up: Up) -> Any:
+    import boto3
+
+    return boto3.client("sqs", endpoint_url=up.endpoint, region_name="us-east-1",
+                        aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
+
+
+def _own_dlq(up: Up, name: str) -> str:
+    """A DLQ of the test's own (`--dlq-url`): it holds what the test put there, whatever ran before."""
+    return str(_sqs(up).create_queue(QueueName=f"{name}-{time.monotonic_ns()}")["QueueUrl"])
+
+
+def _reject(up: Up, dlq_url: str, body: str) -> None:
+    """Put ``body`` in the DLQ as the handler does when it rejects a message as malformed."""
+    from orderflow.adapters.dead_letters import SqsDeadLetterPublisher
+
+    SqsDeadLetterPublisher(dlq_url, client=_sqs(up)).publish(
+        body, code="MALFORMED_JSON", reason="body is not valid JSON: Expecting value at line 1 column 1",
+        source_message_id="m-rejected", receive_count=1, redrive_count=0,
+    )  # fmt: skip
+
+
 def _logged(up: Up, message_id: str, message: str) -> list[dict[str, Any]]:
     """The function's log lines about ``message_id`` that start with ``message``."""
     lines = []
@@ -164,10 +186,20 @@ def test_orderflow_send_get_by_customer_and_dlq_list(up: Up) -> None:
     assert "ORD-CLI-1" in listed.stdout
     assert "ORD-CLI-2" in listed.stdout
     up.orderflow("send", str(EVENTS / "multi_item_order.json"))
-    bad = up.orderflow("send", "-", stdin="definitely not an order")
+    bad = up.orderflow("send", "-", stdin="definitely not an order (dlq list)")
     assert bad.returncode == 0
-    dlq = up.wait_for(lambda: "MALFORMED_JSON" in (r := up.orderflow("dlq", "list")).stdout and r, "the DLQ listing")
-    assert "body is not valid JSON" in dlq.stdout
+    # its own malformed message is listed (an earlier test's may be there too)
+
+    def listed_bad() -> Any:
+        entries = json.loads(up.orderflow("dlq", "list", "--json").stdout)
+        return [entry for entry in entries if entry["body"] == "definitely not an order (dlq list)"]
+
+    [entry] = up.wait_for(listed_bad, "the malformed message in the DLQ listing")
+    assert (entry["errorCode"], entry["movedBy"]) == ("MALFORMED_JSON", "handler")
+    assert entry["reason"].startswith("body is not valid JSON")
+    table = up.orderflow("dlq", "list")
+    assert "MALFORMED_JSON" in table.stdout
+    assert "body is not valid JSON" in table.stdout
 
 
 def _stored(up: Up, order_id: str, status: str) -> Any:
@@ -270,10 +302,16 @@ def test_an_empty_body_is_refused_as_sqs_refuses_it(up: Up) -> None:
 
 
 def test_orderflow_dlq_redrive_leaves_rejected_messages(up: Up) -> None:
-    redriven = up.orderflow("dlq", "redrive", "--rate", "50")
+    # Given a DLQ holding a message the handler rejected
+    dlq_url = _own_dlq(up, "cli-dlq-rejected")
+    _reject(up, dlq_url, "definitely not an order")
+    redriven = up.orderflow("dlq", "redrive", "--rate", "50", "--dlq-url", dlq_url)
+    # Then it is left there
     assert redriven.returncode == 0, redriven.stderr
     assert "Moved 0 message(s)" in redriven.stdout
-    assert "rejected message(s) in the DLQ" in redriven.stdout
+    assert "Left 1 rejected message(s) in the DLQ" in redriven.stdout
+    [left] = json.loads(up.orderflow("dlq", "list", "--json", "--dlq-url", dlq_url).stdout)
+    assert (left["body"], left["errorCode"]) == ("definitely not an order", "MALFORMED_JSON")
 
 
 def test_a_missing_order_is_a_clear_error(up: Up) -> None:
@@ -343,38 +381,24 @@ def test_orders_get_can_wait_for_an_order_sent_just_now(up: Up) -> None:
 
 
 def test_dlq_list_reports_messages_in_flight_separately(up: Up) -> None:
-    import boto3
-
-    sqs = boto3.client("sqs", endpoint_url=up.endpoint, region_name="us-east-1",
-                       aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
-    dlq_url = f"{up.endpoint}/123456789012/OrderCreatedDLQ"
-    # Given every DLQ message received by another reader (hidden for a minute)
-    hidden: list[str] = []
-    while batch := sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
-        "Messages", []
-    ):
-        hidden += [message["ReceiptHandle"] for message in batch]
-    assert hidden
-    try:
-        listed = up.orderflow("dlq", "list")
-        assert listed.returncode == 0
-        assert "The DLQ is empty" not in listed.stdout
-        assert f"No message is visible in the DLQ. {len(hidden)} more in flight" in " ".join(listed.stdout.split())
-    finally:
-        for handle in hidden:
-            sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
+    sqs, dlq_url = _sqs(up), _own_dlq(up, "cli-dlq-in-flight")
+    # Given a DLQ whose two messages are received by another reader (hidden for a minute)
+    _reject(up, dlq_url, "definitely not an order")
+    sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps(_order("ORD-CLI-IN-FLIGHT")))
+    hidden = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60)["Messages"]
+    assert len(hidden) == 2
+    listed = up.orderflow("dlq", "list", "--dlq-url", dlq_url)
+    assert listed.returncode == 0
+    assert "The DLQ is empty" not in listed.stdout
+    assert "No message is visible in the DLQ. 2 more in flight" in " ".join(listed.stdout.split())
 
 
 def test_redrive_progress_prints_whole_lines_into_a_pipe(up: Up) -> None:
-    import boto3
-
-    sqs = boto3.client("sqs", endpoint_url=up.endpoint, region_name="us-east-1",
-                       aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
-    dlq_url = f"{up.endpoint}/123456789012/OrderCreatedDLQ"
+    sqs, dlq_url = _sqs(up), _own_dlq(up, "cli-dlq-progress")
     # Given 12 valid orders SQS moved to the DLQ (no errorCode: their retries ran out)
     for n in range(12):
         sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps(_order(f"ORD-CLI-REDRIVE-{n}")))
-    redriven = up.orderflow("dlq", "redrive", "--rate", "100")
+    redriven = up.orderflow("dlq", "redrive", "--rate", "100", "--dlq-url", dlq_url)
     assert redriven.returncode == 0, redriven.stderr
     lines = redriven.stdout.splitlines()
     assert "moved 10" in lines
@@ -385,11 +409,8 @@ def test_redrive_progress_prints_whole_lines_into_a_pipe(up: Up) -> None:
 
 
 def test_redrive_deletes_dead_letters_already_stored_and_dry_run_changes_nothing(up: Up) -> None:
-    import boto3
-
-    sqs = boto3.client("sqs", endpoint_url=up.endpoint, region_name="us-east-1",
-                       aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
-    dlq_url = f"{up.endpoint}/123456789012/OrderCreatedDLQ"
+    sqs, dlq_url = _sqs(up), _own_dlq(up, "cli-dlq-stored")
+    own = ("--dlq-url", dlq_url)
     # Given a stored order whose message SQS also moved to the DLQ (its batch kept failing after
     # the write), and one that is not stored
     stored, waiting = _order("ORD-CLI-STALE"), _order("ORD-CLI-NOT-STORED")
@@ -397,22 +418,21 @@ def test_redrive_deletes_dead_letters_already_stored_and_dry_run_changes_nothing
     up.wait_for(lambda: up.orderflow("orders", "get", "ORD-CLI-STALE").returncode == 0, "the order stored")
     for order in (stored, waiting):
         sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps(order))
-    listed = json.loads(up.orderflow("dlq", "list", "--json").stdout)
+    listed = json.loads(up.orderflow("dlq", "list", "--json", *own).stdout)
     flags = {_order_id(entry["body"]): entry["alreadyStored"] for entry in listed}
     assert flags["ORD-CLI-STALE"] is True
     assert flags["ORD-CLI-NOT-STORED"] is False
     assert all(entry["movedBy"] == "sqs" for entry in listed if entry["errorCode"] == "RETRIES_EXHAUSTED")
     # When a dry run comes first, then the redrive
-    dry = up.orderflow("dlq", "redrive", "--dry-run")
+    dry = up.orderflow("dlq", "redrive", "--dry-run", *own)
     assert "Dry run: nothing was sent or deleted. Would move 1 message(s)" in dry.stdout
     assert "Would delete 1 message(s) whose event is already stored" in dry.stdout
-    assert len(json.loads(up.orderflow("dlq", "list", "--json").stdout)) == len(listed)
-    redriven = up.orderflow("dlq", "redrive", "--rate", "100")
+    assert len(json.loads(up.orderflow("dlq", "list", "--json", *own).stdout)) == len(listed)
+    redriven = up.orderflow("dlq", "redrive", "--rate", "100", *own)
     # Then the stored one is deleted, the other sent back and stored
     assert "Moved 1 message(s) back to" in redriven.stdout
     assert "Deleted 1 message(s) whose event is already stored" in redriven.stdout
-    left = json.loads(up.orderflow("dlq", "list", "--json").stdout)
-    assert not {_order_id(entry["body"]) for entry in left} & {"ORD-CLI-STALE", "ORD-CLI-NOT-STORED"}
+    assert json.loads(up.orderflow("dlq", "list", "--json", *own).stdout) == []
     up.wait_for(lambda: up.orderflow("orders", "get", "ORD-CLI-NOT-STORED").returncode == 0, "the redriven order")
 
 
