@@ -36,20 +36,24 @@ def test_callers_at_once_synthesize_once_and_each_gets_the_whole_template(tmp_pa
     path = _app(tmp_path, SLOW_APP)
     seen: list[str] = []
     results: list[Path] = []
+    done = threading.Event()
 
     def watch() -> None:  # whatever appears at the path is already whole
-        while len(results) < 3:
+        while not done.wait(0.01):
             if path.exists():
                 seen.append(path.read_text())
 
     def call() -> None:
         results.append(ensure_template(path, root=tmp_path, progress=lambda _: None))
 
-    threads = [threading.Thread(target=watch), *(threading.Thread(target=call) for _ in range(3))]
-    for thread in threads:
+    watcher = threading.Thread(target=watch)
+    callers = [threading.Thread(target=call) for _ in range(3)]
+    for thread in (watcher, *callers):
         thread.start()
-    for thread in threads:
+    for thread in callers:
         thread.join(timeout=60)
+    done.set()
+    watcher.join(timeout=5)
     assert results == [path] * 3
     assert (tmp_path / "runs.log").read_text() == "run\n"
     assert path.read_text() == '{"Resources": {}}'
