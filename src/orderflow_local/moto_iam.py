@@ -25,10 +25,8 @@ runs untouched):
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-_state = threading.local()
 _enforced = False
 
 #: AWS authorizes SQS's batch actions with the single action's permission.

@@ -102,8 +102,10 @@ def test_the_handler_imports_from_an_asset_built_the_same_way(host_build: Path, 
         import json, sys
         sys.path[:0] = [{str(host_build)!r}, {str(provided)!r}]
         import orderflow.handler, pydantic, aws_lambda_powertools, aws_xray_sdk
-        from orderflow.domain.parsing import parse_order
-        order = parse_order(open({str(Path(__file__).parents[1] / "events" / "seed_order.json")!r}).read())
+        from orderflow.domain.models import OrderCreated
+        from orderflow.domain.parsing import load_json_object, validate
+        seed = open({str(Path(__file__).parents[1] / "events" / "seed_order.json")!r}).read()
+        order = validate(OrderCreated, load_json_object(seed))
         print(json.dumps({{
             "handler": callable(orderflow.handler.lambda_handler),
             "order": order.order_id,

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orderflow.domain.errors import PermanentError
-from orderflow.domain.parsing import parse_order
+from tests.order_parsing import parse_order
 from tests.strategies import valid_orders
 from tests.support import body, examples
 

@@ -10,7 +10,7 @@ import pytest
 
 from orderflow.domain.errors import MalformedMessageError, OrderValidationError
 from orderflow.domain.models import OrderCreated, unknown_fields
-from orderflow.domain.parsing import parse_order
+from tests.order_parsing import parse_order
 from tests.support import EVENTS, body, seed_order
 
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orderflow.domain.errors import MalformedMessageError, OrderValidationError
-from orderflow.domain.parsing import load_json_object, parse_order, validate_order
+from tests.order_parsing import parse_order
 from tests.strategies import valid_orders
 from tests.support import body, examples
 
@@ -73,7 +73,7 @@ def test_a_single_mutation_is_rejected_with_a_reason(order: dict[str, Any], muta
     mutated = copy.deepcopy(order)
     MUTATIONS[mutation](mutated)
     with pytest.raises(OrderValidationError) as caught:
-        validate_order(load_json_object(body(mutated)))
+        parse_order(body(mutated))
     assert caught.value.reason
     assert all(":" in reason or "does not equal" in reason for reason in caught.value.reasons)
 

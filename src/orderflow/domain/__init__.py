@@ -20,7 +20,6 @@ from orderflow.domain.errors import (
 from orderflow.domain.events import EVENT_TYPES, EventType, OrderCancelled
 from orderflow.domain.lifecycle import OrderStatus, Outcome
 from orderflow.domain.models import ConfirmedOrder, OrderCreated, OrderItem, ShippingAddress
-from orderflow.domain.parsing import parse_order
 from orderflow.domain.processing import (
     DeadLetterPublisher,
     InboundMessage,
@@ -54,5 +53,4 @@ __all__ = [
     "StoreUnavailableError",
     "TransientError",
     "UnknownEventTypeError",
-    "parse_order",
 ]

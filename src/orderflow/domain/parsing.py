@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from orderflow.domain.errors import MalformedMessageError, OrderValidationError
-from orderflow.domain.models import OrderCreated
 
 
 def _reject_constant(name: str) -> Any:
@@ -48,11 +47,6 @@ def json_type(value: object) -> str:
     return names.get(type(value), "number")
 
 
-def validate_order(data: dict[str, Any]) -> OrderCreated:
-    """Validate a decoded body as an ``OrderCreated`` event (see :func:`validate`)."""
-    return validate(OrderCreated, data)
-
-
 def validate(model: type[M], data: dict[str, Any]) -> M:
     """Validate a decoded body as an event of ``model``.
 
@@ -65,11 +59,6 @@ def validate(model: type[M], data: dict[str, Any]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise OrderValidationError([_reason(error) for error in exc.errors(include_url=False)]) from None
-
-
-def parse_order(body: str) -> OrderCreated:
-    """Parse and validate an SQS message body (see :func:`load_json_object`, :func:`validate_order`)."""
-    return validate_order(load_json_object(body))
 
 
 def _reason(error: Any) -> str:
