@@ -23,3 +23,31 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     base temp sits inside it), for what is built once per run: the synthesized templates."""
     base = tmp_path_factory.getbasetemp()
     return base if worker_id == "master" else base.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--cpu-report",
+        metavar="FILE",
+        help="append each test's CPU seconds (its process and the children it waited for) to FILE, "
+        "to see where the suite's CPU goes (docs/performance.md, 'The test suite')",
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    report = item.config.getoption("--cpu-report")
+    if not report:
+        return (yield)
+    import resource
+
+    def used() -> float:
+        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+    before = used()
+    try:
+        return (yield)
+    finally:
+        with open(report, "a") as out:
+            out.write(f"{used() - before:.2f}\t{item.nodeid}\n")
