@@ -11,6 +11,7 @@ from orderflow.adapters.dead_letters import SqsDeadLetterPublisher
 from orderflow.adapters.dynamodb_store import DynamoDbOrderStore
 from orderflow.adapters.retries import SqsRetryScheduler
 from orderflow.domain.processing import DEFAULT_MAX_RECEIVES, OrderProcessor
+from orderflow.domain.retry import RETRY_DELAYS, parse_retry_delays
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -29,6 +30,8 @@ class Settings:
     dlq_url: str
     #: The queue's maxReceiveCount: a message waiting for its order gives up on its last receive.
     max_receive_count: int = DEFAULT_MAX_RECEIVES
+    #: The backoff before each retry, by receive (``RETRY_DELAYS=2,8,30``; the local stack's tests shorten it).
+    retry_delays: tuple[int, ...] = RETRY_DELAYS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -44,7 +47,13 @@ class Settings:
             raise ConfigurationError(
                 f"MAX_RECEIVE_COUNT must be a positive integer (the queue's maxReceiveCount), not {raw!r}"
             )
-        return cls(table_name=env["TABLE_NAME"], dlq_url=env["DLQ_URL"], max_receive_count=int(raw))
+        try:
+            delays = parse_retry_delays(env["RETRY_DELAYS"]) if env.get("RETRY_DELAYS") else RETRY_DELAYS
+        except ValueError as error:
+            raise ConfigurationError(str(error)) from None
+        return cls(
+            table_name=env["TABLE_NAME"], dlq_url=env["DLQ_URL"], max_receive_count=int(raw), retry_delays=delays
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +62,7 @@ class Runtime:
 
     processor: OrderProcessor
     retries: SqsRetryScheduler
+    retry_delays: tuple[int, ...] = RETRY_DELAYS
 
 
 def build_runtime(
@@ -70,4 +80,5 @@ def build_runtime(
             max_receives=settings.max_receive_count,
         ),
         retries=SqsRetryScheduler(client=sqs),
+        retry_delays=settings.retry_delays,
     )

@@ -107,7 +107,7 @@ def _record_handler(record: SQSRecord) -> str:
         result = runtime.processor.process(message)
     except TransientError as error:
         # Back off: retry sooner than the queue's long visibility timeout, later each time.
-        delay = retry_delay(message.receive_count)
+        delay = retry_delay(message.receive_count, runtime.retry_delays)
         postponed = runtime.retries.postpone(
             queue_arn=record.event_source_arn, receipt_handle=record.receipt_handle, seconds=delay
         )

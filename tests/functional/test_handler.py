@@ -12,6 +12,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from orderflow import handler
+from orderflow.composition import Settings, build_runtime
 from orderflow.handler import lambda_handler
 from tests.support import EVENTS, FakeLambdaContext, body, seed_order, sqs_record
 
@@ -233,6 +234,25 @@ def test_a_transient_failure_is_retried_after_a_short_backoff(aws: EmulatedAws) 
     again = aws.sqs.receive_message(QueueUrl=aws.queue_url, MessageSystemAttributeNames=["All"])["Messages"]
     assert again[0]["MessageId"] == record["messageId"]  # back long before 185 s
     assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+
+
+def test_the_backoff_follows_the_functions_retry_delays(aws: EmulatedAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a function configured with RETRY_DELAYS=5,7 (Settings.from_env reads it)
+    settings = Settings(table_name="Orders", dlq_url=aws.dlq_url, retry_delays=(5, 7))
+    runtime = build_runtime(settings, dynamodb=aws.dynamodb, sqs=aws.sqs)
+    monkeypatch.setattr(handler, "_runtime", lambda: runtime)
+    calls: list[dict[str, Any]] = []
+    aws.sqs.meta.events.register(
+        "provide-client-params.sqs.ChangeMessageVisibility", lambda params, **_: calls.append(dict(params))
+    )
+    aws.fail_calls(aws.dynamodb, "PutItem", "ThrottlingException", 400, when=lambda request: '"ORD-0001"' in request)
+    record = _delivered(aws, body(_order(1)))
+    # When its first receive fails transiently, and then its second (beside an order that is stored)
+    assert _failures(_invoke(record, sqs_record(body(_order(2))))) == [record["messageId"]]
+    record["attributes"]["ApproximateReceiveCount"] = "2"
+    assert _failures(_invoke(record, sqs_record(body(_order(3))))) == [record["messageId"]]
+    # Then the waits are the configured ones, not the default 2 s and 8 s
+    assert [call["VisibilityTimeout"] for call in calls] == [5, 7]
 
 
 def test_a_failed_backoff_still_reports_the_record(aws: EmulatedAws) -> None:
