@@ -260,16 +260,11 @@ def test_cancel_looks_the_created_at_up_and_the_aws_cli_can_cancel_too(up: Up) -
     assert again == item
 
 
-def test_cancel_refuses_what_it_cannot_send(up: Up) -> None:
-    no_reason = up.orderflow("cancel", "ORD-X", "2026-04-20T14:30:00Z")
-    assert no_reason.returncode == 2
-    assert "--reason" in no_reason.stderr
+def test_cancel_refuses_an_order_it_cannot_find(up: Up) -> None:
+    # (its argument errors need no stack: tests/unit/test_cli_commands.py)
     unknown = up.orderflow("cancel", "ORD-NEVER-SENT", "--reason", "why not")
     assert unknown.returncode == 1
     assert "pass CREATED_AT" in unknown.stderr
-    bad_time = up.orderflow("cancel", "ORD-X", "yesterday", "--reason", "r")
-    assert bad_time.returncode == 2
-    assert "createdAt: must be an ISO 8601 timestamp" in bad_time.stderr
 
 
 def test_orders_get_prints_valid_json_for_an_order_with_many_items(up: Up) -> None:
@@ -318,54 +313,6 @@ def test_a_missing_order_is_a_clear_error(up: Up) -> None:
     missing = up.orderflow("orders", "get", "ORD-NOPE")
     assert missing.returncode == 1
     assert "no order ORD-NOPE in Orders" in missing.stderr
-
-
-@pytest.mark.parametrize("command", [["send"], ["logs"], ["status"], ["dlq", "list"]])
-def test_commands_say_what_to_do_when_no_stack_runs(up: Up, command: list[str]) -> None:
-    result = up.orderflow(*command, endpoint=f"http://127.0.0.1:{free_port()}")
-    assert result.returncode == 1
-    assert "cannot reach" in result.stderr
-    assert "Is `orderflow up` running?" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-@pytest.mark.parametrize(
-    "command",
-    [
-        [],
-        ["up"],
-        ["demo"],
-        ["send"],
-        ["cancel"],
-        ["orders"],
-        ["orders", "get"],
-        ["orders", "by-customer"],
-        ["dlq"],
-        ["dlq", "list"],
-        ["dlq", "redrive"],
-        ["logs"],
-        ["status"],
-        ["bench", "emulator"],
-    ],
-)
-def test_every_command_has_help(up: Up, command: list[str]) -> None:
-    result = up.orderflow(*command, "--help")
-    assert result.returncode == 0
-    assert "Usage: orderflow" in result.stdout
-
-
-def test_up_refuses_a_handler_it_cannot_find(up: Up) -> None:
-    result = up.orderflow("up", "--port", "0", "--handler", "no_such_module:handler")
-    assert result.returncode == 2
-    assert "cannot find module 'no_such_module'" in result.stderr
-
-
-def test_version(up: Up) -> None:
-    from importlib.metadata import version
-
-    result = up.orderflow("--version")
-    assert result.returncode == 0
-    assert result.stdout.strip() == f"orderflow {version('orderflow')}"
 
 
 def test_orders_get_can_wait_for_an_order_sent_just_now(up: Up) -> None:
