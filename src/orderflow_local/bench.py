@@ -438,7 +438,7 @@ def emulator(*, calls: int = 2000, rounds: int = 2, progress: Callable[[str], No
     """Our emulator's PutItem rate against stock moto's, side by side, each in a process of its own.
 
     Stock is moto's own ``ThreadedMotoServer`` from this venv, unpatched. Ours is the emulator as
-    ``orderflow up`` runs it: moto's app with our patches (orderflow_local.moto_patches), IAM
+    ``orderflow up`` runs it: moto's app with our patches (orderflow_local.emulator.patches), IAM
     enforced, served by granian. The load is the same for both: conditional PutItems of a
     stored order, signed before the clock starts and replayed over kept-alive connections from
     each of :data:`CEILING_THREADS` client threads (:func:`replay`), so that the client costs

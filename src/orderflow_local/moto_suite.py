@@ -1,9 +1,9 @@
 """moto's own test suite for the services we patch, run with and without the patches.
 
 `make moto-suite` runs this: it downloads moto's source distribution for the pinned
-version (``moto_patches.PATCHED_VERSION``), runs its DynamoDB, SQS, SNS, STS and IAM
+version (``orderflow_local.emulator.patches.PATCHED_VERSION``), runs its DynamoDB, SQS, SNS, STS and IAM
 authorization tests (the services and the core code we patch) twice in
-fresh interpreters, once on stock moto and once with :mod:`orderflow_local.moto_patches`
+fresh interpreters, once on stock moto and once with :mod:`orderflow_local.emulator.patches`
 applied, and compares the outcome of every test. Any test whose outcome differs is
 listed and the run fails: a patch may change what moto costs, never what it does.
 """
@@ -18,9 +18,9 @@ import xml.etree.ElementTree as ElementTree
 from collections import Counter
 from pathlib import Path
 
-from orderflow_local.moto_patches import PATCHED_VERSION
+from orderflow_local.emulator.patches import PATCHED_VERSION
 
-#: moto's tests of what we patch: the DynamoDB, SQS and SNS models, and its IAM authorization (moto_iam).
+#: moto's tests of what we patch: the DynamoDB, SQS and SNS models, and its IAM authorization (patches/iam.py).
 SUITES = (
     "test_dynamodb",
     "test_sqs",

@@ -6,7 +6,7 @@ from typing import Any
 
 
 def pytest_configure(config: Any) -> None:
-    from orderflow_local import moto_patches
+    from orderflow_local.emulator import patches as moto_patches
 
     moto_patches.apply()
     print(f"orderflow: moto patches applied ({len(moto_patches.ORIGINALS)} originals replaced)")

@@ -65,7 +65,7 @@ class StackOptions:
     #: Hot reload: a change to the function's code replaces its environments (orderflow_local.reload).
     reload: bool = False
     #: The function (and its event source mapping) run as its execution role from the template,
-    #: and calls the role does not allow fail with AccessDenied (orderflow_local.moto_iam).
+    #: and calls the role does not allow fail with AccessDenied (orderflow_local.emulator.patches.iam).
     iam: bool = True
     #: Run the embedded AWS in a process of its own (its own GIL), apart from the event source
     #: mapping's pollers, the live display and the journal (docs/performance.md).

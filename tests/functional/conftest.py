@@ -12,7 +12,7 @@ from moto import mock_aws
 
 from orderflow import handler
 from orderflow.composition import Settings, build_runtime
-from orderflow_local import moto_patches
+from orderflow_local.emulator import patches as moto_patches
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

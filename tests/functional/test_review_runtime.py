@@ -129,7 +129,7 @@ def trace_a_batch(out: str) -> None:
     from moto import mock_aws
 
     from orderflow.composition import Settings, build_runtime
-    from orderflow_local import moto_patches
+    from orderflow_local.emulator import patches as moto_patches
 
     assert not handler.tracer.disabled, "the handler's Tracer should trace in this process"
     emitter = _CapturingEmitter()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from orderflow_local import emulator
 from orderflow_local.emulator import Emulator
+from orderflow_local.emulator import server as emulator
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from orderflow_local import emulator
-from orderflow_local.emulator import HOST, PORT_ATTEMPTS, SERVER_THREADS, Emulator, EmulatorError
+from orderflow_local.emulator import HOST, Emulator, EmulatorError
+from orderflow_local.emulator import server as emulator
+from orderflow_local.emulator.child import SERVER_THREADS
+from orderflow_local.emulator.server import PORT_ATTEMPTS
 from orderflow_local.processes import descendants
 
 if TYPE_CHECKING:

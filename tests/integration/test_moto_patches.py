@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from orderflow_local import moto_patches
 from orderflow_local.emulator import Emulator
+from orderflow_local.emulator import patches as moto_patches
+from orderflow_local.emulator.patches import dynamodb as dynamodb_patches
+from orderflow_local.emulator.patches import sqs as sqs_patches
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +149,7 @@ def test_only_dynamodb_writes_are_serialised() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
     moto_patches.apply()
-    for name in moto_patches.DYNAMODB_WRITES:
+    for name in dynamodb_patches.DYNAMODB_WRITES:
         assert getattr(DynamoDBBackend, name) is not moto_patches.ORIGINALS[f"DynamoDBBackend.{name}"]
         assert getattr(DynamoDBBackend, name).__wrapped__ is moto_patches.ORIGINALS[f"DynamoDBBackend.{name}"]
     assert "DynamoDBBackend.get_item" not in moto_patches.ORIGINALS
@@ -291,7 +293,7 @@ def test_errors_carry_sqs_plain_message_for_any_sdk(
     assert json.loads(caught.value.read())["Message"] == expected
 
 
-# --- IAM enforced for role sessions (orderflow_local.moto_iam) --------------------------------
+# --- IAM enforced for role sessions (orderflow_local.emulator.patches.iam) --------------------------------
 
 ACCOUNT = "123456789012"
 TRUST = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
@@ -302,7 +304,7 @@ def role(emulator: Emulator) -> Any:
     """A role allowed a few table- and queue-scoped actions, assumed; enforcement on for the test."""
     import uuid
 
-    from orderflow_local import moto_iam
+    from orderflow_local.emulator.patches import iam as moto_iam
 
     suffix = uuid.uuid4().hex[:8]
     iam, dynamodb, sqs = emulator.iam(), emulator.dynamodb(), emulator.sqs()
@@ -422,7 +424,7 @@ def test_other_credentials_stay_administrator_while_enforced(role: dict[str, Any
 
 
 def test_enforcement_off_leaves_moto_as_it_was(emulator: Emulator, role: dict[str, Any]) -> None:
-    from orderflow_local import moto_iam
+    from orderflow_local.emulator.patches import iam as moto_iam
 
     moto_iam.enforce(False)
     _, other = role["tables"]
@@ -745,11 +747,11 @@ def test_the_body_check_refuses_exactly_the_characters_sqs_refuses() -> None:
 
     edges = [*range(0x0, 0x21), 0x7F, 0xD7FF, 0xD800, 0xDBFF, 0xDC00, 0xDFFF, 0xE000, 0xFFFD, 0xFFFE, 0xFFFF]
     for code in [*edges, 0x10000, 0x1F600, 0x10FFFF]:
-        refusal = moto_patches.sqs_refusal(f"ok{chr(code)}ok", None, None, 1024)
+        refusal = sqs_patches.sqs_refusal(f"ok{chr(code)}ok", None, None, 1024)
         assert (refusal is None) is allowed(code), hex(code)
         if refusal is not None:
             assert f"'#x{code:X}'" in refusal.message
-    first = moto_patches.sqs_refusal("a\x01b\x02", None, None, 1024)
+    first = sqs_patches.sqs_refusal("a\x01b\x02", None, None, 1024)
     assert first is not None
     assert "'#x1'" in first.message  # the first bad character is the one named
 

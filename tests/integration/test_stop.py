@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from orderflow_local.emulator import Emulator, EmulatorError, _ensure_port_free
+from orderflow_local.emulator import Emulator, EmulatorError
+from orderflow_local.emulator.server import _ensure_port_free
 from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.timeout(300)

@@ -1,6 +1,6 @@
 """moto's WSGI application, as the emulator's HTTP servers serve it: behind a loopback guard.
 
-granian calls ``orderflow_local.emulator_app:create_app`` in the process that serves requests,
+granian calls ``orderflow_local.emulator.app:create_app`` in the process that serves requests,
 so that process applies our moto patches and IAM enforcement itself. The emulator's process
 passes its choices in the environment (:data:`ENFORCE_IAM`, :data:`INSTANCE_TOKEN`), since
 granian's worker is a process of its own. The in-process emulator serves :func:`application`
@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
-from orderflow_local import moto_iam, moto_patches
+from orderflow_local.emulator import patches as moto_patches
+from orderflow_local.emulator.patches import iam as moto_iam
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable

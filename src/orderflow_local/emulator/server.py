@@ -1,4 +1,5 @@
-"""The embedded AWS emulator: moto's server, in this process, on 127.0.0.1 only."""
+"""The emulator's lifecycle, on the parent's side: start moto (in this process, or in a process of
+its own: see :mod:`orderflow_local.emulator.child`), hand out clients, stop it."""
 
 from __future__ import annotations
 
@@ -10,16 +11,17 @@ import secrets
 import signal
 import socket
 import threading
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import boto3
-from botocore.config import Config
 
-from orderflow_local import moto_iam, moto_patches
-from orderflow_local.processes import cpu_seconds, descendants, ignore_interrupts, start_shielded
+from orderflow_local.emulator import patches as moto_patches
+from orderflow_local.emulator.child import serve
+from orderflow_local.emulator.clients import CREDENTIALS, DEFAULT_PORT, HOST, REGION, RoleCredentials, client_config
+from orderflow_local.emulator.patches import iam as moto_iam
+from orderflow_local.processes import cpu_seconds, descendants, start_shielded
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -30,12 +32,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sts import STSClient
 
-HOST = "127.0.0.1"
-DEFAULT_PORT = 4566
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"  # moto's default account
-#: The emulator accepts any credentials; these keep boto3 from searching for real ones.
-CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 #: Asked for any free port (0): how many picked ports may be taken before the start gives up.
 PORT_ATTEMPTS = 3
 
@@ -54,35 +50,6 @@ class PortInUseError(EmulatorError):
     """The emulator's port is held by another process."""
 
 
-def client_config() -> Config:
-    return Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=5, read_timeout=30)
-
-
-@dataclass(frozen=True)
-class RoleCredentials:
-    """Temporary credentials of an assumed role, as Lambda gives them to a function."""
-
-    role_arn: str
-    access_key_id: str
-    secret_access_key: str
-    session_token: str
-
-    def environment(self) -> dict[str, str]:
-        return {
-            "AWS_ACCESS_KEY_ID": self.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
-            "AWS_SESSION_TOKEN": self.session_token,
-        }
-
-    def session(self) -> boto3.Session:
-        return boto3.Session(
-            region_name=REGION,
-            aws_access_key_id=self.access_key_id,
-            aws_secret_access_key=self.secret_access_key,
-            aws_session_token=self.session_token,
-        )
-
-
 @dataclass
 class Emulator:
     """moto in server mode, one endpoint for SQS, DynamoDB, SNS, IAM and STS.
@@ -98,7 +65,7 @@ class Emulator:
     #: threads then only serve the emulator's clients). Its state is then reachable only
     #: through the endpoint.
     own_process: bool = False
-    #: Authorize requests signed by an assumed role against its policies (orderflow_local.moto_iam).
+    #: Authorize requests signed by an assumed role against its policies (orderflow_local.emulator.patches.iam).
     enforce_iam: bool = False
     #: With ``own_process``: False runs stock moto, without our patches (the benchmark's baseline only).
     patched: bool = True
@@ -273,116 +240,6 @@ class Emulator:
         }
 
 
-#: Python threads granian may run moto's app on (started as needed, ended after 30 s idle).
-#: Every SQS long poll holds one for up to 20 s, so this stays well above the pollers and
-#: clients a local stack has waiting at once.
-SERVER_THREADS = 64
-#: How long a stop waits for requests in flight before it kills the server's worker.
-STOP_GRACE_SECONDS = 1
-
-
-def serve(connection: Any, port: int, enforce_iam: bool, patched: bool, token: str) -> None:  # pragma: no cover
-    """The emulator's own process, until the parent says stop (or is gone).
-
-    Ours serves moto's app (patched and guarded, :mod:`orderflow_local.emulator_app`) with
-    granian, whose HTTP handling is compiled and keeps connections alive; stock moto
-    (``patched=False``, the benchmark's baseline only) runs moto's own ``ThreadedMotoServer``.
-    ``token`` is this start's: the server answers it at ``IDENTITY_PATH``, which is how the
-    readiness probe knows the server on the port is this one.
-    """
-    ignore_interrupts()
-    if patched:
-        _serve_granian(connection, port, enforce_iam, token)
-    else:
-        _serve_stock(connection, port)
-
-
-def _serve_stock(connection: Any, port: int) -> None:  # pragma: no cover - runs in the child
-    try:
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
-        server.start()
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises EmulatorError
-        connection.send(("error", f"{type(exc).__name__}: {exc}"))
-        return
-    connection.send(("ready", server.get_host_and_port()[1]))
-    with contextlib.suppress(EOFError):  # EOF: the parent is gone
-        connection.recv()  # None: stop
-    server.stop()
-
-
-def _serve_granian(connection: Any, port: int, enforce_iam: bool, token: str) -> None:  # pragma: no cover - the child
-    import multiprocessing
-    import time
-
-    from granian.constants import Interfaces
-    from granian.server import Server
-
-    from orderflow_local import emulator_app
-
-    # granian handles SIGINT itself: a session of its own keeps a Ctrl-C at the terminal away
-    # from it (and from its worker), as the parent must drain while the emulator still answers.
-    os.setsid()
-    os.environ[emulator_app.ENFORCE_IAM] = "1" if enforce_iam else "0"
-    os.environ[emulator_app.INSTANCE_TOKEN] = token
-    multiprocessing.set_start_method("spawn", force=True)  # its worker: no fork of a threaded process
-    # The parent started this process as a daemon (so it never waits for it at exit), which
-    # multiprocessing takes to forbid children; granian's worker is this process's to stop.
-    multiprocessing.current_process().daemon = False
-    answered = threading.Event()
-
-    def tell_parent_then_wait() -> None:
-        deadline = time.monotonic() + 60
-        while not answered.is_set():
-            # A GET that changes nothing, answered with this start's token: another server on
-            # the port (another worker's emulator took it first) answers otherwise, and is left
-            # alone; granian's failure to bind the port then ends this process.
-            if _answers_with(port, token):
-                answered.set()
-            elif time.monotonic() > deadline:
-                connection.send(("error", f"the server did not answer on port {port} within 60 s"))
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
-            else:
-                time.sleep(0.05)
-        connection.send(("ready", port))
-        with contextlib.suppress(EOFError, OSError):  # EOF: the parent is gone
-            connection.recv()  # None: stop
-        os.kill(os.getpid(), signal.SIGTERM)  # granian stops its worker, then serve() returns
-
-    threading.Thread(target=tell_parent_then_wait, daemon=True, name="emulator-control").start()
-    try:
-        Server(
-            "orderflow_local.emulator_app:create_app",
-            factory=True,
-            address=HOST,
-            port=port,
-            interface=Interfaces.WSGI,
-            workers=1,  # moto keeps its state in one process
-            blocking_threads=SERVER_THREADS,
-            # A long poll in flight (up to 20 s) would hold a graceful stop; the state is
-            # in memory and discarded anyway, so the worker gets a second, then is killed.
-            workers_kill_timeout=STOP_GRACE_SECONDS,
-            log_enabled=False,
-        ).serve()
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises EmulatorError
-        if not answered.is_set():
-            connection.send(("error", f"{type(exc).__name__}: {exc}"))
-
-
-def _answers_with(port: int, token: str) -> bool:
-    """Whether the server on ``port`` is the emulator started with ``token`` (a GET: nothing changes)."""
-    from orderflow_local.emulator_app import IDENTITY_PATH
-
-    try:
-        with urllib.request.urlopen(f"http://{HOST}:{port}{IDENTITY_PATH}", timeout=5) as answer:
-            return bool(answer.read().decode() == token)
-    except (OSError, UnicodeDecodeError):  # not up yet, or another server (HTTPError is an OSError)
-        return False
-
-
 def _claim_port(port: int) -> IO[str]:
     """Hold ``port`` against the other emulators on this machine (its own processes) until the stop.
 
@@ -429,7 +286,7 @@ class _ThreadedServer:
         from moto.moto_server.werkzeug_app import MotoRequestHandler
         from werkzeug.serving import make_server
 
-        from orderflow_local.emulator_app import application
+        from orderflow_local.emulator.app import application
 
         listener = _listen(port)
         try:

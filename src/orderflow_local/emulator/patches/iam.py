@@ -1,4 +1,4 @@
-"""IAM enforced the way Lambda's execution role is: one of the moto patches (see moto_patches).
+"""IAM enforced the way Lambda's execution role is: one of the moto patches (see orderflow_local.emulator.patches).
 
 Requests signed with an assumed role's temporary credentials (what an execution
 environment gets, in ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and

@@ -1,11 +1,4 @@
-"""Narrow fixes to moto's models, applied by the local stack to its in-process server.
-
-Each patch names the moto behaviour it corrects and why local runs need it. They are
-written against one moto version (``PATCHED_VERSION``): on any other version the local
-stack refuses to start rather than run on a model these patches no longer fit. To
-upgrade moto, re-read each patched function against the new source, adjust, and bump
-``PATCHED_VERSION`` (tests/integration/test_moto_patches.py shows each fix at work).
-"""
+"""Patches to moto's SQS: FIFO order and deduplication, what SQS refuses, and costs that grew with queue depth."""
 
 from __future__ import annotations
 
@@ -15,50 +8,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from orderflow_local import moto_iam
-
-PATCHED_VERSION = "5.2.5"
-#: moto's own implementations, kept for the tests that compare against them.
-ORIGINALS: dict[str, Any] = {}
-_applied = False
-_lock = threading.Lock()
-
-
-class MotoVersionError(RuntimeError):
-    """moto is not the version the patches were written for."""
-
-
-def apply(version: str | None = None) -> None:
-    """Apply every patch once per process (idempotent)."""
-    global _applied
-    import moto
-
-    found = version or moto.__version__
-    if found != PATCHED_VERSION:
-        raise MotoVersionError(
-            f"orderflow_local patches moto {PATCHED_VERSION}, but moto {found} is installed: "
-            "reinstall with `make setup` (pyproject pins it), or re-check orderflow_local/moto_patches.py "
-            "against the new moto before bumping PATCHED_VERSION"
-        )
-    with _lock:
-        if _applied:
-            return
-        _fifo_visibility_expiry_keeps_group_order()
-        _queue_attributes_computed_on_demand()
-        _visible_messages_scanned_lazily()
-        _delete_finds_the_message_without_two_full_scans()
-        _dynamodb_writes_are_atomic()
-        _sqs_refuses_what_sqs_refuses()
-        _sqs_errors_carry_the_plain_message()
-        _sns_fifo_topics_deduplicate()
-        _sqs_fifo_deduplication_remembers_five_minutes()
-        _dynamodb_items_sized_once()
-        _backend_modules_listed_once()
-        _action_names_found_once_per_class()
-        _condition_expressions_parsed_once()
-        _a_receive_takes_its_messages_in_one_step()
-        moto_iam.install(ORIGINALS)  # enforced only after moto_iam.enforce(True)
-        _applied = True
+from orderflow_local.emulator.patches.core import ORIGINALS
 
 
 def _fifo_visibility_expiry_keeps_group_order() -> None:
@@ -214,40 +164,6 @@ def _delete_finds_the_message_without_two_full_scans() -> None:
         self._messages.remove(found)
 
     Queue.delete_message = delete_message  # type: ignore[method-assign]
-
-
-#: DynamoDB's write operations in moto's backend, each evaluated and applied under one lock.
-DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
-_dynamodb_write_lock = threading.RLock()
-
-
-def _dynamodb_writes_are_atomic() -> None:
-    """A DynamoDB write evaluates its condition and applies itself as one step.
-
-    On AWS a conditional write is atomic: of two ``PutItem`` calls with
-    ``attribute_not_exists`` on one key, exactly one succeeds. moto 5.2.5 reads the item,
-    parses and evaluates the condition, then writes, with nothing held in between; the
-    server runs each request on its own thread, so two requests can both pass the
-    condition and the second silently overwrites the first (the lost update conditions
-    exist to prevent). Each write now runs under one lock; reads are not serialised.
-    """
-    from moto.dynamodb.models import DynamoDBBackend
-
-    for name in DYNAMODB_WRITES:
-        original = getattr(DynamoDBBackend, name)
-        ORIGINALS[f"DynamoDBBackend.{name}"] = original
-        setattr(DynamoDBBackend, name, _serialised(original))
-
-
-def _serialised(method: Any) -> Any:
-    import functools
-
-    @functools.wraps(method)
-    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with _dynamodb_write_lock:
-            return method(self, *args, **kwargs)
-
-    return locked
 
 
 #: SQS's message limits that moto 5.2.5 does not enforce (see _sqs_refuses_what_sqs_refuses).
@@ -420,62 +336,6 @@ def _sqs_errors_carry_the_plain_message() -> None:
     SQSException.__init__ = plain  # type: ignore[method-assign]
 
 
-#: SNS FIFO topics drop a message whose deduplication id was seen in the last 5 minutes.
-SNS_DEDUPLICATION_WINDOW = 300.0
-
-
-def _sns_fifo_topics_deduplicate() -> None:
-    """A FIFO topic delivers a message once per deduplication id within 5 minutes, as SNS does.
-
-    moto 5.2.5 delivers every publish to a FIFO topic: the same event published twice
-    reaches every subscribed queue twice (a queue deduplicating by content hides it; one
-    that does not either receives it twice or refuses the delivery, since moto passes no
-    deduplication id). SNS accepts the duplicate, answers with the first message's id, and
-    delivers nothing; with ``ContentBasedDeduplication`` the id is the SHA-256 of the body,
-    and SNS passes the id on to the subscribed FIFO queues. moto also reads the attribute's
-    text, so ``"false"`` counted as on; here only ``true`` is.
-    """
-    import hashlib
-    import time
-
-    from moto.sns.models import Topic
-
-    publish = Topic.publish
-    ORIGINALS["Topic.publish"] = publish
-
-    def deduplicated_publish(
-        self: Any,
-        message: str,
-        subject: str | None = None,
-        message_attributes: dict[str, Any] | None = None,
-        group_id: str | None = None,
-        deduplication_id: str | None = None,
-        message_structure: str | None = None,
-    ) -> str:
-        if not self.fifo_topic:
-            return publish(self, message, subject, message_attributes, group_id, deduplication_id, message_structure)
-        if deduplication_id is None and str(self.content_based_deduplication).lower() == "true":
-            deduplication_id = hashlib.sha256(message.encode("utf-8")).hexdigest()
-        seen: dict[str, tuple[str, float]] = self.__dict__.setdefault("_orderflow_deduplication", {})
-        now = time.monotonic()
-        with _sns_lock:
-            for key in [key for key, (_, expiry) in seen.items() if expiry <= now]:
-                del seen[key]
-            if deduplication_id is not None and deduplication_id in seen:
-                return seen[deduplication_id][0]
-            message_id: str = publish(
-                self, message, subject, message_attributes, group_id, deduplication_id, message_structure
-            )
-            if deduplication_id is not None:
-                seen[deduplication_id] = (message_id, now + SNS_DEDUPLICATION_WINDOW)
-        return message_id
-
-    Topic.publish = deduplicated_publish  # type: ignore[method-assign]
-
-
-_sns_lock = threading.Lock()
-
-
 def _sqs_fifo_deduplication_remembers_five_minutes() -> None:
     """A FIFO queue drops a message whose deduplication id it saw in the last 5 minutes, deleted or not.
 
@@ -509,137 +369,6 @@ def _sqs_fifo_deduplication_remembers_five_minutes() -> None:
 
 
 _sqs_deduplication_lock = threading.Lock()
-
-
-# --- what every request costs (docs/performance.md, "A faster emulator") -----------------
-
-
-def _dynamodb_items_sized_once() -> None:
-    """An item's size is summed once as moto builds it, not again for every attribute.
-
-    moto 5.2.5 builds an ``Item`` by setting its attributes one by one on a
-    ``LimitedSizeDict``, whose ``__setitem__`` re-computes the size of every attribute already
-    set (walking nested maps and lists) to refuse items over DynamoDB's limit: quadratic in
-    the attributes, a fifth of a stored order's ``PutItem``. This keeps the running sum
-    instead, checking the same total at the same step in the same order, so the same item
-    raises the same ``ItemSizeTooLarge`` (or conversion error) as before.
-    """
-    from moto.dynamodb.exceptions import ItemSizeTooLarge
-    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
-    from moto.dynamodb.models.utilities import bytesize
-
-    ORIGINALS["Item.__init__"] = Item.__init__
-
-    def built_once(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
-        self.hash_key = hash_key
-        self.range_key = range_key
-        self.attrs = LimitedSizeDict()
-        size = 0
-        for key, value in attrs.items():
-            converted = DynamoType(value)
-            added = bytesize(key) + converted.size()
-            if size + added > ITEM_SIZE_LIMIT:  # LimitedSizeDict's own check, on the sum so far
-                raise ItemSizeTooLarge
-            dict.__setitem__(self.attrs, key, converted)
-            size += added
-
-    Item.__init__ = built_once  # type: ignore[method-assign]
-
-
-#: moto's LimitedSizeDict limit (DynamoDB's 400 KB, as moto measures it).
-ITEM_SIZE_LIMIT = 405000
-
-
-def _backend_modules_listed_once() -> None:
-    """The server finds a request's service without listing moto's package directory.
-
-    moto 5.2.5's server lists its own package directory (``os.listdir`` and an ``isdir`` per
-    entry, about 170) twice for every request, to check whether the host names a service.
-    The directory does not change while the server runs: it is listed once.
-    """
-    from moto import backends
-
-    original = backends.list_of_moto_modules
-    ORIGINALS["backends.list_of_moto_modules"] = original
-    modules = tuple(original())
-
-    def list_of_moto_modules() -> Iterator[str]:
-        return iter(modules)
-
-    backends.list_of_moto_modules = list_of_moto_modules
-
-
-def _action_names_found_once_per_class() -> None:
-    """A response class's action methods are listed once per class, not once per request.
-
-    moto 5.2.5 calls ``inspect.getmembers`` on the response class for every request to check
-    that the action is one of its methods. The classes' methods are fixed once moto (and these
-    patches) are imported.
-    """
-    import functools
-
-    from moto.core import responses
-    from moto.core.utils import method_names_from_class as original
-
-    ORIGINALS["responses.method_names_from_class"] = original
-    cached = functools.lru_cache(maxsize=None)(lambda clazz: tuple(original(clazz)))
-
-    def method_names_from_class(clazz: object) -> list[str]:
-        return list(cached(clazz))
-
-    responses.method_names_from_class = method_names_from_class  # type: ignore[attr-defined]
-
-
-#: Distinct (expression, names, values) parses kept; a stack uses a handful.
-PARSED_EXPRESSIONS = 1024
-
-
-def _condition_expressions_parsed_once() -> None:
-    """A condition or filter expression is parsed once for the same names and values.
-
-    moto 5.2.5 parses a ``PutItem``'s ``ConditionExpression`` twice per request (once to check
-    the names it uses, then again to evaluate it), and again on every request that repeats
-    it: a seventh of a conditional ``PutItem``. The parse depends only on the expression, the
-    names and the values, so its result (the operation tree, and the names and values it
-    found) is kept per content. A miss parses private copies of the names and values (built
-    from the key), so a caller changing its own dicts later changes nothing kept. Errors are
-    not kept: an invalid expression raises as before, on every request. Values JSON cannot
-    hold (bytes) are parsed as before, without the cache.
-    """
-    import functools
-    import json
-
-    from moto.dynamodb.comparisons import ConditionExpressionParser
-
-    original = ConditionExpressionParser.parse
-    ORIGINALS["ConditionExpressionParser.parse"] = original
-
-    @functools.lru_cache(maxsize=PARSED_EXPRESSIONS)
-    def parsed(
-        expression: str, names: tuple[tuple[str, str], ...] | None, values: str
-    ) -> tuple[Any, list[str], list[str]]:
-        parser = ConditionExpressionParser(expression, None if names is None else dict(names), json.loads(values))
-        op = original(parser)
-        return op, parser.expr_attr_names_found, parser.expr_attr_values_found
-
-    def parse(self: Any) -> Any:
-        if not self.condition_expression:
-            return original(self)
-        try:
-            key = (
-                self.condition_expression,
-                None if self.expression_attribute_names is None else tuple(self.expression_attribute_names.items()),
-                json.dumps(self.expression_attribute_values),
-            )
-            hash(key)
-        except TypeError:  # bytes among the values, or an unhashable name
-            return original(self)
-        op, names_found, values_found = parsed(*key)
-        self.expr_attr_names_found.extend(names_found)
-        self.expr_attr_values_found.extend(values_found)
-        return op
-
-    ConditionExpressionParser.parse = parse  # type: ignore[method-assign]
 
 
 _receive_lock = threading.Lock()
