@@ -19,7 +19,7 @@ from rich.table import Table
 
 from orderflow_cli.aws import LOCAL_ENDPOINT, LOG_GROUP, CliError, Target, translate
 from orderflow_cli.common import EndpointOption, console, fail
-from orderflow_local.lambda_logs import filter_events
+from orderflow_local.cloudwatch.logs import filter_events
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 FOLLOW_INTERVAL = 1.0

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orderflow_local.alarms import AlarmSpec, create_alarms
+from orderflow_local.cloudwatch.alarms import AlarmSpec, create_alarms
 from orderflow_local.emulator import ACCOUNT_ID, REGION
 from orderflow_local.template import FunctionSpec, StackSpec, SubscriptionSpec, TemplateError, resolve
 

@@ -217,7 +217,7 @@ class FunctionLogReader:
 
     def lines(self, term: str, start_ms: int = 0) -> list[dict[str, Any]]:
         """Every JSON line containing ``term``, oldest first (a quoted-term filter pattern)."""
-        from orderflow_local.lambda_logs import filter_events
+        from orderflow_local.cloudwatch.logs import filter_events
 
         lines = []
         for event in filter_events(self._logs, self.group, f'"{term}"', start_ms):

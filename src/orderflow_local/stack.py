@@ -9,19 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orderflow_local.alarms import (
-    DEFAULT_PERIOD_SCALE,
-    AlarmMonitor,
-    Evaluation,
-    MetricStore,
-    QueueSource,
-    record_invocation,
-)
 from orderflow_local.chaos import ChaosConfig, FaultReader, count_faults
+from orderflow_local.cloudwatch.alarms import DEFAULT_PERIOD_SCALE, AlarmMonitor, Evaluation, QueueSource
+from orderflow_local.cloudwatch.logs import FunctionLogs
+from orderflow_local.cloudwatch.metrics import MetricStore, record_invocation
 from orderflow_local.deploy import DeployedStack, deploy
 from orderflow_local.emulator import DEFAULT_PORT, REGION, Emulator, RoleCredentials
 from orderflow_local.esm import EventSourceMapping, MappingConfig
-from orderflow_local.lambda_logs import FunctionLogs
 from orderflow_local.reload import STACK_SOURCES, Watcher, forget_bytecode, handler_sources
 from orderflow_local.template import ROOT, FunctionSpec, StackSpec, ensure_template, load_template, template_for
 from orderflow_local.ttl import TtlSweeper
@@ -31,7 +25,7 @@ if TYPE_CHECKING:
     from collections import Counter
     from collections.abc import Callable
 
-    from orderflow_local.alarms import AlarmSpec
+    from orderflow_local.cloudwatch.alarms import AlarmSpec
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +64,9 @@ class StackOptions:
     #: Run the embedded AWS in a process of its own (its own GIL), apart from the event source
     #: mapping's pollers, the live display and the journal (docs/performance.md).
     emulator_process: bool = True
-    #: The function's logs go to the embedded CloudWatch Logs, as Lambda sends them (orderflow_local.lambda_logs).
+    #: The function's logs go to the embedded CloudWatch Logs, as Lambda sends them (orderflow_local.cloudwatch.logs).
     function_logs: bool = True
-    #: Evaluate the template's alarms against the local run (orderflow_local.alarms).
+    #: Evaluate the template's alarms against the local run (orderflow_local.cloudwatch.alarms).
     alarms: bool = True
     #: Alarm periods are divided by this locally (30: a 300 s period is evaluated over 10 s).
     alarm_period_scale: float = DEFAULT_PERIOD_SCALE

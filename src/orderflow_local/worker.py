@@ -23,7 +23,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orderflow_local.alarms import parse_emf
+from orderflow_local.cloudwatch.emf import parse_emf
 from orderflow_local.processes import AppendedLines, cpu_seconds, ignore_interrupts, start_shielded
 
 if TYPE_CHECKING:

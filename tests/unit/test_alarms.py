@@ -12,21 +12,16 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from orderflow_local.alarms import (
-    ALARM,
-    INSUFFICIENT_DATA,
-    OK,
+from orderflow_local.cloudwatch.alarms import AlarmMonitor, AlarmSpec, create_alarms, evaluate
+from orderflow_local.cloudwatch.metrics import (
     PUT_METRIC_DATA_LIMIT,
-    AlarmMonitor,
-    AlarmSpec,
     MetricStore,
-    create_alarms,
     dimensions_of,
-    evaluate,
     publish_metrics,
     record_emf,
     statistic,
 )
+from orderflow_local.cloudwatch.states import ALARM, INSUFFICIENT_DATA, OK
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from orderflow_local.alarms import MetricStore, dimensions_of, parse_emf, record_emf
+from orderflow_local.cloudwatch.emf import parse_emf
+from orderflow_local.cloudwatch.metrics import MetricStore, dimensions_of, record_emf
 from orderflow_local.worker import _OutputSink
 
 #: Two directives in one line (the specification allows several): each metric is read once.

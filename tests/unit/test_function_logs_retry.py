@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from orderflow_local.lambda_logs import FunctionLogs
+from orderflow_local.cloudwatch.logs import FunctionLogs
 from orderflow_local.worker import Invocation
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def test_past_the_bound_new_events_are_dropped_and_said_once(
     flaky = FlakyLogs(logs, failures=1_000)
     sender = _sender(flaky, max_pending=12)  # two invocations of 5 events fit, not three
     now = time.time()
-    with caplog.at_level(logging.WARNING, logger="orderflow_local.lambda_logs"):
+    with caplog.at_level(logging.WARNING, logger="orderflow_local.cloudwatch.logs"):
         for n in range(5):
             sender.record(_invocation("a", n, now + n / 100))
             sender.flush()

@@ -12,8 +12,8 @@ from orderflow.domain.events.cancelled import ORDER_CANCELLED, OrderCancelled
 from orderflow.domain.events.created import ORDER_CREATED, OrderCreated
 from orderflow.domain.processing import already_applied
 from orderflow_cli.observe import parse_since, render_message
+from orderflow_local.cloudwatch.logs import _chunks, platform_events
 from orderflow_local.dlq import DeadLetter, FunctionLogReader, explain
-from orderflow_local.lambda_logs import _chunks, platform_events
 from orderflow_local.worker import Invocation, log_stream_name
 from tests.support import body, cancellation, seed_order
 
@@ -273,7 +273,7 @@ def test_a_rejection_stays_the_reason_even_if_a_later_invocation_died() -> None:
 
 
 def test_filter_events_follows_every_page_even_an_empty_one_as_aws_returns_them() -> None:
-    from orderflow_local.lambda_logs import filter_events
+    from orderflow_local.cloudwatch.logs import filter_events
 
     pages = [
         {"events": [], "nextToken": "1"},  # AWS: nothing matched in this stretch yet, the search goes on

@@ -20,9 +20,9 @@ The metrics come from where AWS gets them:
 - ``AWS/DynamoDB`` ``WriteThrottleEvents``: the throttles the chaos option injects into writes.
 
 Every few seconds the monitor also puts those metrics into the embedded CloudWatch
-(:func:`publish_metrics`), so ``aws cloudwatch get-metric-statistics`` answers locally; and
-each state change is published to the alarm's SNS actions as CloudWatch's notification
-(:func:`notify`).
+(:func:`orderflow_local.cloudwatch.metrics.publish_metrics`), so ``aws cloudwatch get-metric-statistics``
+answers locally; and each state change is published to the alarm's SNS actions as CloudWatch's
+notification (:func:`orderflow_local.cloudwatch.notifications.notify`).
 
 Periods of 5 minutes are too long to wait for while iterating: the monitor divides every
 period by ``period_scale`` (30 by default: 300 s is evaluated over 10 s), and says so. CloudWatch
@@ -35,30 +35,28 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import threading
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import cache, cached_property
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from orderflow_local.cloudwatch.metrics import dimensions_of, publish_metrics, statistic
+from orderflow_local.cloudwatch.notifications import _actions_enabled, _listed, notify
+from orderflow_local.cloudwatch.states import ALARM, INSUFFICIENT_DATA, OK
 from orderflow_local.periodic import Periodic
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
 
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
-    from orderflow_local.worker import Invocation
+    from orderflow_local.cloudwatch.metrics import Dimensions, MetricStore
 
 
 log = logging.getLogger(__name__)
 
-OK, ALARM, INSUFFICIENT_DATA = "OK", "ALARM", "INSUFFICIENT_DATA"
 DEFAULT_PERIOD_SCALE = 30.0
 #: Seconds between two puts of the metrics into the embedded CloudWatch (AWS's own metrics
 #: have a 1-minute resolution; a few seconds keeps a local run's graphs current).
@@ -70,13 +68,6 @@ _COMPARISONS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
     "LessThanThreshold": ("less than", lambda value, limit: value < limit),
     "LessThanOrEqualToThreshold": ("less than or equal to", lambda value, limit: value <= limit),
 }
-
-Dimensions = tuple[tuple[str, str], ...]
-
-
-def dimensions_of(values: dict[str, str] | Iterable[tuple[str, str]]) -> Dimensions:
-    items = values.items() if isinstance(values, dict) else values
-    return tuple(sorted((str(name), str(value)) for name, value in items))
 
 
 @dataclass(frozen=True)
@@ -125,100 +116,6 @@ class AlarmSpec:
 
     def breaches(self, value: float) -> bool:
         return _COMPARISONS[self.comparison][1](value, self.threshold)
-
-
-def statistic(values: list[float], name: str) -> float:
-    """CloudWatch's statistic ``name`` of a period's values (at least one)."""
-    if name == "Sum":
-        return sum(values)
-    if name == "Average":
-        return sum(values) / len(values)
-    if name == "Maximum":
-        return max(values)
-    if name == "Minimum":
-        return min(values)
-    if name == "SampleCount":
-        return float(len(values))
-    if name.startswith("p"):
-        percentile = float(name[1:])
-        ordered = sorted(values)
-        rank = max(1, math.ceil(percentile / 100 * len(ordered)))  # nearest rank
-        return ordered[rank - 1]
-    raise ValueError(f"statistic {name} is not evaluated locally")
-
-
-MetricKey = tuple[str, str, Dimensions]  # namespace, metric name, dimensions
-
-
-@dataclass
-class StatisticSet:
-    """What a metric gathered since it was last published: CloudWatch's ``StatisticValues``."""
-
-    count: int
-    total: float
-    low: float
-    high: float
-    last_at: float  # the newest datapoint's time
-    unit: str | None = None
-
-    def add(self, value: float, at: float, unit: str | None) -> None:
-        self.count += 1
-        self.total += value
-        self.low = min(self.low, value)
-        self.high = max(self.high, value)
-        self.last_at = max(self.last_at, at)
-        self.unit = unit or self.unit
-
-
-class MetricStore:
-    """Datapoints by (namespace, metric, dimensions), kept for ``retention`` seconds.
-
-    Each metric also sums what it gathered since :meth:`take_unpublished` was last called
-    (one :class:`StatisticSet` per metric), for the embedded CloudWatch.
-    """
-
-    def __init__(self, retention: float = 3600.0) -> None:
-        self._points: dict[MetricKey, list[tuple[float, float]]] = defaultdict(list)
-        self._unpublished: dict[MetricKey, StatisticSet] = {}
-        self._lock = threading.Lock()
-        self._retention = retention
-
-    def add(
-        self,
-        namespace: str,
-        name: str,
-        dimensions: Dimensions,
-        value: float,
-        at: float | None = None,
-        unit: str | None = None,
-    ) -> None:
-        at = time.time() if at is None else at
-        value = float(value)
-        key = (namespace, name, dimensions)
-        with self._lock:
-            points = self._points[key]
-            points.append((at, value))
-            if len(points) > 1000 and points[0][0] < at - self._retention:
-                points[:] = [point for point in points if point[0] >= at - self._retention]
-            gathered = self._unpublished.get(key)
-            if gathered is None:
-                self._unpublished[key] = StatisticSet(1, value, value, value, at, unit)
-            else:
-                gathered.add(value, at, unit)
-
-    def take_unpublished(self) -> dict[MetricKey, StatisticSet]:
-        """What each metric gathered since the last call (and forget it)."""
-        with self._lock:
-            taken, self._unpublished = self._unpublished, {}
-        return taken
-
-    def values(self, namespace: str, name: str, dimensions: Dimensions, start: float, end: float) -> list[float]:
-        with self._lock:
-            return [value for at, value in self._points.get((namespace, name, dimensions), []) if start <= at < end]
-
-    def names(self) -> list[tuple[str, str, Dimensions]]:
-        with self._lock:
-            return list(self._points)
 
 
 @dataclass(frozen=True)
@@ -296,94 +193,6 @@ def evaluate(
     else:
         reason = f"no datapoints in the last {len(datapoints)} period(s), treated as not breaching"
     return Evaluation(OK, reason, datapoints, period)
-
-
-# --- where the metrics come from ----------------------------------------------------------
-
-
-def record_invocation(store: MetricStore, function_name: str, invocation: Invocation) -> None:
-    """Lambda's metrics for one invocation, and the EMF metrics in its log lines."""
-    at = invocation.ended_at or time.time()
-    dimensions = dimensions_of({"FunctionName": function_name})
-    store.add("AWS/Lambda", "Invocations", dimensions, 1, at, "Count")
-    store.add("AWS/Lambda", "Errors", dimensions, 0 if invocation.status == "ok" else 1, at, "Count")
-    if invocation.request_id:
-        duration_ms = max(0.0, at - invocation.started_at) * 1000
-        store.add("AWS/Lambda", "Duration", dimensions, duration_ms, at, "Milliseconds")
-    store.add("AWS/Lambda", "ConcurrentExecutions", dimensions, invocation.concurrency, at, "Count")
-    for stamp, line in invocation.lines:
-        if line.startswith('{"_aws"'):
-            record_emf(store, line, stamp / 1000)
-
-
-@dataclass(frozen=True)
-class EmfMetric:
-    """One metric of one directive of an embedded-metric-format line."""
-
-    namespace: str
-    name: str
-    unit: str | None
-    #: Its numeric values (a metric's member may hold one value or a list of them).
-    values: tuple[float, ...]
-    #: Each dimension set of its directive: (dimension, value) pairs in the directive's order
-    #: (the value "" when the line lacks the member).
-    dimension_sets: tuple[tuple[tuple[str, str], ...], ...]
-    #: When (epoch seconds): the line's ``_aws.Timestamp``, else the time the line was written.
-    at: float
-
-
-def parse_emf(line: str, at: float = 0.0) -> list[EmfMetric]:
-    """Every metric of an EMF line, from *each* of its ``CloudWatchMetrics`` directives, as CloudWatch reads them.
-
-    The one parser of EMF lines here: the alarms' metric store and the environments' metric
-    counts both read lines through it. A line that is not EMF, or is malformed, has none.
-    Spec: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
-    """
-    try:
-        blob = json.loads(line)
-        directives = blob["_aws"]["CloudWatchMetrics"]
-        at = float(blob["_aws"].get("Timestamp", at * 1000)) / 1000
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return []
-    if not isinstance(directives, list):
-        return []
-    found = []
-    for directive in directives:
-        if not isinstance(directive, dict):
-            continue
-        dimension_sets = tuple(
-            tuple((str(name), str(blob.get(name, ""))) for name in names)
-            for names in directive.get("Dimensions") or [[]]
-            if isinstance(names, list)
-        )
-        for metric in directive.get("Metrics") or []:
-            if not isinstance(metric, dict) or "Name" not in metric:
-                continue
-            value = blob.get(metric["Name"])
-            values = tuple(
-                one for one in (value if isinstance(value, list) else [value]) if isinstance(one, int | float)
-            )
-            unit = metric.get("Unit")
-            found.append(
-                EmfMetric(
-                    namespace=str(directive.get("Namespace", "")),
-                    name=str(metric["Name"]),
-                    unit=str(unit) if unit is not None else None,
-                    values=values,
-                    dimension_sets=dimension_sets,
-                    at=at,
-                )
-            )
-    return found
-
-
-def record_emf(store: MetricStore, line: str, at: float) -> None:
-    """The metrics of one embedded-metric-format line, under each of its dimension sets."""
-    for metric in parse_emf(line, at):
-        for pairs in metric.dimension_sets:
-            dimensions = dimensions_of(pairs)
-            for value in metric.values:
-                store.add(metric.namespace, metric.name, dimensions, value, metric.at, metric.unit)
 
 
 @dataclass
@@ -523,128 +332,6 @@ class AlarmMonitor(Periodic):
             return False
         self._failing.discard(alarm.name)
         return True
-
-
-#: CloudWatch takes at most 1,000 metrics in one PutMetricData request:
-#: https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricData.html
-PUT_METRIC_DATA_LIMIT = 1000
-
-
-@cache
-def cloudwatch_units() -> frozenset[str]:
-    """CloudWatch's units (``StandardUnit``), from botocore's model of the service."""
-    import botocore.session
-
-    model = botocore.session.get_session().get_service_model("cloudwatch")
-    return frozenset(model.shape_for("StandardUnit").enum)  # type: ignore[attr-defined]
-
-
-def publish_metrics(store: MetricStore, cloudwatch: CloudWatchClient) -> int:
-    """Put what each metric gathered since the last call into the embedded CloudWatch.
-
-    One statistic set (count, sum, minimum, maximum) per metric and call, so
-    ``aws cloudwatch get-metric-statistics`` answers locally as on AWS. On AWS the services
-    publish their own ``AWS/`` metrics, a namespace reserved to them; here the runner stands
-    in for those services. Returns how many were put.
-    """
-    by_namespace: dict[str, list[Any]] = defaultdict(list)
-    for (namespace, name, dimensions), gathered in store.take_unpublished().items():
-        datum: dict[str, Any] = {
-            "MetricName": name,
-            "Dimensions": [{"Name": key, "Value": value} for key, value in dimensions],
-            "Timestamp": datetime.fromtimestamp(gathered.last_at, tz=UTC),
-            "StatisticValues": {
-                "SampleCount": gathered.count,
-                "Sum": gathered.total,
-                "Minimum": gathered.low,
-                "Maximum": gathered.high,
-            },
-        }
-        if gathered.unit in cloudwatch_units():  # a function's EMF line may name another: left out
-            datum["Unit"] = gathered.unit
-        by_namespace[namespace].append(datum)
-    for namespace, data in by_namespace.items():
-        for start in range(0, len(data), PUT_METRIC_DATA_LIMIT):
-            cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start : start + PUT_METRIC_DATA_LIMIT])
-    return sum(len(data) for data in by_namespace.values())
-
-
-#: The actions an alarm takes on entering each state, by the property that lists them.
-ACTIONS = {ALARM: "AlarmActions", OK: "OKActions", INSUFFICIENT_DATA: "InsufficientDataActions"}
-
-
-def _actions_enabled(alarm: AlarmSpec) -> bool:
-    return str(alarm.properties.get("ActionsEnabled", True)).lower() != "false"
-
-
-def _listed(alarm: AlarmSpec, name: str) -> list[str]:
-    return [str(arn) for arn in alarm.properties.get(name) or []]
-
-
-def actions(alarm: AlarmSpec, state: str) -> list[str]:
-    """The ARNs the alarm notifies on entering ``state`` (none when its actions are disabled)."""
-    return _listed(alarm, ACTIONS[state]) if _actions_enabled(alarm) else []
-
-
-def notify(alarm: AlarmSpec, previous: str, evaluation: Evaluation, sns: SNSClient) -> list[str]:
-    """Publish the state change to each SNS topic among the alarm's actions for its new state, as CloudWatch does.
-
-    The message is CloudWatch's alarm notification (its JSON fields and subject line, as
-    in AWS's sample https://github.com/aws/aws-lambda-go/blob/main/events/testdata/cloudwatch-alarm-sns-payload-single-metric.json).
-    Other kinds of action (Auto Scaling, EC2, Systems Manager) have nothing to act on
-    locally. Returns the topics notified.
-    """
-    topics = [arn for arn in actions(alarm, evaluation.state) if arn.startswith("arn:aws:sns:")]
-    if not topics:
-        return []
-    region, account = topics[0].split(":")[3:5]
-    changed = datetime.now(UTC)
-    extended = alarm.statistic.startswith("p")
-    message = {
-        "AlarmName": alarm.name,
-        "AlarmDescription": alarm.description or None,
-        "AWSAccountId": account,
-        "NewStateValue": evaluation.state,
-        "NewStateReason": evaluation.reason,
-        "StateChangeTime": changed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{changed.microsecond // 1000:03d}+0000",
-        "Region": region_name(region),
-        "AlarmArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{alarm.name}",
-        "OldStateValue": previous,
-        "OKActions": actions(alarm, OK),
-        "AlarmActions": actions(alarm, ALARM),
-        "InsufficientDataActions": actions(alarm, INSUFFICIENT_DATA),
-        "Trigger": {
-            "MetricName": alarm.metric_name,
-            "Namespace": alarm.namespace,
-            "StatisticType": "ExtendedStatistic" if extended else "Statistic",
-            **({"ExtendedStatistic": alarm.statistic} if extended else {"Statistic": alarm.statistic.upper()}),
-            "Unit": None,
-            "Dimensions": [{"value": value, "name": name} for name, value in alarm.dimensions],
-            "Period": alarm.period,
-            "EvaluationPeriods": alarm.evaluation_periods,
-            "DatapointsToAlarm": alarm.datapoints_to_alarm,
-            "ComparisonOperator": alarm.comparison,
-            "Threshold": alarm.threshold,
-            "TreatMissingData": alarm.treat_missing_data,
-            "EvaluateLowSampleCountPercentile": "",
-        },
-    }
-    subject = f'{evaluation.state}: "{alarm.name}" in {region_name(region)}'
-    for topic in topics:
-        sns.publish(TopicArn=topic, Subject=subject[:100], Message=json.dumps(message))
-    return topics
-
-
-@cache
-def region_name(region: str) -> str:
-    """A region's name as CloudWatch's notifications write it ("US East (N. Virginia)"), from botocore's data."""
-    import botocore.loaders
-
-    for partition in botocore.loaders.Loader().load_data("endpoints")["partitions"]:
-        described = partition.get("regions", {}).get(region, {}).get("description")
-        if described:
-            return str(described)
-    return region
 
 
 def create_alarms(alarms: list[AlarmSpec], cloudwatch: CloudWatchClient) -> None:
