@@ -539,9 +539,9 @@ def batch_latency(latency_ms: float, *, samples: int = 15) -> BatchLatencyResult
     measuring the same batches without the added latency, in the same run, takes that out.
     """
     from orderflow_local.deploy import deploy
+    from orderflow_local.lambda_runtime.environment import EnvironmentPool, FunctionConfig
     from orderflow_local.template import ensure_template, load_template
     from orderflow_local.traffic import plan_traffic
-    from orderflow_local.worker import EnvironmentPool, FunctionConfig
 
     spec = load_template(ensure_template())
     [function] = spec.functions.values()

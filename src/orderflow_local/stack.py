@@ -9,17 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orderflow_local.chaos import ChaosConfig, FaultReader, count_faults
 from orderflow_local.cloudwatch.alarms import DEFAULT_PERIOD_SCALE, AlarmMonitor, Evaluation, QueueSource
 from orderflow_local.cloudwatch.logs import FunctionLogs
 from orderflow_local.cloudwatch.metrics import MetricStore, record_invocation
 from orderflow_local.deploy import DeployedStack, deploy
 from orderflow_local.emulator import DEFAULT_PORT, REGION, Emulator, RoleCredentials
-from orderflow_local.esm import EventSourceMapping, MappingConfig
-from orderflow_local.reload import STACK_SOURCES, Watcher, forget_bytecode, handler_sources
+from orderflow_local.lambda_runtime.chaos import ChaosConfig, FaultReader, count_faults
+from orderflow_local.lambda_runtime.environment import EnvironmentPool, FunctionConfig
+from orderflow_local.lambda_runtime.esm import EventSourceMapping, MappingConfig
+from orderflow_local.lambda_runtime.reload import STACK_SOURCES, Watcher, forget_bytecode, handler_sources
 from orderflow_local.template import ROOT, FunctionSpec, StackSpec, ensure_template, load_template, template_for
 from orderflow_local.ttl import TtlSweeper
-from orderflow_local.worker import EnvironmentPool, FunctionConfig
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -52,11 +52,11 @@ class StackOptions:
     #: Probability per AWS call of an injected fault in the function (0: none).
     chaos_rate: float = 0.0
     chaos_seed: int = 0
-    #: Only these kinds of fault (None: every kind in orderflow_local.chaos.FAULTS).
+    #: Only these kinds of fault (None: every kind in orderflow_local.lambda_runtime.chaos.FAULTS).
     chaos_only: tuple[str, ...] | None = None
     #: Added to every DynamoDB call the function makes, as real DynamoDB's network time.
     ddb_latency_ms: float = 0.0
-    #: Hot reload: a change to the function's code replaces its environments (orderflow_local.reload).
+    #: Hot reload: a change to the function's code replaces its environments (orderflow_local.lambda_runtime.reload).
     reload: bool = False
     #: The function (and its event source mapping) run as its execution role from the template,
     #: and calls the role does not allow fail with AccessDenied (orderflow_local.emulator.patches.iam).

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from orderflow_local.emulator import Emulator
-from orderflow_local.esm import EventSourceMapping, MappingConfig
-from orderflow_local.worker import EnvironmentPool, FunctionConfig
+from orderflow_local.lambda_runtime.environment import EnvironmentPool, FunctionConfig
+from orderflow_local.lambda_runtime.esm import EventSourceMapping, MappingConfig
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from orderflow_local.esm import MappingConfig, MappingConfigurationError
+from orderflow_local.lambda_runtime.esm import MappingConfig, MappingConfigurationError
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Harness

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from orderflow_local.reload import Watcher, handler_sources
+from orderflow_local.lambda_runtime.reload import Watcher, handler_sources
 from orderflow_local.stack import LocalStack, StackOptions
 from tests.support import wait_until
 

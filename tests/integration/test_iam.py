@@ -174,7 +174,7 @@ def test_the_event_source_mapping_polls_as_the_role(tmp_path: Path, caplog: pyte
                 statement["Action"] = kept or ["sqs:Nothing"]
     path = tmp_path / "OrderProcessingStack.template.json"
     path.write_text(json.dumps(template))
-    caplog.set_level(logging.ERROR, logger="orderflow_local.esm")
+    caplog.set_level(logging.ERROR, logger="orderflow_local.lambda_runtime.esm")
     with _start(tmp_path, "no-receive", template=path) as stack:
         sqs = stack.emulator.sqs()
         sqs.send_message(QueueUrl=stack.outputs["QueueUrl"], MessageBody=body(seed_order()))

@@ -166,7 +166,7 @@ def test_a_handler_that_is_not_module_colon_function_is_named(spec: str) -> None
 STARTS_UNDER_CTRL_C = """
 import os, signal, threading, time
 from collections import Counter
-from orderflow_local.worker import EnvironmentPool, FunctionConfig
+from orderflow_local.lambda_runtime.environment import EnvironmentPool, FunctionConfig
 
 signal.signal(signal.SIGINT, lambda *_: None)  # the runner handles its own Ctrl-C
 config = FunctionConfig(name="f", handler="tests.integration.handlers:scripted", timeout=20, memory_size=128,

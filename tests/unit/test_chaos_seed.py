@@ -11,8 +11,8 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from orderflow.batch import ConcurrentBatchProcessor
-from orderflow_local import chaos
-from orderflow_local.chaos import ChaosConfig
+from orderflow_local.lambda_runtime import chaos
+from orderflow_local.lambda_runtime.chaos import ChaosConfig
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -6,7 +6,7 @@ import json
 
 from orderflow_local.cloudwatch.emf import parse_emf
 from orderflow_local.cloudwatch.metrics import MetricStore, dimensions_of, record_emf
-from orderflow_local.worker import _OutputSink
+from orderflow_local.lambda_runtime.runtime import _OutputSink
 
 #: Two directives in one line (the specification allows several): each metric is read once.
 TWO_DIRECTIVES = json.dumps(

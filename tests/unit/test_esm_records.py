@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from orderflow_local.esm import to_lambda_record
+from orderflow_local.lambda_runtime.esm import to_lambda_record
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from orderflow_local.cloudwatch.logs import FunctionLogs
-from orderflow_local.worker import Invocation
+from orderflow_local.lambda_runtime.environment import Invocation
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

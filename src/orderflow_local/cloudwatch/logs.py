@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_logs import CloudWatchLogsClient
 
-    from orderflow_local.worker import Invocation
+    from orderflow_local.lambda_runtime.environment import Invocation
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_cloudwatch import CloudWatchClient
 
-    from orderflow_local.worker import Invocation
+    from orderflow_local.lambda_runtime.environment import Invocation
 
 
 Dimensions = tuple[tuple[str, str], ...]

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-    from orderflow_local.worker import Invocation
+    from orderflow_local.lambda_runtime.environment import Invocation
 
 log = logging.getLogger(__name__)
 
