@@ -253,7 +253,7 @@ def _check_handler(spec: str) -> None:
 def _start(stack: Any) -> Any:
     from orderflow_local.emulator import EmulatorError
     from orderflow_local.lambda_runtime.esm import MappingConfigurationError
-    from orderflow_local.template import TemplateError
+    from orderflow_local.stack.template import TemplateError
 
     try:
         return stack.start()

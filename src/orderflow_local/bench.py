@@ -186,7 +186,7 @@ def put_item_ceiling(
     """
     import concurrent.futures
 
-    from orderflow_local.deploy import create_table
+    from orderflow_local.stack.deploy import create_table
 
     dynamodb = emulator.dynamodb()
     table = f"Ceiling{uuid.uuid4().hex[:8]}"
@@ -445,8 +445,8 @@ def emulator(*, calls: int = 2000, rounds: int = 2, progress: Callable[[str], No
     little of the shared cores. Each round measures both, alternating; each rate is the best
     over the thread counts and the rounds. Every write must land (the table's count is checked).
     """
-    from orderflow_local.deploy import create_table
-    from orderflow_local.template import ensure_template, load_template, template_for
+    from orderflow_local.stack.deploy import create_table
+    from orderflow_local.stack.template import ensure_template, load_template, template_for
 
     spec = load_template(ensure_template(template_for({}), context={}, progress=progress))
     [table] = spec.tables.values()
@@ -538,9 +538,9 @@ def batch_latency(latency_ms: float, *, samples: int = 15) -> BatchLatencyResult
     batch's own time includes ~10 x the emulator's cost per write whatever the handler does;
     measuring the same batches without the added latency, in the same run, takes that out.
     """
-    from orderflow_local.deploy import deploy
     from orderflow_local.lambda_runtime.environment import EnvironmentPool, FunctionConfig
-    from orderflow_local.template import ensure_template, load_template
+    from orderflow_local.stack.deploy import deploy
+    from orderflow_local.stack.template import ensure_template, load_template
     from orderflow_local.traffic import plan_traffic
 
     spec = load_template(ensure_template())
@@ -648,7 +648,7 @@ def cold_start(*, samples: int = 15) -> ColdStartResult:
     import sys
     import tempfile
 
-    from orderflow_local.template import ROOT
+    from orderflow_local.stack.template import ROOT
 
     if str(ROOT) not in sys.path:  # infra/ sits beside src/ in the clone: it is never installed or deployed
         sys.path.insert(0, str(ROOT))

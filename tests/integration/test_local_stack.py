@@ -13,8 +13,8 @@ from orderflow_local.dlq import MAX_REDRIVES, list_dead_letters, redrive
 from orderflow_local.emulator import Emulator, EmulatorError
 from orderflow_local.emulator import patches as moto_patches
 from orderflow_local.stack import LocalStack, StackOptions
-from orderflow_local.template import TemplateError, ensure_template, load_template, resolve
-from orderflow_local.ttl import sweep_expired
+from orderflow_local.stack.template import TemplateError, ensure_template, load_template, resolve
+from orderflow_local.stack.ttl import sweep_expired
 from tests.support import EVENTS
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from orderflow_local.template import TemplateError, ensure_template
+from orderflow_local.stack.template import TemplateError, ensure_template
 
 if TYPE_CHECKING:
     from pathlib import Path

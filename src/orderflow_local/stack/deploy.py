@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from orderflow_local.cloudwatch.alarms import AlarmSpec, create_alarms
 from orderflow_local.emulator import ACCOUNT_ID, REGION
-from orderflow_local.template import FunctionSpec, StackSpec, SubscriptionSpec, TemplateError, resolve
+from orderflow_local.stack.template import FunctionSpec, StackSpec, SubscriptionSpec, TemplateError, resolve
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 from orderflow_local.cloudwatch.alarms import DEFAULT_PERIOD_SCALE, AlarmMonitor, Evaluation, QueueSource
 from orderflow_local.cloudwatch.logs import FunctionLogs
 from orderflow_local.cloudwatch.metrics import MetricStore, record_invocation
-from orderflow_local.deploy import DeployedStack, deploy
 from orderflow_local.emulator import DEFAULT_PORT, REGION, Emulator, RoleCredentials
 from orderflow_local.lambda_runtime.chaos import ChaosConfig, FaultReader, count_faults
 from orderflow_local.lambda_runtime.environment import EnvironmentPool, FunctionConfig
 from orderflow_local.lambda_runtime.esm import EventSourceMapping, MappingConfig
 from orderflow_local.lambda_runtime.reload import STACK_SOURCES, Watcher, forget_bytecode, handler_sources
-from orderflow_local.template import ROOT, FunctionSpec, StackSpec, ensure_template, load_template, template_for
-from orderflow_local.ttl import TtlSweeper
+from orderflow_local.stack.deploy import DeployedStack, deploy
+from orderflow_local.stack.template import ROOT, FunctionSpec, StackSpec, ensure_template, load_template, template_for
+from orderflow_local.stack.ttl import TtlSweeper
 
 if TYPE_CHECKING:
     from collections import Counter

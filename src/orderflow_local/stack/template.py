@@ -336,7 +336,7 @@ def _substitute(text: str, names: dict[str, str], lookup: Lookup) -> str:
 
 # --- synthesis ---------------------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = ROOT / "cdk.out" / f"{STACK_ID}.template.json"
 SYNTH_INPUTS = ("app.py", "cdk.json", "infra", "pyproject.toml")
 
