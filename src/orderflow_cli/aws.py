@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
-    from orderflow_local.producer import Destination
+    from orderflow_local.ops.producer import Destination
 
 T = TypeVar("T")
 LOCAL_ENDPOINT = "http://localhost:4566"
@@ -88,13 +88,13 @@ class Target:
 
     def item_reader(self, table_name: str) -> Callable[[str, str], dict[str, Any] | None]:
         """Reads an order by key (a consistent read), as plain Python values."""
-        from orderflow_local.dlq import table_reader
+        from orderflow_local.ops.dlq import table_reader
 
         return table_reader(self.dynamodb(), table_name)
 
     def queue_url(self, name: str) -> str:
         """The URL of the queue ``name``, or of ``name.fifo`` on a FIFO stack (-c fifo=true)."""
-        from orderflow_local.producer import find_queue
+        from orderflow_local.ops.producer import find_queue
 
         def find() -> str:
             try:
@@ -108,7 +108,7 @@ class Target:
 
     def destination(self, *, queue_url: str | None = None, topic_arn: str | None = None) -> Destination:
         """Where producers send: the given queue or topic, else the stack's topic if it has one, else its queue."""
-        from orderflow_local.producer import Destination, find_destination
+        from orderflow_local.ops.producer import Destination, find_destination
 
         if queue_url or topic_arn:
             return Destination(queue_url=queue_url) if queue_url else Destination(topic_arn=topic_arn)

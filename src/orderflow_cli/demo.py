@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from orderflow_local.ops.traffic import Verdict, percentile, plan_traffic, send, verify
 from orderflow_local.stack import LocalStack, StackOptions
-from orderflow_local.traffic import Verdict, percentile, plan_traffic, send, verify
 
 if TYPE_CHECKING:
     from collections.abc import Callable

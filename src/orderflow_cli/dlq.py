@@ -11,10 +11,10 @@ from rich.table import Table
 
 from orderflow_cli.aws import LOCAL_ENDPOINT, LOG_GROUP, TABLE_NAME, CliError, Target, translate
 from orderflow_cli.common import EndpointOption, console, errors, fail
-from orderflow_local.producer import DLQ_NAME, QUEUE_NAME
+from orderflow_local.ops.producer import DLQ_NAME, QUEUE_NAME
 
 if TYPE_CHECKING:
-    from orderflow_local.dlq import FunctionLogReader
+    from orderflow_local.ops.dlq import FunctionLogReader
 
 dlq_app = typer.Typer(help="Inspect and redrive the dead letter queue.", no_args_is_help=True)
 
@@ -48,7 +48,7 @@ def dlq_list(
     message whose event is in the table already: redriving it would change nothing, and
     `dlq redrive` deletes it.
     """
-    from orderflow_local.dlq import explain, in_flight, list_dead_letters
+    from orderflow_local.ops.dlq import explain, in_flight, list_dead_letters
 
     target = Target(endpoint_url)
     try:
@@ -101,7 +101,7 @@ def _log_reader(target: Target, group: str) -> FunctionLogReader | None:
     """A reader of the function's logs, or None (with a warning) when they cannot be read."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from orderflow_local.dlq import FunctionLogReader
+    from orderflow_local.ops.dlq import FunctionLogReader
 
     logs = target.logs()
     try:
@@ -135,7 +135,7 @@ def dlq_redrive(
     --include-rejected, and none is redriven more than 3 times, so a hopeless message never
     loops forever.
     """
-    from orderflow_local.dlq import MAX_REDRIVES, redrive
+    from orderflow_local.ops.dlq import MAX_REDRIVES, redrive
 
     target = Target(endpoint_url)
     try:

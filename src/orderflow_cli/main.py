@@ -419,7 +419,7 @@ def send(
 
 
 def _send_one(target: Target, destination: Any, body: str, *, sqs: Any, sns: Any) -> str:
-    from orderflow_local import producer
+    from orderflow_local.ops import producer
 
     return translate(partial(producer.send, destination, body, sqs=sqs, sns=sns), target, "send")
 

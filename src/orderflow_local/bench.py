@@ -221,8 +221,8 @@ def pipeline(
     """Send ``orders`` valid orders through the local stack and measure it against the ceiling."""
     import concurrent.futures
 
+    from orderflow_local.ops.traffic import percentile, plan_traffic, send
     from orderflow_local.stack import LocalStack, StackOptions
-    from orderflow_local.traffic import percentile, plan_traffic, send
 
     plan = plan_traffic(orders, seed=1, duplicate_rate=0, malformed_rate=0, invalid_rate=0, run=uuid.uuid4().hex[:6])
     options = StackOptions(port=0, ddb_latency_ms=ddb_latency_ms, emulator_process=emulator_process)
@@ -355,7 +355,7 @@ def stored_order() -> dict[str, Any]:
 
     from orderflow.domain.enrichment import confirm
     from orderflow.domain.models import OrderCreated
-    from orderflow_local.traffic import plan_traffic
+    from orderflow_local.ops.traffic import plan_traffic
 
     plan = plan_traffic(20, seed=1, duplicate_rate=0, malformed_rate=0, invalid_rate=0, run="bench")
     orders = [OrderCreated.model_validate(json.loads(m.body, parse_float=Decimal)) for m in plan.messages]
@@ -539,9 +539,9 @@ def batch_latency(latency_ms: float, *, samples: int = 15) -> BatchLatencyResult
     measuring the same batches without the added latency, in the same run, takes that out.
     """
     from orderflow_local.lambda_runtime.environment import EnvironmentPool, FunctionConfig
+    from orderflow_local.ops.traffic import plan_traffic
     from orderflow_local.stack.deploy import deploy
     from orderflow_local.stack.template import ensure_template, load_template
-    from orderflow_local.traffic import plan_traffic
 
     spec = load_template(ensure_template())
     [function] = spec.functions.values()
@@ -731,8 +731,8 @@ def load(orders: int, *, progress: Callable[[str], None] = lambda _: None, timeo
     import os
     import threading
 
+    from orderflow_local.ops.traffic import plan_traffic, send, verify
     from orderflow_local.stack import LocalStack, StackOptions
-    from orderflow_local.traffic import plan_traffic, send, verify
 
     plan = plan_traffic(orders, seed=21, run=uuid.uuid4().hex[:6])
     peak = {"runner": 0.0, "worker": 0.0}

@@ -1,7 +1,7 @@
 """The stack's topologies run locally from their templates: -c fifo=true, -c fanout=true, both.
 
 Each test synthesizes its variant (as `orderflow up -c ...` does) and sends as producers do
-(orderflow_local.producer): through the topic when there is one, with the orderId as the
+(orderflow_local.ops.producer): through the topic when there is one, with the orderId as the
 FIFO message group.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from orderflow_local import producer
+from orderflow_local.ops import producer
 from orderflow_local.stack import LocalStack, StackOptions
 from tests.support import body, cancellation, seed_order, wait_until
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from orderflow_local.dlq import FunctionLogReader, explain, list_dead_letters, redrive, table_reader
+from orderflow_local.ops.dlq import FunctionLogReader, explain, list_dead_letters, redrive, table_reader
+from orderflow_local.ops.traffic import plan_traffic, send, verify
 from orderflow_local.stack import LocalStack, StackOptions
-from orderflow_local.traffic import plan_traffic, send, verify
 from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(600)

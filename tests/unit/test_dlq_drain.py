@@ -10,7 +10,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from orderflow_local.dlq import list_dead_letters, redrive
+from orderflow_local.ops.dlq import list_dead_letters, redrive
 
 DLQ = "https://sqs.us-east-1.amazonaws.com/123456789012/OrderCreatedDLQ"
 SOURCE = "https://sqs.us-east-1.amazonaws.com/123456789012/OrderCreatedQueue"

@@ -13,8 +13,8 @@ from orderflow.domain.events.created import ORDER_CREATED, OrderCreated
 from orderflow.domain.processing import already_applied
 from orderflow_cli.observe import parse_since, render_message
 from orderflow_local.cloudwatch.logs import _chunks, platform_events
-from orderflow_local.dlq import DeadLetter, FunctionLogReader, explain
 from orderflow_local.lambda_runtime.environment import Invocation, log_stream_name
+from orderflow_local.ops.dlq import DeadLetter, FunctionLogReader, explain
 from tests.support import body, cancellation, seed_order
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from orderflow_local import producer
-from orderflow_local.producer import Destination
+from orderflow_local.ops import producer
+from orderflow_local.ops.producer import Destination
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,10 @@
 """Why valid orders reach the DLQ under chaos: a measurement (docs/reliability.md).
 
-    python -m orderflow_local.dead_letter_report --valid 300 --invalid 10 --rate 0.2 --seeds 1 2
+    python -m orderflow_local.ops.dead_letter_report --valid 300 --invalid 10 --rate 0.2 --seeds 1 2
 
 Runs the local stack with fault injection (by default as the issue measured it:
 ``--visibility-timeout 2 --function-timeout 2``), sends valid and invalid orders, waits for
-the queue to drain, then explains every dead letter (orderflow_local.dlq.explain) and
+the queue to drain, then explains every dead letter (orderflow_local.ops.dlq.explain) and
 prints what it found: how many, moved by whom, already stored, with no reason, and the
 faults injected.
 """
@@ -17,9 +17,9 @@ import time
 from collections import Counter
 from typing import Any
 
-from orderflow_local.dlq import FunctionLogReader, explain, list_dead_letters, table_reader
+from orderflow_local.ops.dlq import FunctionLogReader, explain, list_dead_letters, table_reader
+from orderflow_local.ops.traffic import plan_traffic
 from orderflow_local.stack import LocalStack, StackOptions
-from orderflow_local.traffic import plan_traffic
 
 
 def measure(

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from orderflow_local.dlq import list_dead_letters
-from orderflow_local.producer import Destination, send_batch
+from orderflow_local.ops.dlq import list_dead_letters
+from orderflow_local.ops.producer import Destination, send_batch
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -198,7 +198,7 @@ def send(
     sns: SNSClient | None = None,
     topic_arn: str | None = None,
 ) -> dict[int, float]:
-    """Send ``messages`` in batches of 10 as producers do (orderflow_local.producer): to the
+    """Send ``messages`` in batches of 10 as producers do (orderflow_local.ops.producer): to the
     topic when ``topic_arn`` is given, else to the queue; with its group on FIFO. Return the
     send time (epoch seconds) by index."""
     destination = Destination(topic_arn=topic_arn) if topic_arn else Destination(queue_url=queue_url)

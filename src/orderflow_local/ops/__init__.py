@@ -1,0 +1,7 @@
+"""Operations that work against AWS as well as locally: producers, the DLQ, the demo's traffic.
+
+- :mod:`.producer`: sending orders and cancellations, as producers do (through the topic when there is one);
+- :mod:`.dlq`: the dead letter queue: listing, explaining and redriving its messages;
+- :mod:`.traffic`: realistic traffic planned, sent and verified (the demo, the benches);
+- :mod:`.dead_letter_report`: every dead letter of a run explained (``python -m``).
+"""
