@@ -124,6 +124,15 @@ def up(
         int | None, typer.Option(help="Override the queue's visibility timeout (seconds) for local iteration.")
     ] = None,
     function_timeout: Annotated[float | None, typer.Option(help="Override the function's timeout (seconds).")] = None,
+    batching_window: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=300,
+            help="Override the template's batching window (whole seconds, 0-300 as AWS takes it): 1 delivers "
+            "sooner while iterating. A FIFO queue's mapping keeps none.",
+        ),
+    ] = None,
     log_file: Annotated[Path, typer.Option(help="Where the function's log lines go.")] = Path(
         ".orderflow/OrderProcessor.log"
     ),
@@ -167,6 +176,7 @@ def up(
         handler=handler,
         visibility_timeout=visibility_timeout,
         function_timeout=function_timeout,
+        batching_window=batching_window,
         log_path=log_file,
         chaos_rate=chaos,
         chaos_seed=chaos_seed,
