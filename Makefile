@@ -68,7 +68,7 @@ test: lint
 # moto's own DynamoDB and SQS tests, with and without our patches, compared test by test
 # (downloads moto's sdist once into build/; about 2 minutes; not part of `make test`).
 moto-suite: $(STAMP)
-	$(BIN)/python -m orderflow_local.moto_suite
+	$(BIN)/python -m orderflow_local.tools.moto_suite
 
 clean:
 	rm -rf $(VENV) cdk.out build .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.*

@@ -57,7 +57,7 @@ def pipeline(
     """Throughput and latency of the whole pipeline, against the emulator's own PutItem ceiling."""
     if ctx.invoked_subcommand is not None:
         return
-    from orderflow_local import bench
+    from orderflow_local.tools import bench
 
     result = bench.pipeline(
         orders,
@@ -114,7 +114,7 @@ def batch(
     as_json: JsonOption = False,
 ) -> None:
     """What a batch of 10 costs in write latencies: ~1 when its writes overlap, ~10 when sequential."""
-    from orderflow_local import bench
+    from orderflow_local.tools import bench
 
     result = bench.batch_latency(latency_ms)
     rows = [
@@ -141,7 +141,7 @@ def emulator(
     connections, so the client costs little. Each rate is the best over 1, 2, 4 and 8 client
     threads and the rounds.
     """
-    from orderflow_local import bench
+    from orderflow_local.tools import bench
 
     result = bench.emulator(calls=calls, rounds=rounds, progress=console.print)
     rows = [
@@ -167,7 +167,7 @@ def sqs_depth(
     as_json: JsonOption = False,
 ) -> None:
     """ReceiveMessage and SendMessageBatch cost at depth, against a queue of 10 messages."""
-    from orderflow_local import bench
+    from orderflow_local.tools import bench
 
     rows_data = bench.sqs_depth([int(depth) for depth in depths.split(",")], progress=console.print)
     worst = max(max(row.receive_ratio, row.send_batch_ratio) for row in rows_data)
@@ -189,7 +189,7 @@ def cold_start(
     as_json: JsonOption = False,
 ) -> None:
     """Importing the handler with its clients, against bare `import boto3; boto3.client("dynamodb")`."""
-    from orderflow_local import bench
+    from orderflow_local.tools import bench
 
     result = bench.cold_start(samples=samples)
     rows = [
@@ -210,7 +210,7 @@ def load(
     as_json: JsonOption = False,
 ) -> None:
     """A burst through the whole pipeline: nothing lost, and the runner's memory sampled."""
-    from orderflow_local import bench
+    from orderflow_local.tools import bench
 
     result = bench.load(orders, progress=lambda text: console.print(f"  {text}"))
     rows = [

@@ -79,7 +79,7 @@ def test_emulator_bench_measures_ours_and_stock_moto_side_by_side(tmp_path: Path
 def test_the_bench_writes_an_order_as_the_pipeline_stores_it() -> None:
     from boto3.dynamodb.types import TypeDeserializer
 
-    from orderflow_local.bench import stored_order
+    from orderflow_local.tools.bench import stored_order
 
     deserializer = TypeDeserializer()
     item = {name: deserializer.deserialize(value) for name, value in stored_order().items()}
@@ -92,8 +92,8 @@ def test_the_bench_writes_an_order_as_the_pipeline_stores_it() -> None:
 
 
 def test_the_emulator_bench_load_refuses_an_answer_that_is_not_200() -> None:
-    from orderflow_local.bench import replay, signed_put_items, stored_order
     from orderflow_local.emulator import Emulator
+    from orderflow_local.tools.bench import replay, signed_put_items, stored_order
 
     with Emulator(port=0, own_process=True) as server:
         requests = signed_put_items(server.endpoint, "NoSuchTable", stored_order(), 3)

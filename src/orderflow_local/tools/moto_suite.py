@@ -31,7 +31,7 @@ SUITES = (
 )
 #: What moto's tests import beyond moto itself (its requirements-tests, for these services).
 TEST_DEPENDENCIES = ("freezegun==1.5.5",)
-PLUGIN = "orderflow_local.moto_suite_plugin"
+PLUGIN = "orderflow_local.tools.moto_suite_plugin"
 
 
 def fetch(workdir: Path) -> Path:
