@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 # `make test` runs the full profile (each property's own example count); `make check`, the
@@ -23,6 +25,15 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     base temp sits inside it), for what is built once per run: the synthesized templates."""
     base = tmp_path_factory.getbasetemp()
     return base if worker_id == "master" else base.parent
+
+
+@pytest.fixture(scope="session")
+def synthesized(run_dir: Path) -> Callable[[dict[str, str]], Path]:
+    """``synthesized({"fifo": "true"})``: the app's template for that CDK context, synthesized
+    once per run and shared with the infra tests and the other workers (tests/synth.py)."""
+    from tests.synth import synthesized_template
+
+    return functools.partial(synthesized_template, run_dir)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

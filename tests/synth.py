@@ -11,12 +11,16 @@ from __future__ import annotations
 import fcntl
 import shutil
 import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+#: What the ``synthesized`` fixture gives: a CDK context's template, built once per run.
+Synthesized = Callable[[dict[str, str]], Path]
 
 
 @contextmanager

@@ -20,7 +20,8 @@ from tests.support import EVENTS, free_port
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-pytestmark = pytest.mark.timeout(300)
+# One worker runs this module's tests, so its module-scoped stack starts once (make test: --dist loadgroup).
+pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group("test_cli")]
 
 BIN = Path(sys.executable).parent
 SEED_KEY = '{"orderId": {"S": "ORD-20260420-001"}, "createdAt": {"S": "2026-04-20T14:30:00Z"}}'
@@ -84,7 +85,8 @@ def _start_up(workdir: Path) -> Up:
     }
     with log.open("w") as out:
         process = subprocess.Popen(
-            [str(BIN / "orderflow"), "up", "--port", str(port), "--log-file", str(workdir / "fn.log")],
+            [str(BIN / "orderflow"), "up", "--port", str(port), "--log-file", str(workdir / "fn.log"),
+             "--batching-window", "1"],
             stdout=out, stderr=subprocess.STDOUT, text=True, env=env,
         )  # fmt: skip
     running = Up(process, f"http://localhost:{port}", env, log)

@@ -55,7 +55,7 @@ def test_an_edit_takes_effect_without_a_restart_and_no_batch_is_lost_or_run_twic
     journal = tmp_path / "journal.jsonl"
     messages: list[str] = []
     options = StackOptions(
-        port=0, handler=f"{module}:handle", reload=True, function_timeout=20, visibility_timeout=130,
+        port=0, handler=f"{module}:handle", reload=True, function_timeout=20, visibility_timeout=130, batching_window=1,
         function_environment={"RELOAD_JOURNAL": str(journal)}, stack_sources=(tmp_path / "infra",),
     )  # fmt: skip
     (tmp_path / "infra").mkdir()

@@ -22,14 +22,15 @@ PROBE = "tests.integration.handlers:iam_probe"
 ACCOUNT = "123456789012"
 
 
-def _start(tmp_path: Path, name: str, **options: Any) -> LocalStack:
+def _start(tmp_path: Path, name: str, *, environment: dict[str, str] | None = None, **options: Any) -> LocalStack:
     journal = tmp_path / f"{name}.journal"
     return LocalStack(
         StackOptions(
             port=0,
             ttl_sweep_interval=3600,
             log_path=tmp_path / f"{name}.log",
-            function_environment={"ESM_TEST_JOURNAL": str(journal)},
+            function_environment={"ESM_TEST_JOURNAL": str(journal), **(environment or {})},
+            batching_window=1,  # the template's 5 s, shortened: each receive waits 1 s
             **options,
         )
     )
@@ -207,7 +208,8 @@ def test_removing_a_grant_from_infra_fails_the_pipeline_as_aws_would(
     template = template_path(tmp_path / "cdk.out")
     assert "dynamodb:UpdateItem" not in template.read_text()
 
-    with _start(tmp_path, "no-update", template=template) as stack:
+    # backing off 1 s, then 1 s (RETRY_DELAYS), not the function's default 2 s and 8 s
+    with _start(tmp_path, "no-update", template=template, environment={"RETRY_DELAYS": "1,1"}) as stack:
         sqs, dynamodb = stack.emulator.sqs(), stack.emulator.dynamodb()
         order = seed_order(orderId="ORD-IAM-GRANT")
         key = {"orderId": {"S": order["orderId"]}, "createdAt": {"S": order["createdAt"]}}
@@ -216,7 +218,7 @@ def test_removing_a_grant_from_infra_fails_the_pipeline_as_aws_would(
         cancel_id = sqs.send_message(QueueUrl=stack.outputs["QueueUrl"], MessageBody=json.dumps(cancellation(order)))[
             "MessageId"
         ]
-        # maxReceiveCount 3, backing off 2 s then 8 s, each receive after the 5 s batching window
+        # maxReceiveCount 3, backing off 1 s then 1 s, each receive after the 1 s batching window
         moved = _dead_letters(stack, "the cancel moved to the DLQ by SQS", 90)
         assert moved[0]["MessageId"] == cancel_id
         assert "MessageAttributes" not in moved[0]  # SQS moved it: the handler did not reject it

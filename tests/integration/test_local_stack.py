@@ -20,7 +20,8 @@ from tests.support import EVENTS
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-pytestmark = pytest.mark.timeout(180)
+# One worker runs this module's tests, so its module-scoped stack starts once (make test: --dist loadgroup).
+pytestmark = [pytest.mark.timeout(180), pytest.mark.xdist_group("test_local_stack")]
 
 
 @pytest.fixture(scope="module")

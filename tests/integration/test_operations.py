@@ -18,7 +18,8 @@ from tests.support import body, seed_order, wait_until
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-pytestmark = pytest.mark.timeout(300)
+# One worker runs this module's tests, so its module-scoped stack starts once (make test: --dist loadgroup).
+pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group("test_operations")]
 
 GROUP = "/aws/lambda/OrderProcessor"
 STREAM = re.compile(r"^\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}$")
@@ -68,7 +69,7 @@ def _own_dlq(stack: LocalStack, name: str) -> str:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack(StackOptions(port=0, alarm_period_scale=SCALE)) as running:
+    with LocalStack(StackOptions(port=0, alarm_period_scale=SCALE, batching_window=1)) as running:
         yield running
 
 
@@ -196,6 +197,7 @@ def test_an_injected_fault_sets_off_the_alarm_it_should(fault: str, expected: se
         function_timeout=1,
         visibility_timeout=60,
         alarm_period_scale=SCALE,
+        batching_window=1,
     )
     with LocalStack(options) as stack:
         monitor = stack.alarm_monitor

@@ -58,7 +58,7 @@ def _up(tmp_path: Path, port: int, name: str) -> Up:
     with output.open("w") as out:
         process = subprocess.Popen(
             [str(BIN / "orderflow"), "up", "--port", str(port), "--log-file", str(tmp_path / f"{name}.log"),
-             "--handler", "tests.integration.handlers:scripted", "--function-timeout", "30"],
+             "--handler", "tests.integration.handlers:scripted", "--function-timeout", "30", "--batching-window", "1"],
             stdout=out, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT, start_new_session=True,
         )  # fmt: skip
     up = Up(process, port, output, journal)
@@ -154,11 +154,12 @@ def test_the_port_check_ignores_time_wait_sockets_as_the_server_does() -> None:
 
 @pytest.mark.parametrize("spec", ["badformat", "module:", ":handler", "my-module:handler"])
 def test_a_handler_that_is_not_module_colon_function_is_named(spec: str) -> None:
-    result = subprocess.run(
-        [str(BIN / "orderflow"), "up", "--port", "0", "--handler", spec],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert result.returncode == 2
+    from typer.testing import CliRunner
+
+    from orderflow_cli.main import app
+
+    result = CliRunner().invoke(app, ["up", "--port", "0", "--handler", spec], prog_name="orderflow")
+    assert result.exit_code == 2
     assert f"--handler {spec!r} is not MODULE:FUNCTION" in result.stderr
     assert "Traceback" not in result.stderr
 

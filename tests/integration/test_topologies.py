@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,12 +20,16 @@ from orderflow_local.ops import producer
 from orderflow_local.stack import LocalStack, StackOptions
 from tests.support import body, cancellation, seed_order, wait_until
 
+if TYPE_CHECKING:
+    from tests.synth import Synthesized
+
 pytestmark = pytest.mark.timeout(300)
 
+# The same contexts as the infra tests' variants, so each is synthesized once per run (tests/synth.py).
 VARIANTS = {
-    "fifo": {"fifo": "true"},
-    "fanout": {"fanout": "true"},
-    "fifo-fanout": {"fifo": "true", "fanout": "true"},
+    "fifo": {"stage": "dev", "fifo": "true"},
+    "fanout": {"stage": "dev", "fanout": "true"},
+    "fifo-fanout": {"stage": "dev", "fifo": "true", "fanout": "true"},
 }
 
 
@@ -47,10 +51,14 @@ def _drain(stack: LocalStack, url: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_a_create_and_its_cancel_end_cancelled_through_the_variant(variant: str, tmp_path: Path) -> None:
+def test_a_create_and_its_cancel_end_cancelled_through_the_variant(
+    variant: str, tmp_path: Path, synthesized: Synthesized
+) -> None:
     context = VARIANTS[variant]
     fifo, fanout = "fifo" in context, "fanout" in context
-    with LocalStack(StackOptions(port=0, context=context, log_path=tmp_path / "fn.log")) as stack:
+    with LocalStack(
+        StackOptions(port=0, template=synthesized(context), batching_window=1, log_path=tmp_path / "fn.log")
+    ) as stack:
         outputs = stack.outputs
         sqs, sns = stack.emulator.sqs(), stack.emulator.sns()
         destination = producer.find_destination(sqs, sns)
@@ -85,8 +93,14 @@ def test_a_create_and_its_cancel_end_cancelled_through_the_variant(variant: str,
         assert _drain(stack, outputs["DLQUrl"]) == []
 
 
-def test_a_fifo_topic_delivers_a_duplicate_once_and_keeps_each_orders_events_in_order(tmp_path: Path) -> None:
-    with LocalStack(StackOptions(port=0, context=VARIANTS["fifo-fanout"], log_path=tmp_path / "fn.log")) as stack:
+def test_a_fifo_topic_delivers_a_duplicate_once_and_keeps_each_orders_events_in_order(
+    tmp_path: Path, synthesized: Synthesized
+) -> None:
+    with LocalStack(
+        StackOptions(
+            port=0, template=synthesized(VARIANTS["fifo-fanout"]), batching_window=1, log_path=tmp_path / "fn.log"
+        )
+    ) as stack:
         outputs, sns = stack.outputs, stack.emulator.sns()
         orders = [seed_order(orderId=f"ORD-ORDERED-{n}") for n in range(3)]
         sent = []
@@ -109,8 +123,12 @@ def test_a_fifo_topic_delivers_a_duplicate_once_and_keeps_each_orders_events_in_
         assert events == ["OrderCreated", "OrderCancelled"], events
 
 
-def test_the_aws_cli_publishes_to_the_fifo_topic(tmp_path: Path) -> None:
-    with LocalStack(StackOptions(port=0, context=VARIANTS["fifo-fanout"], log_path=tmp_path / "fn.log")) as stack:
+def test_the_aws_cli_publishes_to_the_fifo_topic(tmp_path: Path, synthesized: Synthesized) -> None:
+    with LocalStack(
+        StackOptions(
+            port=0, template=synthesized(VARIANTS["fifo-fanout"]), batching_window=1, log_path=tmp_path / "fn.log"
+        )
+    ) as stack:
         order = seed_order(orderId="ORD-AWS-CLI-1")
         event = tmp_path / "order.json"
         event.write_text(body(order))
@@ -131,12 +149,14 @@ def test_the_aws_cli_publishes_to_the_fifo_topic(tmp_path: Path) -> None:
         wait_until(lambda: _status(stack, order) == "CONFIRMED", "the order stored", 60)
 
 
-def test_send_and_cancel_commands_publish_to_the_topic(tmp_path: Path) -> None:
+def test_send_and_cancel_commands_publish_to_the_topic(tmp_path: Path, synthesized: Synthesized) -> None:
     from typer.testing import CliRunner
 
     from orderflow_cli.main import app
 
-    with LocalStack(StackOptions(port=0, context=VARIANTS["fanout"], log_path=tmp_path / "fn.log")) as stack:
+    with LocalStack(
+        StackOptions(port=0, template=synthesized(VARIANTS["fanout"]), batching_window=1, log_path=tmp_path / "fn.log")
+    ) as stack:
         runner = CliRunner()
         endpoint = ["--endpoint-url", stack.endpoint]
         sent = runner.invoke(app, ["send", *endpoint])

@@ -11,7 +11,7 @@ data is ever overwritten, and no cancelled order ever goes back to CONFIRMED.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,6 +19,9 @@ from orderflow_local.ops.dlq import FunctionLogReader, explain, list_dead_letter
 from orderflow_local.ops.traffic import plan_traffic, send, verify
 from orderflow_local.stack import LocalStack, StackOptions
 from tests.support import wait_until
+
+if TYPE_CHECKING:
+    from tests.synth import Synthesized
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -68,7 +71,7 @@ def _drained(stack: LocalStack) -> bool:
     ("rate", "topology"),
     [(0.0, "standard"), (0.05, "standard"), (0.15, "standard"), (0.15, "fifo")],
 )
-def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str) -> None:
+def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str, synthesized: Synthesized) -> None:
     # Given a stream of orders with duplicates, malformed and invalid ones
     plan = plan_traffic(
         MESSAGES, seed=11, duplicate_rate=0.1, malformed_rate=0.05, invalid_rate=0.05, cancel_rate=0.3,
@@ -77,10 +80,13 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str)
     assert plan.cancelled_first > 0  # some cancellations are sent before their order
     # A function timeout generous enough that only injected faults time out, even on a busy machine.
     # On FIFO (-c fifo=true) the producer sends each order's events in its own message group.
-    context = {"fifo": "true"} if topology == "fifo" else {}
+    context = {"stage": "dev", "fifo": "true"} if topology == "fifo" else {"stage": "dev"}
+    # Retries back off 1, 2, then 3 s (RETRY_DELAYS) and batches gather for 1 s, not the stack's 2/8/30 s
+    # and 5 s: the same faults and the same paths, in a fraction of the waiting.
     options = StackOptions(
-        port=0, chaos_rate=rate, chaos_seed=5, visibility_timeout=12, function_timeout=5, context=context
-    )
+        port=0, chaos_rate=rate, chaos_seed=5, visibility_timeout=12, function_timeout=5,
+        template=synthesized(context), batching_window=1, function_environment={"RETRY_DELAYS": "1,2,3"},
+    )  # fmt: skip
     with LocalStack(options) as stack:
         assert stack.outputs["QueueUrl"].endswith(".fifo") == (topology == "fifo")
         # When it is sent while faults strike the function
@@ -178,11 +184,12 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str)
 
 def test_a_crash_after_the_write_redelivers_the_order_as_a_duplicate() -> None:
     # Given a function that dies right after every successful write. The visibility timeout
-    # leaves room for the 5 s batching window and a cold start: with less, the redelivered
+    # leaves room for the batching window (1 s here) and a cold start: with less, the redelivered
     # message can reappear while its batch waits, and is (rightly) skipped twice.
     options = StackOptions(
-        port=0, chaos_rate=1.0, chaos_only=("kill_after_write",), visibility_timeout=15, function_timeout=2
-    )
+        port=0, chaos_rate=1.0, chaos_only=("kill_after_write",), visibility_timeout=15, function_timeout=2,
+        batching_window=1,
+    )  # fmt: skip
     plan = plan_traffic(1, seed=3, duplicate_rate=0, malformed_rate=0, invalid_rate=0, run="crash")
     with LocalStack(options) as stack:
         sqs = stack.emulator.sqs()
