@@ -16,7 +16,7 @@ from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]  # no stubs in the dev set (types-psutil is not pinned)
+import psutil
 
 
 def start_shielded(process: Any) -> None:
