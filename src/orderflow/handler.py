@@ -19,7 +19,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import process_partial_response
 
-from orderflow.adapters.dead_letters import REDRIVE_COUNT
+from orderflow.adapters.dead_letters import REDRIVE_COUNT, read_count
 from orderflow.batch import processor_for
 from orderflow.composition import Runtime, Settings, build_runtime
 from orderflow.domain.errors import TransientError
@@ -45,8 +45,6 @@ tracer = Tracer(service=SERVICE)
 
 #: A producer's attribute may be anything: log no more of it than this.
 MAX_LOGGED_ATTRIBUTE_CHARS = 64
-#: A redrive count has a handful of digits (redrives are capped); longer is not a count.
-MAX_REDRIVE_COUNT_DIGITS = 9
 
 # Records of a batch run concurrently (orderflow.batch): per-record log keys are
 # thread-local, and metrics are added under a lock.
@@ -72,15 +70,12 @@ def _redrive_count(raw: str | None) -> int:
     record before the domain runs, and after its retries SQS would move it to the DLQ with
     no reason. The order itself is processed as usual (see docs/decisions.md).
     """
-    if not raw:
-        return 0
-    text = raw.strip()
-    # Digits only ("-1", "1.5" and "abc" are not counts), and few: int() refuses very long ones.
-    if text.isascii() and text.isdigit() and len(text) <= MAX_REDRIVE_COUNT_DIGITS:
-        return int(text)
+    count = read_count(raw)
+    if count is not None:
+        return count
     logger.warning(
         "Unreadable redriveCount ignored",
-        extra={"redrive_count": raw[:MAX_LOGGED_ATTRIBUTE_CHARS], "counted_as": 0},
+        extra={"redrive_count": (raw or "")[:MAX_LOGGED_ATTRIBUTE_CHARS], "counted_as": 0},
     )
     return 0
 

@@ -291,3 +291,12 @@ def test_filter_events_follows_every_page_even_an_empty_one_as_aws_returns_them(
     assert [event["message"] for event in events] == ["a", "b"]
     assert [call.get("nextToken") for call in calls] == [None, "1", "2"]
     assert calls[0] == {"logGroupName": "g", "filterPattern": '"x"', "startTime": 5}
+
+
+@pytest.mark.parametrize("raw", ["abc", "-1", "1.5", "1e3", "٣", "9" * 5000])
+def test_a_producers_unreadable_counts_in_the_dlq_count_as_none_and_never_raise(raw: str) -> None:
+    # SQS moves a message's attributes along to the DLQ: a producer's redriveCount/receiveCount may be anything
+    attributes = {name: {"DataType": "String", "StringValue": raw} for name in ("redriveCount", "receiveCount")}
+    letter = DeadLetter("m-1", "{}", "rh", {"ApproximateReceiveCount": "4"}, attributes)
+    assert letter.redrive_count == 0
+    assert letter.receive_count == 3  # SQS's own count, less the receive that read it

@@ -16,6 +16,22 @@ if TYPE_CHECKING:
 REDRIVE_COUNT = "redriveCount"
 #: Reasons can list many problems; keep the attribute readable and well under SQS limits.
 MAX_REASON_CHARS = 1024
+#: A count attribute longer than this is not one we wrote (int() refuses very long ones anyway).
+MAX_COUNT_DIGITS = 9
+
+
+def read_count(raw: str | None) -> int | None:
+    """A count attribute (``redriveCount``, ``receiveCount``) as an int; None when it is not one.
+
+    Any producer can set message attributes, so they are not trusted: ``"-1"``, ``"1.5"``,
+    ``"abc"``, whitespace and a thousand digits are not counts. Missing (None or "") is 0.
+    """
+    if not raw:
+        return 0
+    text = raw.strip()
+    if text.isascii() and text.isdigit() and len(text) <= MAX_COUNT_DIGITS:
+        return int(text)
+    return None
 
 
 class SqsDeadLetterPublisher:

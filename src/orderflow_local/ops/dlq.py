@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orderflow.adapters.dead_letters import REDRIVE_COUNT
+from orderflow.adapters.dead_letters import REDRIVE_COUNT, read_count
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -86,8 +86,9 @@ class DeadLetter:
     def receive_count(self) -> int:
         """How many times it was received from its source queue: the handler's attribute, else SQS's count
         less the receive that read it here (SQS keeps counting in the DLQ)."""
-        if self._string("receiveCount"):
-            return int(self._string("receiveCount") or 0)
+        written = read_count(self._string("receiveCount"))
+        if self._string("receiveCount") and written is not None:
+            return written
         return max(0, int(self.attributes.get("ApproximateReceiveCount") or 1) - 1)
 
     @property
@@ -96,7 +97,8 @@ class DeadLetter:
 
     @property
     def redrive_count(self) -> int:
-        return int(self._string(REDRIVE_COUNT) or 0)
+        """Redrives so far; a producer's unreadable ``redriveCount`` (SQS moves the attributes along) counts 0."""
+        return read_count(self._string(REDRIVE_COUNT)) or 0
 
     def _string(self, name: str) -> str | None:
         value = self.message_attributes.get(name, {}).get("StringValue")
