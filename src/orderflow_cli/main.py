@@ -19,7 +19,17 @@ from rich.table import Table
 
 from orderflow_cli.aws import LOCAL_ENDPOINT, TABLE_NAME, CliError, Target, translate
 from orderflow_cli.bench import bench_app
-from orderflow_cli.common import EndpointOption, console, errors
+from orderflow_cli.common import (
+    ChaosOption,
+    ChaosSeedOption,
+    ContextOption,
+    EndpointOption,
+    console,
+    errors,
+    handle_sigterm,
+    parse_context,
+    start_stack,
+)
 from orderflow_cli.common import fail as _fail
 from orderflow_cli.dlq import dlq_app
 from orderflow_cli.observe import logs, status
@@ -42,17 +52,6 @@ app.command()(status)
 #: The tutorial's sample order, shipped with the package (tests/events holds the same file).
 SEED_ORDER = Path(__file__).resolve().parent / "samples" / "seed_order.json"
 
-ChaosOption = Annotated[
-    float,
-    typer.Option(
-        "--chaos",
-        min=0.0,
-        max=1.0,
-        help="Inject faults at this rate per AWS call: DynamoDB throttling/5xx, DLQ send failures, "
-        "killed workers (before/after writes), handler timeouts, slow calls.",
-    ),
-]
-ChaosSeedOption = Annotated[int, typer.Option(help="Seed of the fault injection.")]
 LatencyOption = Annotated[
     float,
     typer.Option(min=0.0, help="Add this many ms to every DynamoDB call the function makes (real DynamoDB's wait)."),
@@ -62,26 +61,6 @@ QueueUrlOption = Annotated[
     str | None, typer.Option(help="Send to this queue (default: the stack's topic if it has one, else its queue).")
 ]
 TopicArnOption = Annotated[str | None, typer.Option(help="Publish to this SNS topic (default: found as above).")]
-ContextOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--context",
-        "-c",
-        metavar="KEY=VALUE",
-        help="CDK context, as the CDK CLI takes it (repeatable): -c fifo=true, -c fanout=true, -c stage=prod. "
-        "The stack is synthesized with it.",
-    ),
-]
-
-
-def _context(items: list[str] | None) -> dict[str, str]:
-    context = {}
-    for item in items or []:
-        key, separator, value = item.partition("=")
-        if not separator or not key.strip():
-            raise _fail(f"-c {item!r} is not KEY=VALUE: for example -c fifo=true", 2)
-        context[key.strip()] = value.strip()
-    return context
 
 
 def _version(value: bool) -> None:
@@ -99,13 +78,6 @@ def _options(
     ] = False,
 ) -> None:
     """Run the pipeline locally, send and cancel orders, inspect orders and the DLQ."""
-
-
-def _handle_sigterm() -> None:
-    def raise_interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, raise_interrupt)
 
 
 # --- up ----------------------------------------------------------------------------------
@@ -183,12 +155,12 @@ def up(
         ddb_latency_ms=ddb_latency_ms,
         reload=reload,
         iam=iam,
-        context=_context(context),
+        context=parse_context(context),
         alarm_period_scale=alarm_period_scale,
     )
-    _handle_sigterm()
+    handle_sigterm()
     try:
-        stack = _start(LocalStack(options, progress=console.print))
+        stack = start_stack(LocalStack(options, progress=console.print))
     except KeyboardInterrupt:  # LocalStack.start has stopped what it started
         raise _fail("interrupted while starting", 130) from None
     failure: str | None = None
@@ -258,17 +230,6 @@ def _check_handler(spec: str) -> None:
         found = None
     if found is None:
         raise _fail(f"cannot find module {module!r} for --handler {spec!r}: is it on PYTHONPATH or in {Path.cwd()}?", 2)
-
-
-def _start(stack: Any) -> Any:
-    from orderflow_local.emulator import EmulatorError
-    from orderflow_local.lambda_runtime.esm import MappingConfigurationError
-    from orderflow_local.stack.template import TemplateError
-
-    try:
-        return stack.start()
-    except (EmulatorError, TemplateError, MappingConfigurationError) as exc:
-        raise _fail(str(exc)) from None
 
 
 def _print_banner(stack: Any, log_file: Path) -> None:
@@ -375,12 +336,12 @@ def demo(
     from orderflow_cli.demo import run_demo
     from orderflow_local.stack import StackOptions
 
-    _handle_sigterm()
+    handle_sigterm()
     try:
-        options = StackOptions(port=port, chaos_rate=chaos, chaos_seed=chaos_seed, context=_context(context))
+        options = StackOptions(port=port, chaos_rate=chaos, chaos_seed=chaos_seed, context=parse_context(context))
         if chaos:  # faults that kill or time out cost a visibility timeout: keep it short for a demo
             options.visibility_timeout, options.function_timeout = 10, 3
-        ok = run_demo(console, orders=orders, seed=seed, port=port, timeout=timeout, start=_start, options=options)
+        ok = run_demo(console, orders=orders, seed=seed, port=port, timeout=timeout, start=start_stack, options=options)
     except KeyboardInterrupt:
         raise _fail("interrupted", 130) from None
     if not ok:
@@ -655,7 +616,7 @@ def cost(
     from orderflow_cli import cost as pricing
 
     try:
-        topology = pricing.Topology.from_context(_context(context))
+        topology = pricing.Topology.from_context(parse_context(context))
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
     measured = pricing.Measurements.load()
