@@ -1,0 +1,259 @@
+"""`orderflow up`: the embedded AWS with the stack deployed into it, its banner, its live line, its stop."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from orderflow_cli.common import (
+    ChaosOption,
+    ChaosSeedOption,
+    ContextOption,
+    console,
+    errors,
+    fail,
+    handle_sigterm,
+    parse_context,
+    start_stack,
+)
+
+LatencyOption = Annotated[
+    float,
+    typer.Option(min=0.0, help="Add this many ms to every DynamoDB call the function makes (real DynamoDB's wait)."),
+]
+PortOption = Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 for the embedded AWS endpoint.")]
+
+
+def up(
+    port: PortOption = 4566,
+    handler: Annotated[
+        str | None,
+        typer.Option(
+            help="Run this SQS handler (MODULE:FUNCTION, found on PYTHONPATH or here) instead of the stack's."
+        ),
+    ] = None,
+    visibility_timeout: Annotated[
+        int | None, typer.Option(help="Override the queue's visibility timeout (seconds) for local iteration.")
+    ] = None,
+    function_timeout: Annotated[float | None, typer.Option(help="Override the function's timeout (seconds).")] = None,
+    batching_window: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=300,
+            help="Override the template's batching window (whole seconds, 0-300 as AWS takes it): 1 delivers "
+            "sooner while iterating. A FIFO queue's mapping keeps none.",
+        ),
+    ] = None,
+    log_file: Annotated[Path, typer.Option(help="Where the function's log lines go.")] = Path(
+        ".orderflow/OrderProcessor.log"
+    ),
+    chaos: ChaosOption = 0.0,
+    chaos_seed: ChaosSeedOption = 0,
+    ddb_latency_ms: LatencyOption = 0.0,
+    reload: Annotated[
+        bool,
+        typer.Option(
+            "--reload/--no-reload",
+            help="Pick up edits to the function's code without a restart (the stack's src/orderflow/, or the "
+            "--handler module): new environments run it, batches in flight finish on the old code.",
+        ),
+    ] = True,
+    context: ContextOption = None,
+    alarm_period_scale: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="Evaluate the template's alarms with every period divided by this (30: 5 minutes over 10 s); "
+            "1 waits as CloudWatch does.",
+        ),
+    ] = 30.0,
+    iam: Annotated[
+        bool,
+        typer.Option(
+            "--iam/--no-iam",
+            help="Run the function and its event source mapping as the execution role from the template: a call "
+            "the role does not allow fails with AccessDenied, as on AWS. Other credentials stay administrator.",
+        ),
+    ] = True,
+) -> None:
+    """Start the embedded AWS, deploy the stack's template into it and run the pipeline until Ctrl-C."""
+    from orderflow_local.stack import LocalStack, StackOptions
+
+    if handler:
+        _check_handler(handler)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    options = StackOptions(
+        port=port,
+        handler=handler,
+        visibility_timeout=visibility_timeout,
+        function_timeout=function_timeout,
+        batching_window=batching_window,
+        log_path=log_file,
+        chaos_rate=chaos,
+        chaos_seed=chaos_seed,
+        ddb_latency_ms=ddb_latency_ms,
+        reload=reload,
+        iam=iam,
+        context=parse_context(context),
+        alarm_period_scale=alarm_period_scale,
+    )
+    handle_sigterm()
+    try:
+        stack = start_stack(LocalStack(options, progress=console.print))
+    except KeyboardInterrupt:  # LocalStack.start has stopped what it started
+        raise fail("interrupted while starting", 130) from None
+    failure: str | None = None
+    try:
+        _print_banner(stack, log_file)
+        _live_status(stack)
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # noqa: BLE001 - the emulator died, a call failed: said in one line, then stopped
+        failure = _one_line(exc)
+        errors.print(f"error: {failure}")
+    finally:
+        # Whatever ended the run (Ctrl-C, an error, an exit), what the stack started is drained and stopped.
+        _stop(stack, chaos=bool(chaos))
+    if failure is not None:
+        raise typer.Exit(1)
+
+
+def _one_line(exc: Exception) -> str:
+    """The error's first line (botocore's and granian's messages can span several), or its type."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _stop(stack: Any, *, chaos: bool) -> None:
+    """The first Ctrl-C (or SIGTERM) drains and stops; a second one stops at once."""
+    console.print("\nStopping: no new batches; the batches in flight finish first (Ctrl-C again to stop at once)...")
+    held: dict[str, int] = {}
+
+    def record_what_is_held() -> None:
+        try:
+            held.update(stack.held())
+        except Exception as exc:  # noqa: BLE001 - a summary is not worth failing the stop for
+            errors.print(f"warning: could not count what the emulator holds: {exc}")
+
+    faults = stack.faults() if chaos else None
+    try:
+        stack.stop(on_drained=record_what_is_held)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third Ctrl-C must not interrupt the cleanup
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.kill()
+        console.print("Stopped at once: batches in flight were abandoned (SQS would deliver them again).")
+        raise typer.Exit(130) from None
+    if faults is not None:
+        console.print(f"Faults injected: {_faults(faults)}")
+    if held:
+        listed = ", ".join(f"{count} {what}" for what, count in held.items())
+        console.print(f"Discarded with the emulator's in-memory state: {listed}.")
+    console.print("Stopped.")
+
+
+def _check_handler(spec: str) -> None:
+    import importlib.util
+
+    module, _, function = spec.partition(":") if ":" in spec else spec.rpartition(".")
+    if not module or not function or not all(part.isidentifier() for part in module.split(".")):
+        raise fail(
+            f"--handler {spec!r} is not MODULE:FUNCTION: give the module and the function, "
+            "for example --handler mypackage.handlers:handle",
+            2,
+        )
+    sys.path.insert(0, str(Path.cwd()))
+    try:
+        found = importlib.util.find_spec(module) if module else None
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise fail(f"cannot find module {module!r} for --handler {spec!r}: is it on PYTHONPATH or in {Path.cwd()}?", 2)
+
+
+def _print_banner(stack: Any, log_file: Path) -> None:
+    outputs = stack.outputs
+    console.print(f"\n[bold]orderflow is running[/bold] — AWS endpoint {stack.endpoint} (us-east-1, any credentials)")
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    for name, value in outputs.items():
+        table.add_row(name, value)
+    table.add_row("Function logs", f"{log_file!s}; CloudWatch Logs {_log_groups(stack)} (`orderflow logs`)")
+    monitor = stack.alarm_monitor
+    if monitor is not None:
+        table.add_row(
+            "Alarms",
+            f"{len(monitor.alarms)} from the template, evaluated locally with periods divided by "
+            f"{monitor.period_scale:g} (300 s over {300 / monitor.period_scale:g} s) (`orderflow status`)",
+        )
+    watched = ", ".join(_relative(path) for path in stack.watched)
+    table.add_row("Hot reload", f"watching {watched}" if watched else "off")
+    roles = ", ".join(f"{function} runs as {role.rsplit('/', 1)[-1]}" for function, role in stack.roles.items())
+    table.add_row("IAM", f"enforced from the template: {roles}" if roles else "not enforced (--no-iam)")
+    console.print(table)
+    for warning in stack.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    console.print("\nIn another shell:")
+    console.print(f"  export AWS_ENDPOINT_URL={stack.endpoint}")
+    console.print("  export AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local")
+    console.print("  orderflow send            # the seed's sample order")
+    console.print("  orderflow orders get ORD-20260420-001")
+    console.print(f"\nNot emulated (no local effect): {', '.join(stack.spec.not_emulated)}")
+    console.print("Press Ctrl-C to stop.\n")
+
+
+def _log_groups(stack: Any) -> str:
+    return ", ".join(sorted({function.log_group for function in stack.spec.functions.values()}))
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _live_status(stack: Any) -> None:
+    import time
+
+    from rich.live import Live
+
+    sqs, dynamodb = stack.emulator.sqs(), stack.emulator.dynamodb()
+    with Live(console=console, refresh_per_second=2, transient=False) as live:
+        while True:
+            live.update(_status_line(stack, sqs, dynamodb))
+            time.sleep(1)
+
+
+def _status_line(stack: Any, sqs: Any, dynamodb: Any) -> str:
+    outputs = stack.outputs
+    queue = sqs.get_queue_attributes(QueueUrl=outputs["QueueUrl"], AttributeNames=["All"])["Attributes"]
+    dlq = sqs.get_queue_attributes(QueueUrl=outputs["DLQUrl"], AttributeNames=["ApproximateNumberOfMessages"])
+    stored = dynamodb.describe_table(TableName=outputs["TableName"])["Table"]["ItemCount"]
+    stats = [mapping.stats for mapping in stack.mappings]
+    chaos = f" | faults {_faults(stack.faults())}" if stack.options.chaos_rate else ""
+    return (
+        f"queue {queue['ApproximateNumberOfMessages']} | in flight {queue['ApproximateNumberOfMessagesNotVisible']} | "
+        f"stored {stored} | DLQ {dlq['Attributes']['ApproximateNumberOfMessages']} | "
+        f"invocations {sum(s.invocations for s in stats)} | cold starts {sum(s.cold_starts for s in stats)} | "
+        f"errors {sum(s.failed for s in stats)}{chaos}{_alarm_flag(stack)}"
+    )
+
+
+def _alarm_flag(stack: Any) -> str:
+    monitor = stack.alarm_monitor
+    if monitor is None:
+        return ""
+    firing = monitor.in_alarm()
+    if not firing:
+        return " | alarms OK"
+    return " | [bold red]ALARM " + ", ".join(name.removeprefix("orderflow-") for name in firing) + "[/bold red]"
+
+
+def _faults(faults: Any) -> str:
+    return ", ".join(f"{kind} {count}" for kind, count in sorted(faults.items())) or "none yet"
