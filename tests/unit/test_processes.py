@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from orderflow_local.processes import cpu_seconds, descendants
+from tests.support import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -99,21 +100,25 @@ def test_a_child_of_a_child_is_found_and_stopped(system: str, tree: tuple[subpro
 
 
 def test_a_busy_process_cpu_time_grows_and_an_idle_one_stays_put(system: str) -> None:
+    # The idle one has started (it says so) before its figure is read; the busy one spins
+    ready = "import sys, time; print('ready', flush=True); time.sleep(60)"
+    idle = subprocess.Popen([sys.executable, "-c", ready], stdout=subprocess.PIPE, text=True)
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        time.sleep(0.3)  # both have started and imported
+        assert idle.stdout is not None
+        assert idle.stdout.readline() == "ready\n"
         busy_before, idle_before = _cpu(busy.pid), _cpu(idle.pid)
-        time.sleep(0.5)
-        busy_after, idle_after, both = _cpu(busy.pid), _cpu(idle.pid), _cpu(busy.pid, idle.pid)
+        # Waits on the figure itself, not on a time: a busy machine only makes it slower to come
+        grown = wait_until(lambda: (now := _cpu(busy.pid)) - busy_before >= 0.2 and now, "0.2 s of CPU", 30, 0.05)
+        idle_after, both = _cpu(idle.pid), _cpu(busy.pid, idle.pid)
     finally:
         busy.kill()
         idle.kill()
         busy.wait()
         idle.wait()
-    assert busy_after - busy_before >= 0.2  # it spun for 0.5 s (on a shared core, at least 40% of that)
-    assert idle_after - idle_before < 0.05
-    assert both >= busy_after + idle_after  # read last, it sums both
+    assert grown - busy_before >= 0.2
+    assert idle_after - idle_before < 0.05  # asleep the whole time the other spun
+    assert both >= grown + idle_after  # read last, it sums both
 
 
 def test_a_process_that_is_gone_gives_no_figure_rather_than_a_partial_one(system: str) -> None:
