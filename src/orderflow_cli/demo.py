@@ -3,21 +3,62 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from orderflow_local.ops.traffic import Verdict, percentile, plan_traffic, send, verify
-from orderflow_local.stack import LocalStack, StackOptions
+from orderflow_cli.common import (
+    ChaosOption,
+    ChaosSeedOption,
+    ContextOption,
+    console,
+    fail,
+    handle_sigterm,
+    parse_context,
+    start_stack,
+)
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the stack is imported when the demo runs, not when the command starts
     from collections.abc import Callable
 
     from rich.console import Console
 
+    from orderflow_local.ops.traffic import Verdict
+    from orderflow_local.stack import LocalStack, StackOptions
+
 #: Share of new orders the demo also cancels (some of the cancellations sent before their order).
 CANCEL_RATE = 0.15
+
+
+def demo(
+    orders: Annotated[int, typer.Option(min=1, help="How many messages to send.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the generated traffic (same seed, same orders).")] = 7,
+    port: Annotated[int, typer.Option(help="Port for the embedded AWS (0: any free port).")] = 0,
+    timeout: Annotated[
+        float, typer.Option(help="Give up waiting for the queue to drain after this many seconds.")
+    ] = 300,
+    chaos: ChaosOption = 0.0,
+    chaos_seed: ChaosSeedOption = 0,
+    context: ContextOption = None,
+) -> None:
+    """Boot everything, send a realistic stream of orders, wait until it drains, and report.
+
+    Exits non-zero if any order was lost or stored twice.
+    """
+    from orderflow_local.stack import StackOptions
+
+    handle_sigterm()
+    try:
+        options = StackOptions(port=port, chaos_rate=chaos, chaos_seed=chaos_seed, context=parse_context(context))
+        if chaos:  # faults that kill or time out cost a visibility timeout: keep it short for a demo
+            options.visibility_timeout, options.function_timeout = 10, 3
+        ok = run_demo(console, orders=orders, seed=seed, port=port, timeout=timeout, start=start_stack, options=options)
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+    if not ok:
+        raise typer.Exit(1)
 
 
 def run_demo(
@@ -31,6 +72,9 @@ def run_demo(
     options: StackOptions | None = None,
 ) -> bool:
     """Run the demo; return True when nothing was lost or stored twice."""
+    from orderflow_local.ops.traffic import plan_traffic, send, verify
+    from orderflow_local.stack import LocalStack, StackOptions
+
     console.print(
         "[bold]Booting the local stack[/bold] (embedded AWS, the template's resources, the event source mapping)..."
     )
@@ -117,6 +161,8 @@ def _report(
     drained: bool,
     began: float,
 ) -> None:
+    from orderflow_local.ops.traffic import percentile
+
     metrics: dict[str, int] = {}
     for mapping in stack.mappings:
         for name, value in mapping.stats.handler_metrics.items():

@@ -19,16 +19,13 @@ from rich.table import Table
 from orderflow_cli.aws import LOCAL_ENDPOINT, TABLE_NAME, CliError, Target, translate
 from orderflow_cli.bench import bench_app
 from orderflow_cli.common import (
-    ChaosOption,
-    ChaosSeedOption,
     ContextOption,
     EndpointOption,
     console,
-    handle_sigterm,
     parse_context,
-    start_stack,
 )
 from orderflow_cli.common import fail as _fail
+from orderflow_cli.demo import demo
 from orderflow_cli.dlq import dlq_app
 from orderflow_cli.observe import logs, status
 from orderflow_cli.up import up
@@ -47,6 +44,7 @@ app.add_typer(bench_app, name="bench")
 app.command()(logs)
 app.command()(status)
 app.command()(up)
+app.command()(demo)
 
 
 #: The tutorial's sample order, shipped with the package (tests/events holds the same file).
@@ -73,40 +71,6 @@ def _options(
     ] = False,
 ) -> None:
     """Run the pipeline locally, send and cancel orders, inspect orders and the DLQ."""
-
-
-# --- demo --------------------------------------------------------------------------------
-
-
-@app.command()
-def demo(
-    orders: Annotated[int, typer.Option(min=1, help="How many messages to send.")] = 200,
-    seed: Annotated[int, typer.Option(help="Seed of the generated traffic (same seed, same orders).")] = 7,
-    port: Annotated[int, typer.Option(help="Port for the embedded AWS (0: any free port).")] = 0,
-    timeout: Annotated[
-        float, typer.Option(help="Give up waiting for the queue to drain after this many seconds.")
-    ] = 300,
-    chaos: ChaosOption = 0.0,
-    chaos_seed: ChaosSeedOption = 0,
-    context: ContextOption = None,
-) -> None:
-    """Boot everything, send a realistic stream of orders, wait until it drains, and report.
-
-    Exits non-zero if any order was lost or stored twice.
-    """
-    from orderflow_cli.demo import run_demo
-    from orderflow_local.stack import StackOptions
-
-    handle_sigterm()
-    try:
-        options = StackOptions(port=port, chaos_rate=chaos, chaos_seed=chaos_seed, context=parse_context(context))
-        if chaos:  # faults that kill or time out cost a visibility timeout: keep it short for a demo
-            options.visibility_timeout, options.function_timeout = 10, 3
-        ok = run_demo(console, orders=orders, seed=seed, port=port, timeout=timeout, start=start_stack, options=options)
-    except KeyboardInterrupt:
-        raise _fail("interrupted", 130) from None
-    if not ok:
-        raise typer.Exit(1)
 
 
 # --- send --------------------------------------------------------------------------------
