@@ -1,4 +1,5 @@
-"""The shape of src/: orderflow_local's packages import one way, and the function imports neither of the others.
+"""The shape of src/: orderflow_local's packages and orderflow_cli's modules import one way, and the function
+imports neither of the others.
 
 Read from the source with ``ast`` (nothing is imported), every import counts: at the top of a
 module or inside a function. Imports under ``if TYPE_CHECKING:`` count too, but may also use
@@ -108,4 +109,32 @@ def test_the_function_and_the_emulator_do_not_import_the_cli_or_each_other() -> 
         for imported, _ in _imports(path)
         if imported.split(".")[0] in banned
     ]
+    assert wrong == []
+
+
+CLI = SRC / "orderflow_cli"
+#: The command's modules: main assembles the command groups, each group imports only the shared
+#: helpers (common: options, consoles, fail; aws: endpoints and clients), and those import no other.
+CLI_SHARED = {"common", "aws"}
+CLI_ENTRY = {"__init__", "__main__", "main"}
+
+
+def test_the_cli_imports_one_way_main_then_command_groups_then_common_and_aws() -> None:
+    wrong = []
+    for path in sorted(CLI.glob("*.py")):
+        for imported, _ in _imports(path):
+            parts = imported.split(".")
+            if parts[0] != "orderflow_cli" or len(parts) < 2 or parts[1] == path.stem:
+                continue
+            other = parts[1]
+            if path.stem == "__main__":
+                ok = other == "main"
+            elif path.stem == "main":
+                ok = other not in CLI_ENTRY
+            elif path.stem in CLI_SHARED:
+                ok = False
+            else:  # a command group
+                ok = other in CLI_SHARED
+            if not ok:
+                wrong.append(f"{path.relative_to(SRC)} imports {imported}")
     assert wrong == []
