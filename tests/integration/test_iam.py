@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from orderflow_local.stack import LocalStack, StackOptions
-from orderflow_local.stack.template import ensure_template
+from orderflow_local.stack.synthesis import ensure_template
 from tests.support import body, cancellation, seed_order, wait_until
 
 if TYPE_CHECKING:

@@ -13,7 +13,8 @@ from orderflow_local.emulator import Emulator, EmulatorError
 from orderflow_local.emulator import patches as moto_patches
 from orderflow_local.ops.dlq import MAX_REDRIVES, list_dead_letters, redrive
 from orderflow_local.stack import LocalStack, StackOptions
-from orderflow_local.stack.template import TemplateError, ensure_template, load_template, resolve
+from orderflow_local.stack.synthesis import ensure_template
+from orderflow_local.stack.template import TemplateError, load_template, resolve
 from orderflow_local.stack.ttl import sweep_expired
 from tests.support import EVENTS
 

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from orderflow_local.stack.template import TemplateError, ensure_template
+from orderflow_local.stack.synthesis import ensure_template
+from orderflow_local.stack.template import TemplateError
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -18,7 +18,8 @@ from orderflow_local.lambda_runtime.environment import EnvironmentPool, Function
 from orderflow_local.lambda_runtime.esm import EventSourceMapping, MappingConfig
 from orderflow_local.lambda_runtime.reload import STACK_SOURCES, Watcher, forget_bytecode, handler_sources
 from orderflow_local.stack.deploy import DeployedStack, deploy
-from orderflow_local.stack.template import ROOT, FunctionSpec, StackSpec, ensure_template, load_template, template_for
+from orderflow_local.stack.synthesis import ROOT, ensure_template, template_for
+from orderflow_local.stack.template import FunctionSpec, StackSpec, load_template
 from orderflow_local.stack.ttl import TtlSweeper
 
 if TYPE_CHECKING:

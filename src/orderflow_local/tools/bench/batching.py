@@ -30,7 +30,8 @@ def batch_latency(latency_ms: float, *, samples: int = 15) -> BatchLatencyResult
     from orderflow_local.lambda_runtime.environment import EnvironmentPool, FunctionConfig
     from orderflow_local.ops.traffic import plan_traffic
     from orderflow_local.stack.deploy import deploy
-    from orderflow_local.stack.template import ensure_template, load_template
+    from orderflow_local.stack.synthesis import ensure_template
+    from orderflow_local.stack.template import load_template
 
     spec = load_template(ensure_template())
     [function] = spec.functions.values()

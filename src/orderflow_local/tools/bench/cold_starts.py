@@ -39,7 +39,7 @@ def cold_start(*, samples: int = 15) -> ColdStartResult:
     import sys
     import tempfile
 
-    from orderflow_local.stack.template import ROOT
+    from orderflow_local.stack.synthesis import ROOT
 
     if str(ROOT) not in sys.path:  # infra/ sits beside src/ in the clone: it is never installed or deployed
         sys.path.insert(0, str(ROOT))

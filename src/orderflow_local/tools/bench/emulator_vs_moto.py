@@ -145,7 +145,8 @@ def emulator(*, calls: int = 2000, rounds: int = 2, progress: Callable[[str], No
     over the thread counts and the rounds. Every write must land (the table's count is checked).
     """
     from orderflow_local.stack.deploy import create_table
-    from orderflow_local.stack.template import ensure_template, load_template, template_for
+    from orderflow_local.stack.synthesis import ensure_template, template_for
+    from orderflow_local.stack.template import load_template
 
     spec = load_template(ensure_template(template_for({}), context={}, progress=progress))
     [table] = spec.tables.values()
