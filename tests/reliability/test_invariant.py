@@ -106,7 +106,8 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str,
         final = _items(stack)
         faults = stack.faults()
         dead = list_dead_letters(stack.emulator.sqs(), stack.outputs["DLQUrl"], limit=10_000)
-        time.sleep(1.5)  # the function's last log events reach CloudWatch Logs
+        for logs in stack.function_logs:  # every invocation is recorded (drained); send its events now,
+            logs.flush()  # not at the sender's next tick, which a busy machine may delay past any fixed wait
         read = table_reader(stack.emulator.dynamodb(), "Orders")
         explained = explain(
             dead, logs=FunctionLogReader(stack.emulator.logs(), "/aws/lambda/OrderProcessor"), read_item=read
