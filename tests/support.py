@@ -115,3 +115,30 @@ def examples(full: int) -> int:
     from hypothesis import settings
 
     return max(5, full * settings().max_examples // 100)
+
+
+def create_orders_table(dynamodb: Any, name: str = "Orders") -> None:
+    """A table shaped as the stack's Orders: (orderId, createdAt), the CustomerIndex GSI, on demand."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "orderId", "KeyType": "HASH"},
+            {"AttributeName": "createdAt", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "orderId", "AttributeType": "S"},
+            {"AttributeName": "createdAt", "AttributeType": "S"},
+            {"AttributeName": "customerId", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "CustomerIndex",
+                "KeySchema": [
+                    {"AttributeName": "customerId", "KeyType": "HASH"},
+                    {"AttributeName": "createdAt", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )

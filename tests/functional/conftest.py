@@ -13,6 +13,7 @@ from moto import mock_aws
 from orderflow import handler
 from orderflow.composition import Settings, build_runtime
 from orderflow_local.emulator import patches as moto_patches
+from tests.support import create_orders_table
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -93,29 +94,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedAws]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         sqs = boto3.client("sqs", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName="Orders",
-            KeySchema=[
-                {"AttributeName": "orderId", "KeyType": "HASH"},
-                {"AttributeName": "createdAt", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "orderId", "AttributeType": "S"},
-                {"AttributeName": "createdAt", "AttributeType": "S"},
-                {"AttributeName": "customerId", "AttributeType": "S"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "CustomerIndex",
-                    "KeySchema": [
-                        {"AttributeName": "customerId", "KeyType": "HASH"},
-                        {"AttributeName": "createdAt", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_orders_table(dynamodb)
         dlq_url = sqs.create_queue(QueueName="OrderCreatedDLQ")["QueueUrl"]
         queue_url = sqs.create_queue(QueueName="OrderCreatedQueue")["QueueUrl"]
         env = EmulatedAws(dynamodb=dynamodb, sqs=sqs, table_name="Orders", queue_url=queue_url, dlq_url=dlq_url)

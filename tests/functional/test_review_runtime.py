@@ -16,7 +16,7 @@ import pytest
 from orderflow import handler
 from orderflow.batch import trace_context_of
 from orderflow.handler import lambda_handler
-from tests.support import FakeLambdaContext, body, seed_order, sqs_record
+from tests.support import FakeLambdaContext, body, create_orders_table, seed_order, sqs_record
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -139,18 +139,7 @@ def trace_a_batch(out: str) -> None:
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         sqs = boto3.client("sqs", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName="Orders",
-            KeySchema=[
-                {"AttributeName": "orderId", "KeyType": "HASH"},
-                {"AttributeName": "createdAt", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "orderId", "AttributeType": "S"},
-                {"AttributeName": "createdAt", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_orders_table(dynamodb)
         dlq_url = sqs.create_queue(QueueName="OrderCreatedDLQ")["QueueUrl"]
         runtime = build_runtime(Settings(table_name="Orders", dlq_url=dlq_url), dynamodb=dynamodb, sqs=sqs)
         handler._runtime = lambda: runtime  # type: ignore[method-assign]
