@@ -8,35 +8,20 @@ https://pytest-xdist.readthedocs.io/en/stable/how-to.html#making-session-scoped-
 
 from __future__ import annotations
 
-import fcntl
 import shutil
 import tempfile
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 #: What the ``synthesized`` fixture gives: a CDK context's template, built once per run.
 Synthesized = Callable[[dict[str, str]], Path]
 
 
-@contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """An exclusive lock across processes, held while the block runs."""
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def synthesized_template(run_dir: Path, context: dict[str, str]) -> Path:
     """The template of the app synthesized with ``context``, built once per run."""
     from infra.app import build_app, template_path
+
+    from orderflow_local.stack.synthesis import locked
 
     slug = "_".join(f"{key}-{value}" for key, value in sorted(context.items())) or "default"
     folder = run_dir / f"cdk-{slug}"

@@ -7,6 +7,7 @@ once and never read half a template.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -19,11 +20,22 @@ from typing import TYPE_CHECKING
 from orderflow_local.stack.template import STACK_ID, TemplateError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = ROOT / "cdk.out" / f"{STACK_ID}.template.json"
 SYNTH_INPUTS = ("app.py", "cdk.json", "infra", "pyproject.toml")
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` across processes, held while the block runs (POSIX ``flock``)."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def template_for(context: dict[str, str] | None = None) -> Path:
@@ -58,8 +70,7 @@ def ensure_template(
     if not (root / "app.py").exists():
         raise TemplateError(f"{path} is missing and there is no app.py in {root} to synthesize it from")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with (path.parent / ".synth.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    with locked(path.parent / ".synth.lock"):
         if path.exists() and not _stale(path, root):
             return path  # another caller synthesized it while this one waited
         _synthesize(path, root=root, context=context or {}, progress=progress)
