@@ -92,7 +92,8 @@ def refusal(environ: dict[str, Any]) -> str | None:
         )
     origin = environ.get("HTTP_ORIGIN")
     if origin is not None:
-        if _hostname(urlsplit(origin).netloc) not in LOOPBACK_HOSTS or urlsplit(origin).scheme not in {"http", "https"}:
+        page = urlsplit(origin)
+        if _hostname(page.netloc) not in LOOPBACK_HOSTS or page.scheme not in {"http", "https"}:
             return (
                 f"a web page at {origin} may not call the local AWS endpoint: only pages on 127.0.0.1, "
                 "localhost or [::1] may (SDKs and the AWS CLI send no Origin)"

@@ -86,9 +86,9 @@ class DeadLetter:
     def receive_count(self) -> int:
         """How many times it was received from its source queue: the handler's attribute, else SQS's count
         less the receive that read it here (SQS keeps counting in the DLQ)."""
-        written = read_count(self._string("receiveCount"))
-        if self._string("receiveCount") and written is not None:
-            return written
+        written = self._string("receiveCount")
+        if written and (count := read_count(written)) is not None:
+            return count
         return max(0, int(self.attributes.get("ApproximateReceiveCount") or 1) - 1)
 
     @property
