@@ -187,3 +187,19 @@ def test_a_module_that_does_not_compile_fails_the_build_naming_it(tmp_path: Path
     (tmp_path / "broken.py").write_text("def broken(:\n")
     with pytest.raises(AssetBuildError, match=r"compiling the asset's bytecode .* failed:(.|\n)*broken\.py"):
         _compile_bytecode(sys.executable, tmp_path)
+
+
+def test_a_build_finished_second_leaves_the_first_in_place(tmp_path: Path) -> None:
+    """Two parallel builds of the same inputs (pytest-xdist's workers): the first renamed into
+    place stands, the second's staging folder is dropped, and nothing half-built is visible."""
+    from infra.lambda_asset import _publish, _staging
+
+    destination = tmp_path / "asset-x"
+    first, second = _staging(tmp_path, ".asset-x-"), _staging(tmp_path, ".asset-x-")
+    assert first != second  # each build stages in a folder of its own
+    (first / "built-by").write_text("first")
+    (second / "built-by").write_text("second")
+    assert _publish(first, destination) == destination
+    assert _publish(second, destination) == destination
+    assert (destination / "built-by").read_text() == "first"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["asset-x"]

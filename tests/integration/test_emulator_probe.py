@@ -26,24 +26,23 @@ def _pick_first(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
     monkeypatch.setattr(emulator, "_free_port", lambda: next(picks, None) or pick_free())
 
 
-def test_the_readiness_probe_leaves_the_server_that_took_the_port_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The probe finds another emulator on the port (its server binds it alone: the new one's cannot):
-    it must not take that one for its own, nor reset it; the start moves to another port."""
-    with Emulator(port=0) as other:  # another worker's emulator, served by werkzeug
+@pytest.mark.parametrize(
+    "others_own_process",
+    [
+        # The probe finds another emulator on the port (its werkzeug server binds it alone: the new
+        # one's cannot): it must not take that one for its own, nor reset it.
+        pytest.param(False, id="the-readiness-probe-leaves-the-server-that-took-the-port-alone"),
+        # granian binds with SO_REUSEPORT: without a claim on the port, two would both listen on it.
+        pytest.param(True, id="two-own-process-emulators-never-share-a-port"),
+    ],
+)
+def test_an_emulator_never_takes_or_resets_another_emulators_port(
+    monkeypatch: pytest.MonkeyPatch, others_own_process: bool
+) -> None:
+    with Emulator(port=0, own_process=others_own_process) as other:  # another worker's emulator
         url = other.sqs().create_queue(QueueName="another-workers")["QueueUrl"]
         _pick_first(monkeypatch, other.port)
-        with Emulator(port=0, own_process=True) as mine:
-            assert mine.port != other.port
-            assert _queues(mine) == []
-        assert url in _queues(other)
-
-
-def test_two_own_process_emulators_never_share_a_port(monkeypatch: pytest.MonkeyPatch) -> None:
-    """granian binds with SO_REUSEPORT: without a claim on the port, two would both listen on it."""
-    with Emulator(port=0, own_process=True) as other:
-        url = other.sqs().create_queue(QueueName="another-workers")["QueueUrl"]
-        _pick_first(monkeypatch, other.port)
-        with Emulator(port=0, own_process=True) as mine:
+        with Emulator(port=0, own_process=True) as mine:  # the start moves to another port
             assert mine.port != other.port
             assert _queues(mine) == []
         assert url in _queues(other)
