@@ -56,11 +56,22 @@ def _count(name: str) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
+_runtime_lock = threading.Lock()
+
+
 @cache
+def _build_runtime() -> Runtime:
+    return build_runtime(Settings.from_env())
+
+
 def _runtime() -> Runtime:
     # Built on first use, once per execution environment: clients and their connections
     # are reused by every later invocation, and importing this module reads no env.
-    return build_runtime(Settings.from_env())
+    # functools.cache alone is not enough: the records of a batch run on threads, and it
+    # lets each of them build its own runtime (ten sessions, ten clients) on the first
+    # batch, which once made a cold batch on a busy machine outlast its timeout.
+    with _runtime_lock:
+        return _build_runtime()
 
 
 def _redrive_count(raw: str | None) -> int:
@@ -150,6 +161,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     logger.info(
         "Batch received", extra={"message_ids": [record.get("messageId") for record in event.get("Records") or []]}
     )
+    _runtime()  # built here, in one thread, before the records fan out
     return process_partial_response(
         event=event, record_handler=_record_handler, processor=processor_for(event, tracer=tracer), context=context
     )

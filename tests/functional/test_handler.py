@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from tests.functional.conftest import EmulatedAws
 
 SEED_KEY = ("ORD-20260420-001", "2026-04-20T14:30:00Z")
+#: The handler's own runtime factory (the ``aws`` fixture replaces it with a ready-made runtime).
+BUILD_ON_FIRST_USE = handler._runtime
 
 
 def _invoke(*records: dict[str, Any]) -> dict[str, Any]:
@@ -343,3 +345,30 @@ def test_a_long_reason_is_cut_to_fit_the_dlq_attribute(aws: EmulatedAws) -> None
     assert reason.endswith("…")
     assert reason.startswith("items[0].quantity: Input should be greater than or equal to 1")
     assert dead["Body"] == raw
+
+
+def test_the_first_batch_builds_the_runtime_once_though_its_records_run_on_threads(
+    aws: EmulatedAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a fresh execution environment (no runtime yet) whose runtime takes a while to build
+    monkeypatch.setattr(handler, "_runtime", BUILD_ON_FIRST_USE)  # not the fixture's ready-made one
+    built: list[int] = []
+
+    def slow_build(settings: Settings) -> Any:
+        built.append(1)
+        time.sleep(0.2)  # long enough for every record thread to ask for it meanwhile
+        return build_runtime(settings, dynamodb=aws.dynamodb, sqs=aws.sqs)
+
+    monkeypatch.setenv("TABLE_NAME", aws.table_name)
+    monkeypatch.setenv("DLQ_URL", aws.dlq_url)
+    monkeypatch.setattr(handler, "build_runtime", slow_build)
+    handler._build_runtime.cache_clear()
+    try:
+        # When its first batch of ten arrives, and then a second
+        assert _invoke(*(sqs_record(body(_order(n))) for n in range(1, 11))) == {"batchItemFailures": []}
+        assert _invoke(sqs_record(body(_order(11)))) == {"batchItemFailures": []}
+    finally:
+        handler._build_runtime.cache_clear()
+    # Then one runtime (one set of clients) served both, and every order is stored
+    assert built == [1]
+    assert aws.count() == 11
