@@ -4,13 +4,46 @@ and starting the local stack (`up` and `demo`)."""
 from __future__ import annotations
 
 import signal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+if TYPE_CHECKING:
+    from rich.table import Table
+
+#: The width given to output that is not a terminal (a pipe, a file, a test's capture): wide
+#: enough that nothing is wrapped or cut, so every line can be copied or grepped whole.
+UNWRAPPED_WIDTH = 100_000
+
+
+class OutputConsole(Console):
+    """A rich console that wraps only for a terminal: elsewhere each line is printed whole.
+
+    Rich gives a console that is not a terminal 80 columns, which wrapped the export lines
+    that people copy and cut identifiers in tables. Tables still fit a terminal's width:
+    see :func:`identifier_column`.
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        return size if self.is_terminal else ConsoleDimensions(UNWRAPPED_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+console = OutputConsole(highlight=False)
+errors = OutputConsole(stderr=True, highlight=False)
+
+
+def identifier_column(table: Table, header: str, **options: Any) -> None:
+    """Add a column for something people copy (an id, a name, a timestamp): never cut with an
+    ellipsis; on a narrow terminal it folds onto the next line whole."""
+    table.add_column(header, overflow="fold", **options)
+
 
 EndpointOption = Annotated[
     str,

@@ -78,6 +78,12 @@ class DeadLetter:
         return f"moved by SQS after its receives ran out (processing kept failing); received {receives} times here"
 
     @property
+    def source_message_id(self) -> str:
+        """The message's id on its source queue, which the function's logs carry: the handler's
+        ``sourceMessageId`` attribute, else its own id (SQS keeps the id when it moves a message)."""
+        return self._string("sourceMessageId") or self.message_id
+
+    @property
     def moved_by(self) -> str:
         """``handler``: the function sent it, with its reason; ``sqs``: SQS moved it when its receives ran out."""
         return "handler" if self.error_code else "sqs"
