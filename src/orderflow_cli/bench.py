@@ -3,44 +3,63 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from orderflow_cli.common import console
 
 bench_app = typer.Typer(
     help="Benchmarks. Every figure is a ratio against a baseline measured in the same run.",
     invoke_without_command=True,
 )
-console = Console(highlight=False)
 RESULTS = Path(".orderflow/bench.json")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON, for machines.")]
 
 
-def _emit(name: str, result: Any, as_json: bool, rows: list[tuple[str, str]], verdict: tuple[str, bool]) -> None:
+@dataclass(frozen=True)
+class Goal:
+    """A target a benchmark reports on: what it is, what it means, and whether this run met it."""
+
+    text: str
+    means: str
+    met: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"goal": self.text, "means": self.means, "met": self.met}
+
+
+def _emit(name: str, result: Any, as_json: bool, rows: list[tuple[str, str]], goals: list[Goal]) -> None:
+    """Save ``result`` to .orderflow/bench.json and print it with the goals that stand.
+
+    A missed goal is a finding, reported, not a failure: the exit status is 0 unless the run
+    itself went wrong (``bench load`` exits 1 when something was lost).
+    """
     data = asdict(result)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     saved[name] = data
     RESULTS.write_text(json.dumps(saved, indent=2))
     if as_json:
-        print(json.dumps({name: data, "goal": verdict[0], "met": verdict[1]}))
+        print(json.dumps({name: data, "goals": [goal.to_json() for goal in goals]}))
         return
     table = Table(title=f"orderflow bench {name}", show_header=False, title_justify="left")
     for label, value in rows:
         table.add_row(label, value)
     console.print(table)
-    console.print(f"{'[green]goal met[/green]' if verdict[1] else '[red]goal missed[/red]'}: {verdict[0]}")
+    for goal in goals:
+        console.print(f"{'[green]goal met[/green]' if goal.met else '[red]goal missed[/red]'}: {goal.text}")
+        console.print(f"  {goal.means}")
 
 
 @bench_app.callback()
 def pipeline(
     ctx: typer.Context,
-    orders: Annotated[int, typer.Option(min=10, help="How many orders to send.")] = 3000,
+    orders: Annotated[int, typer.Option(min=10, help="How many orders to send.")] = 2000,
     ddb_latency_ms: Annotated[
         float, typer.Option(min=0.0, help="Add this many ms to each DynamoDB call, and measure a batch's cost.")
     ] = 0.0,
@@ -74,7 +93,7 @@ def pipeline(
             f"{result.ceiling:.0f} conditional PutItem/s of a stored order, best from {result.client_threads} threads "
             "(" + ", ".join(f"{threads}: {rate:.0f}/s" for threads, rate in result.ceilings.items()) + ")",
         ),
-        ("ratio", f"{result.ratio:.2f}"),
+        ("of the ceiling", f"{result.ratio:.2f} (throughput / ceiling; a yardstick, no longer a goal)"),
         *_cpu_rows(result),
         (
             "latency sent -> stored",
@@ -83,9 +102,33 @@ def pipeline(
         ("invocations", f"{result.invocations} ({result.cold_starts} cold starts)"),
         ("full batch p50", f"{result.full_batch_ms_p50:.0f} ms"),
     ]
-    _emit("pipeline", result, as_json, rows, ("throughput >= 0.8 x ceiling", result.ratio >= 0.8))
+    _emit("pipeline", result, as_json, rows, pipeline_goals(result))
     if ddb_latency_ms:
         batch(latency_ms=ddb_latency_ms, as_json=as_json)
+
+
+#: The pipeline's goals (docs/performance.md): the first guards what is met, the second is the target.
+CORES_GOAL = 0.85
+CPU_GOAL_CEILING_CALLS = 1.5
+
+
+def pipeline_goals(result: Any) -> list[Goal]:
+    """The goals that stand for ``orderflow bench`` (the pipeline), each with what it means."""
+    return [
+        Goal(
+            f"throughput >= {CORES_GOAL} x what the cores allow (this run: {result.of_what_the_cores_allow:.2f})",
+            "what the cores allow is cores / CPU per order; below it, the pipeline waits (idle gaps, "
+            "GIL contention) instead of working",
+            result.of_what_the_cores_allow >= CORES_GOAL,
+        ),
+        Goal(
+            f"CPU per order <= {CPU_GOAL_CEILING_CALLS} ceiling calls (this run: {result.ceiling_calls_per_order:.2f})",
+            "a ceiling call is the CPU of one conditional PutItem of a stored order, client and emulator "
+            "together; the floor is about 1.3 (the write and the order's share of the SQS calls), and the "
+            "rest is the handler, the event source mapping, logs, metrics and alarms",
+            0 < result.ceiling_calls_per_order <= CPU_GOAL_CEILING_CALLS,
+        ),
+    ]
 
 
 def _cpu_rows(result: Any) -> list[tuple[str, str]]:
@@ -123,8 +166,12 @@ def batch(
         ("batch of 1", f"{result.batch_of_1_ms:.1f} ms"),
         ("latency cost of a batch", f"{result.latency_cost_in_writes:.2f} x one write's latency"),
     ]
-    _emit("batch", result, as_json, rows, ("a batch of 10 costs <= 2 x one write's latency",
-                                            result.latency_cost_in_writes <= 2))  # fmt: skip
+    goal = Goal(
+        "a batch of 10 costs <= 2 x one write's latency",
+        "its ten writes overlap on threads (10 would mean one after another)",
+        result.latency_cost_in_writes <= 2,
+    )
+    _emit("batch", result, as_json, rows, [goal])
 
 
 @bench_app.command("emulator")
@@ -157,8 +204,12 @@ def emulator(
             for label, rates in result.rates.items()
         ),
     ]
-    goal = ">= 2.0 x stock moto's PutItem rate, side by side (pre-signed requests, client on the same cores)"
-    _emit("emulator", result, as_json, rows, (goal, result.ratio >= 2.0))
+    goal = Goal(
+        ">= 2.0 x stock moto's PutItem rate",
+        "side by side in one run: pre-signed requests, the client on the same cores, the best thread count each",
+        result.ratio >= 2.0,
+    )
+    _emit("emulator", result, as_json, rows, [goal])
 
 
 @bench_app.command("sqs-depth")
@@ -180,7 +231,12 @@ def sqs_depth(
         for row in rows_data
     ]
 
-    _emit("sqs-depth", bench.DepthRows(rows_data), as_json, rows, ("<= 2 x the cost on a 10-message queue", worst <= 2))
+    goal = Goal(
+        "<= 2 x the cost on a 10-message queue",
+        "a deep queue must not slow the emulator's SQS calls (stock moto's grew with the depth)",
+        worst <= 2,
+    )
+    _emit("sqs-depth", bench.DepthRows(rows_data), as_json, rows, [goal])
 
 
 @bench_app.command("cold-start")
@@ -195,13 +251,18 @@ def cold_start(
     rows = [
         ("bare boto3 + client", f"{result.bare_ms:.0f} ms"),
         ("handler + its clients", f"{result.handler_ms:.0f} ms"),
-        ("ratio", f"{result.ratio:.2f}"),
+        ("of the ceiling", f"{result.ratio:.2f} (throughput / ceiling; a yardstick, no longer a goal)"),
         (
             "handler, asset without bytecode",
             f"{result.no_bytecode_ms:.0f} ms ({result.no_bytecode_ms / result.bare_ms:.2f}x)",
         ),
     ]
-    _emit("cold-start", result, as_json, rows, ("<= 2.0 x bare boto3", result.ratio <= 2.0))
+    goal = Goal(
+        "<= 2.0 x bare boto3",
+        "importing the handler with its clients, against `import boto3; boto3.client('dynamodb')` (docs/decisions.md)",
+        result.ratio <= 2.0,
+    )
+    _emit("cold-start", result, as_json, rows, [goal])
 
 
 @bench_app.command("load")
@@ -225,6 +286,7 @@ def load(
         ),
         ("worker RSS peak", f"{result.worker_rss_peak_mb:.0f} MB"),
     ]
-    _emit("load", result, as_json, rows, ("nothing lost, nothing stored twice", result.ok))
+    goal = Goal("nothing lost, nothing stored twice", "every message stored once or in the DLQ", result.ok)
+    _emit("load", result, as_json, rows, [goal])
     if not result.ok:
         raise typer.Exit(1)

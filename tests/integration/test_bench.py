@@ -62,6 +62,13 @@ def test_pipeline_bench_measures_throughput_against_the_ceiling(tmp_path: Path) 
     ceiling_cpu: dict[str, float] = pipeline["ceiling_cpu_ms_per_call"]  # type: ignore[index,assignment]
     assert sorted(ceiling_cpu) == ["client", "emulator"]
     assert all(ms > 0 for ms in ceiling_cpu.values()), ceiling_cpu
+    # the goals that stand, each computed from this run's CPU and said with what it means
+    goals: list[dict[str, object]] = report["goals"]  # type: ignore[assignment]
+    calls = sum(cpu.values()) / sum(ceiling_cpu.values())
+    share = pipeline["throughput"] / pipeline["cpu_limit"]  # type: ignore[index,operator]
+    assert [goal["met"] for goal in goals] == [share >= 0.85, calls <= 1.5]
+    assert f"this run: {calls:.2f}" in str(goals[1]["goal"])
+    assert all(goal["means"] for goal in goals)
 
 
 def test_emulator_bench_measures_ours_and_stock_moto_side_by_side(tmp_path: Path) -> None:

@@ -50,6 +50,18 @@ class PipelineResult:
     def cpu_ms_total(self) -> float:
         return sum(self.cpu_ms_per_order.values())
 
+    @property
+    def of_what_the_cores_allow(self) -> float:
+        """Throughput as a share of what the cores allow at this CPU per order (0 when not measured)."""
+        return self.throughput / self.cpu_limit if self.cpu_limit else 0.0
+
+    @property
+    def ceiling_calls_per_order(self) -> float:
+        """CPU per order in ceiling calls: one conditional PutItem of a stored order, client and
+        emulator together (0 when not measured)."""
+        call = sum(self.ceiling_cpu_ms_per_call.values())
+        return self.cpu_ms_total / call if call else 0.0
+
 
 #: Client thread counts the ceiling is measured with; the best one is the ceiling (Python
 #: threads share one GIL, so more threads can be slower: no one count is best on every machine).
