@@ -12,17 +12,32 @@ import re
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from orderflow_cli.aws import LOCAL_ENDPOINT, LOG_GROUP, CliError, Target, translate
-from orderflow_cli.common import EndpointOption, console, fail
+from orderflow_cli.common import EndpointOption, console, errors, fail
 from orderflow_local.cloudwatch.logs import filter_events
+
+if TYPE_CHECKING:
+    from orderflow_local.ops.dlq import DeadLetter
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 FOLLOW_INTERVAL = 1.0
+#: How late a line can reach CloudWatch Logs after its own timestamp: each --follow poll reads
+#: this much before the newest line it printed again, and prints what it had not printed yet.
+#:
+#: Lambda sends an invocation's lines after the fact, and locally that is at its end: the
+#: runtime (orderflow_local.cloudwatch.logs.FunctionLogs) takes them when the invocation
+#: returns and sends them with the next PutLogEvents, every 0.5 s. So a line arrives up to
+#: the invocation's duration (at most the function timeout: 30 s in the template) plus, for
+#: a cold start's INIT_START, the init's (at most 30 s locally), plus that flush, after its
+#: timestamp: about 61 s. Twice that leaves room for a slow flush on a busy machine and for
+#: AWS's own delivery. Later lines are still missed: with `up --function-timeout` above
+#: about 80 s, or lines CloudWatch Logs refused for a while (the runtime sends them again).
+FOLLOW_OVERLAP_MS = 120_000
 #: How --follow waits between polls (a test replaces it).
 _pause = time.sleep
 
@@ -35,9 +50,57 @@ def parse_since(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+class FollowWindow:
+    """What each poll of ``logs --follow`` reads, and which of its events are new.
+
+    A poll reads from ``FOLLOW_OVERLAP_MS`` before the newest event printed (never before
+    ``--since``), so lines that reach CloudWatch Logs late are read too; the events already
+    printed are known by their ``eventId`` and skipped. Ids older than the window are
+    forgotten: no poll reads them again, so what is kept stays bounded by the window.
+    """
+
+    def __init__(self, start_ms: int, overlap_ms: int = FOLLOW_OVERLAP_MS) -> None:
+        self._floor = start_ms
+        self._overlap_ms = overlap_ms
+        self._newest = start_ms
+        self._printed: dict[str, int] = {}  # eventId -> timestamp
+
+    @property
+    def start_ms(self) -> int:
+        """Where the next poll starts reading."""
+        return max(self._floor, self._newest - self._overlap_ms)
+
+    def new(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The events not printed yet (taken as printed now), then the ids the window has left behind forgotten."""
+        fresh = []
+        for event in events:
+            event_id, stamp = str(event["eventId"]), int(event["timestamp"])
+            if event_id in self._printed:
+                continue
+            self._printed[event_id] = stamp
+            self._newest = max(self._newest, stamp)
+            fresh.append(event)
+        start = self.start_ms
+        for event_id in [event_id for event_id, stamp in self._printed.items() if stamp < start]:
+            del self._printed[event_id]
+        return fresh
+
+    def __len__(self) -> int:
+        """How many printed events it remembers."""
+        return len(self._printed)
+
+
 def logs(
     endpoint_url: EndpointOption = LOCAL_ENDPOINT,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Keep printing new lines until Ctrl-C. Each poll reads the last 2 minutes again, so a line "
+            "Lambda sends late is printed too, once.",
+        ),
+    ] = False,
     since: Annotated[str, typer.Option(help="How far back to start: 30s, 10m, 2h, 1d.")] = "10m",
     filter_text: Annotated[
         str | None,
@@ -48,7 +111,12 @@ def logs(
         ),
     ] = None,
     message_id: Annotated[
-        str | None, typer.Option(help="Only lines about this SQS message id (its batch, its record, its failure).")
+        str | None,
+        typer.Option(
+            help="Only lines about this SQS message (its batch, its record, its failure). Either id: the "
+            "message's own, or its dead letter's as `dlq list` shows it (when no line carries the id, it is "
+            "looked up in the DLQ and its source message's lines are shown).",
+        ),
     ] = None,
     log_group: Annotated[str, typer.Option(help="The log group.")] = LOG_GROUP,
     as_json: Annotated[
@@ -68,35 +136,77 @@ def logs(
     except ValueError as exc:
         raise fail(str(exc), 2) from None
     client = target.logs()
-    seen: set[str] = set()
+    window = FollowWindow(start_ms)
+    looked_up: DeadLetter | None = None
+    dlq_searched = False
     try:
-        while True:
-            since_ms = start_ms
-            events = translate(
-                lambda since_ms=since_ms: filter_events(client, log_group, pattern, since_ms),  # type: ignore[misc]
+
+        def read() -> list[dict[str, Any]]:
+            return translate(
+                lambda: filter_events(client, log_group, pattern, window.start_ms),
                 target,
                 f"log group {log_group}",
             )
-            for event in events:
-                if event["eventId"] in seen:
-                    continue
-                seen.add(event["eventId"])
-                start_ms = max(start_ms, int(event["timestamp"]))
+
+        events = read()
+        if message_id and not events:
+            # No line carries it: it may be a dead letter's id, which the function never logged.
+            dlq_searched, looked_up = _dead_letter(target, message_id)
+            if looked_up is not None and looked_up.source_message_id != message_id:
+                errors.print(
+                    f"{message_id} is a dead letter's id in the DLQ: showing the lines of its source message "
+                    f"{looked_up.source_message_id}",
+                    markup=False,
+                )
+                pattern = _pattern(target, None, looked_up.source_message_id)
+                events = read()
+        while True:
+            for event in window.new(events):
                 sys.stdout.write(_render(event, as_json=as_json) + "\n")
-                sys.stdout.flush()
+            sys.stdout.flush()
             if not follow:
-                if not events and not seen:
-                    console.print(
-                        f"No log lines in {log_group} since {since} ago"
-                        + (f" matching {pattern}" if pattern else "")
-                        + "."
-                    )
+                if not events:
+                    console.print(_nothing(log_group, since, pattern, looked_up, start_ms, dlq_searched=dlq_searched))
                 return
             _pause(FOLLOW_INTERVAL)
+            events = read()
     except CliError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         return
+
+
+def _dead_letter(target: Target, message_id: str) -> tuple[bool, DeadLetter | None]:
+    """Whether the stack's DLQ could be searched, and its dead letter whose id, or whose source message's id,
+    is ``message_id`` (or None).
+
+    It is found as `dlq list` finds it (OrderCreatedDLQ, or its .fifo on a FIFO stack), and
+    read as `dlq list` reads it: each message is received and made visible again at once.
+    """
+    from orderflow_local.ops.dlq import list_dead_letters
+    from orderflow_local.ops.producer import DLQ_NAME
+
+    try:
+        url = target.queue_url(DLQ_NAME)
+        letters = translate(lambda: list_dead_letters(target.sqs(), url), target, "DLQ")
+    except CliError as exc:
+        errors.print(f"warning: could not look {message_id} up among the dead letters: {exc}", markup=False)
+        return False, None
+    return True, next(
+        (letter for letter in letters if message_id in {letter.message_id, letter.source_message_id}), None
+    )
+
+
+def _nothing(
+    log_group: str, since: str, pattern: str, letter: DeadLetter | None, start_ms: int, *, dlq_searched: bool
+) -> str:
+    text = f"No log lines in {log_group} since {since} ago" + (f" matching {pattern}" if pattern else "") + "."
+    if dlq_searched and letter is None:
+        text += " No dead letter in the DLQ has that id either."
+    elif letter is not None and letter.sent_at_ms and letter.sent_at_ms < start_ms:
+        sent = datetime.fromtimestamp(letter.sent_at_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        text += f" Its dead letter was sent at {sent} UTC, before that: give a longer --since."
+    return text
 
 
 def _pattern(target: Target, filter_text: str | None, message_id: str | None) -> str:
