@@ -15,10 +15,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.measure import Measurement
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from orderflow_cli.aws import LOCAL_ENDPOINT, LOG_GROUP, CliError, Target, translate
-from orderflow_cli.common import EndpointOption, console, errors, fail
+from orderflow_cli.common import UNWRAPPED_WIDTH, EndpointOption, console, errors, fail, identifier_column
 from orderflow_local.cloudwatch.logs import filter_events
 
 if TYPE_CHECKING:
@@ -288,6 +291,7 @@ _SYMBOLS = {
     "LessThanThreshold": "<",
     "LessThanOrEqualToThreshold": "<=",
 }
+_COLOURS = {"OK": "green", "ALARM": "red"}
 
 
 def status(
@@ -299,6 +303,8 @@ def status(
 
     Locally, `orderflow up` evaluates the template's alarms against the local run (with
     periods scaled down, which this says); with --endpoint-url aws, CloudWatch's own states.
+    A table, one line per alarm; on a terminal too narrow for it, two lines per alarm: its
+    name, state and since when, then its metric, threshold and recent datapoints.
     """
     target = Target(endpoint_url)
     try:
@@ -311,30 +317,72 @@ def status(
     if not alarms:
         console.print(f"No alarm named {prefix}* at {target.describe()}: is the stack deployed there?")
         return
-    table = Table("alarm", "state", "metric", "threshold", "recent datapoints", "since")
-    scaled: set[tuple[int, float]] = set()
-    for alarm in alarms:
-        data = alarm["reasonData"]
-        if "localPeriod" in data:
-            scaled.add((alarm["period"], data["localPeriod"]))
-        colour = {"OK": "green", "ALARM": "red"}.get(alarm["state"], "yellow")
-        recent = ", ".join(f"{value:g}" for value in data.get("recentDatapoints", [])) or "-"
-        table.add_row(
-            alarm["name"],
-            f"[{colour}]{alarm['state']}[/{colour}]",
-            f"{alarm['metric']} {alarm['statistic']} / {alarm['period']} s",
-            f"{_SYMBOLS.get(alarm['comparison'], alarm['comparison'])} {alarm['threshold']:g}",
-            recent,
-            str(alarm["since"])[:19],
-        )
-    console.print(table)
+    _print_alarms(alarms)
     for alarm in alarms:
         if alarm["state"] != "OK":
-            console.print(f"{alarm['name']}: {alarm['reason']}")
+            console.print(f"{alarm['name']}: {alarm['reason']}", markup=False)
+    scaled = {
+        (alarm["period"], alarm["reasonData"]["localPeriod"])
+        for alarm in alarms
+        if "localPeriod" in alarm["reasonData"]
+    }
     for period, local in sorted(scaled):
         console.print(f"Evaluated locally with periods scaled down: {period} s over {local:g} s.")
     firing = [alarm["name"] for alarm in alarms if alarm["state"] == "ALARM"]
     console.print(f"{len(firing)} of {len(alarms)} in ALARM" + (f": {', '.join(firing)}" if firing else "") + ".")
+
+
+def _print_alarms(alarms: list[dict[str, Any]]) -> None:
+    """The alarms as a table, each on one line; where that is wider than the terminal, two lines per alarm,
+    so no name is folded or cut (folding six columns into 80 left a few letters of each per line)."""
+    table = Table()
+    identifier_column(table, "alarm")
+    table.add_column("state")
+    identifier_column(table, "metric")
+    for header in ("threshold", "recent datapoints", "since"):
+        table.add_column(header, overflow="fold")
+    for alarm in alarms:
+        table.add_row(
+            alarm["name"],
+            _state(alarm),
+            f"{alarm['metric']} {alarm['statistic']} / {alarm['period']} s",
+            _threshold(alarm),
+            _recent(alarm),
+            _since(alarm),
+        )
+    if Measurement.get(console, console.options.update_width(UNWRAPPED_WIDTH), table).maximum <= console.width:
+        console.print(table)
+        return
+    name_width = max(len(alarm["name"]) for alarm in alarms)
+    state_width = max(len(alarm["state"]) for alarm in alarms)
+    for alarm in alarms:
+        state = _state(alarm)
+        state.pad_right(state_width - len(state))
+        console.print(
+            Text.assemble(alarm["name"].ljust(name_width), "  ", state, f"  since {_since(alarm)}", overflow="fold")
+        )
+        condition = Text(
+            f"{alarm['metric']} {alarm['statistic']} / {alarm['period']} s {_threshold(alarm)}; "
+            f"recent datapoints: {_recent(alarm)}",
+            overflow="fold",
+        )
+        console.print(Padding(condition, (0, 0, 0, 4), expand=False))
+
+
+def _state(alarm: dict[str, Any]) -> Text:
+    return Text(alarm["state"], style=_COLOURS.get(alarm["state"], "yellow"))
+
+
+def _threshold(alarm: dict[str, Any]) -> str:
+    return f"{_SYMBOLS.get(alarm['comparison'], alarm['comparison'])} {alarm['threshold']:g}"
+
+
+def _recent(alarm: dict[str, Any]) -> str:
+    return ", ".join(f"{value:g}" for value in alarm["reasonData"].get("recentDatapoints", [])) or "-"
+
+
+def _since(alarm: dict[str, Any]) -> str:
+    return str(alarm["since"])[:19]
 
 
 def _alarms(target: Target, prefix: str) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
-"""`orderflow logs` in process (typer's CliRunner) against emulated CloudWatch Logs and
-SQS (moto): lines that reach CloudWatch Logs late while --follow runs, and a dead letter's id given to
---message-id."""
+"""`orderflow logs` and `orderflow status` in process (typer's CliRunner) against emulated CloudWatch Logs,
+CloudWatch and SQS (moto): lines that reach CloudWatch Logs late while --follow runs, a dead letter's id
+given to --message-id, and alarm names on an 80-column terminal."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from orderflow import handler
 from orderflow_cli import observe
 from orderflow_cli.aws import Target
+from orderflow_cli.common import OutputConsole
 from orderflow_cli.main import app
 from orderflow_local.ops.dlq import list_dead_letters
 from tests.support import FakeLambdaContext, body, seed_order, sqs_record
@@ -163,3 +164,50 @@ def test_a_dead_letter_sent_before_since_says_to_look_further_back(
     assert result.exit_code == 0, result.output
     assert "Its dead letter was sent at" in result.stdout
     assert "give a longer --since" in result.stdout
+
+
+ALARMS = ("orderflow-DlqNotEmpty", "orderflow-DurationP99NearTimeout", "orderflow-DynamoDbWriteThrottles")
+
+
+@pytest.fixture
+def alarms(aws: EmulatedAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three alarms whose names begin alike, as the template's do, one in ALARM."""
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    for name in ALARMS:
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/SQS",
+            MetricName="ApproximateNumberOfMessagesVisible",
+            Dimensions=[{"Name": "QueueName", "Value": "OrderCreatedDLQ"}],
+            Statistic="Maximum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
+    cloudwatch.set_alarm_state(
+        AlarmName=ALARMS[0], StateValue="ALARM", StateReason="Threshold Crossed: 1 datapoint [3.0 (27/11/26 10:00:00)]"
+    )
+    monkeypatch.setattr(Target, "cloudwatch", lambda self: cloudwatch)
+
+
+def test_status_shows_whole_alarm_names_on_an_80_column_terminal(alarms: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(observe, "console", OutputConsole(width=80, force_terminal=True, highlight=False))
+    result = _run("status")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    for name in ALARMS:
+        assert any(line.startswith(name) for line in lines), result.stdout
+    assert "…" not in result.stdout
+    assert "1 of 3 in ALARM: orderflow-DlqNotEmpty." in result.stdout
+    assert "orderflow-DlqNotEmpty: Threshold Crossed: 1 datapoint [3.0 (27/11/26 10:00:00)]" in result.stdout
+
+
+def test_status_prints_one_whole_line_per_alarm_when_not_a_terminal(alarms: None) -> None:
+    result = _run("status")
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if "AWS/SQS/ApproximateNumberOfMessagesVisible" in line]
+    assert len(rows) == len(ALARMS)
+    for name, row in zip(ALARMS, rows, strict=True):
+        assert f"│ {name} " in row
+        assert "[QueueName=OrderCreatedDLQ] Maximum / 300 s" in row
