@@ -7,13 +7,17 @@ import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.cells import cell_len
 from rich.table import Table
+from rich.text import Text
 
 from orderflow_cli.aws import LOCAL_ENDPOINT, LOG_GROUP, TABLE_NAME, CliError, Target, translate
-from orderflow_cli.common import EndpointOption, console, errors, fail
+from orderflow_cli.common import EndpointOption, console, errors, fail, identifier_column
 from orderflow_local.ops.producer import DLQ_NAME, QUEUE_NAME
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
     from orderflow_local.ops.dlq import FunctionLogReader
 
 dlq_app = typer.Typer(help="Inspect and redrive the dead letter queue.", no_args_is_help=True)
@@ -28,19 +32,26 @@ def dlq_list(
     endpoint_url: EndpointOption = LOCAL_ENDPOINT,
     dlq_url: DlqUrlOption = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many messages.")] = 100,
-    show_body: Annotated[bool, typer.Option(help="Print each body (it may hold personal data).")] = False,
+    show_body: Annotated[
+        bool, typer.Option(help="Print each body, its first 200 characters (it may hold personal data).")
+    ] = False,
     as_json: Annotated[
         bool,
         typer.Option(
             "--json",
-            help="Print a JSON array: messageId, body, reason, reasonSource, errorCode, alreadyStored, receiveCount, "
-            "movedBy, redriveCount.",
+            help="Print a JSON array: sourceMessageId (the id the function's logs carry: pass it to "
+            "`orderflow logs --message-id`), messageId (the DLQ copy's own id, for SQS calls on the DLQ), body, "
+            "reason, reasonSource, errorCode, alreadyStored, receiveCount, movedBy, redriveCount.",
         ),
     ] = False,
     log_group: LogGroupOption = LOG_GROUP,
     table: TableOption = TABLE_NAME,
 ) -> None:
     """List the messages in the DLQ, each with why it is there (they stay in the DLQ).
+
+    Each is shown by its source message id: its id on the order queue, which the function's
+    logs carry (`orderflow logs --message-id ID` shows what happened to it). A message the
+    handler sent to the DLQ has an id of its own there, in --json's messageId.
 
     The reason is the handler's (errorCode, errorReason) when it rejected the message
     itself; for a message SQS moved when its receives ran out, it is the last failure the
@@ -71,22 +82,30 @@ def dlq_list(
     if not explained:
         console.print(f"No message is visible in the DLQ. {hidden_note}" if hidden else "The DLQ is empty.")
         return
-    table_ = Table("messageId", "moved by", "error", "reason", "stored", "receives", "redrives")
-    if show_body:
-        table_.add_column("body")
-    for entry in explained:
-        stored = {True: "yes", False: "no", None: "-"}[entry.already_stored]
-        row = [
-            entry.letter.message_id,
+    headers = ["sourceMessageId", "moved by", "error", "reason", "stored", "receives", "redrives"]
+    rows = [
+        [
+            entry.letter.source_message_id,
             entry.letter.moved_by,
             entry.error_code,
             entry.reason,
-            stored,
+            {True: "yes", False: "no", None: "-"}[entry.already_stored],
             str(entry.letter.receive_count),
             str(entry.letter.redrive_count),
+            *([_shown_body(entry.letter.body)] if show_body else []),
         ]
-        table_.add_row(*row, *([entry.letter.body[:200]] if show_body else []))
+        for entry in explained
+    ]
+    table_, dropped = _fitted_table(
+        [*headers, *(["body"] if show_body else [])],
+        rows,
+        folding={"reason", "body"},
+        drop=["redrives", "receives", "moved by", "stored"],
+        fold_min=16,
+    )
     console.print(table_)
+    if dropped:
+        console.print(f"Not shown at this width: {', '.join(dropped)} (widen the terminal, or pass --json).")
     by_sqs = sum(1 for entry in explained if entry.letter.moved_by == "sqs")
     stored_count = sum(1 for entry in explained if entry.already_stored)
     console.print(
@@ -95,6 +114,51 @@ def dlq_list(
     )
     if hidden:
         console.print(hidden_note)
+
+
+#: How much of a body a table shows (--json has it whole).
+BODY_SHOWN = 200
+
+
+def _shown_body(body: str) -> str:
+    if len(body) <= BODY_SHOWN:
+        return body
+    return f"{body[:BODY_SHOWN]} [the first {BODY_SHOWN} of {len(body)} characters: --json has it whole]"
+
+
+def _fitted_table(
+    headers: list[str], rows: list[list[str]], *, folding: Collection[str], drop: Sequence[str], fold_min: int
+) -> tuple[Table, list[str]]:
+    """A table of ``rows`` that fits the terminal with nothing cut; and the headers it left out.
+
+    Off a terminal every column is whole (the console is unbounded). On one, the ``drop``
+    columns go, in that order, until the others fit whole beside each ``folding`` column (the
+    long texts, at least ``fold_min`` wide, which fold onto more lines). When even that does not
+    fit, every column folds: an identifier takes two lines, and is still never cut.
+    """
+    natural = {
+        header: max([cell_len(header)] + [cell_len(line) for row in rows for line in row[index].splitlines() or [""]])
+        for index, header in enumerate(headers)
+    }
+    kept = list(headers)
+
+    def needed() -> int:  # each column's text and padding (2), and the borders between and around them
+        return sum(fold_min if header in folding else natural[header] for header in kept) + 3 * len(kept) + 1
+
+    dropped = []
+    for header in drop:
+        if needed() <= console.width:
+            break
+        kept.remove(header)
+        dropped.append(header)
+    fits = needed() <= console.width
+    table = Table()
+    for header in kept:
+        fixed = fits and header not in folding
+        identifier_column(table, header, **({"width": natural[header]} if fixed else {}))
+    for row in rows:  # as Text: a cell is shown as it is, never read as console markup ("[b]")
+        table.add_row(*(Text(row[headers.index(header)]) for header in kept))
+    return table, dropped
 
 
 def _log_reader(target: Target, group: str) -> FunctionLogReader | None:
@@ -187,3 +251,62 @@ def _redrive_progress(moved: int) -> None:
         console.print(f"\rmoved {moved}", end="")
     elif moved % 10 == 0:
         console.print(f"moved {moved}")
+
+
+@dlq_app.command("purge")
+def dlq_purge(
+    endpoint_url: EndpointOption = LOCAL_ENDPOINT,
+    dlq_url: DlqUrlOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (needed when not run from a terminal).")] = False,
+) -> None:
+    """Delete every message in the DLQ (SQS PurgeQueue), after asking.
+
+    It says how many messages will go (those in flight too) and asks first; --yes skips the
+    question. Purged messages cannot be redriven or explained any more: look first with
+    `orderflow dlq list`, and redrive what can still be stored with `orderflow dlq redrive`.
+    SQS allows one purge of a queue every 60 seconds; on AWS a purge takes up to 60 seconds
+    to finish.
+    """
+    from orderflow_local.ops.dlq import depth
+
+    target = Target(endpoint_url)
+    try:
+        url = dlq_url or target.queue_url(DLQ_NAME)
+        count, hidden = translate(lambda: depth(target.sqs(), url), target, "DLQ")
+    except CliError as exc:
+        raise fail(str(exc)) from None
+    if count == 0:
+        console.print(f"The DLQ is empty: nothing to purge ({url}).")
+        return
+    what = f"{count} message(s)" + (f", {hidden} of them in flight," if hidden else "")
+    if not yes:
+        if not _interactive():
+            raise fail(f"not purging {what} in {url} without a confirmation: run it in a terminal, or pass --yes")
+        if not typer.confirm(f"Delete all {what} in {url}? They cannot be redriven afterwards."):
+            console.print("Nothing was purged.")
+            raise typer.Exit(1)
+    try:
+        translate(lambda: _purge(target, url), target, "DLQ")
+    except CliError as exc:
+        raise fail(str(exc)) from None
+    later = " SQS takes up to 60 s to finish deleting them." if target.is_real_aws else ""
+    console.print(f"Purged {count} message(s) from {url}.{later}")
+
+
+def _purge(target: Target, url: str) -> None:
+    from botocore.exceptions import ClientError
+
+    try:
+        target.sqs().purge_queue(QueueUrl=url)
+    except ClientError as exc:
+        if "PurgeQueueInProgress" not in exc.response.get("Error", {}).get("Code", ""):
+            raise
+        raise CliError(
+            f"{url} was purged less than 60 s ago (SQS allows one purge of a queue every 60 s): "
+            "wait a minute, then run it again"
+        ) from None
+
+
+def _interactive() -> bool:
+    """Someone can answer a question: the input is a terminal."""
+    return sys.stdin.isatty()

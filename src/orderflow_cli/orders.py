@@ -1,18 +1,24 @@
-"""`orderflow orders`: read stored orders, one by its id or a customer's through the CustomerIndex GSI."""
+"""`orderflow orders`: read stored orders, one by its id or a customer's through the CustomerIndex GSI, and
+peek at the fan-out topology's notifications queue."""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.cells import cell_len
 from rich.table import Table
+from rich.text import Text
 
 from orderflow_cli.aws import LOCAL_ENDPOINT, TABLE_NAME, CliError, Target, translate
-from orderflow_cli.common import EndpointOption, console, fail
+from orderflow_cli.common import EndpointOption, console, fail, identifier_column
 
-orders_app = typer.Typer(help="Read stored orders.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
+orders_app = typer.Typer(help="Read stored orders, and the notifications queue.", no_args_is_help=True)
 
 
 @orders_app.command("get")
@@ -37,8 +43,6 @@ def orders_get(
     cancelledAt and cancellationReason. Pipe it to jq: `orderflow orders get ID | jq '.[0].status'`.
     """
     import time
-
-    from boto3.dynamodb.types import TypeDeserializer
 
     target = Target(endpoint_url)
     dynamodb = target.dynamodb()
@@ -74,10 +78,7 @@ def orders_get(
     if not items:
         waited = f" after waiting {wait:g} s" if wait else " (sent just now? add --wait 15)"
         raise fail(f"no order {order_id}{' created at ' + created_at if created_at else ''} in {table_name}{waited}")
-    deserializer = TypeDeserializer()
-    plain = [{key: deserializer.deserialize(value) for key, value in item.items()} for item in items]
-    # Written as is, not through rich: rich wraps long lines to the terminal, which breaks JSON.
-    sys.stdout.write(json.dumps(plain, default=_number, sort_keys=True, indent=2, ensure_ascii=False) + "\n")
+    _print_items(items)
 
 
 @orders_app.command("by-customer")
@@ -86,6 +87,13 @@ def orders_by_customer(
     endpoint_url: EndpointOption = LOCAL_ENDPOINT,
     table_name: Annotated[str, typer.Option(help="The orders table.")] = TABLE_NAME,
     limit: Annotated[int, typer.Option(min=1, help="At most this many orders, newest first.")] = 50,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print a JSON array of the stored items, as `orders get` prints them ([] when there are none).",
+        ),
+    ] = False,
 ) -> None:
     """List a customer's orders, newest first (through the CustomerIndex GSI)."""
     target = Target(endpoint_url)
@@ -105,20 +113,230 @@ def orders_by_customer(
         )
     except CliError as exc:
         raise fail(str(exc)) from None
-    if not items:
-        console.print(f"no orders for customer {customer_id}")
+    if as_json:
+        _print_items([dict(item) for item in items])
         return
-    table = Table("orderId", "createdAt", "items", "total", "status")
-    for item in items:
-        table.add_row(
+    if not items:
+        console.print(f"no orders for customer {customer_id}", markup=False)
+        return
+    rows = [
+        [
             item["orderId"]["S"],
             item["createdAt"]["S"],
             item.get("itemCount", {}).get("N", "?"),
             f"{item['totalAmount']['N']} {item['currency']['S']}",
             item.get("status", {}).get("S", "?")
             + (f" ({item['cancellationReason']['S']})" if "cancellationReason" in item else ""),
-        )
+        ]
+        for item in items
+    ]
+    table, dropped = _fitted_table(
+        ["orderId", "createdAt", "items", "total", "status"],
+        rows,
+        folding={"status"},
+        drop=["items", "total"],
+        fold_min=14,
+    )
     console.print(table)
+    if dropped:
+        console.print(f"Not shown at this width: {', '.join(dropped)} (widen the terminal, or pass --json).")
+
+
+NOTIFICATIONS_QUEUE = "OrderNotificationsQueue"
+
+
+@orders_app.command("notifications")
+def orders_notifications(
+    endpoint_url: EndpointOption = LOCAL_ENDPOINT,
+    queue_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The notifications queue (default: OrderNotificationsQueue's URL, the NotificationsQueueUrl "
+            "output of a stack with -c fanout=true)."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many messages.")] = 10,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print a JSON array: messageId, sentAt, eventType, orderId, receiveCount, maxReceiveCount, body "
+            "(the message's body as SQS holds it).",
+        ),
+    ] = False,
+) -> None:
+    """Peek at the notifications queue: the order events a notification service would read.
+
+    Only the fan-out topology has this queue (`orderflow up -c fanout=true`, or a stack
+    deployed with -c fanout=true); it receives the OrderCancelled events published to the
+    OrderEvents topic, and nothing in the stack consumes it. The messages stay in the queue:
+    each is received and at once made visible again. But SQS counts every receive, this one
+    too: once a message has been received as many times as the queue's maxReceiveCount (5),
+    its next receive moves it to OrderNotificationsDLQ, as if the notification service had
+    failed it. The receives column shows where each one stands.
+    """
+    from orderflow_local.ops.dlq import in_flight, peek
+    from orderflow_local.ops.producer import find_queue
+
+    target = Target(endpoint_url)
+    sqs = target.sqs()
+
+    def find() -> str:
+        try:
+            return find_queue(sqs, NOTIFICATIONS_QUEUE)
+        except LookupError:
+            raise CliError(
+                f"{target.describe()} has no notifications queue ({NOTIFICATIONS_QUEUE}): only the fan-out "
+                "topology has one. Start the stack with `orderflow up -c fanout=true` (on AWS, deploy it with "
+                "-c fanout=true), or pass --queue-url"
+            ) from None
+
+    def max_receives(url: str) -> int | None:
+        policy = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"]).get("Attributes", {})
+        return int(json.loads(policy["RedrivePolicy"])["maxReceiveCount"]) if "RedrivePolicy" in policy else None
+
+    try:
+        url = queue_url or translate(find, target, f"queue {NOTIFICATIONS_QUEUE}")
+        hidden = translate(lambda: in_flight(sqs, url), target, "the notifications queue")
+        most = translate(lambda: max_receives(url), target, "the notifications queue")
+        messages = translate(lambda: peek(sqs, url, limit=limit), target, "the notifications queue")
+    except CliError as exc:
+        raise fail(str(exc)) from None
+    shown = [_notification(message, most) for message in messages]
+    if as_json:
+        _print_json(shown)
+        return
+    hidden_note = (
+        f"{hidden} more in flight: received by a consumer and not deleted; they are listed once their "
+        "visibility timeout ends."
+    )
+    if not shown:
+        console.print(f"No message is visible in {url}. {hidden_note}" if hidden else f"{url} is empty.")
+        return
+    rows = [
+        [
+            str(entry["messageId"]),
+            str(entry["sentAt"] or "-"),
+            str(entry["eventType"] or "-"),
+            str(entry["orderId"] or "-"),
+            f"{entry['receiveCount']} of {most}" if most else str(entry["receiveCount"]),
+        ]
+        for entry in shown
+    ]
+    table, dropped = _fitted_table(
+        ["messageId", "sentAt", "eventType", "orderId", "receives"],
+        rows,
+        folding={"messageId"},
+        drop=["receives", "eventType"],
+        fold_min=12,
+    )
+    console.print(table)
+    if dropped:
+        console.print(f"Not shown at this width: {', '.join(dropped)} (widen the terminal, or pass --json).")
+    console.print(f"{len(shown)} message(s), left in the queue.")
+    if hidden:
+        console.print(hidden_note)
+    worn = sum(1 for entry in shown if most and int(entry["receiveCount"]) >= most)
+    if worn:
+        console.print(
+            f"{worn} message(s) received {most} times (the queue's maxReceiveCount): their next receive, a peek "
+            "too, moves them to the notifications DLQ."
+        )
+
+
+def _notification(message: Any, max_receive_count: int | None) -> dict[str, Any]:
+    """What a notifications queue message holds: its event's type and order, read from its body.
+
+    The stack subscribes the queue with raw message delivery, so the body is the event as the
+    producer published it, and its eventType is a message attribute. Without raw delivery the
+    body is SNS's envelope, whose Message is the event.
+    """
+    from datetime import UTC, datetime
+
+    from orderflow_local.ops.producer import DEFAULT_EVENT_TYPE, EVENT_TYPE_ATTRIBUTE
+
+    body = str(message.get("Body", ""))
+    event = _json_object(body)
+    event_type = message.get("MessageAttributes", {}).get(EVENT_TYPE_ATTRIBUTE, {}).get("StringValue")
+    if event is not None and event.get("Type") == "Notification" and "Message" in event:  # SNS's envelope
+        event_type = event_type or event.get("MessageAttributes", {}).get(EVENT_TYPE_ATTRIBUTE, {}).get("Value")
+        event = _json_object(str(event["Message"]))
+    if event is not None and not event_type:
+        event_type = event.get("eventType", DEFAULT_EVENT_TYPE)
+    attributes = message.get("Attributes", {})
+    sent = attributes.get("SentTimestamp")
+    sent_at = (
+        datetime.fromtimestamp(int(sent) / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        if sent
+        else None
+    )
+    order_id = event.get("orderId") if event is not None else None
+    return {
+        "messageId": message.get("MessageId"),
+        "sentAt": sent_at,
+        "eventType": event_type if isinstance(event_type, str) else None,
+        "orderId": order_id if isinstance(order_id, str) else None,
+        "receiveCount": int(attributes.get("ApproximateReceiveCount") or 0),
+        "maxReceiveCount": max_receive_count,
+        "body": body,
+    }
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _print_items(items: list[dict[str, Any]]) -> None:
+    """Stored items (DynamoDB's typed values) as a JSON array of plain values."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    _print_json([{key: deserializer.deserialize(value) for key, value in item.items()} for item in items])
+
+
+def _print_json(value: object) -> None:
+    # Written as is, not through rich: rich wraps long lines to the terminal, which breaks JSON.
+    sys.stdout.write(json.dumps(value, default=_number, sort_keys=True, indent=2, ensure_ascii=False) + "\n")
+
+
+def _fitted_table(
+    headers: list[str], rows: list[list[str]], *, folding: Collection[str], drop: Sequence[str], fold_min: int
+) -> tuple[Table, list[str]]:
+    """A table of ``rows`` that fits the terminal with nothing cut; and the headers it left out.
+
+    Off a terminal every column is whole (the console is unbounded). On one, the ``drop``
+    columns go, in that order, until the others fit whole beside each ``folding`` column (the
+    long texts, at least ``fold_min`` wide, which fold onto more lines). When even that does not
+    fit, every column folds: an identifier takes two lines, and is still never cut.
+    (The same as dlq.py's: command groups import only common and aws.)
+    """
+    natural = {
+        header: max([cell_len(header)] + [cell_len(line) for row in rows for line in row[index].splitlines() or [""]])
+        for index, header in enumerate(headers)
+    }
+    kept = list(headers)
+
+    def needed() -> int:  # each column's text and padding (2), and the borders between and around them
+        return sum(fold_min if header in folding else natural[header] for header in kept) + 3 * len(kept) + 1
+
+    dropped = []
+    for header in drop:
+        if needed() <= console.width:
+            break
+        kept.remove(header)
+        dropped.append(header)
+    fits = needed() <= console.width
+    table = Table()
+    for header in kept:
+        fixed = fits and header not in folding
+        identifier_column(table, header, **({"width": natural[header]} if fixed else {}))
+    for row in rows:  # as Text: a cell is shown as it is, never read as console markup ("[b]")
+        table.add_row(*(Text(row[headers.index(header)]) for header in kept))
+    return table, dropped
 
 
 def _number(value: object) -> object:

@@ -111,19 +111,18 @@ class DeadLetter:
         return str(value) if value is not None else None
 
 
-def _receive(sqs: SQSClient, dlq_url: str, *, most: int, hide_for: int, wait: int = 0) -> list[DeadLetter]:
-    messages = sqs.receive_message(
-        QueueUrl=dlq_url,
+def _receive(sqs: SQSClient, queue_url: str, *, most: int, hide_for: int, wait: int = 0) -> list[MessageTypeDef]:
+    return sqs.receive_message(
+        QueueUrl=queue_url,
         MaxNumberOfMessages=most,
         VisibilityTimeout=hide_for,
         WaitTimeSeconds=wait,
         MessageAttributeNames=["All"],
         MessageSystemAttributeNames=["All"],
     ).get("Messages", [])
-    return [DeadLetter.from_message(message) for message in messages]
 
 
-def _receive_more(sqs: SQSClient, dlq_url: str, *, most: int, hide_for: int) -> list[DeadLetter]:
+def _receive_more(sqs: SQSClient, queue_url: str, *, most: int, hide_for: int) -> list[MessageTypeDef]:
     """The next messages, or none once the queue has no visible message left.
 
     On AWS an empty short poll does not mean an empty queue: it samples a subset of SQS's
@@ -132,9 +131,9 @@ def _receive_more(sqs: SQSClient, dlq_url: str, *, most: int, hide_for: int) -> 
     empty long poll says none is left. Locally the count is exact, so a drained queue is
     known at once, without waiting out a long poll the emulator would answer only at its end.
     """
-    batch = _receive(sqs, dlq_url, most=most, hide_for=hide_for)
-    if not batch and visible(sqs, dlq_url) > 0:
-        batch = _receive(sqs, dlq_url, most=most, hide_for=hide_for, wait=DRAIN_WAIT_SECONDS)
+    batch = _receive(sqs, queue_url, most=most, hide_for=hide_for)
+    if not batch and visible(sqs, queue_url) > 0:
+        batch = _receive(sqs, queue_url, most=most, hide_for=hide_for, wait=DRAIN_WAIT_SECONDS)
     return batch
 
 
@@ -168,18 +167,44 @@ def in_flight(sqs: SQSClient, queue_url: str) -> int:
     return int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0))
 
 
-def list_dead_letters(sqs: SQSClient, dlq_url: str, *, limit: int = 1000, hide_for: int = 30) -> list[DeadLetter]:
-    """Read up to ``limit`` messages without removing them (they become visible again at once)."""
-    seen: dict[str, DeadLetter] = {}
+def peek(sqs: SQSClient, queue_url: str, *, limit: int = 1000, hide_for: int = 30) -> list[MessageTypeDef]:
+    """Read up to ``limit`` messages of any queue without removing them, with all their attributes.
+
+    Each is hidden for ``hide_for`` seconds while the read goes on (so none is read twice), then
+    made visible again at once. Each read still counts as a receive (``ApproximateReceiveCount``):
+    on a queue with a redrive policy, SQS moves a message to its DLQ once it is received more
+    than ``maxReceiveCount`` times, by readers like this one too.
+    """
+    seen: dict[str, MessageTypeDef] = {}
     while len(seen) < limit:
-        batch = _receive_more(sqs, dlq_url, most=min(10, limit - len(seen)), hide_for=hide_for)
+        batch = _receive_more(sqs, queue_url, most=min(10, limit - len(seen)), hide_for=hide_for)
         if not batch:
             break
-        for letter in batch:
-            seen[letter.message_id] = letter
-    for letter in seen.values():
-        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=letter.receipt_handle, VisibilityTimeout=0)
+        for message in batch:
+            seen[message["MessageId"]] = message
+    for message in seen.values():
+        sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
     return list(seen.values())
+
+
+def list_dead_letters(sqs: SQSClient, dlq_url: str, *, limit: int = 1000, hide_for: int = 30) -> list[DeadLetter]:
+    """Read up to ``limit`` messages without removing them (they become visible again at once)."""
+    return [DeadLetter.from_message(message) for message in peek(sqs, dlq_url, limit=limit, hide_for=hide_for)]
+
+
+def depth(sqs: SQSClient, queue_url: str) -> tuple[int, int]:
+    """(every message the queue holds, those of them in flight): visible, in flight and delayed."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    counts = {name: int(value) for name, value in attributes.items()}
+    hidden = counts.get("ApproximateNumberOfMessagesNotVisible", 0)
+    return sum(counts.values()), hidden
 
 
 # --- why each message is there -------------------------------------------------------------
@@ -204,6 +229,7 @@ class Explained:
     def to_json(self) -> dict[str, Any]:
         return {
             "messageId": self.letter.message_id,
+            "sourceMessageId": self.letter.source_message_id,
             "body": self.letter.body,
             "reason": self.reason,
             "reasonSource": self.reason_source,
@@ -302,7 +328,9 @@ def explain(
         if letter.error_code:
             explained.append(Explained(letter, letter.reason, "attributes", letter.error_code, stored))
             continue
-        found = logs.failure(letter.message_id, max(0, letter.sent_at_ms - LOG_SEARCH_MARGIN_MS)) if logs else None
+        found = (
+            logs.failure(letter.source_message_id, max(0, letter.sent_at_ms - LOG_SEARCH_MARGIN_MS)) if logs else None
+        )
         if found is not None:
             explained.append(Explained(letter, found[0], "logs", found[1], stored))
             continue
@@ -355,7 +383,10 @@ def redrive(
     held: list[str] = []  # receipt handles kept hidden for this run, made visible again at the end
     try:
         while limit is None or report.moved + len(report.would_move) < limit:
-            batch = _receive_more(sqs, dlq_url, most=10, hide_for=SKIPPED_HIDDEN_FOR)
+            batch = [
+                DeadLetter.from_message(message)
+                for message in _receive_more(sqs, dlq_url, most=10, hide_for=SKIPPED_HIDDEN_FOR)
+            ]
             if not batch:
                 break
             for letter in batch:
