@@ -19,6 +19,13 @@ invocations wrote every ``flush_interval`` seconds with ``PutLogEvents``. Events
 pending until CloudWatch Logs has taken them: a failed send is retried on the next flush, in
 the same order. While it keeps failing, at most ``max_pending`` events wait; past that, each
 new invocation's events are dropped whole (counted in ``dropped``, logged once).
+
+So a line reaches CloudWatch Logs after its own timestamp by up to the invocation's length
+(the function timeout at most), plus the init's for a cold start's ``platform.initStart``
+(``INIT_TIMEOUT`` at most), plus a flush; a line the function writes between invocations (a
+thread of its own) is sent with the next invocation's. Readers that follow the group must
+read again behind what they printed: ``orderflow logs --follow`` does
+(``orderflow_cli.observe.FOLLOW_OVERLAP_MS``).
 """
 
 from __future__ import annotations
