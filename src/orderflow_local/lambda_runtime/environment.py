@@ -188,12 +188,17 @@ class ExecutionEnvironment:
                 self.stop(kill=True)
                 return Invocation("timeout", error=f"init did not finish in {INIT_TIMEOUT} s", cold_start=True)
             status, value = self._connection.recv()
-        except (EOFError, OSError):
+        except (EOFError, OSError):  # the module exited (sys.exit) or killed the process while imported
+            self.process.join(timeout=2)  # its own exit status, not the kill's
             self.stop(kill=True)
-            return Invocation("crash", error="Runtime exited during init", cold_start=True)
-        if status != "ready":
+            return Invocation(
+                "crash",
+                error=f"Runtime.ExitError: Runtime exited during init with exit status {self.process.exitcode}",
+                cold_start=True,
+            )
+        if status != "ready":  # the handler could not be loaded: the error as Lambda's runtime words it
             self.stop(kill=True)
-            return Invocation("error", error=f"Runtime.ImportModuleError: {value}", cold_start=True)
+            return Invocation("error", error=value, cold_start=True)
         self._initialized = True
         self.init_duration = float(value)
         return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import multiprocessing
 import os
 import sys
 import threading
@@ -90,15 +91,129 @@ class _OutputSink(io.TextIOBase):
         return taken
 
 
-def _load_handler(spec: str) -> Any:
+class HandlerInitError(Exception):
+    """The handler could not be loaded: Lambda's init error, typed and worded as Lambda's Python
+    runtime (awslambdaric's bootstrap) reports it, with only the function's own frames."""
+
+    def __init__(self, error_type: str, message: str, stack_trace: list[str] | None = None) -> None:
+        super().__init__(f"{error_type}: {message}")
+        self.error_type = error_type
+        self.message = message
+        #: The function's frames, each formatted as ``traceback.format_list`` does (none: not the code's fault).
+        self.stack_trace = stack_trace or []
+
+    def text(self) -> str:
+        """``TYPE: MESSAGE``, then the function's frames under a ``Traceback`` line when there are any."""
+        lines = [f"{self.error_type}: {self.message}"]
+        if self.stack_trace:
+            lines.append("Traceback (most recent call last):")
+            lines.extend(line for frame in self.stack_trace for line in frame.splitlines())
+        return "\n".join(lines)
+
+    def log_line(self, *, json_format: bool) -> str:
+        """The ERROR line Lambda's runtime writes to the function's log (its JSON or its text log format)."""
+        if json_format:
+            return json.dumps(
+                {
+                    "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "level": "ERROR",
+                    "errorMessage": self.message,
+                    "errorType": self.error_type,
+                    "requestId": "",
+                    "stackTrace": self.stack_trace,
+                }
+            )
+        return f"[ERROR] {self.text()}"
+
+
+def _split_handler(spec: str) -> tuple[str, str]:
+    """MODULE and FUNCTION of ``MODULE.FUNCTION`` (Lambda's form) or ``MODULE:FUNCTION``."""
     module_name, _, function_name = spec.partition(":") if ":" in spec else spec.rpartition(".")
     if not module_name or not function_name:
-        raise ValueError(f"handler {spec!r} must be MODULE:FUNCTION or MODULE.FUNCTION")
-    module = importlib.import_module(module_name)
+        raise HandlerInitError(
+            "Runtime.MalformedHandlerName", f"Bad handler '{spec}': give MODULE.FUNCTION (or MODULE:FUNCTION)"
+        )
+    if module_name.split(".")[0] in sys.builtin_module_names:
+        raise HandlerInitError(
+            "Runtime.BuiltInModuleConflict", f"Cannot use built-in module {module_name} as a handler module"
+        )
+    return module_name, function_name
+
+
+def _import_failure(module_name: str, exc: BaseException) -> HandlerInitError:
+    """What importing the handler's module raised, as Lambda reports it."""
+    if isinstance(exc, ImportError):  # the module, or one it imports, is not there: no trace, as on Lambda
+        return HandlerInitError("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}")
+    if isinstance(exc, SyntaxError):  # the file and line the parser stopped at, not the frames that imported it
+        text = (exc.text or "").rstrip("\n")
+        return HandlerInitError(
+            "Runtime.UserCodeSyntaxError",
+            f"Syntax error in module '{module_name}': {exc}",
+            [f'  File "{exc.filename}" Line {exc.lineno}\n    {text}'] if exc.filename else [],
+        )
+    # Anything else the module raised at import: its own type and message, and the function's frames.
+    return HandlerInitError(type(exc).__name__, str(exc), _user_frames(exc))
+
+
+#: Where frames that are not the function's come from: the local AWS (the runtime, the fault
+#: injection), the import machinery and multiprocessing (the environment's process).
+_NOT_USER_CODE = tuple(
+    os.path.dirname(path) + os.sep
+    for path in (os.path.dirname(__file__), importlib.__file__, multiprocessing.__file__)
+    if path is not None
+)
+
+
+def _user_frames(exc: BaseException) -> list[str]:
+    frames = [
+        (frame.filename, frame.lineno or 0, frame.name, frame.line)
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith(("<frozen importlib", *_NOT_USER_CODE))
+    ]
+    return traceback.format_list(frames)  # from 4-tuples, as Lambda's runtime does: no column markers
+
+
+def load_handler(spec: str) -> Any:
+    """Import the handler's module and return its function; a failure is a :class:`HandlerInitError`."""
+    module_name, function_name = _split_handler(spec)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - whatever the module raised at import is the function's init error
+        raise _import_failure(module_name, exc) from None
     try:
         return getattr(module, function_name)
     except AttributeError:
-        raise ValueError(f"module {module_name!r} has no function {function_name!r}") from None
+        raise HandlerInitError(
+            "Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'"
+        ) from None
+
+
+def check_handler(spec: str) -> HandlerInitError | None:
+    """What can be known about a handler without running its module: a malformed name, a module
+    that is not there, a syntax error in its file. The module's parent packages are imported."""
+    import importlib.util
+
+    try:
+        module_name, _ = _split_handler(spec)
+    except HandlerInitError as error:
+        return error
+    try:
+        found = importlib.util.find_spec(module_name)
+    except Exception as exc:  # noqa: BLE001 - a parent package that fails to import fails the handler
+        return _import_failure(module_name, exc)
+    if found is None:
+        return HandlerInitError(
+            "Runtime.ImportModuleError", f"Unable to import module '{module_name}': No module named '{module_name}'"
+        )
+    if found.origin and found.origin.endswith(".py") and os.path.isfile(found.origin):
+        try:
+            with open(found.origin, "rb") as source:
+                compile(source.read(), found.origin, "exec", dont_inherit=True)  # parsed, not run
+        except SyntaxError as exc:
+            return _import_failure(module_name, exc)
+        except OSError:  # unreadable here: the environment's import will say why
+            return None
+    return None
 
 
 def environment_main(  # pragma: no cover
@@ -126,9 +241,10 @@ def environment_main(  # pragma: no cover
     sys.stdout = sink
     started = time.perf_counter()
     try:
-        handler = _load_handler(config.handler)
-    except Exception:  # noqa: BLE001 - an init failure is reported to the parent, like Lambda's Runtime.ImportModuleError
-        connection.send(("init_error", traceback.format_exc(limit=5)))
+        handler = load_handler(config.handler)
+    except HandlerInitError as error:  # reported to the parent, and in the function's log, as Lambda does
+        print(error.log_line(json_format=os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"))
+        connection.send(("init_error", error.text()))
         return
     connection.send(("ready", time.perf_counter() - started))
     while True:
