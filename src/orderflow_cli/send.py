@@ -26,7 +26,8 @@ def send(
     source: Annotated[
         str | None,
         typer.Argument(
-            help="A file of one event, a JSON array of events, or '-' for stdin. Default: the seed's sample order."
+            help="A file of one event, a JSON array of events (one message each), or '-' for stdin. "
+            "Default: the seed's sample order."
         ),
     ] = None,
     endpoint_url: EndpointOption = LOCAL_ENDPOINT,
@@ -39,6 +40,11 @@ def send(
     OrderCancelled ({"eventType": "OrderCancelled", "orderId", "createdAt", "cancelledAt",
     "reason"}). Anything else is sent too, and the pipeline rejects it to the DLQ with its reason.
 
+    A JSON array is always split: each element is one message, its body the element's text as
+    written, whatever it is ([{...}, 1, "x", null] is four messages, the last three rejected to
+    the DLQ). To send an array as one body, wrap it in another: [[1, 2]]. Anything that is not a
+    JSON array (an object, a number, text that is not JSON) is one message, sent exactly as read.
+
     It publishes to the OrderEvents topic when the stack has one (-c fanout=true), else sends
     to the queue; each event carries an eventType message attribute, and on a FIFO stack its
     orderId as the message group.
@@ -48,14 +54,23 @@ def send(
         bodies = _bodies(source)
     except OSError as exc:
         raise fail(f"cannot read {source}: {exc.strerror}") from None
+    if not bodies:
+        raise fail(f"{'stdin' if source == '-' else source} is an empty JSON array: there is no event to send")
+    sent = 0
     try:
         destination = target.destination(queue_url=queue_url, topic_arn=topic_arn)
         via = f" via topic {destination.topic_arn.rsplit(':', 1)[-1]}" if destination.topic_arn else ""
         sqs, sns = target.sqs(), target.sns()
         for body in bodies:
             message_id = _send_one(target, destination, body, sqs=sqs, sns=sns)
+            sent += 1
             console.print(f"sent {message_id} ({len(body.encode())} bytes){via}")
     except CliError as exc:
+        if sent:  # the ones sent are printed above: say which are not
+            raise fail(
+                f"{exc}: the first {sent} of the {len(bodies)} events were sent (printed above), "
+                f"the other {len(bodies) - sent} were not"
+            ) from None
         raise fail(str(exc)) from None
 
 
@@ -66,6 +81,7 @@ def _send_one(target: Target, destination: Any, body: str, *, sqs: Any, sns: Any
 
 
 def _bodies(source: str | None) -> list[str]:
+    """The messages to send: a JSON array's elements (each as written), else the text as read."""
     if source is None:
         return [SEED_ORDER.read_text()]
     text = sys.stdin.read() if source == "-" else Path(source).read_text()
@@ -73,9 +89,33 @@ def _bodies(source: str | None) -> list[str]:
         parsed = json.loads(text)
     except ValueError:
         return [text]  # sent as is: the pipeline will reject it with its reason
-    if isinstance(parsed, list) and parsed and all(isinstance(item, dict) for item in parsed):
-        return [json.dumps(item) for item in parsed]
+    if isinstance(parsed, list):
+        return _elements(text)
     return [text]
+
+
+def _elements(text: str) -> list[str]:
+    """The text of each element of the JSON array ``text`` (valid JSON), exactly as written there:
+    a number keeps its digits (149.990, 1e2), a string its escapes."""
+    decoder = json.JSONDecoder()
+    position = _skip_space(text, 0) + 1  # past the "["
+    elements: list[str] = []
+    position = _skip_space(text, position)
+    if text[position] == "]":
+        return elements
+    while True:
+        _, end = decoder.raw_decode(text, position)
+        elements.append(text[position:end])
+        position = _skip_space(text, end)
+        if text[position] == "]":
+            return elements
+        position = _skip_space(text, position + 1)  # past the ","
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\n\r":
+        position += 1
+    return position
 
 
 def cancel(
@@ -92,11 +132,21 @@ def cancel(
     queue_url: QueueUrlOption = None,
     topic_arn: TopicArnOption = None,
     table_name: Annotated[str, typer.Option(help="The orders table, to look CREATED_AT up.")] = TABLE_NAME,
+    wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="When CREATED_AT is looked up: wait up to this many seconds for the order to be stored. The "
+            "function reads the queue with a 5 s batching window, so an order sent just now is not stored yet.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Send an OrderCancelled for an order.
 
     The cancellation applies whether the order is already stored or not: one that arrives
     before its order is recorded and waits for it (see README, "The state of an order").
+    Without CREATED_AT, the order must be stored to look it up: right after `orderflow send`,
+    add --wait 15.
     """
     from datetime import UTC, datetime
 
@@ -108,7 +158,7 @@ def cancel(
         raise fail("give the cancellation's reason with --reason TEXT", 2)
     target = Target(endpoint_url)
     try:
-        created_at = created_at or _created_at_of(target, order_id, table_name)
+        created_at = created_at or _created_at_of(target, order_id, table_name, wait=wait)
         event = {
             "eventType": ORDER_CANCELLED.name,
             "orderId": order_id,
@@ -125,27 +175,47 @@ def cancel(
         message_id = _send_one(target, destination, raw, sqs=target.sqs(), sns=target.sns())
     except CliError as exc:
         raise fail(str(exc)) from None
+    except KeyboardInterrupt:  # while waiting for the order: nothing was sent
+        raise fail("interrupted: no cancellation sent", 130) from None
     console.print(f"sent {message_id}: cancel {order_id} created at {created_at}")
 
 
-def _created_at_of(target: Target, order_id: str, table_name: str) -> str:
+def _created_at_of(target: Target, order_id: str, table_name: str, *, wait: float = 0.0) -> str:
+    """The order's createdAt, read from the table; waits up to ``wait`` seconds for it to be stored."""
+    import time
+
     dynamodb = target.dynamodb()
-    items = translate(
-        lambda: dynamodb.query(
-            TableName=table_name,
-            KeyConditionExpression="orderId = :id",
-            ExpressionAttributeValues={":id": {"S": order_id}},
-            ProjectionExpression="createdAt",
-        )["Items"],
-        target,
-        table_name,
-    )
-    found = sorted(item["createdAt"]["S"] for item in items)
+
+    def read() -> list[str]:
+        items = translate(
+            lambda: dynamodb.query(
+                TableName=table_name,
+                KeyConditionExpression="orderId = :id",
+                ExpressionAttributeValues={":id": {"S": order_id}},
+                ProjectionExpression="createdAt",
+                ConsistentRead=True,
+            )["Items"],
+            target,
+            table_name,
+        )
+        return sorted(item["createdAt"]["S"] for item in items)
+
+    deadline = time.monotonic() + wait
+    found = read()
+    while not found and time.monotonic() < deadline:
+        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        found = read()
     if len(found) == 1:
         return found[0]
     if not found:
+        if wait:
+            raise CliError(
+                f"no order {order_id} in {table_name} after waiting {wait:g} s to look its createdAt up: "
+                "pass CREATED_AT as sent with the order (a cancellation may arrive before its order)"
+            )
         raise CliError(
-            f"no order {order_id} in {table_name} to look its createdAt up: pass CREATED_AT as sent with the order "
-            "(a cancellation may arrive before its order)"
+            f"no order {order_id} in {table_name} yet to look its createdAt up: sent just now, it may still be on "
+            "its way (the function reads the queue with a 5 s batching window). Retry, add --wait 15, or pass "
+            "CREATED_AT as sent with the order (a cancellation may arrive before its order)"
         )
     raise CliError(f"order {order_id} has {len(found)} versions ({', '.join(found)}): pass CREATED_AT to pick one")
