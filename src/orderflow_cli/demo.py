@@ -31,6 +31,20 @@ if TYPE_CHECKING:  # the stack is imported when the demo runs, not when the comm
 #: Share of new orders the demo also cancels (some of the cancellations sent before their order).
 CANCEL_RATE = 0.15
 
+#: Said under the DLQ alarm's OK -> ALARM line during the demo.
+EXPECTED_DLQ_ALARM = "expected: the demo sends bad messages on purpose, and they are in the DLQ"
+#: The commands `_next_steps` prints (each one checked against a running `orderflow up`).
+NEXT_STEPS = [
+    ("orderflow up", "the stack on http://localhost:4566 until Ctrl-C; it prints the exports"),
+    ("# in another shell, with those exports:", ""),
+    ("orderflow send", "the tutorial's sample order"),
+    ("orderflow orders get ORD-20260420-001 --wait 15", "stored after the 5 s batching window"),
+    ('orderflow cancel ORD-20260420-001 --reason "Changed my mind"', "its status becomes CANCELLED"),
+    ('echo \'{"orderId": "ORD-BAD"}\' | orderflow send -', "an invalid order: rejected to the DLQ"),
+    ("orderflow dlq list", "what is in the DLQ, and why"),
+    ("aws dynamodb scan --table-name Orders", "the AWS CLI and SDKs work against it too"),
+]
+
 
 def demo(
     orders: Annotated[int, typer.Option(min=1, help="How many messages to send.")] = 200,
@@ -78,7 +92,14 @@ def run_demo(
     console.print(
         "[bold]Booting the local stack[/bold] (embedded AWS, the template's resources, the event source mapping)..."
     )
-    stack = start(LocalStack(options or StackOptions(port=port), progress=console.print))
+
+    def stack_progress(line: str) -> None:  # the stack's progress lines; an alarm the demo sets off on purpose says so
+        console.print(line)
+        if _is_dlq_alarm(line, local):
+            console.print(f"  {EXPECTED_DLQ_ALARM}")
+
+    local = LocalStack(options or StackOptions(port=port), progress=stack_progress)
+    stack = start(local)
     try:
         outputs = stack.outputs
         topic = outputs.get("TopicArn")
@@ -87,6 +108,18 @@ def run_demo(
         plan = plan_traffic(
             orders, seed=seed, cancel_rate=CANCEL_RATE, run=f"{seed:04d}{int(time.time()) % 100000:05d}"
         )
+        mistakes = [f"{plan.count(kind)} {kind}" for kind in ("malformed", "invalid") if plan.count(kind)]
+        if mistakes:
+            alarms = _dlq_alarms(stack)
+            console.print(
+                f"The traffic has mistakes on purpose ({' and '.join(mistakes)} messages): the function rejects "
+                "them to the DLQ with their reason"
+                + (
+                    f", so the DLQ alarm {', '.join(sorted(alarms))} goes to ALARM. That is expected."
+                    if alarms
+                    else "."
+                )
+            )
         sqs, dynamodb, sns = stack.emulator.sqs(), stack.emulator.dynamodb(), stack.emulator.sns()
         with _progress(console) as progress:
             task = progress.add_task("sending", total=len(plan.messages))
@@ -117,6 +150,7 @@ def run_demo(
         stack.kill()
         raise
     stack.stop()
+    _next_steps(console)
     return ok
 
 
@@ -239,3 +273,38 @@ def _report(
             else "every cancellation applied."
         )
         console.print(f"[green]OK:[/green] nothing lost, nothing stored twice; {rest}")
+
+
+def _dlq_alarms(stack: LocalStack) -> set[str]:
+    """The template's alarms on the DLQ (its QueueName among their dimensions)."""
+    monitor = stack.alarm_monitor
+    if monitor is None or stack.deployed is None:
+        return set()
+    dlq = stack.outputs["DLQUrl"].rstrip("/").rsplit("/", 1)[-1]
+    return {alarm.name for alarm in monitor.alarms if ("QueueName", dlq) in alarm.dimensions}
+
+
+def _is_dlq_alarm(line: str, stack: LocalStack) -> bool:
+    """Whether ``line`` is the stack's "alarm NAME: OLD -> ALARM: reason" for an alarm on the DLQ."""
+    name, _, change = line.removeprefix("alarm ").partition(": ")
+    return line.startswith("alarm ") and change.split(":", 1)[0].endswith("-> ALARM") and name in _dlq_alarms(stack)
+
+
+def _next_steps(console: Console) -> None:
+    """What to try next: the stack kept running, driven as the README's quick start drives it."""
+    import contextlib
+    import shutil
+    import sys
+    from pathlib import Path
+
+    console.print("\n[bold]Next[/bold]: keep the stack running and drive it yourself.")
+    lines = list(NEXT_STEPS)
+    if shutil.which("orderflow") is None:  # `make demo` runs it from the virtualenv, which is not on PATH
+        activate = Path(sys.executable).parent / "activate"
+        with contextlib.suppress(ValueError):  # shorter, from where the demo ran
+            activate = activate.relative_to(Path.cwd())
+        lines.insert(0, (f"source {activate}", "puts orderflow (and aws) on PATH, in each shell"))
+    width = max(len(command) for command, _ in lines) + 2
+    for command, comment in lines:
+        text = f"{command:<{width}}# {comment}" if comment else command
+        console.print(f"  {text}", soft_wrap=True, markup=False)
