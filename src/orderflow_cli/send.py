@@ -47,7 +47,8 @@ def send(
 
     It publishes to the OrderEvents topic when the stack has one (-c fanout=true), else sends
     to the queue; each event carries an eventType message attribute, and on a FIFO stack its
-    orderId as the message group.
+    orderId as the message group (-c fifo=true: the same body sent twice within 5 minutes is
+    delivered once, as SQS deduplicates a FIFO queue's messages by content).
     """
     target = Target(endpoint_url)
     try:
