@@ -11,7 +11,13 @@ from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,7 +39,10 @@ LOG_GROUP = "/aws/lambda/OrderProcessor"
 
 
 class CliError(Exception):
-    """A failure the user can act on; its message says what to do."""
+    """A failure the user can act on; its message says what to do.
+
+    One that its command does not catch still ends as one ``error:`` line (orderflow_cli.main).
+    """
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,10 @@ class Target:
 
     def _client(self, service: str) -> Any:
         config = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=3)
-        return self._session.client(service, endpoint_url=self._endpoint(), config=config)  # type: ignore[call-overload]
+        try:  # a client resolves the credentials when it is made
+            return self._session.client(service, endpoint_url=self._endpoint(), config=config)  # type: ignore[call-overload]
+        except PartialCredentialsError as exc:
+            raise _partial_credentials(exc, self) from None
 
     def sqs(self) -> SQSClient:
         return self._client("sqs")  # type: ignore[no-any-return]
@@ -164,6 +176,8 @@ def translate(call: Callable[[], T], target: Target, what: str) -> T:
         raise CliError(f"cannot reach {target.describe()}.{hint}") from None
     except NoCredentialsError:
         raise CliError("no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID") from None
+    except PartialCredentialsError as exc:
+        raise _partial_credentials(exc, target) from None
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code, message = error.get("Code", "Error"), error.get("Message", "")
@@ -172,3 +186,19 @@ def translate(call: Callable[[], T], target: Target, what: str) -> T:
         raise CliError(f"{what}: {code}: {message}") from None
     except BotoCoreError as exc:
         raise CliError(f"{what}: {exc}") from None
+
+
+def _partial_credentials(exc: PartialCredentialsError, target: Target) -> CliError:
+    """What to export when half a key pair is set (AWS_ACCESS_KEY_ID without AWS_SECRET_ACCESS_KEY)."""
+    missing, source = exc.kwargs.get("cred_var", "a credential"), exc.kwargs.get("provider")
+    if source == "env":
+        problem = f"AWS_ACCESS_KEY_ID is set but {missing} is not: export {missing} too, or unset AWS_ACCESS_KEY_ID"
+    else:
+        problem = (
+            f"the {source} credentials have no {missing}: add it, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    if target.is_real_aws:
+        return CliError(problem)
+    return CliError(
+        f"{problem} (the local stack takes any: export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local)"
+    )

@@ -7,12 +7,14 @@ to any endpoint with --endpoint-url (or AWS_ENDPOINT_URL), or to real AWS with
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
+from orderflow_cli.aws import CliError
 from orderflow_cli.bench import bench_app
-from orderflow_cli.common import console
+from orderflow_cli.common import console, fail
 from orderflow_cli.cost import cost_command
 from orderflow_cli.demo import demo
 from orderflow_cli.dlq import dlq_app
@@ -21,22 +23,45 @@ from orderflow_cli.orders import orders_app
 from orderflow_cli.send import cancel, send
 from orderflow_cli.up import up
 
+#: How `orderflow` and `orderflow --help` list the commands: run the stack, use it, look into it,
+#: then measure it. (Typer would list the command groups after all the plain commands.)
+COMMAND_ORDER = ("up", "demo", "send", "cancel", "orders", "dlq", "logs", "status", "bench", "cost")
+
+
+class _Orderflow(TyperGroup):
+    # (ctx: Any: typer's Context is its own copy of click's, under a private module)
+    def list_commands(self, ctx: Any) -> list[str]:
+        def rank(name: str) -> int:
+            return COMMAND_ORDER.index(name) if name in COMMAND_ORDER else len(COMMAND_ORDER)
+
+        return sorted(super().list_commands(ctx), key=rank)  # stable: a new command comes last, as added
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; a CliError it lets through (one raised where it makes its clients, say)
+        is its one `error:` line, not a traceback."""
+        try:
+            return super().invoke(ctx)
+        except CliError as exc:
+            raise fail(str(exc)) from None
+
+
 app = typer.Typer(
+    cls=_Orderflow,
     help=__doc__,
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(orders_app, name="orders")
-app.add_typer(dlq_app, name="dlq")
-app.add_typer(bench_app, name="bench")
-app.command()(logs)
-app.command()(status)
 app.command()(up)
 app.command()(demo)
 app.command()(send)
 app.command()(cancel)
+app.add_typer(orders_app, name="orders")
+app.add_typer(dlq_app, name="dlq")
+app.command()(logs)
+app.command()(status)
+app.add_typer(bench_app, name="bench")
 app.command("cost")(cost_command)
 
 
