@@ -94,13 +94,23 @@ def parse_context(items: list[str] | None) -> dict[str, str]:
     return context
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt: what stops on Ctrl-C stops on it too."""
+
+
 def handle_sigterm() -> None:
-    """SIGTERM stops as Ctrl-C does."""
+    """SIGTERM stops as Ctrl-C does (it raises :class:`Terminated`, a KeyboardInterrupt)."""
 
     def raise_interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
+        raise Terminated
 
     signal.signal(signal.SIGTERM, raise_interrupt)
+
+
+def interrupted_status(interrupt: KeyboardInterrupt) -> int:
+    """The exit status after a stop by a signal, as a shell reports a process the signal ended
+    (128 + its number): 130 after Ctrl-C (SIGINT), 143 after SIGTERM."""
+    return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
 
 
 def start_stack(stack: Any) -> Any:

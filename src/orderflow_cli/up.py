@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -18,6 +21,8 @@ from orderflow_cli.common import (
     errors,
     fail,
     handle_sigterm,
+    identifier_column,
+    interrupted_status,
     parse_context,
     start_stack,
 )
@@ -26,7 +31,46 @@ LatencyOption = Annotated[
     float,
     typer.Option(min=0.0, help="Add this many ms to every DynamoDB call the function makes (real DynamoDB's wait)."),
 ]
-PortOption = Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 for the embedded AWS endpoint.")]
+PortOption = Annotated[
+    int,
+    typer.Option(
+        "--port", min=0, max=65535, help="Port on 127.0.0.1 for the embedded AWS endpoint; 0 picks a free one."
+    ),
+]
+#: Where `up` writes the `aws` that the banner puts first on PATH (AWS_WRAPPER).
+AWS_WRAPPER_DIR = Path(".orderflow/bin")
+#: The `aws` the banner puts first on PATH: no exported variable alone can send AWS CLI v1's
+#: `aws sqs` to the local stack. Its customization awscli/customizations/overridesslcommonname.py
+#: sets the endpoint of `aws sqs` in us-east-1 to https://queue.amazonaws.com/ (in 25 other
+#: regions, to theirs) whenever --endpoint-url is not given, as if it had been given, so it wins
+#: over AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SQS and the config file's endpoint_url alike
+#: (awscli 1.46.3, the newest; aws/aws-cli#8737). --endpoint-url works with every version.
+AWS_WRAPPER = """#!/bin/sh
+# Written by `orderflow up`: the AWS CLI found further along PATH, given AWS_ENDPOINT_URL as
+# --endpoint-url. AWS CLI v1 sends `aws sqs` in us-east-1 to https://queue.amazonaws.com/ unless
+# --endpoint-url is given, whatever AWS_ENDPOINT_URL says; AWS CLI v2 before 2.13 ignores
+# AWS_ENDPOINT_URL. An --endpoint-url of your own comes later on the line, and wins. With no
+# AWS_ENDPOINT_URL, this is the AWS CLI unchanged.
+here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd -P)
+rest=
+set -f
+IFS=:
+for dir in $PATH; do
+    [ "$(CDPATH= cd -- "${dir:-.}" 2>/dev/null && pwd -P)" = "$here" ] || rest=${rest:+$rest:}$dir
+done
+unset IFS
+set +f
+PATH=$rest
+export PATH
+if ! command -v aws >/dev/null 2>&1; then
+    echo "error: no AWS CLI on PATH besides $0: install one (make setup puts one in .venv/bin)" >&2
+    exit 127
+fi
+if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
+    exec aws --endpoint-url "$AWS_ENDPOINT_URL" "$@"
+fi
+exec aws "$@"
+"""
 
 
 def up(
@@ -106,22 +150,24 @@ def up(
     handle_sigterm()
     try:
         stack = start_stack(LocalStack(options, progress=console.print))
-    except KeyboardInterrupt:  # LocalStack.start has stopped what it started
-        raise fail("interrupted while starting", 130) from None
-    failure: str | None = None
+    except KeyboardInterrupt as interrupt:  # LocalStack.start has stopped what it started
+        raise fail("interrupted while starting", interrupted_status(interrupt)) from None
+    # The exit status: 0 only if the run ends on its own (it does not); 130 after Ctrl-C and 143
+    # after SIGTERM, as shells report a process those signals end; 1 after an error.
+    status = 0
     try:
-        _print_banner(stack, log_file)
+        _print_banner(stack, log_file, _write_aws_wrapper(AWS_WRAPPER_DIR.resolve()))
         _live_status(stack)
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt as interrupt:
+        status = interrupted_status(interrupt)
     except Exception as exc:  # noqa: BLE001 - the emulator died, a call failed: said in one line, then stopped
-        failure = _one_line(exc)
-        errors.print(f"error: {failure}")
+        errors.print(f"error: {_one_line(exc)}")
+        status = 1
     finally:
         # Whatever ended the run (Ctrl-C, an error, an exit), what the stack started is drained and stopped.
-        _stop(stack, chaos=bool(chaos))
-    if failure is not None:
-        raise typer.Exit(1)
+        _stop(stack, chaos=bool(chaos), status=status)
+    if status:
+        raise typer.Exit(status)
 
 
 def _one_line(exc: Exception) -> str:
@@ -130,8 +176,9 @@ def _one_line(exc: Exception) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _stop(stack: Any, *, chaos: bool) -> None:
-    """The first Ctrl-C (or SIGTERM) drains and stops; a second one stops at once."""
+def _stop(stack: Any, *, chaos: bool, status: int) -> None:
+    """The first Ctrl-C (or SIGTERM) drains and stops; a second one stops at once, and the exit
+    status stays the one the run ended with (``status``; the second signal's if that is 0)."""
     console.print("\nStopping: no new batches; the batches in flight finish first (Ctrl-C again to stop at once)...")
     held: dict[str, int] = {}
 
@@ -144,12 +191,12 @@ def _stop(stack: Any, *, chaos: bool) -> None:
     faults = stack.faults() if chaos else None
     try:
         stack.stop(on_drained=record_what_is_held)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third Ctrl-C must not interrupt the cleanup
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.kill()
         console.print("Stopped at once: batches in flight were abandoned (SQS would deliver them again).")
-        raise typer.Exit(130) from None
+        raise typer.Exit(status or interrupted_status(interrupt)) from None
     if faults is not None:
         console.print(f"Faults injected: {_faults(faults)}")
     if held:
@@ -177,10 +224,30 @@ def _check_handler(spec: str) -> None:
         raise fail(f"cannot find module {module!r} for --handler {spec!r}: is it on PYTHONPATH or in {Path.cwd()}?", 2)
 
 
-def _print_banner(stack: Any, log_file: Path) -> None:
+def _write_aws_wrapper(directory: Path) -> Path | None:
+    """Write AWS_WRAPPER as ``directory``/aws; the directory, or None (said) if it cannot be written."""
+    path, written = directory / "aws", directory / f".aws.{os.getpid()}"
+    try:
+        if path.is_file() and os.access(path, os.X_OK) and path.read_text() == AWS_WRAPPER:
+            return directory
+        directory.mkdir(parents=True, exist_ok=True)
+        written.write_text(AWS_WRAPPER)  # then renamed over it: another shell may be running it
+        written.chmod(0o755)
+        written.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            written.unlink(missing_ok=True)
+        errors.print(f"warning: cannot write {path} ({exc.strerror}): give `aws sqs` --endpoint-url yourself")
+        return None
+    return directory
+
+
+def _print_banner(stack: Any, log_file: Path, aws_wrapper: Path | None) -> None:
     outputs = stack.outputs
     console.print(f"\n[bold]orderflow is running[/bold] — AWS endpoint {stack.endpoint} (us-east-1, any credentials)")
     table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_column()
+    identifier_column(table, "")  # a URL or a name is folded whole on a narrow terminal, never cut
     for name, value in outputs.items():
         table.add_row(name, value)
     table.add_row("Function logs", f"{log_file!s}; CloudWatch Logs {_log_groups(stack)} (`orderflow logs`)")
@@ -199,12 +266,31 @@ def _print_banner(stack: Any, log_file: Path) -> None:
     for warning in stack.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     console.print("\nIn another shell:")
-    console.print(f"  export AWS_ENDPOINT_URL={stack.endpoint}")
-    console.print("  export AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local")
+    for line in _exports(stack.endpoint, aws_wrapper):
+        # What people copy: never wrapped by rich, whatever the terminal's width (a terminal that is
+        # too narrow shows the line on two rows, and copies it as one).
+        console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
     console.print("  orderflow send            # the seed's sample order")
     console.print("  orderflow orders get ORD-20260420-001")
     console.print(f"\nNot emulated (no local effect): {', '.join(stack.spec.not_emulated)}")
     console.print("Press Ctrl-C to stop.\n")
+
+
+def _exports(endpoint: str, aws_wrapper: Path | None) -> list[str]:
+    """The banner's lines for another shell: its environment for the SDKs, `orderflow` and the AWS CLI.
+
+    The key pair shares a line: one of the two alone fails every command (PartialCredentialsError).
+    """
+    lines = [
+        f"export AWS_ENDPOINT_URL={endpoint} AWS_DEFAULT_REGION=us-east-1",
+        "export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local",
+    ]
+    if aws_wrapper is not None:
+        lines += [
+            "# its aws adds --endpoint-url, which AWS CLI v1 needs for `aws sqs`",
+            f'export PATH={shlex.quote(str(aws_wrapper))}:"$PATH"',
+        ]
+    return lines
 
 
 def _log_groups(stack: Any) -> str:

@@ -95,7 +95,7 @@ def test_an_error_in_the_run_still_drains_and_stops_the_stack_and_says_why_in_on
     assert result.output.rstrip().endswith("Stopped.")
 
 
-def test_ctrl_c_still_drains_and_stops_with_success(
+def test_ctrl_c_still_drains_and_stops_then_exits_130(
     fake_stack: list[_Stack], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def interrupted(self: _DeadEmulator, **_: Any) -> Any:
@@ -105,5 +105,5 @@ def test_ctrl_c_still_drains_and_stops_with_success(
     result = CliRunner().invoke(app, ["up", "--no-reload", "--log-file", str(tmp_path / "fn.log")])
     [stack] = fake_stack
     assert stack.events == ["drained", "counted what is held", "stopped"]
-    assert result.exit_code == 0
+    assert result.exit_code == 130  # as a shell reports a process Ctrl-C ended
     assert "error:" not in result.output
