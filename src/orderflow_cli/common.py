@@ -10,6 +10,8 @@ import typer
 from rich.console import Console, ConsoleDimensions
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
     from rich.table import Table
 
 #: The width given to output that is not a terminal (a pipe, a file, a test's capture): wide
@@ -43,6 +45,68 @@ def identifier_column(table: Table, header: str, **options: Any) -> None:
     """Add a column for something people copy (an id, a name, a timestamp): never cut with an
     ellipsis; on a narrow terminal it folds onto the next line whole."""
     table.add_column(header, overflow="fold", **options)
+
+
+def fitted_table(
+    headers: list[str],
+    rows: list[list[str]],
+    *,
+    folding: Collection[str],
+    drop: Sequence[str],
+    fold_min: int,
+    width: int,
+) -> tuple[Table, list[str]]:
+    """A table of ``rows`` that fits ``width`` columns with nothing cut; and the headers it left out.
+
+    Off a terminal every column is whole (the console's width is unbounded). On one, the ``drop``
+    columns go, in that order, until the others fit whole beside each ``folding`` column (the
+    long texts, at least ``fold_min`` wide, which fold onto more lines). When even that does not
+    fit, every column folds: an identifier takes two lines, and is still never cut.
+    """
+    from rich.cells import cell_len
+    from rich.table import Table
+    from rich.text import Text
+
+    natural = {
+        header: max([cell_len(header)] + [cell_len(line) for row in rows for line in row[index].splitlines() or [""]])
+        for index, header in enumerate(headers)
+    }
+    kept = list(headers)
+
+    def needed() -> int:  # each column's text and padding (2), and the borders between and around them
+        return sum(fold_min if header in folding else natural[header] for header in kept) + 3 * len(kept) + 1
+
+    dropped = []
+    for header in drop:
+        if needed() <= width:
+            break
+        kept.remove(header)
+        dropped.append(header)
+    fits = needed() <= width
+    table = Table()
+    for header in kept:
+        fixed = fits and header not in folding
+        identifier_column(table, header, **({"width": natural[header]} if fixed else {}))
+    for row in rows:  # as Text: a cell is shown as it is, never read as console markup ("[b]")
+        table.add_row(*(Text(row[headers.index(header)]) for header in kept))
+    return table, dropped
+
+
+def print_fitted_table(
+    out: Console,
+    headers: list[str],
+    rows: list[list[str]],
+    *,
+    folding: Collection[str],
+    drop: Sequence[str],
+    fold_min: int,
+) -> list[str]:
+    """Print :func:`fitted_table` on ``out`` at its width, then which columns it left out, if any; those."""
+    table, dropped = fitted_table(headers, rows, folding=folding, drop=drop, fold_min=fold_min, width=out.width)
+    out.print(table)
+    if dropped:
+        out.print(f"Not shown at this width: {', '.join(dropped)} (widen the terminal, or pass --json).")
+    return dropped
 
 
 EndpointOption = Annotated[

@@ -7,17 +7,12 @@ import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.cells import cell_len
-from rich.table import Table
-from rich.text import Text
 
 from orderflow_cli.aws import LOCAL_ENDPOINT, LOG_GROUP, TABLE_NAME, CliError, Target, translate
-from orderflow_cli.common import EndpointOption, console, errors, fail, identifier_column
+from orderflow_cli.common import EndpointOption, console, errors, fail, print_fitted_table
 from orderflow_local.ops.producer import DLQ_NAME, QUEUE_NAME
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
-
     from orderflow_local.ops.dlq import FunctionLogReader
 
 dlq_app = typer.Typer(help="Inspect and redrive the dead letter queue.", no_args_is_help=True)
@@ -96,16 +91,14 @@ def dlq_list(
         ]
         for entry in explained
     ]
-    table_, dropped = _fitted_table(
+    print_fitted_table(
+        console,
         [*headers, *(["body"] if show_body else [])],
         rows,
         folding={"reason", "body"},
         drop=["redrives", "receives", "moved by", "stored"],
         fold_min=16,
     )
-    console.print(table_)
-    if dropped:
-        console.print(f"Not shown at this width: {', '.join(dropped)} (widen the terminal, or pass --json).")
     by_sqs = sum(1 for entry in explained if entry.letter.moved_by == "sqs")
     stored_count = sum(1 for entry in explained if entry.already_stored)
     console.print(
@@ -124,41 +117,6 @@ def _shown_body(body: str) -> str:
     if len(body) <= BODY_SHOWN:
         return body
     return f"{body[:BODY_SHOWN]} [the first {BODY_SHOWN} of {len(body)} characters: --json has it whole]"
-
-
-def _fitted_table(
-    headers: list[str], rows: list[list[str]], *, folding: Collection[str], drop: Sequence[str], fold_min: int
-) -> tuple[Table, list[str]]:
-    """A table of ``rows`` that fits the terminal with nothing cut; and the headers it left out.
-
-    Off a terminal every column is whole (the console is unbounded). On one, the ``drop``
-    columns go, in that order, until the others fit whole beside each ``folding`` column (the
-    long texts, at least ``fold_min`` wide, which fold onto more lines). When even that does not
-    fit, every column folds: an identifier takes two lines, and is still never cut.
-    """
-    natural = {
-        header: max([cell_len(header)] + [cell_len(line) for row in rows for line in row[index].splitlines() or [""]])
-        for index, header in enumerate(headers)
-    }
-    kept = list(headers)
-
-    def needed() -> int:  # each column's text and padding (2), and the borders between and around them
-        return sum(fold_min if header in folding else natural[header] for header in kept) + 3 * len(kept) + 1
-
-    dropped = []
-    for header in drop:
-        if needed() <= console.width:
-            break
-        kept.remove(header)
-        dropped.append(header)
-    fits = needed() <= console.width
-    table = Table()
-    for header in kept:
-        fixed = fits and header not in folding
-        identifier_column(table, header, **({"width": natural[header]} if fixed else {}))
-    for row in rows:  # as Text: a cell is shown as it is, never read as console markup ("[b]")
-        table.add_row(*(Text(row[headers.index(header)]) for header in kept))
-    return table, dropped
 
 
 def _log_reader(target: Target, group: str) -> FunctionLogReader | None:

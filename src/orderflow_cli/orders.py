@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
-from rich.cells import cell_len
-from rich.table import Table
-from rich.text import Text
 
 from orderflow_cli.aws import LOCAL_ENDPOINT, TABLE_NAME, CliError, Target, translate
-from orderflow_cli.common import EndpointOption, console, fail, identifier_column
-
-if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+from orderflow_cli.common import EndpointOption, console, fail, print_fitted_table
 
 orders_app = typer.Typer(help="Read stored orders, and the notifications queue.", no_args_is_help=True)
 
@@ -130,16 +124,14 @@ def orders_by_customer(
         ]
         for item in items
     ]
-    table, dropped = _fitted_table(
+    print_fitted_table(
+        console,
         ["orderId", "createdAt", "items", "total", "status"],
         rows,
         folding={"status"},
         drop=["items", "total"],
         fold_min=14,
     )
-    console.print(table)
-    if dropped:
-        console.print(f"Not shown at this width: {', '.join(dropped)} (widen the terminal, or pass --json).")
 
 
 NOTIFICATIONS_QUEUE = "OrderNotificationsQueue"
@@ -223,16 +215,14 @@ def orders_notifications(
         ]
         for entry in shown
     ]
-    table, dropped = _fitted_table(
+    print_fitted_table(
+        console,
         ["messageId", "sentAt", "eventType", "orderId", "receives"],
         rows,
         folding={"messageId"},
         drop=["receives", "eventType"],
         fold_min=12,
     )
-    console.print(table)
-    if dropped:
-        console.print(f"Not shown at this width: {', '.join(dropped)} (widen the terminal, or pass --json).")
     console.print(f"{len(shown)} message(s), left in the queue.")
     if hidden:
         console.print(hidden_note)
@@ -301,42 +291,6 @@ def _print_items(items: list[dict[str, Any]]) -> None:
 def _print_json(value: object) -> None:
     # Written as is, not through rich: rich wraps long lines to the terminal, which breaks JSON.
     sys.stdout.write(json.dumps(value, default=_number, sort_keys=True, indent=2, ensure_ascii=False) + "\n")
-
-
-def _fitted_table(
-    headers: list[str], rows: list[list[str]], *, folding: Collection[str], drop: Sequence[str], fold_min: int
-) -> tuple[Table, list[str]]:
-    """A table of ``rows`` that fits the terminal with nothing cut; and the headers it left out.
-
-    Off a terminal every column is whole (the console is unbounded). On one, the ``drop``
-    columns go, in that order, until the others fit whole beside each ``folding`` column (the
-    long texts, at least ``fold_min`` wide, which fold onto more lines). When even that does not
-    fit, every column folds: an identifier takes two lines, and is still never cut.
-    (The same as dlq.py's: command groups import only common and aws.)
-    """
-    natural = {
-        header: max([cell_len(header)] + [cell_len(line) for row in rows for line in row[index].splitlines() or [""]])
-        for index, header in enumerate(headers)
-    }
-    kept = list(headers)
-
-    def needed() -> int:  # each column's text and padding (2), and the borders between and around them
-        return sum(fold_min if header in folding else natural[header] for header in kept) + 3 * len(kept) + 1
-
-    dropped = []
-    for header in drop:
-        if needed() <= console.width:
-            break
-        kept.remove(header)
-        dropped.append(header)
-    fits = needed() <= console.width
-    table = Table()
-    for header in kept:
-        fixed = fits and header not in folding
-        identifier_column(table, header, **({"width": natural[header]} if fixed else {}))
-    for row in rows:  # as Text: a cell is shown as it is, never read as console markup ("[b]")
-        table.add_row(*(Text(row[headers.index(header)]) for header in kept))
-    return table, dropped
 
 
 def _number(value: object) -> object:
