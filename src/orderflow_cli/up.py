@@ -78,7 +78,8 @@ def up(
     handler: Annotated[
         str | None,
         typer.Option(
-            help="Run this SQS handler (MODULE:FUNCTION, found on PYTHONPATH or here) instead of the stack's."
+            help="Run this SQS handler (MODULE.FUNCTION as Lambda takes it, or MODULE:FUNCTION; found on "
+            "PYTHONPATH or here) instead of the stack's. A name, module or syntax error is refused before start."
         ),
     ] = None,
     visibility_timeout: Annotated[
@@ -206,22 +207,31 @@ def _stop(stack: Any, *, chaos: bool, status: int) -> None:
 
 
 def _check_handler(spec: str) -> None:
-    import importlib.util
+    """Refuse, before anything starts, a handler the environments could not load, as Lambda's init
+    would report it: a malformed name, a module that is not there, a syntax error in its file.
 
-    module, _, function = spec.partition(":") if ":" in spec else spec.rpartition(".")
-    if not module or not function or not all(part.isidentifier() for part in module.split(".")):
-        raise fail(
-            f"--handler {spec!r} is not MODULE:FUNCTION: give the module and the function, "
-            "for example --handler mypackage.handlers:handle",
-            2,
-        )
-    sys.path.insert(0, str(Path.cwd()))
+    Found as the environments find it (PYTHONPATH, then the working directory). The module is
+    parsed, not run; its parent packages (``pkg`` of ``pkg.mod.f``) are imported to find it.
+    """
+    from orderflow_local.lambda_runtime.runtime import check_handler
+
+    here = str(Path.cwd())
+    added = here not in sys.path
+    if added:
+        sys.path.insert(0, here)
     try:
-        found = importlib.util.find_spec(module) if module else None
-    except (ImportError, ValueError):
-        found = None
-    if found is None:
-        raise fail(f"cannot find module {module!r} for --handler {spec!r}: is it on PYTHONPATH or in {Path.cwd()}?", 2)
+        error = check_handler(spec)
+    finally:
+        if added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(here)
+    if error is None:
+        return
+    from rich.markup import escape
+
+    message = " ".join(error.message.split("\n"))  # one line, whatever the module raised
+    hint = f" (is it on PYTHONPATH or in {here}?)" if error.error_type == "Runtime.ImportModuleError" else ""
+    raise fail(escape(f"--handler {spec!r}: {error.error_type}: {message}{hint}"), 2)
 
 
 def _write_aws_wrapper(directory: Path) -> Path | None:

@@ -152,16 +152,24 @@ def test_the_port_check_ignores_time_wait_sockets_as_the_server_does() -> None:
             _ensure_port_free(port)
 
 
-@pytest.mark.parametrize("spec", ["badformat", "module:", ":handler", "my-module:handler"])
-def test_a_handler_that_is_not_module_colon_function_is_named(spec: str) -> None:
+@pytest.mark.parametrize(
+    ("spec", "error_type"),
+    [
+        ("badformat", "Runtime.MalformedHandlerName"),
+        ("module:", "Runtime.MalformedHandlerName"),
+        (":handler", "Runtime.MalformedHandlerName"),
+        ("my-module:handler", "Runtime.ImportModuleError"),  # as Lambda: no module has that name
+    ],
+)
+def test_a_handler_that_is_not_module_colon_function_is_named(spec: str, error_type: str) -> None:
     from typer.testing import CliRunner
 
     from orderflow_cli.main import app
 
     result = CliRunner().invoke(app, ["up", "--port", "0", "--handler", spec], prog_name="orderflow")
     assert result.exit_code == 2
-    assert f"--handler {spec!r} is not MODULE:FUNCTION" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: --handler {spec!r}: {error_type}: ")
+    assert len(result.stderr.splitlines()) == 1, result.stderr  # no traceback
 
 
 STARTS_UNDER_CTRL_C = """

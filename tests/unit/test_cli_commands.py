@@ -3,13 +3,18 @@ what needs no stack. What needs one runs against `orderflow up` in tests/integra
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import version
+from typing import TYPE_CHECKING
 
 import pytest
 from typer.testing import CliRunner
 
 from orderflow_cli.main import app
 from tests.support import free_port
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 ENV = {
     "COLUMNS": "200",
@@ -66,7 +71,44 @@ def test_commands_say_what_to_do_when_no_stack_runs(command: list[str]) -> None:
 def test_up_refuses_a_handler_it_cannot_find() -> None:
     result = _run("up", "--port", "0", "--handler", "no_such_module:handler")
     assert result.exit_code == 2
-    assert "cannot find module 'no_such_module'" in result.stderr
+    assert result.stderr.startswith(
+        "error: --handler 'no_such_module:handler': Runtime.ImportModuleError: Unable to import module "
+        "'no_such_module': No module named 'no_such_module' (is it on PYTHONPATH or in "
+    )
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_up_refuses_a_malformed_handler_name() -> None:
+    result = _run("up", "--port", "0", "--handler", "handler")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: --handler 'handler': Runtime.MalformedHandlerName: Bad handler 'handler': give MODULE.FUNCTION "
+        "(or MODULE:FUNCTION)\n"
+    )
+
+
+def test_up_refuses_a_handler_whose_module_has_a_syntax_error_without_running_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A module in the working directory that would leave a mark if it ran, with a syntax error on line 3
+    ran = tmp_path / "ran"
+    (tmp_path / "broken_handler_module.py").write_text(
+        f"open({str(ran)!r}, 'w').close()\n\ndef handler(event, context)\n    return event\n"
+    )
+    monkeypatch.chdir(tmp_path)
+
+    result = _run("up", "--port", "0", "--handler", "broken_handler_module.handler")
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: --handler 'broken_handler_module.handler': Runtime.UserCodeSyntaxError: Syntax error in module "
+        "'broken_handler_module': "
+    )
+    assert "line 3)" in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert not ran.exists()  # parsed, never run
+    assert "broken_handler_module" not in sys.modules
+    assert str(tmp_path) not in sys.path  # the working directory was searched, and left off the path after
 
 
 def test_cancel_refuses_arguments_it_cannot_send() -> None:
