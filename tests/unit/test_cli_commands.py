@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from importlib.metadata import version
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from typer.testing import CliRunner
@@ -28,29 +28,50 @@ def _run(*args: str, **env: str):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(app, list(args), env={**ENV, **env}, prog_name="orderflow")
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        [],
-        ["up"],
-        ["demo"],
-        ["send"],
-        ["cancel"],
-        ["orders"],
-        ["orders", "get"],
-        ["orders", "by-customer"],
-        ["dlq"],
-        ["dlq", "list"],
-        ["dlq", "redrive"],
-        ["logs"],
-        ["status"],
-        ["bench", "emulator"],
-    ],
-)
+COMMANDS = [
+    [],
+    ["up"],
+    ["demo"],
+    ["send"],
+    ["cancel"],
+    ["orders"],
+    ["orders", "get"],
+    ["orders", "by-customer"],
+    ["orders", "notifications"],
+    ["dlq"],
+    ["dlq", "list"],
+    ["dlq", "redrive"],
+    ["dlq", "purge"],
+    ["logs"],
+    ["status"],
+    ["bench"],
+    ["bench", "batch"],
+    ["bench", "emulator"],
+    ["bench", "sqs-depth"],
+    ["bench", "cold-start"],
+    ["bench", "load"],
+    ["cost"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(command: list[str]) -> None:
     result = _run(*command, "--help")
     assert result.exit_code == 0, result.output
     assert "Usage: orderflow" in result.stdout
+
+
+def test_the_help_check_covers_every_command() -> None:
+    """A command added to `orderflow` is added to COMMANDS, so its --help is checked too."""
+    import typer.main
+
+    def paths(command: Any, path: list[str]) -> list[list[str]]:  # a group's commands, its groups' too
+        found = [path]
+        for name, sub in getattr(command, "commands", {}).items():
+            found += paths(sub, [*path, name])
+        return found
+
+    assert sorted(paths(typer.main.get_command(app), [])) == sorted(COMMANDS)
 
 
 def test_version() -> None:
