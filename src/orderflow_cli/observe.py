@@ -252,6 +252,12 @@ def render_message(message: str) -> str:
     kind, record = line.get("type"), line.get("record") or {}
     if kind == "platform.initStart":
         return f"INIT_START Runtime Version: {record.get('runtimeVersion', '?')}"
+    if kind == "platform.initReport":  # as Lambda's text format has it: after an init that failed too
+        text = (
+            f"INIT_REPORT Init Duration: {record.get('metrics', {}).get('durationMs', 0):.2f} ms\t"
+            f"Phase: {record.get('phase', 'init')}\tStatus: {record.get('status', 'success')}"
+        )
+        return text + (f"\tError Type: {record['errorType']}" if record.get("errorType") else "")
     if kind == "platform.start":
         return f"START RequestId: {record.get('requestId')} Version: {record.get('version', '$LATEST')}"
     if kind == "platform.runtimeDone":
@@ -272,6 +278,12 @@ def render_message(message: str) -> str:
         names = [metric["Name"] for d in line["_aws"].get("CloudWatchMetrics", []) for metric in d.get("Metrics", [])]
         return "METRICS " + " ".join(f"{name}={line.get(name)}" for name in names)
     level = line.get("level", "")
+    if "errorType" in line and "message" not in line:  # the runtime's error (JSON log format): as its text format
+        trace = [text for frame in line.get("stackTrace") or [] for text in str(frame).splitlines()]
+        return "\n".join(
+            [f"{level} {line['errorType']}: {line.get('errorMessage', '')}"]
+            + (["Traceback (most recent call last):", *trace] if trace else [])
+        )
     details = [
         f"{key}={line[key]}"
         for key in ("message_id", "order_id", "error_code", "reason", "error")

@@ -8,7 +8,11 @@ invocation ``platform.start``, the function's lines, ``platform.runtimeDone`` an
 ``platform.report`` (the JSON form of START, END and REPORT, with the duration, billed
 duration, memory size, max memory used and, on a cold start, the init duration). A timeout
 or a crash also gets the ERROR line Lambda writes for it. The function's own lines
-(Powertools' JSON, EMF metrics included) are kept as written.
+(Powertools' JSON, EMF metrics included) are kept as written. An init that fails has
+``platform.initStart``, the runtime's lines (its ERROR line for a handler it could not load,
+worded as Lambda's Python runtime words it), and ``platform.initReport`` with status
+``error`` and the error's type (``timeout`` for an init that did not finish): the JSON form
+of ``INIT_REPORT Init Duration: … ms  Phase: init  Status: error  Error Type: …``.
 
 Sources: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-logformat.html,
 https://docs.aws.amazon.com/lambda/latest/dg/telemetry-schema-reference.html,
@@ -68,30 +72,24 @@ def platform_events(invocation: Invocation, *, function_name: str, memory_size: 
     """The log events (epoch ms, message) Lambda writes for one invocation, the function's lines included."""
     started, ended = invocation.started_at, max(invocation.ended_at, invocation.started_at)
     request_id = invocation.request_id
-
-    def record(at: float, kind: str, body: dict[str, Any]) -> tuple[int, str]:
-        return int(at * 1000), json.dumps({"time": _iso(at), "type": kind, "record": body}, separators=(",", ":"))
-
+    init_started = started - (invocation.init_duration or 0)
+    init_start = _record(
+        init_started,
+        "platform.initStart",
+        {
+            "initializationType": "on-demand",
+            "phase": "init",
+            "runtimeVersion": RUNTIME_VERSION,
+            "functionName": function_name,
+            "functionVersion": "$LATEST",
+        },
+    )
+    if not request_id:  # the environment failed before it could take the invocation (init error)
+        return [init_start, *_failed_init(invocation, init_started, ended)]
     events: list[tuple[int, str]] = []
     if invocation.cold_start and invocation.init_duration is not None:
-        events.append(
-            record(
-                started - invocation.init_duration,
-                "platform.initStart",
-                {
-                    "initializationType": "on-demand",
-                    "phase": "init",
-                    "runtimeVersion": RUNTIME_VERSION,
-                    "functionName": function_name,
-                    "functionVersion": "$LATEST",
-                },
-            )
-        )
-    if not request_id:  # the environment failed before it could take the invocation (init error)
-        if invocation.error:
-            events.append((int(ended * 1000), _error_line(ended, "", invocation.error)))
-        return events
-    events.append(record(started, "platform.start", {"requestId": request_id, "version": "$LATEST"}))
+        events.append(init_start)
+    events.append(_record(started, "platform.start", {"requestId": request_id, "version": "$LATEST"}))
     events.extend(invocation.lines)
     status = {"ok": "success", "error": "error", "timeout": "timeout", "crash": "error"}[invocation.status]
     if invocation.status in {"timeout", "crash"} and invocation.error:
@@ -105,9 +103,39 @@ def platform_events(invocation: Invocation, *, function_name: str, memory_size: 
     }
     if invocation.cold_start and invocation.init_duration is not None:
         metrics["initDurationMs"] = round(invocation.init_duration * 1000, 2)
-    events.append(record(ended, "platform.runtimeDone", {"requestId": request_id, "status": status}))
-    events.append(record(ended, "platform.report", {"requestId": request_id, "metrics": metrics, "status": status}))
+    events.append(_record(ended, "platform.runtimeDone", {"requestId": request_id, "status": status}))
+    events.append(_record(ended, "platform.report", {"requestId": request_id, "metrics": metrics, "status": status}))
     return events
+
+
+def _record(at: float, kind: str, body: dict[str, Any]) -> tuple[int, str]:
+    """One of Lambda's platform records (JSON log format), as a log event."""
+    return int(at * 1000), json.dumps({"time": _iso(at), "type": kind, "record": body}, separators=(",", ":"))
+
+
+def _failed_init(invocation: Invocation, init_started: float, ended: float) -> list[tuple[int, str]]:
+    """After INIT_START, what Lambda's log has for an init that failed: the lines the runtime wrote
+    (its own ERROR line for a handler it could not load, and whatever the module printed), Lambda's
+    ERROR line when the runtime could write none (it exited, or the init timed out), then the
+    INIT_REPORT: ``platform.initReport``, status ``error`` with the error's type, or ``timeout``."""
+    events = list(invocation.lines)
+    if invocation.status in {"timeout", "crash"} and invocation.error:
+        events.append((int(ended * 1000), _error_line(ended, "", invocation.error)))
+    report: dict[str, Any] = {"initializationType": "on-demand", "phase": "init"}
+    if invocation.status == "timeout":
+        report["status"] = "timeout"
+    else:
+        report["status"] = "error"
+        report["errorType"] = _error_type(invocation.error or "")
+    report["metrics"] = {"durationMs": round((ended - init_started) * 1000, 2)}
+    events.append(_record(ended, "platform.initReport", report))
+    return events
+
+
+def _error_type(error: str) -> str:
+    """The type an init error is reported with: ``TYPE`` of its ``TYPE: MESSAGE`` first line."""
+    kind, separator, _ = error.partition("\n")[0].partition(": ")
+    return kind if separator and kind and " " not in kind else "Runtime.Unknown"
 
 
 def _error_line(at: float, request_id: str, message: str) -> str:

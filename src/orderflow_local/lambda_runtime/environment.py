@@ -110,6 +110,8 @@ class ExecutionEnvironment:
         self.process = context.Process(
             target=environment_main, args=(child, config, index, self.log_stream, capture), daemon=True
         )
+        #: When its process started: a failed init lasted from then (its INIT_REPORT's duration).
+        self._started_at = time.time()
         start_shielded(self.process)  # a Ctrl-C is the parent's to handle (orderflow_local.processes)
         child.close()
         self._initialized = False
@@ -185,10 +187,12 @@ class ExecutionEnvironment:
     def _wait_for_init(self) -> Invocation | None:
         try:
             if not self._connection.poll(INIT_TIMEOUT):
+                self.init_duration = time.time() - self._started_at
                 self.stop(kill=True)
                 return Invocation("timeout", error=f"init did not finish in {INIT_TIMEOUT} s", cold_start=True)
             status, value = self._connection.recv()
         except (EOFError, OSError):  # the module exited (sys.exit) or killed the process while imported
+            self.init_duration = time.time() - self._started_at
             self.process.join(timeout=2)  # its own exit status, not the kill's
             self.stop(kill=True)
             return Invocation(
@@ -197,6 +201,7 @@ class ExecutionEnvironment:
                 cold_start=True,
             )
         if status != "ready":  # the handler could not be loaded: the error as Lambda's runtime words it
+            self.init_duration = time.time() - self._started_at
             self.stop(kill=True)
             return Invocation("error", error=value, cold_start=True)
         self._initialized = True
