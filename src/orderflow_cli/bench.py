@@ -265,6 +265,74 @@ def cold_start(
     _emit("cold-start", result, as_json, rows, [goal])
 
 
+#: `bench handler`'s goal: our handler's CPU per record at most this many times the bare handler's.
+HANDLER_GOAL = 1.3
+
+
+@bench_app.command("handler")
+def handler(
+    batches: Annotated[int, typer.Option(min=1, help="Batches of 10 new orders per side and round.")] = 50,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds, the sides' order rotating; each side's best counts.")] = 9,
+    profile: Annotated[
+        int, typer.Option(min=0, help="Then profile our handler (cProfile) and show this many top functions.")
+    ] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Our handler's own CPU per record, against a bare handler written as the tutorial's.
+
+    Both run in this process on the same batches of 10 new, valid orders and write to the
+    same in-process store double (no boto3, no network), their stdout discarded alike: only
+    each handler's Python is measured. Ours is orderflow.handler.lambda_handler as deployed
+    (Powertools logger, metrics and tracer, pydantic validation, the lifecycle, the thread
+    pool); the bare one parses the body with json.loads, makes the tutorial's checks and
+    enrichment, a conditional PutItem and a partial batch response.
+    """
+    from orderflow_local.tools import bench
+
+    result = bench.handler_cost(
+        batches_per_round=batches, rounds=rounds, profile=profile, progress=lambda text: console.print(f"  {text}")
+    )
+    rows = [
+        ("ours", _handler_side(result, "ours", "orderflow.handler.lambda_handler")),
+        ("bare", _handler_side(result, "bare", "the tutorial's handler")),
+        ("ratio", f"{result.ratio:.2f}x (ours / bare, best rounds)"),
+        (
+            "ours on a FIFO queue",
+            _handler_side(result, "ours_fifo", "records one by one, no thread pool")
+            + f"; the pool costs {result.ours_us - result.ours_fifo_us:.0f} µs",
+        ),
+        (
+            "measured",
+            f"{result.rounds} rounds x {result.batches} batches of {result.records_per_batch} per side, "
+            "process CPU time (every thread), one process, one store double, stdout discarded on every side "
+            f"(ours wrote {result.stdout_bytes['ours']:.0f} bytes per record, bare "
+            f"{result.stdout_bytes['bare']:.0f})",
+        ),
+        *(
+            (
+                f"profile {index}",
+                f"{row.share:6.1%} own, {row.cumulative_us:7.1f} µs cumulative, "
+                f"{row.calls:5.1f} calls per record: {row.function}",
+            )
+            for index, row in enumerate(result.profile, start=1)
+        ),
+    ]
+    goal = Goal(
+        f"CPU per record <= {HANDLER_GOAL} x the bare handler's (this run: {result.ratio:.2f})",
+        "our handler's own Python per record (Powertools, pydantic, the lifecycle, metrics, the thread pool) "
+        "against the tutorial's json.loads, conditional PutItem and partial batch response; the same orders, "
+        "the same store double, so boto3 and the network are in neither",
+        result.ratio <= HANDLER_GOAL,
+    )
+    _emit("handler", result, as_json, rows, [goal])
+
+
+def _handler_side(result: Any, side: str, what: str) -> str:
+    return (
+        f"{min(result.rounds_us[side]):.0f} µs CPU per record, best round (median {result.median_us(side):.0f}): {what}"
+    )
+
+
 @bench_app.command("load")
 def load(
     orders: Annotated[int, typer.Option(min=10, help="How many messages in the burst.")] = 10_000,

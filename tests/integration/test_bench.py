@@ -114,3 +114,13 @@ def test_cold_start_bench_measures_the_handler_with_and_without_bytecode(tmp_pat
     assert cold["samples"] == 3  # type: ignore[index]
     for field in ("bare_ms", "handler_ms", "no_bytecode_ms"):
         assert cold[field] > 0  # type: ignore[index,operator]
+
+
+def test_handler_bench_measures_ours_and_the_bare_handler_side_by_side(tmp_path: Path) -> None:
+    report = _bench(tmp_path, "handler", "--batches", "2", "--rounds", "2", "--profile", "5")
+    result = report["handler"]
+    assert result["ratio"] == pytest.approx(result["ours_us"] / result["bare_us"])  # type: ignore[index,operator]
+    assert all(len(spent) == 2 for spent in result["rounds_us"].values())  # type: ignore[index,union-attr]
+    assert len(result["profile"]) == 5  # type: ignore[index,arg-type]
+    [goal] = report["goals"]  # type: ignore[misc]
+    assert goal["met"] is (result["ratio"] <= 1.3)  # type: ignore[index,operator]

@@ -6,7 +6,9 @@
 - ``emulator`` (:mod:`.emulator_vs_moto`): our emulator against stock moto, and the SigV4 replayer;
 - ``batch_latency`` (:mod:`.batching`): how many write latencies a batch of 10 costs;
 - ``cold_start`` (:mod:`.cold_starts`): the handler's import time against bare boto3;
-- ``load`` (:mod:`.burst`): a burst through the whole pipeline, with memory sampled.
+- ``load`` (:mod:`.burst`): a burst through the whole pipeline, with memory sampled;
+- ``handler_cost`` (:mod:`.handler`): our handler's own CPU per record against a bare handler written
+  as the tutorial's, in one process on one store double.
 
 (The modules are not named after their functions, which this package re-exports: a function
 would hide its module's name here.)
@@ -22,6 +24,7 @@ from orderflow_local.tools.bench.emulator_vs_moto import (
     signed_put_items,
     stored_order,
 )
+from orderflow_local.tools.bench.handler import HandlerCostResult, handler_cost
 from orderflow_local.tools.bench.queue_depth import DepthRow, DepthRows, sqs_depth
 from orderflow_local.tools.bench.throughput import (
     CEILING_THREADS,
@@ -38,12 +41,14 @@ __all__ = [
     "DepthRow",
     "DepthRows",
     "EmulatorResult",
+    "HandlerCostResult",
     "LoadResult",
     "PipelineResult",
     "batch_latency",
     "best_put_item_ceiling",
     "cold_start",
     "emulator",
+    "handler_cost",
     "load",
     "pipeline",
     "put_item_ceiling",
