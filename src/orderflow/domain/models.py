@@ -24,6 +24,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    InstanceOf,
     Strict,
     StringConstraints,
     model_validator,
@@ -41,6 +42,8 @@ def reject_control_characters(value: str) -> str:
     """Refuse blank strings and control or invisible characters (a reason names the code point)."""
     if not value.strip():
         raise ValueError("must not be blank")
+    if value.isascii() and value.isprintable():  # the common case: printable ASCII has none of them
+        return value
     for char in value:
         if unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co", "Cn"}:
             raise ValueError(f"must not contain control or invisible characters (U+{ord(char):04X})")
@@ -183,7 +186,8 @@ class ConfirmedOrder(Wire):
 
     model_config = ConfigDict(validate_by_name=True)
 
-    order: OrderCreated
+    #: Validated when it arrived: checked to be one, not validated again.
+    order: InstanceOf[OrderCreated]
     status: Literal["CONFIRMED"] = "CONFIRMED"
     processed_at: str
     item_count: int
@@ -208,21 +212,34 @@ def unknown_fields(data: dict[str, Any], model: type[BaseModel] = OrderCreated) 
 def _unknown_keys(model: type[BaseModel], data: object, prefix: str) -> set[str]:
     if not isinstance(data, dict):
         return set()
-    found: set[str] = set()
-    known: set[str] = set()
-    for name, field in model.model_fields.items():
-        alias = field.alias or name
-        known.add(alias)
-        nested, is_list = _nested_model(field.annotation)
-        if nested is None or alias not in data:
+    known, nested = _wire_fields(model)
+    found = {f"{prefix}{key}" for key in data.keys() - known}
+    for alias, held, is_list in nested:
+        if alias not in data:
             continue
         value = data[alias]
         if is_list:
             for index, element in enumerate(value if isinstance(value, list) else []):
-                found |= _unknown_keys(nested, element, f"{prefix}{alias}[{index}].")
+                found |= _unknown_keys(held, element, f"{prefix}{alias}[{index}].")
         else:
-            found |= _unknown_keys(nested, value, f"{prefix}{alias}.")
-    return found | {f"{prefix}{key}" for key in data if key not in known}
+            found |= _unknown_keys(held, value, f"{prefix}{alias}.")
+    return found
+
+
+@cache
+def _wire_fields(model: type[BaseModel]) -> tuple[frozenset[str], tuple[tuple[str, type[BaseModel], bool], ...]]:
+    """A model's field names on the wire, and those that hold a model (or a list of them, ``True``).
+
+    Read from the model's annotations once per model, not once per message.
+    """
+    known = frozenset(field.alias or name for name, field in model.model_fields.items())
+    nested = tuple(
+        (field.alias or name, held, is_list)
+        for name, field in model.model_fields.items()
+        for held, is_list in [_nested_model(field.annotation)]
+        if held is not None
+    )
+    return known, nested
 
 
 def _nested_model(annotation: object) -> tuple[type[BaseModel] | None, bool]:
