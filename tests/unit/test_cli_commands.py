@@ -47,6 +47,7 @@ COMMANDS = [
     ["bench"],
     ["bench", "batch"],
     ["bench", "emulator"],
+    ["bench", "handler"],
     ["bench", "sqs-depth"],
     ["bench", "cold-start"],
     ["bench", "load"],
