@@ -23,6 +23,8 @@ class StageConfig:
     reserved_concurrency: int | None
     #: Alarm when the oldest message has waited longer than this.
     max_message_age: Duration
+    #: How long the order events bus's archive keeps events (a replay reaches this far back).
+    event_archive_retention: Duration
     #: Optional e-mail address subscribed to the alarm topic.
     alarm_email: str | None = None
 
@@ -43,6 +45,7 @@ STAGES: dict[str, StageConfig] = {
         # any of it then (unreserved must stay >= 10): dev must deploy anywhere.
         reserved_concurrency=None,
         max_message_age=Duration.minutes(15),
+        event_archive_retention=Duration.days(7),
     ),
     "prod": StageConfig(
         name="prod",
@@ -51,6 +54,7 @@ STAGES: dict[str, StageConfig] = {
         max_concurrency=20,
         reserved_concurrency=20,
         max_message_age=Duration.minutes(5),
+        event_archive_retention=Duration.days(365),
     ),
 }
 

@@ -8,8 +8,42 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 
+def allow_event_bus_archive(key: kms.IKey, bus_name: str) -> None:
+    """Let EventBridge encrypt the archive of the bus ``bus_name`` with ``key``.
+
+    The bus itself gets its statement from ``events.EventBus(kms_key=...)``; an archive's
+    statement is added here because ``events.Archive(kms_key=...)`` names the bus by its
+    ``Fn::GetAtt`` ARN, and the key and the bus (encrypted with it) would then depend on each
+    other. The bus's ARN is built from its name instead, as the bus's own statement does.
+    EventBridge encrypts an archive's events with the bus's ARN as encryption context:
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/encryption-archives.html
+    """
+    stack = Stack.of(key)
+    bus_arn = f"arn:{stack.partition}:events:{stack.region}:{stack.account}:event-bus/{bus_name}"
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AllowEventBridgeToEncryptTheOrderEventsArchive",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:ReEncryptTo"],
+            resources=["*"],
+            conditions={"StringEquals": {"kms:EncryptionContext:aws:events:event-bus:arn": bus_arn}},
+        )
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            # DescribeKey carries no encryption context: EventBridge checks the key is symmetric.
+            sid="AllowEventBridgeToDescribeTheKey",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["kms:DescribeKey"],
+            resources=["*"],
+            conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+        )
+    )
+
+
 class PipelineKey(Construct):
-    """Encrypts the queues, the table, the function's environment, its logs and the alarm topic.
+    """Encrypts the queues, the table, the function's environment, its logs, the alarm topic and
+    the order events bus and its archive.
 
     A customer-managed key (not the AWS-managed ``alias/aws/sqs``) because CloudWatch must
     publish alarms to the encrypted SNS topic and CloudWatch Logs must encrypt the log

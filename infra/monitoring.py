@@ -106,6 +106,11 @@ class PipelineMonitoring(Construct):
         )
         return self.alarms[name]
 
+    def add_alarm_widget(self, title: str, alarm: cloudwatch.Alarm) -> None:
+        """A row on the dashboard with ``alarm``'s metric against its threshold (an alarm added after
+        construction, such as a dead letter queue's that only some constructs have)."""
+        self.dashboard.add_widgets(cloudwatch.AlarmWidget(title=title, alarm=alarm, width=24))
+
     def _alarm(self, name: str, metric: cloudwatch.IMetric, *, threshold: float, description: str) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,

@@ -11,6 +11,7 @@ from infra.config import Topology
 from infra.encryption import PipelineKey
 from infra.fanout import OrderEventsFanout
 from infra.monitoring import PipelineMonitoring
+from infra.outbox import OrderOutbox
 from infra.processor import BATCHING_WINDOW, FUNCTION_TIMEOUT, OrderProcessor, visibility_timeout_for
 from infra.queues import OrderQueues
 from infra.table import OrdersTable
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 
 
 class OrderProcessingStack(Stack):
-    """SQS -> Lambda -> DynamoDB with a DLQ, hardened as the seed's checklist asks.
+    """SQS -> Lambda -> DynamoDB with a DLQ, hardened as the seed's checklist asks; the table's
+    stream publishes each stored transition to the order events bus (the outbox).
 
     ``topology`` adds the tutorial's growth paths: FIFO queues (one group per order) and an
     SNS topic in front of the queue (fan-out).
@@ -79,9 +81,32 @@ class OrderProcessingStack(Stack):
             max_message_age=stage.max_message_age,
             alarm_email=stage.alarm_email,
         )
+        outbox = OrderOutbox(
+            self,
+            "Outbox",
+            table=table,
+            key=key,
+            archive_retention=stage.event_archive_retention,
+            removal_policy=stage.removal_policy,
+        )
+        outbox_alarm = monitoring.alarm_on_dead_letters(
+            "OrderOutboxDLQ",
+            outbox.dead_letter_queue,
+            "The outbox pipe could not publish stored order transitions to OrderDomainEvents: OrderOutboxDLQ holds "
+            "their stream positions (shard, sequence numbers); the items are in Orders (docs/operations.md).",
+        )
+        monitoring.add_alarm_widget("Order events outbox: records not published (OrderOutboxDLQ)", outbox_alarm)
         CfnOutput(self, "QueueUrl", value=queues.queue.queue_url, description="URL of the OrderCreated SQS queue")
         CfnOutput(self, "TableName", value=table.table_name, description="The Orders DynamoDB table")
         CfnOutput(self, "DLQUrl", value=queues.dead_letter_queue.queue_url, description="URL of the dead letter queue")
+        CfnOutput(self, "OrderEventsBusName", value=outbox.bus.event_bus_name, description="The order events bus")
+        CfnOutput(self, "OrderEventsBusArn", value=outbox.bus.event_bus_arn, description="ARN of the order events bus")
+        CfnOutput(
+            self,
+            "OutboxDLQUrl",
+            value=outbox.dead_letter_queue.queue_url,
+            description="What the outbox pipe could not publish (stream positions, not the records)",
+        )
         if topology.fanout:
             fanout = OrderEventsFanout(
                 self, "Fanout", queue=queues.queue, key=key, fifo=topology.fifo, removal_policy=stage.removal_policy

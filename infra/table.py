@@ -11,7 +11,8 @@ CUSTOMER_INDEX = "CustomerIndex"
 
 
 class OrdersTable(Construct):
-    """``Orders``: orderId/createdAt keys, on-demand, PITR, TTL on ``ttl``, GSI ``CustomerIndex``."""
+    """``Orders``: orderId/createdAt keys, on-demand, PITR, TTL on ``ttl``, GSI ``CustomerIndex``, a stream
+    of new and old images (the outbox's source)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, removal_policy: RemovalPolicy) -> None:
         super().__init__(scope, construct_id)
@@ -27,6 +28,8 @@ class OrdersTable(Construct):
             ),
             # The seed writes `ttl` but never enables TTL, so nothing would ever expire.
             time_to_live_attribute="ttl",
+            # The outbox (infra/outbox.py) publishes each stored transition from the stream.
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
             encryption_key=key,
             deletion_protection=removal_policy == RemovalPolicy.RETAIN,

@@ -16,6 +16,7 @@ def _stage(**changes: object) -> StageConfig:
         "max_concurrency": 2,
         "reserved_concurrency": None,
         "max_message_age": Duration.minutes(1),
+        "event_archive_retention": Duration.days(1),
     }
     settings.update(changes)
     return StageConfig(**settings)  # type: ignore[arg-type]
@@ -31,7 +32,9 @@ def test_unknown_stage_names_the_choices() -> None:
 
 
 def test_alarm_email_is_carried_into_the_stage() -> None:
-    assert stage_from_context("prod", "oncall@example.com").alarm_email == "oncall@example.com"
+    prod = stage_from_context("prod", "oncall@example.com")
+    assert prod.alarm_email == "oncall@example.com"
+    assert prod.event_archive_retention.to_days() == 365  # the rest of the stage is kept
 
 
 @pytest.mark.parametrize("maximum", [1, 1001])

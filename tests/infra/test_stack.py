@@ -75,6 +75,9 @@ def test_everything_at_rest_is_encrypted_with_the_rotating_pipeline_key(any_stac
     assert _ref(log_group, "KmsKeyId") == key_arn
     for topic in stack.resources("AWS::SNS::Topic").values():
         assert _ref(topic, "KmsMasterKeyId") == key_arn
+    for kind in ("AWS::Events::EventBus", "AWS::Events::Archive"):
+        [resource] = stack.resources(kind).values()
+        assert _ref(resource, "KmsKeyIdentifier") == key_arn, kind
 
 
 def test_every_queue_denies_requests_without_tls(any_stack: Synthesized) -> None:
@@ -89,8 +92,21 @@ def test_every_queue_denies_requests_without_tls(any_stack: Synthesized) -> None
     assert denied == set(stack.resources("AWS::SQS::Queue"))
 
 
+def _function_role_id(stack: Synthesized) -> str:
+    """The function's execution role (the outbox pipe has a role of its own: tests/infra/test_outbox.py)."""
+    [role_id] = [
+        key
+        for key, role in stack.resources("AWS::IAM::Role").items()
+        if any(
+            statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+            for statement in _ref(role, "AssumeRolePolicyDocument")["Statement"]
+        )
+    ]
+    return role_id
+
+
 def _role_statements(stack: Synthesized) -> list[dict[str, Any]]:
-    [role_id] = stack.resources("AWS::IAM::Role")
+    role_id = _function_role_id(stack)
     statements = []
     for policy in stack.resources("AWS::IAM::Policy").values():
         if {"Ref": role_id} in _ref(policy, "Roles"):
@@ -124,7 +140,7 @@ def test_function_role_has_exactly_the_actions_it_uses(any_stack: Synthesized) -
 
 
 def test_function_role_is_scoped_and_unmanaged(stack: Synthesized) -> None:
-    [role] = stack.resources("AWS::IAM::Role").values()
+    role = stack.json["Resources"][_function_role_id(stack)]
     assert "ManagedPolicyArns" not in role["Properties"]
     table_id = _logical_id(stack, "AWS::DynamoDB::Table", TableName="Orders")
     dlq_id = _logical_id(stack, "AWS::SQS::Queue", QueueName="OrderCreatedDLQ")
@@ -205,6 +221,7 @@ ALARMS = {
     "orderflow-FunctionThrottles": ("Throttles", "AWS/Lambda", 1),
     "orderflow-DurationP99NearTimeout": ("Duration", "AWS/Lambda", 24_000),
     "orderflow-DynamoDbWriteThrottles": ("WriteThrottleEvents", "AWS/DynamoDB", 1),
+    "orderflow-OrderOutboxDLQ": ("ApproximateNumberOfMessagesVisible", "AWS/SQS", 1),
 }
 
 
@@ -256,6 +273,13 @@ def test_one_dashboard_shows_the_pipelines_health(stack: Synthesized) -> None:
 
 def test_outputs(stack: Synthesized) -> None:
     outputs = stack.json["Outputs"]
-    assert set(outputs) == {"QueueUrl", "TableName", "DLQUrl"}
+    assert set(outputs) == {
+        "QueueUrl",
+        "TableName",
+        "DLQUrl",
+        "OrderEventsBusName",
+        "OrderEventsBusArn",
+        "OutboxDLQUrl",
+    }
     queue_id = _logical_id(stack, "AWS::SQS::Queue", QueueName="OrderCreatedQueue")
     assert outputs["QueueUrl"]["Value"] == {"Ref": queue_id}
