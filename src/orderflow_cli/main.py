@@ -18,6 +18,7 @@ from orderflow_cli.common import console, fail
 from orderflow_cli.cost import cost_command
 from orderflow_cli.demo import demo
 from orderflow_cli.dlq import dlq_app
+from orderflow_cli.events import events_app
 from orderflow_cli.observe import logs, status
 from orderflow_cli.orders import orders_app
 from orderflow_cli.send import cancel, send
@@ -25,7 +26,7 @@ from orderflow_cli.up import up
 
 #: How `orderflow` and `orderflow --help` list the commands: run the stack, use it, look into it,
 #: then measure it. (Typer would list the command groups after all the plain commands.)
-COMMAND_ORDER = ("up", "demo", "send", "cancel", "orders", "dlq", "logs", "status", "bench", "cost")
+COMMAND_ORDER = ("up", "demo", "send", "cancel", "orders", "dlq", "logs", "events", "status", "bench", "cost")
 
 
 class _Orderflow(TyperGroup):
@@ -60,6 +61,7 @@ app.command()(cancel)
 app.add_typer(orders_app, name="orders")
 app.add_typer(dlq_app, name="dlq")
 app.command()(logs)
+app.add_typer(events_app, name="events")
 app.command()(status)
 app.add_typer(bench_app, name="bench")
 app.command("cost")(cost_command)

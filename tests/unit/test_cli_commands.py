@@ -43,6 +43,8 @@ COMMANDS = [
     ["dlq", "redrive"],
     ["dlq", "purge"],
     ["logs"],
+    ["events"],
+    ["events", "tail"],
     ["status"],
     ["bench"],
     ["bench", "batch"],
@@ -81,13 +83,27 @@ def test_version() -> None:
     assert result.stdout.strip() == f"orderflow {version('orderflow')}"
 
 
-@pytest.mark.parametrize("command", [["send"], ["logs"], ["status"], ["dlq", "list"]])
+@pytest.mark.parametrize("command", [["send"], ["logs"], ["status"], ["dlq", "list"], ["events", "tail"]])
 def test_commands_say_what_to_do_when_no_stack_runs(command: list[str]) -> None:
     result = _run(*command, AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")
     assert result.exit_code == 1
     assert "cannot reach" in result.stderr
     assert "Is `orderflow up` running?" in result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit)  # no traceback
+
+
+def test_events_tail_help_says_why_there_is_no_since() -> None:
+    result = _run("events", "tail", "--help")
+    assert "there is no --since" in " ".join(result.stdout.split())
+    since = _run("events", "tail", "--since", "10m")
+    assert since.exit_code == 2
+    assert "No such option: --since" in since.stderr
+
+
+def test_events_tail_refuses_an_empty_detail_type() -> None:
+    result = _run("events", "tail", "--detail-type", " ", AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")
+    assert result.exit_code == 2
+    assert result.stderr == "error: --detail-type needs a name, like OrderConfirmed\n"
 
 
 def test_up_refuses_a_handler_it_cannot_find() -> None:
