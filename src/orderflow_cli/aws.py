@@ -98,6 +98,9 @@ class Target:
     def cloudwatch(self) -> CloudWatchClient:
         return self._client("cloudwatch")  # type: ignore[no-any-return]
 
+    def events(self) -> Any:  # EventBridge (no boto3-stubs for it in the dev dependencies yet)
+        return self._client("events")
+
     def item_reader(self, table_name: str) -> Callable[[str, str], dict[str, Any] | None]:
         """Reads an order by key (a consistent read), as plain Python values."""
         from orderflow_local.ops.dlq import table_reader

@@ -21,13 +21,6 @@ if TYPE_CHECKING:
 events_app = typer.Typer(help="Watch the order service's domain events on its event bus.", no_args_is_help=True)
 
 
-class _EventsTarget(Target):
-    """The CLI's target, with an EventBridge client."""
-
-    def events(self) -> Any:  # (no boto3-stubs for EventBridge in the dev dependencies)
-        return self._client("events")
-
-
 @events_app.command("tail")
 def events_tail(
     endpoint_url: EndpointOption = LOCAL_ENDPOINT,
@@ -65,7 +58,7 @@ def events_tail(
     """
     from orderflow_local.ops.events import BusNotFoundError, TargetRefusedError, tail
 
-    target = _EventsTarget(endpoint_url)
+    target = Target(endpoint_url)
     kinds = [kind.strip() for kind in detail_types or []]
     if any(not kind for kind in kinds):
         raise fail("--detail-type needs a name, like OrderConfirmed", 2)
