@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from orderflow_local.stack import LocalStack, StackOptions
 from orderflow_local.stack.synthesis import ensure_template
@@ -83,7 +84,13 @@ def test_the_role_and_its_policies_come_from_the_template_with_local_arns(
 ) -> None:
     stack, _ = enforced
     template = json.loads(ensure_template().read_text())
-    [logical_id] = [key for key, value in template["Resources"].items() if value["Type"] == "AWS::IAM::Role"]
+    [logical_id] = [
+        key
+        for key, value in template["Resources"].items()
+        if value["Type"] == "AWS::IAM::Role"
+        and value["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        == {"Service": "lambda.amazonaws.com"}
+    ]  # the function's (the outbox pipe has its own: test_the_pipes_role_...)
     role_arn = stack.roles["OrderProcessor"]
     assert role_arn == f"arn:aws:iam::{ACCOUNT}:role/OrderProcessingStack-{logical_id}"
     iam = stack.emulator.iam()
@@ -126,6 +133,52 @@ def test_the_function_gets_the_roles_temporary_credentials_and_ungranted_calls_a
     assert f"dynamodb:Query on resource: arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/Orders/index/CustomerIndex" in query
     assert send_main.startswith(f"AccessDenied: User: {role} is not authorized to perform: sqs:SendMessage")
     assert f"on resource: arn:aws:sqs:us-east-1:{ACCOUNT}:OrderCreatedQueue" in send_main
+
+
+def _denied(call: Any) -> str:
+    """The refusal's error code and message, or "ok"."""
+    try:
+        call()
+    except ClientError as error:
+        return f"{error.response['Error']['Code']}: {error.response['Error']['Message']}"
+    return "ok"
+
+
+def test_the_pipes_role_reads_its_stream_publishes_to_its_bus_and_nothing_else(
+    enforced: tuple[LocalStack, Path],
+) -> None:
+    """The outbox pipe's role from the template: the stream, the bus, the pipe's DLQ; nothing else."""
+    stack, _ = enforced
+    assert stack.deployed is not None
+    [pipe] = stack.deployed.pipes.values()
+    [stream_arn] = stack.deployed.streams.values()
+    assert pipe["RoleArn"] in stack.deployed.roles.values()
+    trust = stack.emulator.iam().get_role(RoleName=pipe["RoleArn"].rsplit("/", 1)[1])["Role"]
+    assert trust["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["StringEquals"] == {
+        "aws:SourceAccount": ACCOUNT,  # resolved from the template's Ref
+        "aws:SourceArn": f"arn:aws:pipes:us-east-1:{ACCOUNT}:pipe/OrderOutbox",
+    }
+    session = stack.emulator.assume_role(pipe["RoleArn"], session_name="OrderOutbox").session()
+    streams = session.client("dynamodbstreams", endpoint_url=stack.endpoint)
+    events = session.client("events", endpoint_url=stack.endpoint)
+    sqs = session.client("sqs", endpoint_url=stack.endpoint)
+    dynamodb = session.client("dynamodb", endpoint_url=stack.endpoint)
+    # granted: what the pipe does
+    [shard] = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST")
+    streams.get_records(ShardIterator=iterator["ShardIterator"])
+    entry = {"Source": "orderflow.orders", "DetailType": "OrderConfirmed", "Detail": "{}"}
+    published = events.put_events(Entries=[{**entry, "EventBusName": pipe["Target"]}])
+    assert published["FailedEntryCount"] == 0
+    sqs.send_message(QueueUrl=stack.outputs["OutboxDLQUrl"], MessageBody="a failed batch's stream positions")
+    # refused: anything else, each on the resource AWS authorizes
+    other_bus = _denied(lambda: events.put_events(Entries=[entry]))  # the default bus
+    assert other_bus.startswith("AccessDeniedException: ")
+    assert f"events:PutEvents on resource: arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default" in other_bus
+    read_table = _denied(lambda: dynamodb.scan(TableName="Orders"))
+    assert f"dynamodb:Scan on resource: arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/Orders" in read_table
+    other_queue = _denied(lambda: sqs.send_message(QueueUrl=stack.outputs["QueueUrl"], MessageBody="x"))
+    assert f"sqs:SendMessage on resource: arn:aws:sqs:us-east-1:{ACCOUNT}:OrderCreatedQueue" in other_queue
 
 
 def test_other_credentials_are_the_administrator(enforced: tuple[LocalStack, Path]) -> None:

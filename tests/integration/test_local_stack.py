@@ -13,6 +13,7 @@ from orderflow_local.emulator import Emulator, EmulatorError
 from orderflow_local.emulator import patches as moto_patches
 from orderflow_local.ops.dlq import MAX_REDRIVES, list_dead_letters, redrive
 from orderflow_local.stack import LocalStack, StackOptions
+from orderflow_local.stack.deploy import deploy
 from orderflow_local.stack.synthesis import ensure_template
 from orderflow_local.stack.template import TemplateError, load_template, resolve
 from orderflow_local.stack.ttl import sweep_expired
@@ -20,6 +21,8 @@ from tests.support import EVENTS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
+    from typing import Any
 
 # One worker runs this module's tests, so its module-scoped stack starts once (make test: --dist loadgroup).
 pytestmark = [pytest.mark.timeout(180), pytest.mark.xdist_group("test_local_stack")]
@@ -74,6 +77,105 @@ def test_the_function_and_mapping_follow_the_template(stack: LocalStack) -> None
     assert pool.config.environment["DLQ_URL"] == stack.outputs["DLQUrl"]
     assert pool.config.environment["TABLE_NAME"] == "Orders"
     assert pool.config.environment["AWS_ENDPOINT_URL"] == stack.endpoint
+
+
+def _records(stack: LocalStack, stream_arn: str) -> list[dict[str, Any]]:
+    """Every record of the stream's shards, from the oldest (moto keeps them all)."""
+    streams = stack.emulator.session().client("dynamodbstreams", endpoint_url=stack.endpoint)
+    records = []
+    for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records.extend(streams.get_records(ShardIterator=iterator, Limit=1000)["Records"])
+    return records
+
+
+def test_the_outbox_bus_its_archive_and_the_tables_stream_are_deployed(stack: LocalStack) -> None:
+    deployed, events = stack.deployed, stack.emulator.events()
+    assert deployed is not None
+    bus = events.describe_event_bus(Name="OrderDomainEvents")
+    assert stack.outputs["OrderEventsBusName"] == "OrderDomainEvents"
+    assert stack.outputs["OrderEventsBusArn"] == bus["Arn"]
+    assert list(deployed.buses.values()) == [bus["Arn"]]
+    archive = events.describe_archive(ArchiveName="OrderDomainEvents")
+    assert archive["EventSourceArn"] == bus["Arn"]
+    assert archive["RetentionDays"] == 7  # dev
+    assert json.loads(archive["EventPattern"]) == {"source": ["orderflow.orders"]}
+    # the table's stream, as the template asks, and moto writes a record for each write
+    table = stack.emulator.dynamodb().describe_table(TableName="Orders")["Table"]
+    assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert list(deployed.streams.values()) == [table["LatestStreamArn"]]
+    key = {"orderId": {"S": "ORD-STREAM-1"}, "createdAt": {"S": "2026-01-01T00:00:00Z"}}
+    stack.emulator.dynamodb().put_item(TableName="Orders", Item={**key, "status": {"S": "CONFIRMED"}})
+    [record] = [r for r in _records(stack, table["LatestStreamArn"]) if r["dynamodb"]["Keys"] == key]
+    assert record["eventName"] == "INSERT"
+    assert record["dynamodb"]["NewImage"]["status"] == {"S": "CONFIRMED"}
+    assert stack.outputs["OutboxDLQUrl"].endswith("/OrderOutboxDLQ")
+
+
+def test_the_pipe_is_resolved_to_the_local_resources_and_nothing_polls_for_it(stack: LocalStack) -> None:
+    deployed = stack.deployed
+    assert deployed is not None
+    [pipe] = deployed.pipes.values()
+    [stream_arn] = deployed.streams.values()
+    assert pipe["Name"] == "OrderOutbox"
+    assert pipe["Source"] == stream_arn
+    [bus_id] = deployed.spec.buses
+    assert pipe["Target"] == deployed.buses[bus_id] == stack.outputs["OrderEventsBusArn"]
+    dlq = deployed.queue_by_name("OrderOutboxDLQ")
+    assert pipe["SourceParameters"]["DynamoDBStreamParameters"]["DeadLetterConfig"] == {"Arn": dlq.arn}
+    assert pipe["RoleArn"] in deployed.roles.values()
+    assert "AWS::Pipes::Pipe" in deployed.spec.not_emulated  # configuration only: moto runs no pipe
+    assert not _intrinsics(pipe)
+
+
+def _intrinsics(value: object) -> list[object]:
+    """The CloudFormation intrinsics left in ``value`` (``{"Ref": ...}``, ``{"Fn::...": ...}``)."""
+    if isinstance(value, list):
+        return [found for item in value for found in _intrinsics(item)]
+    if not isinstance(value, dict):
+        return []
+    if len(value) == 1 and next(iter(value)).startswith(("Ref", "Fn::")):
+        return [value]
+    return [found for item in value.values() for found in _intrinsics(item)]
+
+
+def test_rules_on_a_bus_are_created_with_their_sqs_targets(stack: LocalStack, tmp_path: Path) -> None:
+    """A bus, a rule routing by detail-type to a queue, and a Lambda target (not created locally)."""
+    template = {
+        "Resources": {
+            "Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": "RulesTestBus"}},
+            "Inbox": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "RulesTestInbox"}},
+            "Routed": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "EventBusName": {"Ref": "Bus"},
+                    "EventPattern": {"detail-type": ["OrderCancelled"]},
+                    "State": "ENABLED",
+                    "Targets": [
+                        {"Id": "Inbox", "Arn": {"Fn::GetAtt": ["Inbox", "Arn"]}},
+                        {"Id": "Fn", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:Elsewhere"},
+                    ],
+                },
+            },
+        }
+    }
+    path = tmp_path / "rules.template.json"
+    path.write_text(json.dumps(template))
+    events, sqs = stack.emulator.events(), stack.emulator.sqs()
+    deployed = deploy(load_template(path), sqs=sqs, dynamodb=stack.emulator.dynamodb(), events=events)
+    [rule_arn] = deployed.rules.values()
+    assert rule_arn.endswith(":rule/RulesTestBus/OrderProcessingStack-Routed")
+    assert deployed.lookup("Routed", None) == "RulesTestBus|OrderProcessingStack-Routed"  # CloudFormation's Ref
+    [target] = events.list_targets_by_rule(Rule="OrderProcessingStack-Routed", EventBusName="RulesTestBus")["Targets"]
+    assert target == {"Id": "Inbox", "Arn": deployed.queues["Inbox"].arn}
+    assert deployed.skipped_targets == ["Routed/Fn: arn:aws:lambda:us-east-1:123456789012:function:Elsewhere"]
+    for detail_type in ("OrderConfirmed", "OrderCancelled"):
+        entry = {"Source": "test", "DetailType": detail_type, "Detail": "{}", "EventBusName": "RulesTestBus"}
+        assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+    received = sqs.receive_message(QueueUrl=deployed.queues["Inbox"].url, WaitTimeSeconds=1, MaxNumberOfMessages=10)
+    assert [json.loads(m["Body"])["detail-type"] for m in received["Messages"]] == ["OrderCancelled"]
 
 
 def test_a_change_to_the_template_is_followed(tmp_path: pytest.TempPathFactory) -> None:

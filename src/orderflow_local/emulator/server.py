@@ -229,6 +229,10 @@ class Emulator:
     def cloudwatch(self) -> CloudWatchClient:
         return self.session().client("cloudwatch", endpoint_url=self.endpoint, config=client_config())
 
+    def events(self) -> Any:
+        """An EventBridge client (typed Any: boto3-stubs' ``events`` extra is not installed)."""
+        return self.session().client("events", endpoint_url=self.endpoint, config=client_config())
+
     def environment(self) -> dict[str, str]:
         """What a process needs in its environment to use this emulator with plain boto3."""
         return {

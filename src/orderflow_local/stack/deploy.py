@@ -1,4 +1,5 @@
-"""Deploy the template's queues, table, topics, the function's role, log groups and alarms into the emulator."""
+"""Deploy the template's queues, tables (with their streams), topics, EventBridge buses, archives and
+rules, the roles, log groups and alarms into the emulator; pipes are resolved, not started."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from orderflow_local.cloudwatch.alarms import AlarmSpec, create_alarms
 from orderflow_local.emulator import ACCOUNT_ID, REGION
-from orderflow_local.stack.template import FunctionSpec, StackSpec, SubscriptionSpec, TemplateError, resolve
+from orderflow_local.stack.template import (
+    FunctionSpec,
+    RuleSpec,
+    StackSpec,
+    SubscriptionSpec,
+    TemplateError,
+    resolve,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -61,6 +69,17 @@ class DeployedStack:
     log_groups: dict[str, str] = field(default_factory=dict)  # logical id -> log group name
     #: The template's alarms, their dimensions resolved to the local resources.
     alarms: list[AlarmSpec] = field(default_factory=list)
+    #: Table logical id -> its stream's ARN (DescribeTable's LatestStreamArn), for tables with a stream.
+    streams: dict[str, str] = field(default_factory=dict)
+    buses: dict[str, str] = field(default_factory=dict)  # logical id -> event bus ARN
+    archives: dict[str, str] = field(default_factory=dict)  # logical id -> archive ARN
+    rules: dict[str, str] = field(default_factory=dict)  # logical id -> rule ARN
+    #: Pipe logical id -> the pipe's template properties with every intrinsic resolved to the
+    #: local resources (Source: the stream's ARN, Target: the bus's, RoleArn, DeadLetterConfig.Arn),
+    #: what the local pipe runner is started from. Nothing runs them at deploy.
+    pipes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Rule targets not created locally ("RuleLogicalId/TargetId: ARN"): only SQS targets are.
+    skipped_targets: list[str] = field(default_factory=list)
 
     def lookup(self, logical_id: str, attribute: str | None) -> str:
         if logical_id in self.queues:
@@ -69,7 +88,29 @@ class DeployedStack:
         if logical_id in self.tables:
             name = self.tables[logical_id]
             arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+            if attribute == "StreamArn":
+                if logical_id not in self.streams:
+                    raise TemplateError(f"{logical_id}.StreamArn: the table has no StreamSpecification")
+                return self.streams[logical_id]
             return {None: name, "Arn": arn}[attribute]
+        if logical_id in self.spec.buses:
+            name = self.spec.buses[logical_id].name
+            arn = self.buses.get(logical_id, _events_arn(f"event-bus/{name}"))
+            return {None: name, "Name": name, "Arn": arn}[attribute]
+        if logical_id in self.spec.archives:
+            name = self.spec.archives[logical_id].name
+            return {None: name, "ArchiveName": name, "Arn": _events_arn(f"archive/{name}")}[attribute]
+        if logical_id in self.spec.rules:
+            rule = self.spec.rules[logical_id]
+            bus = self.rule_bus_name(rule)
+            arn = self.rules.get(logical_id) or _events_arn(
+                f"rule/{rule.name}" if bus == "default" else f"rule/{bus}/{rule.name}"
+            )
+            # CloudFormation's Ref of a rule on a custom bus is "BUS|RULE".
+            return {None: rule.name if bus == "default" else f"{bus}|{rule.name}", "Arn": arn}[attribute]
+        if logical_id in self.spec.pipes:
+            name = self.spec.pipes[logical_id].name
+            return {None: name, "Arn": f"arn:aws:pipes:{REGION}:{ACCOUNT_ID}:pipe/{name}"}[attribute]
         if logical_id in self.spec.functions:
             name = self.spec.functions[logical_id].name
             arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
@@ -84,6 +125,14 @@ class DeployedStack:
         if placeholder is None:
             raise TemplateError(f"{logical_id}.{attribute or 'Ref'} has no local counterpart")
         return placeholder
+
+    def rule_bus_name(self, rule: RuleSpec) -> str:
+        """The name of the bus ``rule`` is on (``EventBusName`` is a name or an ARN; default: ``default``)."""
+        bus = rule.properties.get("EventBusName")
+        if bus is None:
+            return "default"
+        resolved = str(resolve(bus, self.lookup, pseudo=PSEUDO))
+        return resolved.rsplit("/", 1)[1] if resolved.startswith("arn:") else resolved
 
     def role_of(self, function: FunctionSpec) -> str | None:
         """The ARN of the function's execution role, once deployed."""
@@ -104,6 +153,10 @@ class DeployedStack:
             if queue.name == name:
                 return queue
         raise KeyError(name)
+
+
+def _events_arn(resource: str) -> str:
+    return f"arn:aws:events:{REGION}:{ACCOUNT_ID}:{resource}"
 
 
 def _arn_of_not_emulated(resource: dict[str, Any] | None, logical_id: str, attribute: str | None) -> str | None:
@@ -132,15 +185,20 @@ def deploy(
     sns: SNSClient | None = None,
     logs: CloudWatchLogsClient | None = None,
     cloudwatch: CloudWatchClient | None = None,
+    events: Any | None = None,
 ) -> DeployedStack:
-    """Create the queues and tables of ``spec`` in the emulator; its topics and subscriptions given
-    ``sns``, its roles given ``iam``, its log groups given ``logs``, its alarms given ``cloudwatch``."""
+    """Create the queues and tables (and their streams) of ``spec`` in the emulator; its topics and
+    subscriptions given ``sns``, its event buses, archives and rules given ``events`` (an
+    EventBridge client), its roles given ``iam``, its log groups given ``logs``, its alarms given
+    ``cloudwatch``. Its pipes are resolved into ``DeployedStack.pipes``; none is started."""
     stack = DeployedStack(spec)
     for logical_id in spec.queues:
         _create_queue(stack, logical_id, sqs)
     for logical_id, table in spec.tables.items():
-        _create_table(table.properties, dynamodb)
+        stream_arn = _create_table(table.properties, dynamodb)
         stack.tables[logical_id] = table.name
+        if stream_arn is not None:
+            stack.streams[logical_id] = stream_arn
     if sns is not None:  # without it (a benchmark of the table alone), no topic is created
         for logical_id, topic in spec.topics.items():
             attributes = {"FifoTopic": "true"} if topic.fifo else {}
@@ -149,6 +207,8 @@ def deploy(
             stack.topics[logical_id] = sns.create_topic(Name=topic.name, Attributes=attributes)["TopicArn"]
         for subscription in spec.subscriptions:
             _subscribe(stack, subscription, sns)
+    if events is not None:
+        _create_event_resources(stack, events)
     if iam is not None:
         for logical_id in spec.roles:
             stack.roles[logical_id] = _create_role(stack, logical_id, iam)
@@ -162,7 +222,65 @@ def deploy(
     ]
     if cloudwatch is not None:
         create_alarms(stack.alarms, cloudwatch)
+    stack.pipes = {
+        logical_id: resolve(pipe.properties, stack.lookup, pseudo=PSEUDO) for logical_id, pipe in spec.pipes.items()
+    }
     return stack
+
+
+def _create_event_resources(stack: DeployedStack, events: Any) -> None:
+    """The buses, then their archives, then the rules and their SQS targets.
+
+    The buses' KMS keys and dead letter configurations have no local counterpart.
+    """
+    for logical_id, bus in stack.spec.buses.items():
+        request: dict[str, Any] = {"Name": bus.name}
+        if "Description" in bus.properties:
+            request["Description"] = str(bus.properties["Description"])
+        stack.buses[logical_id] = events.create_event_bus(**request)["EventBusArn"]
+    for logical_id, archive in stack.spec.archives.items():
+        properties = resolve(archive.properties, stack.lookup, pseudo=PSEUDO)
+        request = {"ArchiveName": archive.name, "EventSourceArn": str(properties["SourceArn"])}
+        if "EventPattern" in properties:
+            request["EventPattern"] = _json_text(properties["EventPattern"])
+        if "RetentionDays" in properties:
+            request["RetentionDays"] = int(properties["RetentionDays"])
+        if "Description" in properties:
+            request["Description"] = str(properties["Description"])
+        stack.archives[logical_id] = events.create_archive(**request)["ArchiveArn"]
+    for logical_id, rule in stack.spec.rules.items():
+        _put_rule(stack, logical_id, rule, events)
+
+
+#: Rule target properties passed to PutTargets as they are (the template's names are the API's).
+_TARGET_PROPERTIES = ("Id", "Arn", "RoleArn", "Input", "InputPath", "InputTransformer", "SqsParameters",
+                      "DeadLetterConfig", "RetryPolicy")  # fmt: skip
+
+
+def _put_rule(stack: DeployedStack, logical_id: str, rule: RuleSpec, events: Any) -> None:
+    properties = resolve(rule.properties, stack.lookup, pseudo=PSEUDO)
+    bus = stack.rule_bus_name(rule)
+    request: dict[str, Any] = {"Name": rule.name, "EventBusName": bus, "State": properties.get("State", "ENABLED")}
+    for name in ("Description", "ScheduleExpression", "RoleArn"):
+        if name in properties:
+            request[name] = str(properties[name])
+    if "EventPattern" in properties:
+        request["EventPattern"] = _json_text(properties["EventPattern"])
+    stack.rules[logical_id] = events.put_rule(**request)["RuleArn"]
+    targets = []
+    for target in properties.get("Targets", []):
+        arn = str(target.get("Arn", ""))
+        if not arn.startswith("arn:aws:sqs:"):
+            stack.skipped_targets.append(f"{logical_id}/{target.get('Id')}: {arn}")
+            continue
+        targets.append({name: target[name] for name in _TARGET_PROPERTIES if name in target})
+    if targets:
+        events.put_targets(Rule=rule.name, EventBusName=bus, Targets=targets)
+
+
+def _json_text(value: object) -> str:
+    """A JSON document property as the API takes it: text (the template may hold an object)."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _log_groups(spec: StackSpec) -> dict[str, dict[str, Any]]:
@@ -218,9 +336,11 @@ def _create_role(stack: DeployedStack, logical_id: str, iam: IAMClient) -> str:
     """The role, its inline policies and its policies, with intrinsics resolved to local ARNs."""
     role = stack.spec.roles[logical_id]
     properties = role.properties
+    # The trust policy's conditions can name the account and the resource (aws:SourceArn).
+    trust = resolve(properties.get("AssumeRolePolicyDocument", {}), stack.lookup, pseudo=PSEUDO)
     arn = iam.create_role(
         RoleName=role.name,
-        AssumeRolePolicyDocument=json.dumps(properties.get("AssumeRolePolicyDocument", {})),
+        AssumeRolePolicyDocument=json.dumps(trust),
         MaxSessionDuration=int(properties.get("MaxSessionDuration", 3600)),
     )["Role"]["Arn"]
     for name, document in role.policies:
@@ -259,11 +379,12 @@ def _attribute_value(value: object) -> str:
 
 
 def create_table(properties: dict[str, Any], dynamodb: DynamoDBClient) -> None:
-    """Create a table from its template properties (keys, GSIs, billing mode, TTL)."""
+    """Create a table from its template properties (keys, GSIs, billing mode, TTL, stream)."""
     _create_table(properties, dynamodb)
 
 
-def _create_table(properties: dict[str, Any], dynamodb: DynamoDBClient) -> None:
+def _create_table(properties: dict[str, Any], dynamodb: DynamoDBClient) -> str | None:
+    """Create the table; its stream's ARN when it has one (moto makes one shard and keeps every record)."""
     request: dict[str, Any] = {
         "TableName": properties["TableName"],
         "KeySchema": properties["KeySchema"],
@@ -274,10 +395,15 @@ def _create_table(properties: dict[str, Any], dynamodb: DynamoDBClient) -> None:
         request["ProvisionedThroughput"] = properties["ProvisionedThroughput"]
     if properties.get("GlobalSecondaryIndexes"):
         request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
-    dynamodb.create_table(**request)
+    stream = properties.get("StreamSpecification")
+    if stream:  # CloudFormation's has only the view type; the API's also says it is on
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+    created = dynamodb.create_table(**request)["TableDescription"]
     ttl = properties.get("TimeToLiveSpecification")
     if ttl and ttl.get("Enabled"):
         dynamodb.update_time_to_live(
             TableName=properties["TableName"],
             TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
         )
+    stream_arn = created.get("LatestStreamArn")
+    return str(stream_arn) if stream_arn else None

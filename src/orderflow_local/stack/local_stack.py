@@ -137,6 +137,7 @@ class LocalStack:
             sns=self.emulator.sns(),
             logs=self.emulator.logs() if self.options.function_logs else None,
             cloudwatch=self.emulator.cloudwatch() if self.options.alarms else None,
+            events=self.emulator.events(),
         )
         oldest_received: dict[str, Callable[[], float | None]] = {}
         for mapping in spec.mappings:

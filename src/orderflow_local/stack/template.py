@@ -2,7 +2,8 @@
 
 Only the resources the local stack runs are read (queues, table, function, event source
 mapping, the function's role and its policies, SNS topics and their queue subscriptions,
-log groups, alarms); intrinsics in the properties it uses are resolved to the local
+log groups, alarms, EventBridge buses, archives and rules, and pipes as configuration for
+the local pipe runner); intrinsics in the properties it uses are resolved to the local
 resources. Everything else (KMS, the dashboard, the alarm topic's e-mail) has no local
 counterpart and is reported as such, never silently pretended.
 """
@@ -30,8 +31,14 @@ EMULATED_TYPES = frozenset(
         "AWS::SNS::Subscription",
         "AWS::Logs::LogGroup",
         "AWS::CloudWatch::Alarm",
+        "AWS::Events::EventBus",
+        "AWS::Events::Archive",
+        "AWS::Events::Rule",
     }
 )
+#: Longest names AWS allows (CloudFormation cuts the names it generates to them).
+_RULE_NAME_LIMIT = 64
+_ARCHIVE_NAME_LIMIT = 48
 
 
 class TemplateError(RuntimeError):
@@ -119,6 +126,60 @@ class SubscriptionSpec:
 
 
 @dataclass(frozen=True)
+class BusSpec:
+    """An ``AWS::Events::EventBus``: created in the emulator (its KMS key has no local effect)."""
+
+    logical_id: str
+    properties: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.properties["Name"])
+
+
+@dataclass(frozen=True)
+class ArchiveSpec:
+    """An ``AWS::Events::Archive`` of one of the stack's buses (or another bus, by ARN)."""
+
+    logical_id: str
+    properties: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        # CloudFormation names an archive without ArchiveName after the stack and logical id.
+        return str(self.properties.get("ArchiveName") or f"{STACK_ID}-{self.logical_id}"[:_ARCHIVE_NAME_LIMIT])
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """An ``AWS::Events::Rule`` and its targets (intrinsics unresolved)."""
+
+    logical_id: str
+    properties: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.properties.get("Name") or f"{STACK_ID}-{self.logical_id}"[:_RULE_NAME_LIMIT])
+
+    @property
+    def targets(self) -> list[dict[str, Any]]:
+        return list(self.properties.get("Targets", []))
+
+
+@dataclass(frozen=True)
+class PipeSpec:
+    """An ``AWS::Pipes::Pipe``. moto keeps pipes only as configuration: nothing is created for it
+    at deploy; the local pipe runner (orderflow_local.lambda_runtime.pipes) runs it."""
+
+    logical_id: str
+    properties: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.properties.get("Name") or f"{STACK_ID}-{self.logical_id}"[:_RULE_NAME_LIMIT])
+
+
+@dataclass(frozen=True)
 class RoleSpec:
     """An IAM role, with the policies attached to it (inline ones and ``AWS::IAM::Policy`` resources)."""
 
@@ -148,6 +209,10 @@ class StackSpec:
     subscriptions: list[SubscriptionSpec] = field(default_factory=list)
     #: Every resource's type and properties, for the ARNs of resources with no local counterpart.
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    buses: dict[str, BusSpec] = field(default_factory=dict)
+    archives: dict[str, ArchiveSpec] = field(default_factory=dict)
+    rules: dict[str, RuleSpec] = field(default_factory=dict)
+    pipes: dict[str, PipeSpec] = field(default_factory=dict)
 
 
 def load_template(path: Path) -> StackSpec:
@@ -222,7 +287,16 @@ def load_template(path: Path) -> StackSpec:
         topics=topics,
         subscriptions=_subscriptions(resources, topics, queues),
         resources=resources,
+        buses={key: BusSpec(key, props) for key, props in _of_type(resources, "AWS::Events::EventBus").items()},
+        archives={key: ArchiveSpec(key, props) for key, props in _of_type(resources, "AWS::Events::Archive").items()},
+        rules={key: RuleSpec(key, props) for key, props in _of_type(resources, "AWS::Events::Rule").items()},
+        pipes={key: PipeSpec(key, props) for key, props in _of_type(resources, "AWS::Pipes::Pipe").items()},
     )
+
+
+def _of_type(resources: dict[str, dict[str, Any]], resource_type: str) -> dict[str, dict[str, Any]]:
+    """The properties of every resource of ``resource_type``, by logical id."""
+    return {key: value.get("Properties", {}) for key, value in resources.items() if value["Type"] == resource_type}
 
 
 def _log_group(function: dict[str, Any], resources: dict[str, dict[str, Any]]) -> str:

@@ -14,7 +14,9 @@ runs untouched):
   administrator; unknown access keys are refused;
 - it works out the resource of every DynamoDB request as ``*``, so a policy scoped to a
   table's ARN (as every least-privilege policy is) never matches; AWS authorizes the table
-  (or ``table/NAME/index/INDEX``), each table of a batch, each item of a transaction;
+  (or ``table/NAME/index/INDEX``), each table of a batch, each item of a transaction, and
+  a DynamoDB Streams request its stream's ARN; EventBridge's ``PutEvents`` likewise (``*``),
+  where AWS authorizes the bus each entry is put on;
 - it authorizes SQS's batch actions under their own names (``sqs:DeleteMessageBatch``),
   where AWS uses the single action's permission (``sqs:DeleteMessage``);
 - it answers a refusal with an XML body in every protocol, which a JSON-protocol client
@@ -25,6 +27,7 @@ runs untouched):
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 _enforced = False
@@ -125,8 +128,40 @@ def requested(service: str, action: str, response: Any, resource: str) -> list[t
     if service == "sqs":
         return [(SQS_BATCH_ACTIONS.get(action, action), resource)]
     if service == "dynamodb":
-        return _dynamodb_requested(action, response.body if isinstance(response.body, dict) else {}, response)
+        return _dynamodb_requested(action, _params(response), response)
+    if service == "events" and action == "PutEvents":
+        return _put_events_requested(_params(response), response)
     return [(action, resource)]
+
+
+def _params(response: Any) -> dict[str, Any]:
+    """The request's JSON parameters (moto's DynamoDB handler has parsed them; the others have not)."""
+    body = response.body
+    if isinstance(body, dict):
+        return body
+    try:
+        parsed = json.loads(body or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _put_events_requested(params: dict[str, Any], response: Any) -> list[tuple[str, str]]:
+    """``events:PutEvents`` on the bus of each entry (``default`` when it names none), each bus once.
+
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-identity-based.html
+    """
+    buses = []
+    for entry in params.get("Entries", []):
+        bus = str(entry.get("EventBusName") or "default") if isinstance(entry, dict) else "default"
+        arn = (
+            bus
+            if bus.startswith("arn:")
+            else f"arn:aws:events:{response.region}:{response.current_account}:event-bus/{bus}"
+        )
+        if ("PutEvents", arn) not in buses:
+            buses.append(("PutEvents", arn))
+    return buses or [("PutEvents", "*")]
 
 
 def _dynamodb_requested(action: str, params: dict[str, Any], response: Any) -> list[tuple[str, str]]:
@@ -141,6 +176,11 @@ def _dynamodb_requested(action: str, params: dict[str, Any], response: Any) -> l
             for kind, request in item.items():
                 pairs.append((DYNAMODB_TRANSACT_ACTIONS.get(kind, action), table(request.get("TableName", ""))))
         return pairs
+    if action in ("DescribeStream", "GetShardIterator") and params.get("StreamArn"):
+        return [(action, str(params["StreamArn"]))]
+    if action == "GetRecords" and params.get("ShardIterator"):
+        # moto's iterators are "STREAM_ARN|1|ID": the records are the stream's
+        return [(action, str(params["ShardIterator"]).split("|", 1)[0])]
     name = params.get("TableName") or params.get("TableArn")
     if not name:
         return [(action, "*")]  # ListTables, DescribeLimits, ...
@@ -158,6 +198,11 @@ def access_denied(response: Any, service: str, principal: str, action: str, reso
     if service == "dynamodb":
         response.response_headers["Content-Type"] = "application/x-amz-json-1.0"
         error = JsonRESTError("com.amazon.coral.service#AccessDeniedException", message)
+        error.code = 400
+        return error
+    if service == "events":  # EventBridge speaks JSON only: AccessDeniedException, as AWS answers
+        response.response_headers["Content-Type"] = "application/x-amz-json-1.1"
+        error = JsonRESTError("AccessDeniedException", message)
         error.code = 400
         return error
     if "X-Amz-Target" in response.headers:  # SQS's JSON protocol: the query-compatible code in a header
