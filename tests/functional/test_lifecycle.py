@@ -1,8 +1,8 @@
 """An order's lifecycle through the real handler, against emulated DynamoDB and SQS.
 
-The last test is the property: for any creates and cancels, in any delivery order, with
-any duplicates, in any batches, the table ends as applying each order's events in their
-logical order leaves it.
+The property: for any creates and cancels, in any delivery order, with any duplicates, in
+any batches, the table ends as applying each order's events in their logical order leaves
+it, and its stream (the outbox's input) holds one record per status, versions rising.
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ import itertools
 import json
 from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.config import Config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
 
 KEY = ("ORD-20260420-001", "2026-04-20T14:30:00Z")
 #: Delivery metadata: which message stored the order, and when. Not part of its state.
-DELIVERY_FIELDS = {"processedAt", "sqsMessageId", "ttl", "cancellationMessageId"}
+DELIVERY_FIELDS = {"processedAt", "sqsMessageId", "ttl", "cancellationMessageId", "statusChangedAt"}
 
 
 def _invoke(*records: dict[str, Any]) -> list[str]:
@@ -45,6 +48,60 @@ def _create(**changes: Any) -> dict[str, Any]:
 
 def _cancel(receive_count: int = 1, message_id: str | None = None, **changes: Any) -> dict[str, Any]:
     return sqs_record(body(cancellation(seed_order(), **changes)), receive_count=receive_count, message_id=message_id)
+
+
+def _stream_of(aws: EmulatedAws) -> str:
+    """The table's stream (NEW_AND_OLD_IMAGES, as the stack's), enabled if it is not yet."""
+    table = aws.dynamodb.describe_table(TableName=aws.table_name)["Table"]
+    if not table.get("StreamSpecification", {}).get("StreamEnabled"):
+        table = aws.dynamodb.update_table(
+            TableName=aws.table_name,
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]
+    return str(table["LatestStreamArn"])
+
+
+def _streams() -> Any:
+    # botocore would route Streams to an account endpoint, which moto does not serve
+    return boto3.client("dynamodbstreams", region_name="us-east-1", config=Config(account_id_endpoint_mode="disabled"))
+
+
+def _cursor(stream_arn: str, position: str = "TRIM_HORIZON") -> str:
+    """An iterator on the stream's shard (moto keeps one): from its start, or from now on (``LATEST``)."""
+    streams = _streams()
+    [shard] = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+    return str(
+        streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType=position)[
+            "ShardIterator"
+        ]
+    )
+
+
+def _stream_records(cursor: str) -> list[dict[str, Any]]:
+    """The records from ``cursor`` on, in order, images as plain values (``OldImage``/``NewImage``)."""
+    streams, deserializer = _streams(), TypeDeserializer()
+    records: list[dict[str, Any]] = []
+    while True:
+        page = streams.get_records(ShardIterator=cursor, Limit=1000)
+        if not page["Records"]:
+            return records
+        for record in page["Records"]:
+            images = {
+                name: {attribute: deserializer.deserialize(value) for attribute, value in image.items()}
+                for name, image in record["dynamodb"].items()
+                if name in ("OldImage", "NewImage")
+            }
+            records.append({"eventName": record["eventName"], **images})
+        cursor = page["NextShardIterator"]
+
+
+def _published(records: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
+    """What the outbox's filter passes: (detail-type, eventId, version) of each INSERT/MODIFY with a domain event."""
+    return [
+        (image["domainEvent"], image["eventId"], int(image["version"]))
+        for record in records
+        if record["eventName"] in ("INSERT", "MODIFY") and "domainEvent" in (image := record["NewImage"])
+    ]
 
 
 def _emf(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
@@ -79,6 +136,45 @@ def test_create_then_cancel_ends_cancelled_with_the_orders_data(aws: EmulatedAws
         ExpressionAttributeValues={":c": {"S": "CUST-42"}},
     )["Items"]
     assert [entry["status"]["S"] for entry in by_customer] == ["CANCELLED"]
+
+
+def test_each_transition_is_one_stream_record_and_nothing_else_writes(aws: EmulatedAws) -> None:
+    cursor = _cursor(_stream_of(aws))
+    assert _invoke(_create()) == []
+    assert _invoke(_cancel()) == []
+    # duplicates (a stale cancel among them) and a rejected create write nothing, so publish nothing
+    assert _invoke(_cancel(), _create(), _cancel(reason="Found it cheaper"), _create(customerId="CUST-7")) == []
+    assert [m["MessageAttributes"]["errorCode"]["StringValue"] for m in aws.dlq_messages()] == ["CONFLICTING_DUPLICATE"]
+    records = _stream_records(cursor)
+    assert [record["eventName"] for record in records] == ["INSERT", "MODIFY"]
+    inserted, modified = records
+    assert (inserted["NewImage"]["status"], modified["OldImage"]["status"], modified["NewImage"]["status"]) == (
+        "CONFIRMED",
+        "CONFIRMED",
+        "CANCELLED",
+    )
+    assert _published(records) == [
+        ("OrderConfirmed", "ORD-20260420-001#2026-04-20T14:30:00Z#1", 1),
+        ("OrderCancelled", "ORD-20260420-001#2026-04-20T14:30:00Z#2", 2),
+    ]
+    assert modified["NewImage"]["statusChangedAt"] >= inserted["NewImage"]["statusChangedAt"]
+    assert modified["NewImage"]["customerId"] == "CUST-42"  # a MODIFY's new image is the whole order
+
+
+def test_a_cancel_before_its_create_publishes_only_order_cancelled(aws: EmulatedAws) -> None:
+    cursor = _cursor(_stream_of(aws))
+    cancel = _cancel()
+    assert _invoke(cancel) == [cancel["messageId"]]  # waits: a tombstone, not published
+    assert _invoke(_create()) == []  # completes it straight to CANCELLED
+    assert _invoke(_cancel(receive_count=2, message_id=cancel["messageId"])) == []
+    records = _stream_records(cursor)
+    assert [(record["eventName"], record["NewImage"]["status"]) for record in records] == [
+        ("INSERT", "AWAITING_ORDER"),
+        ("MODIFY", "CANCELLED"),
+    ]
+    assert "domainEvent" not in records[0]["NewImage"]
+    assert "eventId" not in records[0]["NewImage"]
+    assert _published(records) == [("OrderCancelled", "ORD-20260420-001#2026-04-20T14:30:00Z#2", 2)]
 
 
 def test_a_cancel_before_its_create_waits_and_the_create_completes_it(aws: EmulatedAws) -> None:
@@ -232,10 +328,29 @@ def _deliver(aws: EmulatedAws, batches: list[list[str]]) -> None:
 
 def _state(items: dict[tuple[str, str], dict[str, Any]], prefix: str) -> dict[str, dict[str, Any]]:
     return {
-        order_id.removeprefix(prefix): {k: v for k, v in item.items() if k not in DELIVERY_FIELDS | {"orderId"}}
+        order_id.removeprefix(prefix): {
+            k: v.removeprefix(prefix) if k == "eventId" else v  # the id names the order
+            for k, v in item.items()
+            if k not in DELIVERY_FIELDS | {"orderId"}
+        }
         for (order_id, _), item in items.items()
         if order_id.startswith(prefix)
     }
+
+
+def _check_outbox(images: list[dict[str, Any]], created: bool, cancelled: bool) -> None:
+    """One order's stream: a write per status, versions rising, and the events the outbox publishes."""
+    versions = [int(image["version"]) for image in images]
+    assert versions == sorted(set(versions))
+    statuses = [image["status"] for image in images]
+    assert len(statuses) == len(set(statuses))
+    key = f"{images[0]['orderId']}#{images[0]['createdAt']}"
+    published = [(image["domainEvent"], image["eventId"]) for image in images if "domainEvent" in image]
+    confirmed, cancelled_event = ("OrderConfirmed", f"{key}#1"), ("OrderCancelled", f"{key}#2")
+    if created and cancelled:  # confirmed then cancelled, or a tombstone completed straight to cancelled
+        assert published == ([cancelled_event] if statuses[0] == "AWAITING_ORDER" else [confirmed, cancelled_event])
+    else:
+        assert published == ([confirmed] if created else [])
 
 
 @settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -245,6 +360,7 @@ def test_the_final_table_does_not_depend_on_delivery_order(
 ) -> None:
     run = next(_runs)
     logical, shuffled = f"L{run}", f"S{run}"
+    cursor = _cursor(_stream_of(aws), "LATEST")  # this example's writes only
     aws.drain_dlq()  # an earlier example that failed (while shrinking) may have left some
     # Applied in logical order: each order's create, then its cancel, once each, one at a time
     in_order = [[event] for n, plan in enumerate(plans) for event in _events(logical, n, plan[0], plan[1]) if event]
@@ -279,6 +395,15 @@ def test_the_final_table_does_not_depend_on_delivery_order(
             assert expected[str(n)]["customerId"] == f"CUST-{n}"
         if cancelled:
             assert expected[str(n)]["cancellationReason"] == f"reason {n}"
+        if created and cancelled:
+            assert (expected[str(n)]["version"], expected[str(n)]["domainEvent"]) == (2, "OrderCancelled")
+    # the stream: each status written once, versions rising, whatever the delivery order
+    images: dict[str, list[dict[str, Any]]] = {}
+    for record in _stream_records(cursor):
+        images.setdefault(record["NewImage"]["orderId"], []).append(record["NewImage"])
+    for prefix in (logical, shuffled):
+        for n, (created, cancelled, _, _) in enumerate(plans):
+            _check_outbox(images[f"{prefix}-{n}"], created, cancelled)
     # a cancel whose order never came is in the DLQ once per run, with its reason
     dead = aws.drain_dlq()
     assert sorted(m["MessageAttributes"]["errorCode"]["StringValue"] for m in dead) == ["ORDER_NOT_FOUND"] * (

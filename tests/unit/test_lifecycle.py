@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import contextlib
+import copy
+import itertools
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from orderflow.domain.errors import AwaitingOrderError, ConflictingDuplicateError, StoreUnavailableError
 from orderflow.domain.events.cancelled import ORDER_CANCELLED, OrderCancelled
 from orderflow.domain.events.created import ORDER_CREATED
 from orderflow.domain.lifecycle import (
+    TRANSITIONS,
     Context,
     Done,
     OrderStatus,
@@ -23,7 +29,8 @@ from orderflow.domain.lifecycle import (
 from orderflow.domain.models import OrderCreated
 from orderflow.domain.processing import InboundMessage, OrderProcessor
 from tests.lifecycle_support import MemoryDeadLetters, MemoryStore
-from tests.support import body, cancellation, seed_order
+from tests.strategies import valid_orders
+from tests.support import body, cancellation, examples, seed_order
 
 NOW = datetime(2026, 4, 20, 16, 0, tzinfo=UTC)
 KEY = ("ORD-20260420-001", "2026-04-20T14:30:00Z")
@@ -113,6 +120,10 @@ def test_a_cancel_first_tries_to_cancel_a_confirmed_order() -> None:
     assert operation.expected is OrderStatus.CONFIRMED
     assert operation.changes == {
         "status": "CANCELLED",
+        "version": 2,
+        "domainEvent": "OrderCancelled",
+        "eventId": "ORD-20260420-001#2026-04-20T14:30:00Z#2",
+        "statusChangedAt": "2026-04-20T16:00:00.000Z",
         "cancelledAt": "2026-04-20T15:00:00Z",
         "cancellationReason": "Customer changed their mind",
         "cancellationMessageId": "m-1",
@@ -366,3 +377,235 @@ def test_an_explicit_order_created_type_is_the_same_order() -> None:
     assert result.outcome is Outcome.DUPLICATE
     assert result.ignored_fields == []
     assert "eventType" not in store.items[KEY]
+
+
+# --- the outbox: what each stored transition carries for the table's stream ---------------
+
+#: Every move a write makes (None: no item yet). A new status adds its moves here.
+MOVES = [
+    (None, OrderStatus.CONFIRMED),
+    (None, OrderStatus.AWAITING_ORDER),
+    (OrderStatus.CONFIRMED, OrderStatus.CANCELLED),
+    (OrderStatus.AWAITING_ORDER, OrderStatus.CANCELLED),
+]
+OUTBOX_FIELDS = ("version", "domainEvent", "eventId", "statusChangedAt")
+
+
+def _outbox(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: item[name] for name in OUTBOX_FIELDS if name in item}
+
+
+def test_every_status_has_one_version_and_every_move_raises_it() -> None:
+    assert set(TRANSITIONS) == set(OrderStatus)
+    for before, after in MOVES:
+        previous = 0 if before is None else TRANSITIONS[before].version
+        assert TRANSITIONS[after].version > previous, (before, after)
+    assert {status: spec.event for status, spec in TRANSITIONS.items()} == {
+        OrderStatus.CONFIRMED: "OrderConfirmed",
+        OrderStatus.CANCELLED: "OrderCancelled",
+        OrderStatus.AWAITING_ORDER: None,  # the order does not exist yet: not a published fact
+    }
+
+
+def test_a_stored_order_is_version_1_and_publishes_order_confirmed() -> None:
+    decision = ORDER_CREATED.first(_created(), CONTEXT)
+    assert isinstance(decision, Write)
+    assert isinstance(decision.operation, PutIfAbsent)
+    item = decision.operation.item
+    assert _outbox(item) == {
+        "version": 1,
+        "domainEvent": "OrderConfirmed",
+        "eventId": "ORD-20260420-001#2026-04-20T14:30:00Z#1",
+        "statusChangedAt": "2026-04-20T16:00:00.000Z",
+    }
+    assert item["statusChangedAt"] == item["processedAt"]
+
+
+def test_a_tombstone_is_version_1_and_publishes_nothing() -> None:
+    item = _tombstone()
+    assert _outbox(item) == {"version": 1, "statusChangedAt": "2026-04-20T16:00:00.000Z"}
+    assert item["status"] == "AWAITING_ORDER"
+
+
+def test_a_completed_tombstone_is_version_2_and_publishes_order_cancelled_only() -> None:
+    later = Context(message_id="m-2", now=datetime(2026, 4, 20, 17, 0, tzinfo=UTC))
+    decision = ORDER_CREATED.decide(_created(), _tombstone(), later)
+    assert isinstance(decision, Write)
+    assert isinstance(decision.operation, UpdateIfStatus)
+    assert _outbox(decision.operation.changes) == {
+        "version": 2,
+        "domainEvent": "OrderCancelled",  # never OrderConfirmed: it was never confirmed
+        "eventId": "ORD-20260420-001#2026-04-20T14:30:00Z#2",
+        "statusChangedAt": "2026-04-20T17:00:00.000Z",  # the completion, not the tombstone
+    }
+
+
+def test_status_changed_at_is_utc_with_milliseconds_and_z() -> None:
+    elsewhere = datetime(2026, 4, 20, 18, 0, 5, 123456, tzinfo=timezone(timedelta(hours=2)))
+    decision = ORDER_CANCELLED.first(_cancelled(), Context(message_id="m-1", now=elsewhere))
+    assert isinstance(decision, Write)
+    assert isinstance(decision.operation, UpdateIfStatus)
+    assert decision.operation.changes["statusChangedAt"] == "2026-04-20T16:00:05.123Z"
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(order=valid_orders())
+def test_an_event_id_names_its_order_and_version_whatever_the_order_id(order: dict[str, Any]) -> None:
+    # order ids may hold '#': createdAt (a timestamp) and the version never do, so the id reads from the right
+    decision = ORDER_CREATED.first(OrderCreated.model_validate(order), CONTEXT)
+    assert isinstance(decision, Write)
+    assert isinstance(decision.operation, PutIfAbsent)
+    item = decision.operation.item
+    assert item["eventId"].rsplit("#", 2) == [order["orderId"], order["createdAt"], "1"]
+
+
+def test_a_create_redelivered_onto_a_cancelled_order_is_a_duplicate_not_a_conflict() -> None:
+    store = MemoryStore()
+    processor = _processor(store)
+    processor.process(_create())
+    processor.process(_cancel())
+    stored = store.items[KEY]
+    assert _outbox(stored)["version"] == 2  # the outbox's attributes are not the order's content
+    assert processor.process(_create(message_id="c-2")).outcome is Outcome.DUPLICATE
+    assert ORDER_CREATED.applied(_created(), stored)
+    assert ORDER_CANCELLED.applied(_cancelled(), stored)
+
+
+def test_a_total_sent_with_an_exponent_is_stored_and_published_plain() -> None:
+    store = MemoryStore()
+    processor = _processor(store)
+    raw = body(seed_order(totalAmount=0)).replace('"totalAmount": 0', '"totalAmount": 1.4999E+2')
+    assert processor.process(InboundMessage(message_id="c-1", body=raw)).outcome is Outcome.STORED
+    assert str(store.items[KEY]["totalAmount"]) == "149.99"
+    big = seed_order(orderId="ORD-BIG", items=[{**seed_order()["items"][0], "unitPrice": 0}], totalAmount=0)
+    raw_big = (
+        body(big).replace('"unitPrice": 0', '"unitPrice": 1E+1').replace('"totalAmount": 0', '"totalAmount": 1E+1')
+    )
+    assert processor.process(InboundMessage(message_id="c-2", body=raw_big)).outcome is Outcome.STORED
+    stored = store.items[("ORD-BIG", KEY[1])]
+    assert str(stored["totalAmount"]) == "10"
+    # the same body again is the same order
+    assert processor.process(InboundMessage(message_id="c-3", body=raw_big)).outcome is Outcome.DUPLICATE
+
+
+def _nothing_written_after(setup: list[InboundMessage], then: InboundMessage, outcome: Outcome) -> None:
+    store = MemoryStore()
+    processor = _processor(store)
+    for message in setup:
+        with contextlib.suppress(AwaitingOrderError):
+            processor.process(message)
+    before = copy.deepcopy(store.stream)
+    with contextlib.suppress(AwaitingOrderError):
+        assert processor.process(then).outcome is outcome
+    assert store.stream == before
+
+
+def test_a_duplicate_create_writes_nothing() -> None:
+    _nothing_written_after([_create()], _create(message_id="c-2"), Outcome.DUPLICATE)
+
+
+def test_a_duplicate_cancel_writes_nothing() -> None:
+    _nothing_written_after(
+        [_create(), _cancel()], _cancel(message_id="x-2", reason="Found it cheaper"), Outcome.DUPLICATE
+    )
+
+
+def test_a_cancel_meeting_a_tombstone_of_another_message_writes_nothing() -> None:
+    _nothing_written_after([_cancel()], _cancel(message_id="x-2"), Outcome.DUPLICATE)
+
+
+def test_a_stale_cancel_whose_update_is_refused_writes_nothing() -> None:
+    # Given an order another worker cancels between the cancel's decision and its write
+    store = MemoryStore()
+    processor = _processor(store)
+    processor.process(_create())
+
+    def cancelled_meanwhile(write: Any) -> None:
+        store.before_write = None
+        processor.process(_cancel(message_id="x-0"))
+
+    store.before_write = cancelled_meanwhile
+    before_stream = len(store.stream)
+    # When the cancel's UpdateIfStatus(CONFIRMED) meets CANCELLED
+    result = processor.process(_cancel(message_id="x-1", reason="Found it cheaper"))
+    # Then it is a duplicate: the worker's cancel was the one transition written
+    assert result.outcome is Outcome.DUPLICATE
+    assert [item["version"] for item in store.stream[before_stream:]] == [2]
+    assert store.items[KEY]["cancellationMessageId"] == "x-0"
+
+
+def test_a_rejected_order_writes_nothing() -> None:
+    _nothing_written_after([_create()], _create(message_id="c-2", customerId="CUST-7"), Outcome.REJECTED)
+    _nothing_written_after([], _create(totalAmount=1), Outcome.REJECTED)
+
+
+def test_a_waiting_cancel_retried_writes_nothing_more() -> None:
+    store = MemoryStore()
+    processor = _processor(store)
+    for receive in (1, 2):
+        with pytest.raises(AwaitingOrderError):
+            processor.process(_cancel(receive=receive))
+    assert [_outbox(item) for item in store.stream] == [{"version": 1, "statusChangedAt": "2026-04-20T16:00:00.000Z"}]
+
+
+# --- the property: any delivery order publishes each status once, versions only rising ----
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(creates=st.integers(0, 3), cancels=st.integers(0, 3), data=st.data())
+def test_any_delivery_order_writes_each_status_once_with_rising_versions(
+    creates: int, cancels: int, data: st.DataObject
+) -> None:
+    assume(creates + cancels > 0)
+    ticks = itertools.count()
+    store, dlq = MemoryStore(), MemoryDeadLetters()
+    processor = OrderProcessor(
+        store=store,
+        dead_letters=dlq,
+        clock=lambda: NOW + timedelta(seconds=next(ticks)),
+        max_receives=3,
+    )
+    # each copy is its own message (a producer's retry); a waiting cancel is redelivered later, same id
+    queue = [_create(message_id=f"c-{n}") for n in range(creates)] + [
+        _cancel(message_id=f"x-{n}") for n in range(cancels)
+    ]
+    queue = list(data.draw(st.permutations(queue), label="delivery order"))
+    while queue:
+        message = queue.pop(0)
+        try:
+            processor.process(message)
+        except AwaitingOrderError:
+            again = InboundMessage(message.message_id, message.body, receive_count=message.receive_count + 1)
+            queue.insert(data.draw(st.integers(0, len(queue)), label="redelivered at"), again)
+
+    versions = [item["version"] for item in store.stream]
+    assert versions == sorted(set(versions)), "versions strictly rise, one write each"
+    statuses = [item["status"] for item in store.stream]
+    assert len(statuses) == len(set(statuses)), "one write per status"
+    assert [TRANSITIONS[OrderStatus(status)].version for status in statuses] == versions
+    changed = [item["statusChangedAt"] for item in store.stream]
+    assert changed == sorted(changed)
+    for item in store.stream:  # a published fact carries its id; the tombstone neither
+        assert ("domainEvent" in item) is ("eventId" in item) is (item["status"] != "AWAITING_ORDER")
+        expected_id = f"{KEY[0]}#{KEY[1]}#{item['version']}"
+        assert item.get("eventId", expected_id) == expected_id
+    published = [(item["domainEvent"], item["eventId"]) for item in store.stream if "domainEvent" in item]
+    final = store.items[KEY]
+    if creates and cancels:
+        assert (final["status"], final["version"], final["domainEvent"], final["eventId"]) == (
+            "CANCELLED",
+            2,
+            "OrderCancelled",
+            f"{KEY[0]}#{KEY[1]}#2",
+        )
+        # confirmed then cancelled; or the tombstone first, completed straight to cancelled
+        tombstone_first = statuses[0] == "AWAITING_ORDER"
+        assert [name for name, _ in published] == (
+            ["OrderCancelled"] if tombstone_first else ["OrderConfirmed", "OrderCancelled"]
+        )
+    elif creates:
+        assert published == [("OrderConfirmed", f"{KEY[0]}#{KEY[1]}#1")]
+        assert (final["status"], final["version"]) == ("CONFIRMED", 1)
+    else:
+        assert published == []  # only the tombstone: the order never came
+        assert (final["status"], final["version"]) == ("AWAITING_ORDER", 1)

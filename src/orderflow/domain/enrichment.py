@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from orderflow.domain.lifecycle import utc_timestamp
 from orderflow.domain.models import ConfirmedOrder, OrderCreated
 
 RETENTION = timedelta(days=90)
@@ -14,7 +15,7 @@ def confirm(order: OrderCreated, *, sqs_message_id: str, now: datetime) -> Confi
     now = now.astimezone(UTC)
     return ConfirmedOrder(
         order=order,
-        processed_at=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        processed_at=utc_timestamp(now),
         item_count=len(order.items),
         sqs_message_id=sqs_message_id,
         ttl=expiry(now),

@@ -18,12 +18,19 @@ When a conditional write fails the store returns the item that made it fail, and
 event decides again from that: optimistic concurrency, never a read-then-write without
 a condition. States only move forward (absent -> AWAITING_ORDER or CONFIRMED ->
 CANCELLED), so a few rounds always settle.
+
+Every write is a status change, and carries the attributes of :data:`TRANSITIONS` (see
+:func:`transition`): the item's ``version``, and, for a published fact, its ``domainEvent``
+and ``eventId``. The table's stream turns each such write into one domain event (the
+outbox, docs/events.md).
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import UTC
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -37,6 +44,58 @@ class OrderStatus(enum.StrEnum):
     CONFIRMED = "CONFIRMED"
     CANCELLED = "CANCELLED"
     AWAITING_ORDER = "AWAITING_ORDER"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """What an item holds once a write moves it to a status.
+
+    ``version`` orders an order's events: consumers ignore one older than what they have.
+    ``event`` is the domain event the write publishes, ``None`` for a state that is not a
+    published fact.
+    """
+
+    version: int
+    event: str | None
+
+
+#: One line per status. A status maps to one version, so a write conditional on the status
+#: it expects always writes the right version without reading it first; a later status
+#: (paid, shipped, ...) takes a higher number than those it moves from.
+TRANSITIONS: Mapping[OrderStatus, Transition] = MappingProxyType({
+    # a cancellation waiting for its order: the order does not exist yet, nothing to publish
+    OrderStatus.AWAITING_ORDER: Transition(version=1, event=None),
+    OrderStatus.CONFIRMED: Transition(version=1, event="OrderConfirmed"),
+    # from CONFIRMED, or from AWAITING_ORDER completed by the late create
+    OrderStatus.CANCELLED: Transition(version=2, event="OrderCancelled"),
+})  # fmt: skip
+
+#: Built once per status, copied per write: ``status``, ``version`` and ``domainEvent``.
+_FIXED_ATTRIBUTES: Mapping[OrderStatus, dict[str, Any]] = {
+    status: {"status": status.value, "version": spec.version}
+    | ({"domainEvent": spec.event} if spec.event is not None else {})
+    for status, spec in TRANSITIONS.items()
+}
+
+
+def transition(status: OrderStatus, key: tuple[str, str], changed_at: str) -> dict[str, Any]:
+    """The attributes a write that moves the order under ``key`` to ``status`` sets.
+
+    ``status``, ``version``, ``statusChangedAt`` (``changed_at``, see :func:`utc_timestamp`)
+    and, when the status is a published fact, ``domainEvent`` and ``eventId``:
+    ``{orderId}#{createdAt}#{version}``, the same on every redelivery of the stream record,
+    so a consumer drops duplicates by it.
+    """
+    attributes = dict(_FIXED_ATTRIBUTES[status])
+    attributes["statusChangedAt"] = changed_at
+    if "domainEvent" in attributes:
+        attributes["eventId"] = f"{key[0]}#{key[1]}#{attributes['version']}"
+    return attributes
+
+
+def utc_timestamp(moment: datetime) -> str:
+    """``moment`` in UTC, ISO 8601 with milliseconds and ``Z`` (as ``processedAt``, ``statusChangedAt``)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def status_of(item: Mapping[str, Any]) -> str | None:

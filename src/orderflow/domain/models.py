@@ -31,6 +31,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from orderflow.domain.lifecycle import OrderStatus, transition
+
 MAX_ITEMS = 100
 MAX_QUANTITY = 10_000
 #: A sanity bound, not a business rule: larger amounts are far likelier a producer bug
@@ -195,9 +197,33 @@ class ConfirmedOrder(Wire):
     ttl: int = Field(description="Expiry, epoch seconds; DynamoDB TTL deletes the item after it")
 
     def to_item(self) -> dict[str, Any]:
-        """The flat item the store writes: event fields and enrichment side by side."""
-        enrichment = self.model_dump(exclude={"order"})
-        return {**self.order.model_dump(), **enrichment}
+        """The flat item the store writes: event fields, enrichment and the transition's attributes.
+
+        The transition (``version``, ``domainEvent``, ``eventId``, ``statusChangedAt``, see
+        :func:`~orderflow.domain.lifecycle.transition`) is stored beside the enrichment, not
+        in the model: it is derived, so it costs no validation, and it is not the order's
+        content (a redelivered create compares only the event's fields). ``totalAmount``,
+        published in the order's events, is stored in plain notation (:func:`plain_decimal`).
+        """
+        item = self.order.model_dump()
+        item.update(self.model_dump(exclude={"order"}))
+        item.update(transition(OrderStatus.CONFIRMED, (self.order.order_id, self.order.created_at), self.processed_at))
+        item["totalAmount"] = plain_decimal(self.order.total_amount)
+        return item
+
+
+def plain_decimal(value: Decimal) -> Decimal:
+    """``value`` written without an exponent (``1E+1`` -> ``10``): the same number.
+
+    A JSON body may write an amount as ``1E+1``. Stored so, the table's stream could carry
+    that text (moto keeps the text it is given); stored plain, the published event's
+    ``totalAmount`` is ``10``, a plain decimal as its schema (schemas/events) requires.
+    """
+    exponent = value.as_tuple().exponent
+    return value.quantize(_UNIT) if isinstance(exponent, int) and exponent > 0 else value
+
+
+_UNIT = Decimal(1)
 
 
 #: The envelope field naming the event type: known to every event model, stored by none.

@@ -8,6 +8,11 @@
 | ``CANCELLED``      | completed by the create after this message's tombstone: done;       |
 |                    | otherwise a duplicate (the first cancellation is kept)              |
 
+Each write carries its status's :data:`~orderflow.domain.lifecycle.TRANSITIONS` attributes:
+``OrderCancelled`` version 2 on the cancel; the tombstone is version 1 with no domain event
+(the order does not exist yet: the create that completes it publishes ``OrderCancelled``).
+Waiting, a duplicate and a stale cancel write nothing, so publish nothing.
+
 Waiting means the message is retried with backoff; on its last receive it goes to the DLQ
 as ``ORDER_NOT_FOUND``. The tombstone stays (with the usual 90-day TTL), so a create that
 arrives even later still ends the order ``CANCELLED``.
@@ -34,6 +39,8 @@ from orderflow.domain.lifecycle import (
     Wait,
     Write,
     status_of,
+    transition,
+    utc_timestamp,
 )
 from orderflow.domain.models import Identifier, Timestamp, Wire, reject_control_characters
 
@@ -89,14 +96,17 @@ def _decide(event: OrderCancelled, current: Mapping[str, Any] | None, context: C
         tombstone = {
             "orderId": event.order_id,
             "createdAt": event.created_at,
-            "status": OrderStatus.AWAITING_ORDER.value,
+            **transition(OrderStatus.AWAITING_ORDER, _key(event), utc_timestamp(context.now)),
             **_cancellation(event, context),
             "ttl": expiry(context.now),
         }
         return Write(PutIfAbsent(tombstone), then=_wait(event))
     status = status_of(current)
     if status == OrderStatus.CONFIRMED:
-        changes = {"status": OrderStatus.CANCELLED.value, **_cancellation(event, context)}
+        changes = {
+            **transition(OrderStatus.CANCELLED, _key(event), utc_timestamp(context.now)),
+            **_cancellation(event, context),
+        }
         effect = Effect(Outcome.CANCELLED, "Order cancelled", ("OrdersCancelled",))
         return Write(UpdateIfStatus(_key(event), changes, expected=OrderStatus.CONFIRMED), then=Done(effect))
     ours = current.get("cancellationMessageId") == context.message_id

@@ -6,6 +6,10 @@
 | ``AWAITING_ORDER`` | add the order's data, status ``CANCELLED`` (if still awaiting)  |
 | ``CONFIRMED``      | same content: duplicate; other content: ``CONFLICTING_DUPLICATE`` |
 | ``CANCELLED``      | same content: duplicate (a late redelivery); other: conflict    |
+
+Each write carries its status's :data:`~orderflow.domain.lifecycle.TRANSITIONS` attributes:
+``OrderConfirmed`` version 1 when stored, ``OrderCancelled`` version 2 when it completes a
+tombstone. A duplicate writes nothing, so publishes nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from orderflow.domain.lifecycle import (
     UpdateIfStatus,
     Write,
     status_of,
+    transition,
 )
 from orderflow.domain.models import OrderCreated
 
@@ -52,7 +57,9 @@ def _decide(order: OrderCreated, current: Mapping[str, Any] | None, context: Con
     if status == OrderStatus.AWAITING_ORDER:
         item = confirm(order, sqs_message_id=context.message_id, now=context.now).to_item()
         changes = {name: value for name, value in item.items() if name not in KEY_FIELDS}
-        changes["status"] = OrderStatus.CANCELLED.value
+        # straight to CANCELLED (version 2): the order is published once, already cancelled;
+        # processedAt is this write's moment, formatted as statusChangedAt
+        changes.update(transition(OrderStatus.CANCELLED, _key(order), item["processedAt"]))
         effect = Effect(
             Outcome.CANCELLED,
             "Order stored as cancelled: its cancellation arrived first",
