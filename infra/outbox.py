@@ -40,8 +40,9 @@ OUTBOX_FILTER_PATTERN: dict[str, Any] = {
 }
 
 #: The event's detail. ``<$.path>`` placeholders are filled from the stream record: inside
-#: quotes as a string, outside quotes as the raw value (``version``: a JSON number).
-#: ``totalAmount`` stays the table's exact decimal text. Not JSON until filled in.
+#: quotes as a string's content, outside quotes as the value's JSON. A stream record carries
+#: numbers as strings (``{"N": "2"}``), so ``version`` and ``totalAmount`` arrive as strings
+#: either way: both are quoted, and ``totalAmount`` keeps the table's exact decimal text.
 #: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-input-transformation.html
 OUTBOX_INPUT_TEMPLATE = """{
   "schemaVersion": 1,
@@ -52,7 +53,7 @@ OUTBOX_INPUT_TEMPLATE = """{
   "status": "<$.dynamodb.NewImage.status.S>",
   "totalAmount": "<$.dynamodb.NewImage.totalAmount.N>",
   "currency": "<$.dynamodb.NewImage.currency.S>",
-  "version": <$.dynamodb.NewImage.version.N>,
+  "version": "<$.dynamodb.NewImage.version.N>",
   "occurredAt": "<$.dynamodb.NewImage.statusChangedAt.S>"
 }"""
 

@@ -229,6 +229,11 @@ class Emulator:
     def cloudwatch(self) -> CloudWatchClient:
         return self.session().client("cloudwatch", endpoint_url=self.endpoint, config=client_config())
 
+    def client(self, service: str, credentials: RoleCredentials | None = None) -> Any:
+        """A client of ``service`` on this emulator, as ``credentials``' role when given."""
+        session = credentials.session() if credentials else self.session()
+        return session.client(service, endpoint_url=self.endpoint, config=client_config())  # type: ignore[call-overload]
+
     def events(self) -> Any:
         """An EventBridge client (typed Any: boto3-stubs' ``events`` extra is not installed)."""
         return self.session().client("events", endpoint_url=self.endpoint, config=client_config())

@@ -16,6 +16,7 @@ from orderflow_local.emulator import DEFAULT_PORT, REGION, Emulator, RoleCredent
 from orderflow_local.lambda_runtime.chaos import ChaosConfig, FaultReader, count_faults
 from orderflow_local.lambda_runtime.environment import EnvironmentPool, FunctionConfig
 from orderflow_local.lambda_runtime.esm import EventSourceMapping, MappingConfig
+from orderflow_local.lambda_runtime.pipes import PipeConfig, StreamPipe
 from orderflow_local.lambda_runtime.reload import STACK_SOURCES, Watcher, forget_bytecode, handler_sources
 from orderflow_local.stack.deploy import DeployedStack, deploy
 from orderflow_local.stack.synthesis import ROOT, ensure_template, template_for
@@ -90,6 +91,8 @@ class LocalStack:
         self.progress = progress
         self.deployed: DeployedStack | None = None
         self.mappings: list[EventSourceMapping] = []
+        #: The template's EventBridge Pipes (a DynamoDB stream to a bus), run by our own poller.
+        self.pipes: list[StreamPipe] = []
         self.pools: list[EnvironmentPool] = []
         #: The role each function runs as, by function name (empty when IAM is not enforced).
         self.roles: dict[str, str] = {}
@@ -209,6 +212,7 @@ class LocalStack:
             )
             self.mappings.append(runner.start())
             oldest_received[mapping.source_queue] = runner.stats.take_oldest_age
+        self._run_pipes(self.deployed)
         if self.options.alarms and self.deployed.alarms:
             self._monitor_alarms(self.deployed.alarms, oldest_received)
         self._sweeper = TtlSweeper(
@@ -216,6 +220,21 @@ class LocalStack:
         ).start()
         if self.options.reload:
             self._watch()
+
+    def _run_pipes(self, deployed: DeployedStack) -> None:
+        """Start each pipe as its role (as EventBridge Pipes assumes it), from the stream's latest record."""
+        for logical_id, properties in deployed.pipes.items():
+            name = str(properties.get("Name") or logical_id)
+            config = PipeConfig.from_properties(name, properties)
+            role = str(properties["RoleArn"])
+            credentials = self.emulator.assume_role(role, session_name=name) if self.options.iam else None
+            if credentials is not None:
+                self.roles[name] = role
+            pipe = StreamPipe(config, client_factory=functools.partial(self.emulator.client, credentials=credentials))
+            self.pipes.append(pipe.start())
+        for pipe in self.pipes:  # LATEST: a pipe sees what is written once it has its shard iterators
+            if not pipe.wait_ready(10):
+                self.warnings.append(f"pipe {pipe.config.name} did not reach its stream's shards in 10 s")
 
     def _monitor_alarms(self, alarms: list[AlarmSpec], oldest_received: dict[str, Callable[[], float | None]]) -> None:
         if self.deployed is None:
@@ -287,6 +306,8 @@ class LocalStack:
         bound = max([pool.config.timeout for pool in self.pools], default=0) + 5
         for mapping in self.mappings:
             mapping.stop(timeout=bound)
+        for pipe in self.pipes:  # after the mappings: what their last batches wrote is published too
+            pipe.stop(drain=True, timeout=bound)
         try:
             if on_drained is not None and self.deployed is not None:
                 on_drained()
@@ -297,6 +318,8 @@ class LocalStack:
         """Stop at once: environments are killed, batches in flight are abandoned (SQS redelivers them)."""
         for mapping in self.mappings:
             mapping.stop(timeout=0)
+        for pipe in self.pipes:
+            pipe.stop(drain=False, timeout=0)
         self._shut_down(kill=True)
 
     def _shut_down(self, *, kill: bool) -> None:

@@ -34,6 +34,7 @@ EMULATED_TYPES = frozenset(
         "AWS::Events::EventBus",
         "AWS::Events::Archive",
         "AWS::Events::Rule",
+        "AWS::Pipes::Pipe",
     }
 )
 #: Longest names AWS allows (CloudFormation cuts the names it generates to them).
