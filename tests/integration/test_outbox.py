@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -195,5 +196,40 @@ def test_a_cancellation_before_its_order_publishes_one_order_cancelled_and_no_co
 def test_the_pipe_runs_as_its_role_from_the_template(stack: LocalStack) -> None:
     [pipe] = stack.pipes
     assert pipe.config.name == "OrderOutbox"
-    assert stack.roles["OrderOutbox"] == stack.deployed.pipes[next(iter(stack.deployed.pipes))]["RoleArn"]  # type: ignore[union-attr]
+    assert stack.roles["OrderOutbox"] == stack.deployed.pipes[next(iter(stack.deployed.pipes))]["RoleArn"]
     assert pipe.stats.snapshot()["dead_lettered"] == 0
+
+
+def test_a_replay_from_the_archive_reaches_one_rule(stack: LocalStack, subscriber: str) -> None:
+    """docs/operations.md's replay: the archived events again, to the one rule named, with a replay-name."""
+    order = seed_order(orderId=f"ord-outbox-replay-{uuid.uuid4().hex[:8]}")
+    _send(stack, order)
+    [original] = _received(stack, subscriber, 1, "the order's OrderConfirmed")
+    events = stack.emulator.events()
+    bus = events.describe_event_bus(Name=stack.outputs["OrderEventsBusName"])["Arn"]
+    [archive] = events.list_archives(EventSourceArn=bus)["Archives"]
+    rules = events.list_rules(EventBusName=stack.outputs["OrderEventsBusName"])["Rules"]
+    [rule] = [rule["Arn"] for rule in rules if rule["Name"].startswith("outbox-subscriber-")]
+    started = datetime.fromisoformat(original["time"].replace("Z", "+00:00")) - timedelta(seconds=1)
+    events.start_replay(
+        ReplayName=f"replay-{uuid.uuid4().hex[:8]}",
+        EventSourceArn=events.describe_archive(ArchiveName=archive["ArchiveName"])["ArchiveArn"],
+        EventStartTime=started,
+        EventEndTime=datetime.now(UTC) + timedelta(seconds=1),
+        Destination={"Arn": bus, "FilterArns": [rule]},
+    )
+    sqs = stack.emulator.sqs()
+    replayed: list[dict[str, Any]] = []
+
+    def ours() -> bool:
+        found = sqs.receive_message(QueueUrl=subscriber, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        for message in found.get("Messages", []):
+            event = json.loads(message["Body"])
+            if event["detail"]["orderId"] == order["orderId"]:
+                replayed.append(event)
+            sqs.delete_message(QueueUrl=subscriber, ReceiptHandle=message["ReceiptHandle"])
+        return bool(replayed)
+
+    wait_until(ours, "the replayed OrderConfirmed", timeout=60, interval=0)
+    assert [event["detail"]["eventId"] for event in replayed] == [original["detail"]["eventId"]]
+    assert replayed[0].get("replay-name")
