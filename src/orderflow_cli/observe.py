@@ -1,8 +1,9 @@
-"""`orderflow logs` and `orderflow status`: the function's logs and the stack's alarms, locally or on AWS.
+"""`orderflow logs` and `orderflow status`: the function's logs, the stack's alarms and its outbox, locally
+or on AWS.
 
 Both read what AWS itself offers (CloudWatch Logs ``FilterLogEvents``, CloudWatch
-``DescribeAlarms``), so the same code reads the local stack and a deployed one
-(``--endpoint-url aws``).
+``DescribeAlarms``, EventBridge Pipes ``DescribePipe``, SQS), so the same code reads the local
+stack and a deployed one (``--endpoint-url aws``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from orderflow_cli.arns import describe_arn, resource_name
 from orderflow_cli.aws import LOCAL_ENDPOINT, LOG_GROUP, CliError, Target, translate
 from orderflow_cli.common import UNWRAPPED_WIDTH, EndpointOption, console, errors, fail, identifier_column
 from orderflow_local.cloudwatch.logs import filter_events
@@ -311,12 +313,17 @@ def status(
     prefix: Annotated[str, typer.Option(help="Only alarms whose name starts with this.")] = "orderflow-",
     as_json: Annotated[bool, typer.Option("--json", help="Print the alarms as a JSON array.")] = False,
 ) -> None:
-    """Each of the stack's alarms: its state (OK / ALARM / INSUFFICIENT_DATA) and the metric behind it.
+    """Each of the stack's alarms: its state (OK / ALARM / INSUFFICIENT_DATA) and the metric behind it;
+    then the outbox: its pipe's state, its DLQ's depth and the alarm on it.
 
     Locally, `orderflow up` evaluates the template's alarms against the local run (with
     periods scaled down, which this says); with --endpoint-url aws, CloudWatch's own states.
     A table, one line per alarm; on a terminal too narrow for it, two lines per alarm: its
     name, state and since when, then its metric, threshold and recent datapoints.
+
+    The outbox's pipe (OrderOutbox) is read with DescribePipe, on AWS as locally (where
+    `orderflow up` registers it and runs it in its own poller). A stack deployed before the
+    outbox has none: it is said, not an error. --json prints the alarms only.
     """
     target = Target(endpoint_url)
     try:
@@ -326,9 +333,14 @@ def status(
     if as_json:
         sys.stdout.write(json.dumps(alarms, indent=2, default=str) + "\n")
         return
-    if not alarms:
+    if alarms:
+        _print_alarm_states(alarms)
+    else:
         console.print(f"No alarm named {prefix}* at {target.describe()}: is the stack deployed there?")
-        return
+    console.print(_outbox(target, alarms), markup=False)
+
+
+def _print_alarm_states(alarms: list[dict[str, Any]]) -> None:
     _print_alarms(alarms)
     for alarm in alarms:
         if alarm["state"] != "OK":
@@ -342,6 +354,84 @@ def status(
         console.print(f"Evaluated locally with periods scaled down: {period} s over {local:g} s.")
     firing = [alarm["name"] for alarm in alarms if alarm["state"] == "ALARM"]
     console.print(f"{len(firing)} of {len(alarms)} in ALARM" + (f": {', '.join(firing)}" if firing else "") + ".")
+
+
+#: The outbox's EventBridge pipe, as infra/outbox.py names it.
+OUTBOX_PIPE = "OrderOutbox"
+
+
+class _NoPipeError(Exception):
+    """DescribePipe found no such pipe (NotFoundException)."""
+
+
+def _pipes(target: Target) -> Any:
+    """An EventBridge Pipes client at ``target`` (typed Any: no boto3-stubs for it in the dev dependencies)."""
+    return target._client("pipes")
+
+
+def _describe_pipe(target: Target, name: str) -> dict[str, Any]:
+    from botocore.exceptions import ClientError
+
+    try:
+        return _pipes(target).describe_pipe(Name=name)  # type: ignore[no-any-return]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NotFoundException":
+            raise _NoPipeError from None
+        raise
+
+
+def _outbox(target: Target, alarms: list[dict[str, Any]]) -> str:
+    """One line on the outbox: its pipe's state and route (DescribePipe), its DLQ's depth, the alarm on it
+    (its row is in the alarms' table above: named here, not repeated).
+
+    Never an error: the alarms above are what `status` is first for. A stack deployed before
+    the outbox has no pipe, and credentials without pipes:DescribePipe cannot read it: both
+    are said in the line.
+    """
+    try:
+        pipe = translate(lambda: _describe_pipe(target, OUTBOX_PIPE), target, f"pipe {OUTBOX_PIPE}")
+    except _NoPipeError:
+        return f"Outbox: no pipe {OUTBOX_PIPE} at {target.describe()} (a stack deployed before the outbox has none)."
+    except CliError as exc:
+        return f"Outbox: cannot describe the pipe: {exc}"
+    state, desired = pipe.get("CurrentState", "UNKNOWN"), pipe.get("DesiredState")
+    shown = state if desired in (None, state) else f"{state} (desired {desired})"
+    if pipe.get("StateReason"):
+        shown += f" ({pipe['StateReason']})"
+    line = (
+        f"Outbox: pipe {pipe.get('Name', OUTBOX_PIPE)} {shown}: {describe_arn(str(pipe.get('Source')))} -> "
+        f"{describe_arn(str(pipe.get('Target')))}"
+    )
+    stream = pipe.get("SourceParameters", {}).get("DynamoDBStreamParameters", {})
+    dlq_arn = stream.get("DeadLetterConfig", {}).get("Arn")
+    if not dlq_arn:
+        return f"{line}; no DLQ."
+    dlq = resource_name(dlq_arn)
+    return f"{line}; DLQ {dlq}: {_depth(target, dlq_arn)}, {_alarm_on(alarms, dlq)}."
+
+
+def _depth(target: Target, queue_arn: str) -> str:
+    """How many messages the queue holds (visible ones, as its alarm counts), or why that is unknown."""
+    account, name = queue_arn.split(":")[4], resource_name(queue_arn)
+
+    def read() -> str:
+        sqs = target.sqs()
+        url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        count = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        return count["Attributes"]["ApproximateNumberOfMessages"]
+
+    try:
+        depth = translate(read, target, f"queue {name}")
+    except CliError as exc:
+        return f"depth unknown ({exc})"
+    return f"{depth} message{'' if depth == '1' else 's'}"
+
+
+def _alarm_on(alarms: list[dict[str, Any]], queue: str) -> str:
+    """The alarms on the queue's metrics (by their QueueName dimension) and their states."""
+    on_queue = re.compile(rf"[\[,]QueueName={re.escape(queue)}[\],]")
+    found = [f"{alarm['name']} {alarm['state']}" for alarm in alarms if on_queue.search(alarm["metric"])]
+    return f"alarm {', '.join(found)}" if found else "no alarm on it"
 
 
 def _print_alarms(alarms: list[dict[str, Any]]) -> None:

@@ -12,7 +12,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
+from orderflow_cli.arns import describe_arn, resource_name
 from orderflow_cli.common import (
     ChaosOption,
     ChaosSeedOption,
@@ -261,6 +263,8 @@ def _print_banner(stack: Any, log_file: Path, aws_wrapper: Path | None) -> None:
     for name, value in outputs.items():
         table.add_row(name, value)
     table.add_row("Function logs", f"{log_file!s}; CloudWatch Logs {_log_groups(stack)} (`orderflow logs`)")
+    for name, lines in _eventbridge_rows(stack):
+        table.add_row(name, Text("\n".join(lines)))  # as Text: a name is shown as it is, never read as markup
     monitor = stack.alarm_monitor
     if monitor is not None:
         table.add_row(
@@ -303,6 +307,51 @@ def _exports(endpoint: str, aws_wrapper: Path | None) -> list[str]:
     return lines
 
 
+def _eventbridge_rows(stack: Any) -> list[tuple[str, list[str]]]:
+    """The banner's rows for what moves events: each bus with its archive, each rule with its targets
+    (and those not run locally, saying why), each pipe from its source to its target, with its DLQ.
+    One line per resource; a row only for a kind the template has."""
+    from orderflow_local.stack.deploy import PSEUDO
+    from orderflow_local.stack.template import resolve
+
+    deployed = stack.deployed
+    buses = []
+    for logical_id, bus_arn in deployed.buses.items():
+        archives = []
+        for archive_id in deployed.archives:
+            archive = deployed.spec.archives[archive_id]
+            properties = resolve(archive.properties, deployed.lookup, pseudo=PSEUDO)
+            if properties.get("SourceArn") == bus_arn:
+                days = int(properties.get("RetentionDays") or 0)  # 0 or none: kept indefinitely
+                archives.append(f"archive {archive.name} ({f'{days} days' if days else 'kept indefinitely'})")
+        buses.append(f"{deployed.spec.buses[logical_id].name}: {', '.join(archives) or 'no archive'}")
+    skipped = {entry.split(":", 1)[0] for entry in deployed.skipped_targets}  # "Rule/TargetId: ARN"
+    rules = []
+    for logical_id in deployed.rules:
+        rule = deployed.spec.rules[logical_id]
+        properties = resolve(rule.properties, deployed.lookup, pseudo=PSEUDO)
+        disabled = " (DISABLED)" if properties.get("State") == "DISABLED" else ""
+        targets = [
+            describe_arn(str(target.get("Arn")))
+            + (" not run locally (only SQS targets are)" if f"{logical_id}/{target.get('Id')}" in skipped else "")
+            for target in properties.get("Targets", [])
+        ]
+        rules.append(f"{rule.name} on {deployed.rule_bus_name(rule)}{disabled} -> {', '.join(targets) or 'no target'}")
+    runners = {pipe.config.name: pipe for pipe in stack.pipes}
+    pipes = []
+    for logical_id, properties in deployed.pipes.items():
+        name = str(properties.get("Name") or logical_id)
+        stream = properties.get("SourceParameters", {}).get("DynamoDBStreamParameters", {})
+        dlq = stream.get("DeadLetterConfig", {}).get("Arn")
+        runner = runners.get(name)
+        pipes.append(
+            f"{name} ({runner.state if runner else 'not run'}): {describe_arn(str(properties.get('Source')))} -> "
+            f"{describe_arn(str(properties.get('Target')))}; DLQ {resource_name(str(dlq)) if dlq else 'none'}"
+        )
+    named = {"Event buses": buses, "Rules": rules, "Pipes": pipes}
+    return [(name, lines) for name, lines in named.items() if lines]
+
+
 def _log_groups(stack: Any) -> str:
     return ", ".join(sorted({function.log_group for function in stack.spec.functions.values()}))
 
@@ -337,8 +386,17 @@ def _status_line(stack: Any, sqs: Any, dynamodb: Any) -> str:
         f"queue {queue['ApproximateNumberOfMessages']} | in flight {queue['ApproximateNumberOfMessagesNotVisible']} | "
         f"stored {stored} | DLQ {dlq['Attributes']['ApproximateNumberOfMessages']} | "
         f"invocations {sum(s.invocations for s in stats)} | cold starts {sum(s.cold_starts for s in stats)} | "
-        f"errors {sum(s.failed for s in stats)}{chaos}{_alarm_flag(stack)}"
+        f"errors {sum(s.failed for s in stats)}{_pipe_counts(stack)}{chaos}{_alarm_flag(stack)}"
     )
+
+
+def _pipe_counts(stack: Any) -> str:
+    """The pipes' events published to their bus and records sent to their DLQ (summed), if the stack has any."""
+    if not stack.pipes:
+        return ""
+    counts = [pipe.stats.snapshot() for pipe in stack.pipes]
+    published, dead_lettered = (sum(count[name] for count in counts) for name in ("published", "dead_lettered"))
+    return f" | pipe: published {published}, dead-lettered {dead_lettered}"
 
 
 def _alarm_flag(stack: Any) -> str:

@@ -189,6 +189,8 @@ def alarms(aws: EmulatedAws, monkeypatch: pytest.MonkeyPatch) -> None:
         AlarmName=ALARMS[0], StateValue="ALARM", StateReason="Threshold Crossed: 1 datapoint [3.0 (27/11/26 10:00:00)]"
     )
     monkeypatch.setattr(Target, "cloudwatch", lambda self: cloudwatch)
+    # moto's Pipes, with no pipe: status says so after the alarms (tests/functional/test_cli_outbox.py)
+    monkeypatch.setattr(observe, "_pipes", lambda target: boto3.client("pipes", region_name="us-east-1"))
 
 
 def test_status_shows_whole_alarm_names_on_an_80_column_terminal(alarms: None, monkeypatch: pytest.MonkeyPatch) -> None:

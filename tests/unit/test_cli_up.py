@@ -72,7 +72,10 @@ class _Stack:
             functions={"OrderProcessor": SimpleNamespace(log_group="/aws/lambda/OrderProcessor")},
             not_emulated=["AWS::KMS::Key"],
         )
+        # a stack with no bus, rule or pipe (tests/functional/test_cli_outbox.py shows those)
+        self.deployed = SimpleNamespace(spec=self.spec, buses={}, archives={}, rules={}, pipes={}, skipped_targets=[])
         self.mappings: list[Any] = []
+        self.pipes: list[Any] = []
         self.events: list[str] = []
         _started.append(self)
 

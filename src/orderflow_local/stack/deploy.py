@@ -1,5 +1,7 @@
 """Deploy the template's queues, tables (with their streams), topics, EventBridge buses, archives and
-rules, the roles, log groups and alarms into the emulator; pipes are resolved, not started."""
+rules, the roles, log groups and alarms into the emulator; pipes are resolved and registered in moto's
+pipes backend (so `aws pipes describe-pipe` answers as on AWS), not started: the local pipe runner moves
+their records."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orderflow_local.cloudwatch.alarms import AlarmSpec, create_alarms
-from orderflow_local.emulator import ACCOUNT_ID, REGION
+from orderflow_local.emulator import ACCOUNT_ID, CREDENTIALS, REGION
 from orderflow_local.stack.template import (
     FunctionSpec,
     RuleSpec,
@@ -76,7 +78,8 @@ class DeployedStack:
     rules: dict[str, str] = field(default_factory=dict)  # logical id -> rule ARN
     #: Pipe logical id -> the pipe's template properties with every intrinsic resolved to the
     #: local resources (Source: the stream's ARN, Target: the bus's, RoleArn, DeadLetterConfig.Arn),
-    #: what the local pipe runner is started from. Nothing runs them at deploy.
+    #: what the local pipe runner is started from. Nothing runs them at deploy; each is registered
+    #: in moto's pipes backend (configuration only) when deploy() is given an EventBridge client.
     pipes: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Rule targets not created locally ("RuleLogicalId/TargetId: ARN"): only SQS targets are.
     skipped_targets: list[str] = field(default_factory=list)
@@ -186,11 +189,14 @@ def deploy(
     logs: CloudWatchLogsClient | None = None,
     cloudwatch: CloudWatchClient | None = None,
     events: Any | None = None,
+    pipes: Any | None = None,
 ) -> DeployedStack:
     """Create the queues and tables (and their streams) of ``spec`` in the emulator; its topics and
     subscriptions given ``sns``, its event buses, archives and rules given ``events`` (an
     EventBridge client), its roles given ``iam``, its log groups given ``logs``, its alarms given
-    ``cloudwatch``. Its pipes are resolved into ``DeployedStack.pipes``; none is started."""
+    ``cloudwatch``. Its pipes are resolved into ``DeployedStack.pipes`` and, given ``pipes`` (an
+    EventBridge Pipes client; by default one beside ``events``), registered with CreatePipe; none
+    is started."""
     stack = DeployedStack(spec)
     for logical_id in spec.queues:
         _create_queue(stack, logical_id, sqs)
@@ -225,7 +231,43 @@ def deploy(
     stack.pipes = {
         logical_id: resolve(pipe.properties, stack.lookup, pseudo=PSEUDO) for logical_id, pipe in spec.pipes.items()
     }
+    if pipes is None and events is not None and stack.pipes:
+        pipes = _client_beside(events, "pipes")
+    if pipes is not None:
+        for logical_id, properties in stack.pipes.items():
+            _register_pipe(str(properties.get("Name") or logical_id), properties, pipes)
     return stack
+
+
+def _client_beside(client: Any, service: str) -> Any:
+    """A client of ``service`` on the same emulator endpoint and region as ``client``, as the administrator."""
+    import boto3
+
+    session = boto3.Session(
+        region_name=client.meta.region_name,
+        aws_access_key_id=CREDENTIALS["aws_access_key_id"],
+        aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
+    )
+    return session.client(service, endpoint_url=client.meta.endpoint_url, config=client.meta.config)  # type: ignore[call-overload]
+
+
+#: CreatePipe parameters taken from the template as they are (CloudFormation's names are the API's).
+#: Logging and the KMS key have no local effect.
+_PIPE_PROPERTIES = ("Description", "DesiredState", "RoleArn", "Source", "SourceParameters", "Target",
+                    "TargetParameters", "Tags")  # fmt: skip
+
+
+def _register_pipe(name: str, properties: dict[str, Any], pipes: Any) -> None:
+    """CreatePipe in moto, so that the Pipes API (list-pipes, describe-pipe) answers as on AWS.
+
+    moto keeps a pipe as configuration only: the local pipe runner reads the stream. moto
+    reports a new pipe RUNNING whatever its DesiredState, so a STOPPED one is stopped, as AWS
+    creates it (https://docs.aws.amazon.com/eventbridge/latest/pipes-reference/API_CreatePipe.html).
+    """
+    request = {key: properties[key] for key in _PIPE_PROPERTIES if key in properties}
+    pipes.create_pipe(Name=name, **request)
+    if request.get("DesiredState") == "STOPPED":
+        pipes.stop_pipe(Name=name)
 
 
 def _create_event_resources(stack: DeployedStack, events: Any) -> None:
