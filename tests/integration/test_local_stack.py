@@ -129,6 +129,48 @@ def test_the_pipe_is_resolved_to_the_local_resources(stack: LocalStack) -> None:
     assert not _intrinsics(pipe)
 
 
+def test_the_pipes_api_describes_the_pipe_as_deployed(stack: LocalStack) -> None:
+    """As `aws pipes describe-pipe` / `list-pipes` would, against the emulator `orderflow up` serves."""
+    deployed = stack.deployed
+    assert deployed is not None
+    [resolved] = deployed.pipes.values()
+    pipes = stack.emulator.client("pipes")
+    described = pipes.describe_pipe(Name="OrderOutbox")
+    for name in ("RoleArn", "Source", "Target", "SourceParameters", "TargetParameters", "DesiredState"):
+        assert described[name] == resolved[name], name
+    assert described["CurrentState"] == "RUNNING"
+    assert [pipe["Name"] for pipe in pipes.list_pipes()["Pipes"]] == ["OrderOutbox"]
+
+
+def test_the_banner_and_status_show_the_running_outbox(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import io
+
+    from typer.testing import CliRunner
+
+    import orderflow_cli.up
+    from orderflow_cli.common import OutputConsole
+    from orderflow_cli.main import app
+
+    out = io.StringIO()
+    monkeypatch.setattr(orderflow_cli.up, "console", OutputConsole(file=out, force_terminal=False))
+    orderflow_cli.up._print_banner(stack, tmp_path / "fn.log", None)
+    banner = [" ".join(line.split()) for line in out.getvalue().splitlines()]
+    assert "Event buses OrderDomainEvents: archive OrderDomainEvents (7 days)" in banner
+    assert (
+        "Pipes OrderOutbox (RUNNING): the Orders table's stream -> bus OrderDomainEvents; DLQ OrderOutboxDLQ"
+    ) in banner
+    assert any(line.startswith("IAM ") and "OrderOutbox runs as " in line for line in banner)
+    status = CliRunner().invoke(app, ["status", "--endpoint-url", stack.endpoint], prog_name="orderflow")
+    assert status.exit_code == 0, status.output
+    [outbox] = [line for line in status.stdout.splitlines() if line.startswith("Outbox:")]
+    assert outbox.startswith(
+        "Outbox: pipe OrderOutbox RUNNING: the Orders table's stream -> bus OrderDomainEvents; DLQ OrderOutboxDLQ: "
+    )
+    assert " alarm orderflow-OrderOutboxDLQ " in outbox
+
+
 def _intrinsics(value: object) -> list[object]:
     """The CloudFormation intrinsics left in ``value`` (``{"Ref": ...}``, ``{"Fn::...": ...}``)."""
     if isinstance(value, list):
