@@ -21,7 +21,6 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from orderflow_cli.arns import describe_arn, resource_name
 from orderflow_cli.aws import LOCAL_ENDPOINT, LOG_GROUP, CliError, Target, translate
 from orderflow_cli.common import UNWRAPPED_WIDTH, EndpointOption, console, errors, fail, identifier_column
 from orderflow_local.cloudwatch.logs import filter_events
@@ -522,3 +521,45 @@ def _alarms(target: Target, prefix: str) -> list[dict[str, Any]]:
             }
         )
     return alarms
+
+
+# Short names for the ARNs the outbox's line shows: ``bus OrderDomainEvents`` where the ARN would take a row.
+
+
+def resource_name(arn: str) -> str:
+    """The resource's own name, or ``arn`` as it is when it is not an ARN of a kind known here.
+
+    ARN formats: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html
+    """
+    parts = arn.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn":
+        return arn
+    service, resource = parts[2], parts[5]
+    if service in {"sqs", "sns"}:  # arn:aws:sqs:REGION:ACCOUNT:NAME
+        return resource
+    if service == "dynamodb" and resource.startswith("table/"):  # table/NAME[/stream/LABEL]
+        return resource.split("/")[1]
+    if service == "lambda" and resource.startswith("function:"):  # function:NAME[:QUALIFIER]
+        return resource.split(":")[1]
+    if "/" in resource:  # event-bus/NAME, pipe/NAME, role/NAME, rule/BUS/NAME
+        return resource.rsplit("/", 1)[1]
+    if ":" in resource:  # stateMachine:NAME
+        return resource.split(":")[1]
+    return arn
+
+
+def describe_arn(arn: str) -> str:
+    """What ``arn`` names, in a few words: ``queue OrderOutboxDLQ``, ``the Orders table's stream``."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn":
+        return arn
+    service, resource, name = parts[2], parts[5], resource_name(arn)
+    if name == arn:
+        return arn
+    if service == "dynamodb":
+        return f"the {name} table's stream" if "/stream/" in resource else f"table {name}"
+    kinds = {"sqs": "queue", "sns": "topic", "lambda": "function", "states": "state machine", "pipes": "pipe"}
+    if service == "events":
+        kind = "bus" if resource.startswith("event-bus/") else resource.split("/", 1)[0]
+        return f"{kind} {name}"
+    return f"{kinds.get(service, service)} {name}"

@@ -14,7 +14,6 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from orderflow_cli.arns import describe_arn, resource_name
 from orderflow_cli.common import (
     ChaosOption,
     ChaosSeedOption,
@@ -332,7 +331,7 @@ def _eventbridge_rows(stack: Any) -> list[tuple[str, list[str]]]:
         properties = resolve(rule.properties, deployed.lookup, pseudo=PSEUDO)
         disabled = " (DISABLED)" if properties.get("State") == "DISABLED" else ""
         targets = [
-            describe_arn(str(target.get("Arn")))
+            _named(deployed, str(target.get("Arn")))
             + (" not run locally (only SQS targets are)" if f"{logical_id}/{target.get('Id')}" in skipped else "")
             for target in properties.get("Targets", [])
         ]
@@ -344,12 +343,27 @@ def _eventbridge_rows(stack: Any) -> list[tuple[str, list[str]]]:
         stream = properties.get("SourceParameters", {}).get("DynamoDBStreamParameters", {})
         dlq = stream.get("DeadLetterConfig", {}).get("Arn")
         runner = runners.get(name)
-        pipes.append(
-            f"{name} ({runner.state if runner else 'not run'}): {describe_arn(str(properties.get('Source')))} -> "
-            f"{describe_arn(str(properties.get('Target')))}; DLQ {resource_name(str(dlq)) if dlq else 'none'}"
-        )
+        source, target = (_named(deployed, str(properties.get(end))) for end in ("Source", "Target"))
+        dlq_name = _named(deployed, str(dlq)).removeprefix("queue ") if dlq else "none"
+        pipes.append(f"{name} ({runner.state if runner else 'not run'}): {source} -> {target}; DLQ {dlq_name}")
     named = {"Event buses": buses, "Rules": rules, "Pipes": pipes}
     return [(name, lines) for name, lines in named.items() if lines]
+
+
+def _named(deployed: Any, arn: str) -> str:
+    """What the local resource ``arn`` is, in a few words (``queue OrderOutboxDLQ``); for one that is
+    not local (a Lambda target), its service and the ARN's last part."""
+    for queue in deployed.queues.values():
+        if queue.arn == arn:
+            return f"queue {queue.name}"
+    for logical_id, bus_arn in deployed.buses.items():
+        if bus_arn == arn:
+            return f"bus {deployed.spec.buses[logical_id].name}"
+    for logical_id, stream_arn in deployed.streams.items():
+        if stream_arn == arn:
+            return f"the {deployed.tables[logical_id]} table's stream"
+    parts = arn.split(":")
+    return f"{parts[2]} {parts[-1].rsplit('/', 1)[-1]}" if len(parts) >= 6 else arn
 
 
 def _log_groups(stack: Any) -> str:

@@ -279,7 +279,7 @@ def test_the_banner_lists_the_bus_and_its_archive_the_rule_and_its_targets_and_t
     assert "Event buses OrderDomainEvents: archive OrderDomainEvents (7 days)" in lines
     assert (
         "Rules RouteCancelled on OrderDomainEvents -> queue CancelledInbox, "
-        "function Elsewhere not run locally (only SQS targets are)"
+        "lambda Elsewhere not run locally (only SQS targets are)"
     ) in lines
     # a pipe not started yet is STOPPED (the local stack starts it before the banner)
     assert (

@@ -45,7 +45,9 @@ class _Stack:
         self.roles: dict[str, str] = {}
         self.warnings: list[str] = []
         self.spec = SimpleNamespace(functions={}, not_emulated=[])
+        self.deployed = SimpleNamespace(spec=self.spec, buses={}, archives={}, rules={}, pipes={}, skipped_targets=[])
         self.mappings: list[Any] = []
+        self.pipes: list[Any] = []
         self.events: list[str] = []
         _started.append(self)
 
