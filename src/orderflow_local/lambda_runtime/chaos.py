@@ -44,7 +44,19 @@ FAULTS: dict[tuple[str, str], list[tuple[str, int]]] = {
     ("dynamodb", "UpdateItem"): _ORDER_WRITE_FAULTS,
     ("sqs", "SendMessage"): [("dlq_send_failure", 3), ("slow_call", 1)],
 }
-FAULT_KINDS = sorted({kind for faults in FAULTS.values() for kind, _ in faults})
+#: What can strike a pipe's PutEvents to its event bus (orderflow_local.lambda_runtime.pipe_chaos):
+#: the whole call refused (throttled, or a 5xx), some of its entries refused (FailedEntryCount > 0;
+#: journalled once per refused entry), or the call taking effect with its answer lost (a 5xx after
+#: the write: the pipe retries, and the bus gets those events twice).
+PIPE_TARGET_FAULTS: list[tuple[str, int]] = [
+    ("put_events_throttle", 3),
+    ("put_events_server_error", 3),
+    ("put_events_entry_failed", 3),
+    ("put_events_response_lost", 1),
+]
+FAULT_KINDS = sorted(
+    {kind for faults in FAULTS.values() for kind, _ in faults} | {kind for kind, _ in PIPE_TARGET_FAULTS}
+)
 
 
 @dataclass(frozen=True)
@@ -122,8 +134,7 @@ def install(config: ChaosConfig, environment_index: int) -> None:
     original = BaseClient._make_api_call  # type: ignore[attr-defined]
 
     def record(kind: str, operation: str) -> None:
-        with open(config.journal, "a", encoding="utf-8") as journal:
-            journal.write(f"{kind}\t{time.time():.3f}\t{operation}\n")
+        journal_fault(config.journal, kind, operation)
 
     def chaotic(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
         faults = [
@@ -163,6 +174,12 @@ def install(config: ChaosConfig, environment_index: int) -> None:
         return result
 
     BaseClient._make_api_call = chaotic  # type: ignore[attr-defined]
+
+
+def journal_fault(journal: str | Path, kind: str, operation: str) -> None:
+    """Append one injected fault to the journal (before it strikes: a killed process is still counted)."""
+    with open(journal, "a", encoding="utf-8") as lines:
+        lines.write(f"{kind}\t{time.time():.3f}\t{operation}\n")
 
 
 def count_faults(journal: str | Path) -> Counter[str]:

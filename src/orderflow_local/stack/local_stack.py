@@ -7,7 +7,7 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orderflow_local.cloudwatch.alarms import DEFAULT_PERIOD_SCALE, AlarmMonitor, Evaluation, QueueSource
 from orderflow_local.cloudwatch.logs import FunctionLogs
@@ -16,6 +16,7 @@ from orderflow_local.emulator import DEFAULT_PORT, REGION, Emulator, RoleCredent
 from orderflow_local.lambda_runtime.chaos import ChaosConfig, FaultReader, count_faults
 from orderflow_local.lambda_runtime.environment import EnvironmentPool, FunctionConfig
 from orderflow_local.lambda_runtime.esm import EventSourceMapping, MappingConfig
+from orderflow_local.lambda_runtime.pipe_chaos import TargetChaos, chaotic_target
 from orderflow_local.lambda_runtime.pipes import PipeConfig, StreamPipe
 from orderflow_local.lambda_runtime.reload import STACK_SOURCES, Watcher, forget_bytecode, handler_sources
 from orderflow_local.stack.deploy import DeployedStack, deploy
@@ -230,7 +231,16 @@ class LocalStack:
             credentials = self.emulator.assume_role(role, session_name=name) if self.options.iam else None
             if credentials is not None:
                 self.roles[name] = role
-            pipe = StreamPipe(config, client_factory=functools.partial(self.emulator.client, credentials=credentials))
+            factory: Callable[[str], Any] = functools.partial(self.emulator.client, credentials=credentials)
+            if self.options.chaos_rate:  # its PutEvents to the bus fails as EventBridge's can, in the same journal
+                chaos = TargetChaos(
+                    rate=self.options.chaos_rate,
+                    seed=self.options.chaos_seed,
+                    journal=str(self.chaos_journal),
+                    only=self.options.chaos_only,
+                )
+                factory = chaotic_target(factory, chaos, pipe=name)
+            pipe = StreamPipe(config, client_factory=factory)
             self.pipes.append(pipe.start())
         for pipe in self.pipes:  # LATEST: a pipe sees what is written once it has its shard iterators
             if not pipe.wait_ready(10):
