@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 from botocore.config import Config
+from infra.outbox import OUTBOX_FILTER_PATTERN, OUTBOX_INPUT_TEMPLATE
 from moto import mock_aws
 
 from orderflow_local.lambda_runtime.pipe_config import PipeConfig
@@ -23,20 +24,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 REGION = "us-east-1"
-# The contract's template and filter (issue #24); infra/outbox.py holds the deployed copies.
-TEMPLATE = """{"schemaVersion": 1,
- "eventId": "<$.dynamodb.NewImage.eventId.S>",
- "orderId": "<$.dynamodb.NewImage.orderId.S>",
- "createdAt": "<$.dynamodb.NewImage.createdAt.S>",
- "customerId": "<$.dynamodb.NewImage.customerId.S>",
- "status": "<$.dynamodb.NewImage.status.S>",
- "totalAmount": "<$.dynamodb.NewImage.totalAmount.N>",
- "currency": "<$.dynamodb.NewImage.currency.S>",
- "version": <$.dynamodb.NewImage.version.N>,
- "occurredAt": "<$.dynamodb.NewImage.statusChangedAt.S>"}"""
-FILTER = json.dumps(
-    {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"NewImage": {"domainEvent": {"S": [{"exists": True}]}}}}
-)
+# The deployed pipe's own template and filter.
+TEMPLATE = OUTBOX_INPUT_TEMPLATE
+FILTER = json.dumps(OUTBOX_FILTER_PATTERN)
 
 
 def client(service: str) -> Any:
