@@ -101,6 +101,9 @@ class Target:
     def events(self) -> Any:  # EventBridge (no boto3-stubs for it in the dev dependencies yet)
         return self._client("events")
 
+    def pipes(self) -> Any:  # EventBridge Pipes (no boto3-stubs for it in the dev dependencies yet)
+        return self._client("pipes")
+
     def item_reader(self, table_name: str) -> Callable[[str, str], dict[str, Any] | None]:
         """Reads an order by key (a consistent read), as plain Python values."""
         from orderflow_local.ops.dlq import table_reader

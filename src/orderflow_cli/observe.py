@@ -363,16 +363,11 @@ class _NoPipeError(Exception):
     """DescribePipe found no such pipe (NotFoundException)."""
 
 
-def _pipes(target: Target) -> Any:
-    """An EventBridge Pipes client at ``target`` (typed Any: no boto3-stubs for it in the dev dependencies)."""
-    return target._client("pipes")
-
-
 def _describe_pipe(target: Target, name: str) -> dict[str, Any]:
     from botocore.exceptions import ClientError
 
     try:
-        return _pipes(target).describe_pipe(Name=name)  # type: ignore[no-any-return]
+        return target.pipes().describe_pipe(Name=name)  # type: ignore[no-any-return]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "NotFoundException":
             raise _NoPipeError from None

@@ -17,7 +17,6 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 import orderflow_cli.up
-from orderflow_cli import observe
 from orderflow_cli.aws import Target
 from orderflow_cli.common import OutputConsole
 from orderflow_cli.main import app
@@ -121,7 +120,7 @@ def clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         }
         monkeypatch.setattr(Target, "sqs", lambda self: made["sqs"])
         monkeypatch.setattr(Target, "cloudwatch", lambda self: made["cloudwatch"])
-        monkeypatch.setattr(observe, "_pipes", lambda target: made["pipes"])
+        monkeypatch.setattr(Target, "pipes", lambda self: made["pipes"])
         yield made
 
 
