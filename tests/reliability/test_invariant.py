@@ -6,21 +6,32 @@ once with the data it was sent with, CANCELLED if it was cancelled and CONFIRMED
 or (when its retries ran out) sits in the DLQ with its original body; every cancellation
 is applied or in the DLQ; every invalid message is in the DLQ and never stored; no stored
 data is ever overwritten, and no cancelled order ever goes back to CONFIRMED.
+
+And the outbox, while faults also strike the pipe's PutEvents to the bus: every stored
+transition reaches the bus at least once, with the item's event id, detail-type and version;
+nothing is published for a non-transition; every duplicate carries the same event id and the
+same detail; the pipe's DLQ stays empty.
 """
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
+from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from orderflow_local.lambda_runtime.chaos import PIPE_TARGET_FAULTS
 from orderflow_local.ops.dlq import FunctionLogReader, explain, list_dead_letters, redrive, table_reader
 from orderflow_local.ops.traffic import plan_traffic, send, verify
 from orderflow_local.stack import LocalStack, StackOptions
 from tests.support import wait_until
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tests.synth import Synthesized
 
 pytestmark = pytest.mark.timeout(600)
@@ -29,6 +40,8 @@ MESSAGES = 100
 #: A status only moves forward: from these, to CANCELLED.
 FORWARD = {"AWAITING_ORDER": {"AWAITING_ORDER", "CANCELLED"}, "CONFIRMED": {"CONFIRMED", "CANCELLED"},
            "CANCELLED": {"CANCELLED"}}  # fmt: skip
+#: What every stored transition sets (orderflow.domain.lifecycle.transition).
+TRANSITION_ATTRIBUTES = {"status", "version", "domainEvent", "eventId", "statusChangedAt"}
 
 
 def _moved_forward_only(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
@@ -37,11 +50,14 @@ def _moved_forward_only(before: dict[str, Any], after: dict[str, Any]) -> list[s
     was, now = before["status"]["S"], after["status"]["S"]
     if now not in FORWARD[was]:
         problems.append(f"status {was} -> {now}")
-    # a tombstone's expiry is reset when its order completes it; nothing else is rewritten
-    rewritable = {"status", "ttl"} if was == "AWAITING_ORDER" else {"status"}
+    # a transition rewrites the outbox's attributes (docs/events.md), with a higher version; a tombstone's
+    # expiry is reset when its order completes it; nothing else is rewritten
+    rewritable = TRANSITION_ATTRIBUTES | ({"ttl"} if was == "AWAITING_ORDER" else set())
     problems += [
         f"{name} changed" for name, value in before.items() if name not in rewritable and after.get(name) != value
     ]
+    if now != was and int(after["version"]["N"]) <= int(before["version"]["N"]):
+        problems.append(f"version {before['version']['N']} -> {after['version']['N']} with status {was} -> {now}")
     return problems
 
 
@@ -67,6 +83,153 @@ def _drained(stack: LocalStack) -> bool:
     return waiting == 0 and all(mapping.stats.in_flight == 0 for mapping in stack.mappings)
 
 
+#: The faults injected into the pipe's PutEvents, as the journal names them.
+PIPE_FAULT_KINDS = {kind for kind, _ in PIPE_TARGET_FAULTS}
+#: How long the pipe must read nothing new, with nothing in flight, to count as idle (it polls 4 times a second).
+PIPE_QUIET_SECONDS = 2.0
+
+
+def _subscribe(stack: LocalStack) -> str:
+    """A queue that gets every event on the order events bus, through a rule of its own (as a consumer's)."""
+    sqs, events = stack.emulator.sqs(), stack.emulator.events()
+    name = f"invariant-subscriber-{uuid.uuid4().hex[:8]}"
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = stack.outputs["OrderEventsBusName"]
+    events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps({"source": ["orderflow.orders"]}))
+    events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "subscriber", "Arn": queue_arn}])
+    return str(queue_url)
+
+
+def _pipe_idle(stack: LocalStack) -> Callable[[], bool]:
+    """True once the function's queue is drained and the pipe has had nothing in flight and read nothing
+    new for PIPE_QUIET_SECONDS (every record the last writes made is then published or dead-lettered)."""
+    seen: dict[str, Any] = {"read": None, "since": time.monotonic()}
+
+    def idle() -> bool:
+        stats = [pipe.stats.snapshot() for pipe in stack.pipes]
+        read = [entry["records_read"] for entry in stats]
+        if not _drained(stack) or any(entry["in_flight"] for entry in stats) or read != seen["read"]:
+            seen.update(read=read, since=time.monotonic())
+            return False
+        return time.monotonic() - seen["since"] >= PIPE_QUIET_SECONDS
+
+    return idle
+
+
+def _all_messages(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Every message on ``queue_url``, read and deleted until the queue is empty."""
+    bodies: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
+            "Messages", []
+        )
+        if not messages:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=queue_url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            if all(value == "0" for value in attributes.values()):
+                return bodies
+            continue
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _stream_images(stack: LocalStack) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Every item image the Orders table's stream recorded (each a stored write), by key, in stream order."""
+    stream_arn = stack.emulator.dynamodb().describe_table(TableName="Orders")["Table"]["LatestStreamArn"]
+    streams = stack.emulator.client("dynamodbstreams")
+    images: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    shards = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+    for shard in shards:
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            for record in page["Records"]:
+                image = record["dynamodb"].get("NewImage")
+                if record["eventName"] in {"INSERT", "MODIFY"} and image:
+                    key = (image["orderId"]["S"], image["createdAt"]["S"])
+                    images[key].append({**image, "_sequenceNumber": record["dynamodb"]["SequenceNumber"]})
+            iterator = page.get("NextShardIterator") if page["Records"] else None
+    return images
+
+
+def _detail_problems(detail: dict[str, Any], image: dict[str, Any]) -> list[str]:
+    """How ``detail`` differs from what the item ``image`` (a stored transition) publishes."""
+    expected = {
+        "eventId": image["eventId"]["S"],
+        "orderId": image["orderId"]["S"],
+        "createdAt": image["createdAt"]["S"],
+        "customerId": image["customerId"]["S"],
+        "status": image["status"]["S"],
+        "totalAmount": image["totalAmount"]["N"],
+        "currency": image["currency"]["S"],
+        "version": int(image["version"]["N"]),
+        "occurredAt": image["statusChangedAt"]["S"],
+    }
+    found = {**detail, "version": int(detail.get("version", -1))}
+    return [f"{name}: {found.get(name)!r} != {value!r}" for name, value in expected.items() if found.get(name) != value]
+
+
+def _outbox_problems(
+    final: dict[tuple[str, str], dict[str, Any]],
+    stream: dict[tuple[str, str], list[dict[str, Any]]],
+    events: list[dict[str, Any]],
+) -> dict[str, list[str]]:
+    """Every way the events on the bus break the outbox's promise, by clause (empty lists: kept)."""
+    problems: dict[str, list[str]] = defaultdict(list)
+    by_id: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        by_id[str(event["detail"].get("eventId"))].append(event)
+    # Each stored item's transitions: its own, and, for a CANCELLED order that was CONFIRMED first,
+    # that confirmation (a tombstone completed by its late create never was: it publishes v2 only).
+    transitions: dict[str, dict[str, Any]] = {}
+    for key, item in final.items():
+        statuses = [image["status"]["S"] for image in stream.get(key, [])]
+        if "eventId" in item:
+            transitions[item["eventId"]["S"]] = item
+        if item["status"]["S"] == "CANCELLED":
+            confirmed = [image for image in stream.get(key, []) if image["status"]["S"] == "CONFIRMED"]
+            if bool(confirmed) == ("AWAITING_ORDER" in statuses):
+                problems["a cancelled order was CONFIRMED or a tombstone, one of them"].append(f"{key}: {statuses}")
+            for image in confirmed:
+                transitions[image["eventId"]["S"]] = image
+    # every stored transition reached the bus at least once, as the item's detail-type and version
+    for event_id, image in transitions.items():
+        arrived = by_id.get(event_id, [])
+        if not arrived:
+            problems["a stored transition never reached the bus"].append(
+                f"{event_id} ({image['domainEvent']['S']} v{image['version']['N']}, stream record "
+                f"{image.get('_sequenceNumber', 'of the final item')})"
+            )
+        for event in arrived:
+            wrong = _detail_problems(event["detail"], image)
+            published_as = (event["source"], event["detail-type"])
+            if published_as != ("orderflow.orders", image["domainEvent"]["S"]):
+                wrong.append(f"published as {published_as}, stored {image['domainEvent']['S']}")
+            if wrong:
+                problems["an event differs from its stored transition"].append(f"{event_id}: {wrong}")
+    # nothing published for a non-transition: an order not in the table, an AWAITING_ORDER-only item, ...
+    for event_id, arrived in by_id.items():
+        if event_id in transitions:
+            continue
+        detail = arrived[0]["detail"]
+        item = final.get((str(detail.get("orderId")), str(detail.get("createdAt"))))
+        problems["an event for no stored transition"].append(
+            f"{event_id} ({arrived[0]['detail-type']}): the table holds "
+            + ("nothing" if item is None else f"{item['status']['S']} v{item['version']['N']}")
+        )
+    # every duplicate carries the same event id, and the same detail
+    for event_id, arrived in by_id.items():
+        if len({(event["detail-type"], json.dumps(event["detail"], sort_keys=True)) for event in arrived}) > 1:
+            problems["duplicates differ"].append(f"{event_id}: {[event['detail'] for event in arrived]}")
+    return problems
+
+
 @pytest.mark.parametrize(
     ("rate", "topology"),
     [(0.0, "standard"), (0.05, "standard"), (0.15, "standard"), (0.15, "fifo")],
@@ -89,7 +252,8 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str,
     )  # fmt: skip
     with LocalStack(options) as stack:
         assert stack.outputs["QueueUrl"].endswith(".fifo") == (topology == "fifo")
-        # When it is sent while faults strike the function
+        subscriber = _subscribe(stack)  # a consumer of the order events, there before any traffic
+        # When it is sent while faults strike the function and the pipe's PutEvents to the bus
         send(stack.emulator.sqs(), stack.outputs["QueueUrl"], plan.messages)
         deadline = time.monotonic() + 400
         snapshots: list[dict[tuple[str, str], dict[str, Any]]] = []
@@ -120,6 +284,14 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str,
             wait_until(lambda: _drained(stack), "the redriven messages are processed", timeout=300)
             after_redrive = _items(stack)
             left = list_dead_letters(stack.emulator.sqs(), stack.outputs["DLQUrl"], limit=10_000)
+        # And once the pipe has published what the last writes stored
+        wait_until(_pipe_idle(stack), "the pipe to be idle", timeout=120, interval=0.5)
+        stored = _items(stack)
+        stream = _stream_images(stack)
+        received = _all_messages(stack.emulator.sqs(), subscriber)
+        pipe_dead = _all_messages(stack.emulator.sqs(), stack.outputs["OutboxDLQUrl"])
+        pipe_stats = stack.pipes[0].stats.snapshot()
+        pipe_faults = {kind: count for kind, count in stack.faults().items() if kind in PIPE_FAULT_KINDS}
 
     # Then every valid order is stored exactly once with its data, or in the DLQ with its body
     expected = len(plan.unique_valid)
@@ -181,6 +353,33 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str,
         for key, item in final.items():
             if key not in sent_back:
                 assert after_redrive[key] == item, key
+
+    # And the outbox kept its promise: what the pipe did, and what the subscriber received
+    copies = Counter(str(event["detail"].get("eventId")) for event in received)
+    duplicates = {event_id: count for event_id, count in copies.items() if count > 1}
+    print(
+        f"\noutbox at chaos {rate} ({topology}): faults injected into the pipe {dict(sorted(pipe_faults.items()))}; "
+        f"{len(received)} events received for {len(copies)} event ids; {len(duplicates)} event ids received more "
+        f"than once ({len(received) - len(copies)} extra copies; ids by copies received: "
+        f"{dict(sorted(Counter(duplicates.values()).items()))}); pipe {pipe_stats}"
+    )
+    problems = _outbox_problems(stored, stream, received)
+    if pipe_dead:  # retries ran out: each failure record names the stream records it gave up
+        problems["the pipe dead-lettered records"] = [
+            f"{letter['context']['condition']}: {json.dumps(letter['DDBStreamBatchInfo'])}" for letter in pipe_dead
+        ]
+    assert dict(problems) == {}
+    assert len(copies) == sum(1 for item in stored.values() if "eventId" in item) + sum(
+        1 for key, item in stored.items() if item["status"]["S"] == "CANCELLED"
+        and any(image["status"]["S"] == "CONFIRMED" for image in stream.get(key, []))
+    )  # fmt: skip
+    assert pipe_stats["dead_lettered"] == pipe_stats["discarded"] == 0
+    if rate == 0:
+        assert pipe_faults == {}
+        assert duplicates == {}  # without faults, each transition is published once
+    elif rate >= 0.15:  # about 75 events at 0.15 each: some certainly meet a fault (at 0.05, most likely)
+        assert sum(pipe_faults.values()) > 0
+        assert pipe_stats["failed"] > 0  # the runner saw them, and retried
 
 
 def test_a_crash_after_the_write_redelivers_the_order_as_a_duplicate() -> None:
