@@ -59,7 +59,7 @@ class StackOptions:
     #: Probability per AWS call of an injected fault in the function (0: none).
     chaos_rate: float = 0.0
     chaos_seed: int = 0
-    #: Only these kinds of fault (None: every kind in orderflow_local.lambda_runtime.chaos.FAULTS).
+    #: Only these kinds of fault (None: every kind in lambda_runtime.chaos.FAULT_KINDS, the pipe's included).
     chaos_only: tuple[str, ...] | None = None
     #: Added to every DynamoDB call the function makes, as real DynamoDB's network time.
     ddb_latency_ms: float = 0.0
