@@ -190,7 +190,7 @@ def alarms(aws: EmulatedAws, monkeypatch: pytest.MonkeyPatch) -> None:
     )
     monkeypatch.setattr(Target, "cloudwatch", lambda self: cloudwatch)
     # moto's Pipes, with no pipe: status says so after the alarms (tests/functional/test_cli_outbox.py)
-    monkeypatch.setattr(observe, "_pipes", lambda target: boto3.client("pipes", region_name="us-east-1"))
+    monkeypatch.setattr(Target, "pipes", lambda self: boto3.client("pipes", region_name="us-east-1"))
 
 
 def test_status_shows_whole_alarm_names_on_an_80_column_terminal(alarms: None, monkeypatch: pytest.MonkeyPatch) -> None:

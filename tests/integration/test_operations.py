@@ -30,6 +30,7 @@ ALARMS = {
     "orderflow-FunctionThrottles",
     "orderflow-DurationP99NearTimeout",
     "orderflow-DynamoDbWriteThrottles",
+    "orderflow-OrderOutboxDLQ",
 }
 #: Alarm periods of 300 s evaluated over 5 s.
 SCALE = 60.0
@@ -174,7 +175,7 @@ def test_a_clean_run_leaves_every_alarm_ok_and_invalid_orders_set_off_only_the_d
     assert dlq["reasonData"]["localPeriod"] == 300 / SCALE
     assert "Threshold Crossed" in dlq["reason"]
     text = CliRunner().invoke(app, ["status", "--endpoint-url", stack.endpoint])
-    assert "1 of 6 in ALARM: orderflow-DlqNotEmpty." in " ".join(text.output.split())
+    assert "1 of 7 in ALARM: orderflow-DlqNotEmpty." in " ".join(text.output.split())
 
 
 @pytest.mark.parametrize(
