@@ -50,13 +50,18 @@ class EmulatedAws:
             self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"])
         return messages
 
-    def items(self) -> dict[tuple[str, str], dict[str, Any]]:
-        """The whole table, plain values (Decimal numbers), by key."""
+    def items(self, *prefixes: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """The whole table, plain values (Decimal numbers), by key; or only the orders whose
+        ids start with one of ``prefixes`` (filtered in the scan: moto's serializer, not the
+        scan, is what costs, so a property test's growing table stays cheap to read)."""
         from boto3.dynamodb.types import TypeDeserializer
 
         deserializer = TypeDeserializer()
         found: dict[tuple[str, str], dict[str, Any]] = {}
         request: dict[str, Any] = {"TableName": self.table_name}
+        if prefixes:
+            request["FilterExpression"] = " OR ".join(f"begins_with(orderId, :p{n})" for n in range(len(prefixes)))
+            request["ExpressionAttributeValues"] = {f":p{n}": {"S": prefix} for n, prefix in enumerate(prefixes)}
         while True:
             page = self.dynamodb.scan(**request)
             for item in page["Items"]:

@@ -379,7 +379,7 @@ def test_the_final_table_does_not_depend_on_delivery_order(
         order = order[size:]
     _deliver(aws, batches)
 
-    items = aws.items()
+    items = aws.items(f"{logical}-", f"{shuffled}-")
     expected, actual = _state(items, f"{logical}-"), _state(items, f"{shuffled}-")
     assert actual == expected
     # and the logical order gives what the state machine promises
