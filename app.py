@@ -3,7 +3,8 @@
 
 Context, as with the CDK CLI: `-c stage=dev|prod` (default dev) picks the stage;
 `-c fifo=true` (FIFO queues, one message group per order) and `-c fanout=true` (an SNS
-topic in front of the queue), combinable, pick the topology;
+topic in front of the queue), combinable, or `-c ingress=eventbridge` (an EventBridge bus
+routing OrderCreated and OrderCancelled to a queue and a function each), pick the topology;
 `-c alarmEmail=you@example.com` subscribes an address to the alarm topic.
 """
 

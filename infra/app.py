@@ -27,11 +27,13 @@ def build_app(
     """The app and its one stack.
 
     Context: ``stage=dev|prod`` (default dev); ``fifo=true`` and ``fanout=true`` (default
-    false, combinable) pick the topology.
+    false, combinable) or ``ingress=eventbridge`` (alone) pick the topology.
     """
     app = App(context={**_cdk_json_context(), **(context or {})}, outdir=outdir)
     stage = stage_from_context(app.node.try_get_context("stage"), app.node.try_get_context("alarmEmail"))
-    topology = topology_from_context(app.node.try_get_context("fifo"), app.node.try_get_context("fanout"))
+    topology = topology_from_context(
+        app.node.try_get_context("fifo"), app.node.try_get_context("fanout"), app.node.try_get_context("ingress")
+    )
     stack = OrderProcessingStack(
         app,
         STACK_ID,

@@ -70,28 +70,71 @@ def stage_from_context(stage: str | None, alarm_email: str | None = None) -> Sta
     return StageConfig(**{**base.__dict__, "alarm_email": alarm_email})
 
 
+#: ``-c ingress=...``: how producers reach the pipeline.
+INGRESS_SQS, INGRESS_EVENTBRIDGE = "sqs", "eventbridge"
+INGRESSES = (INGRESS_SQS, INGRESS_EVENTBRIDGE)
+
+
+class TopologyError(ValueError):
+    """A context option, or a combination of them, that the stack does not build."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Topology:
-    """The tutorial's two ways to grow the pipeline, as stack options (CDK context)."""
+    """The tutorial's ways to grow the pipeline, as stack options (CDK context).
+
+    Which combinations make sense (docs/decisions.md, "Ingress through EventBridge"):
+    ``fifo`` and ``fanout`` combine; ``ingress=eventbridge`` stands alone, as EventBridge
+    routes by content and fans out itself, and sends to a FIFO queue with one fixed message
+    group per target, so it cannot keep one group per order.
+    """
 
     #: ``-c fifo=true``: FIFO queues, one message group per order, events applied in order.
     fifo: bool = False
     #: ``-c fanout=true``: producers publish to an SNS topic that fans out to the queue and
     #: to a notifications queue.
     fanout: bool = False
+    #: ``-c ingress=eventbridge``: producers put events on the ``OrderIngress`` bus, whose rules
+    #: route ``OrderCreated`` and ``OrderCancelled`` to a queue and a function each.
+    ingress: str = INGRESS_SQS
+
+    def __post_init__(self) -> None:
+        if self.ingress not in INGRESSES:
+            raise TopologyError(
+                f"-c ingress={self.ingress} is not an ingress: "
+                "use -c ingress=sqs (the default) or -c ingress=eventbridge"
+            )
+        if self.eventbridge and self.fifo:
+            raise TopologyError(
+                "-c ingress=eventbridge does not combine with -c fifo=true: EventBridge gives a FIFO queue one fixed "
+                "message group per rule target, so orders could not each keep their own group; drop one of the two"
+            )
+        if self.eventbridge and self.fanout:
+            raise TopologyError(
+                "-c ingress=eventbridge does not combine with -c fanout=true: the bus already fans out (add a rule "
+                "for another consumer); drop one of the two"
+            )
+
+    @property
+    def eventbridge(self) -> bool:
+        return self.ingress == INGRESS_EVENTBRIDGE
 
     @property
     def name(self) -> str:
-        """``standard``, ``fifo``, ``fanout`` or ``fifo-fanout``."""
+        """``standard``, ``fifo``, ``fanout``, ``fifo-fanout`` or ``eventbridge``."""
+        if self.eventbridge:
+            return INGRESS_EVENTBRIDGE
         return "-".join(part for part, on in (("fifo", self.fifo), ("fanout", self.fanout)) if on) or "standard"
 
 
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
 
 
-def topology_from_context(fifo: object, fanout: object) -> Topology:
-    """``-c fifo=true -c fanout=true`` (either, both or none), with a clear error otherwise."""
-    return Topology(fifo=_flag("fifo", fifo), fanout=_flag("fanout", fanout))
+def topology_from_context(fifo: object, fanout: object, ingress: object = None) -> Topology:
+    """``-c fifo=true -c fanout=true`` (either, both or none) or ``-c ingress=eventbridge``, with a
+    clear error (:class:`TopologyError`) otherwise."""
+    chosen = INGRESS_SQS if ingress is None or str(ingress).strip() == "" else str(ingress).strip().lower()
+    return Topology(fifo=_flag("fifo", fifo), fanout=_flag("fanout", fanout), ingress=chosen)
 
 
 def _flag(name: str, value: object) -> bool:
@@ -102,4 +145,4 @@ def _flag(name: str, value: object) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise ValueError(f"-c {name}={value} is not a boolean: use -c {name}=true or -c {name}=false")
+    raise TopologyError(f"-c {name}={value} is not a boolean: use -c {name}=true or -c {name}=false")

@@ -17,6 +17,12 @@ from constructs import Construct
 PERIOD = Duration.minutes(5)
 
 
+def _name(resource: object, attribute: str) -> str:
+    """A queue's or function's physical name as the template sets it (a literal in this stack)."""
+    value = getattr(resource, {"QueueName": "queue_name", "FunctionName": "function_name"}[attribute], None)
+    return str(value)
+
+
 class PipelineMonitoring(Construct):
     """Alarms on DLQ depth, message age, Lambda errors/throttles/p99 duration, DynamoDB throttles."""
 
@@ -54,47 +60,76 @@ class PipelineMonitoring(Construct):
             statistic="Sum",
             period=PERIOD,
         )
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        self.monitor_consumer(
+            "",
+            queue=queue,
+            dead_letter_queue=dead_letter_queue,
+            function=function,
+            function_timeout=function_timeout,
+            max_message_age=max_message_age,
+        )
+        self.alarms["DynamoDbWriteThrottles"] = self._alarm(
+            "DynamoDbWriteThrottles",
+            write_throttles,
+            threshold=1,
+            description="Writes to Orders are throttled: orders are being retried.",
+        )
+        self.dashboard = self._dashboard(queue, dead_letter_queue, function, table, write_throttles)
+
+    def monitor_consumer(
+        self,
+        prefix: str,
+        *,
+        queue: sqs.IQueue,
+        dead_letter_queue: sqs.IQueue,
+        function: lambda_.IFunction,
+        function_timeout: Duration,
+        max_message_age: Duration,
+    ) -> None:
+        """The alarms of one queue -> function consumer: its DLQ, its oldest message, the
+        function's errors, throttles and p99 duration; named ``{prefix}DlqNotEmpty`` and so on."""
+        queue_name, dlq_name, function_name = (
+            _name(queue.node.default_child, "QueueName"),
+            _name(dead_letter_queue.node.default_child, "QueueName"),
+            _name(function.node.default_child, "FunctionName"),
+        )
         p99_limit = function_timeout.to_milliseconds() * 0.8
-        self.alarms = {
-            "DlqNotEmpty": self._alarm(
+        for name, metric, threshold, description in (
+            (
                 "DlqNotEmpty",
                 dead_letter_queue.metric_approximate_number_of_messages_visible(statistic="Maximum", period=PERIOD),
-                threshold=1,
-                description="Orders are in OrderCreatedDLQ: inspect with `orderflow dlq list`, then fix and redrive.",
+                1,
+                f"Orders are in {dlq_name}: inspect with `orderflow dlq list`, then fix and redrive.",
             ),
-            "OldestMessageAge": self._alarm(
+            (
                 "OldestMessageAge",
                 queue.metric_approximate_age_of_oldest_message(statistic="Maximum", period=PERIOD),
-                threshold=max_message_age.to_seconds(),
-                description="Orders wait too long in OrderCreatedQueue: the processor is failing or too slow.",
+                max_message_age.to_seconds(),
+                f"Orders wait too long in {queue_name}: the processor is failing or too slow.",
             ),
-            "FunctionErrors": self._alarm(
+            (
                 "FunctionErrors",
                 function.metric_errors(statistic="Sum", period=PERIOD),
-                threshold=1,
-                description="OrderProcessor invocations failed (a whole batch failed: a dependency is down).",
+                1,
+                f"{function_name} invocations failed (a whole batch failed: a dependency is down).",
             ),
-            "FunctionThrottles": self._alarm(
+            (
                 "FunctionThrottles",
                 function.metric_throttles(statistic="Sum", period=PERIOD),
-                threshold=1,
-                description="OrderProcessor was throttled: check reserved and account concurrency.",
+                1,
+                f"{function_name} was throttled: check reserved and account concurrency.",
             ),
-            "DurationP99NearTimeout": self._alarm(
+            (
                 "DurationP99NearTimeout",
                 function.metric_duration(statistic="p99", period=PERIOD),
-                threshold=p99_limit,
-                description=f"OrderProcessor p99 duration is above 80% of its {function_timeout.to_seconds()} s "
-                "timeout.",
+                p99_limit,
+                f"{function_name} p99 duration is above 80% of its {function_timeout.to_seconds()} s timeout.",
             ),
-            "DynamoDbWriteThrottles": self._alarm(
-                "DynamoDbWriteThrottles",
-                write_throttles,
-                threshold=1,
-                description="Writes to Orders are throttled: orders are being retried.",
-            ),
-        }
-        self.dashboard = self._dashboard(queue, dead_letter_queue, function, table, write_throttles)
+        ):
+            self.alarms[prefix + name] = self._alarm(
+                prefix + name, metric, threshold=threshold, description=description
+            )
 
     def alarm_on_dead_letters(self, name: str, queue: sqs.IQueue, description: str) -> cloudwatch.Alarm:
         """Alarm as soon as ``queue`` (a dead letter queue) holds a message."""

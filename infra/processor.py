@@ -37,6 +37,10 @@ TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem")
 class OrderProcessor(Construct):
     """``OrderProcessor``: Python 3.14 on arm64, 256 MB, 30 s, X-Ray active.
 
+    ``name`` and ``event`` make another consumer of the same code package (the EventBridge
+    ingress's ``OrderCancellationProcessor``, fed by ``OrderCancelledQueue``): its own role, log
+    group, mapping and DLQ; the same Powertools service, so its metrics join the dashboard's.
+
     The role is written by hand instead of ``grantReadWriteData``/managed policies: the
     function gets exactly the actions it uses, on exactly its resources.
     """
@@ -56,12 +60,15 @@ class OrderProcessor(Construct):
         reserved_concurrency: int | None,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        name: str = "OrderProcessor",
+        event: str = "OrderCreated",
     ) -> None:
         super().__init__(scope, construct_id)
+        self.name, self.event = name, event
         self.log_group = logs.LogGroup(
             self,
             "Logs",
-            log_group_name="/aws/lambda/OrderProcessor",
+            log_group_name=f"/aws/lambda/{name}",
             retention=log_retention,
             encryption_key=key,
             removal_policy=removal_policy,
@@ -70,12 +77,12 @@ class OrderProcessor(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="OrderProcessor: consume OrderCreatedQueue, change Orders conditionally, send to the DLQ",
+            description=f"{name}: consume {event}Queue, change Orders conditionally, send to the DLQ",
         )
         self.function = lambda_.Function(
             self,
-            "OrderProcessorFn",
-            function_name="OrderProcessor",
+            f"{name}Fn",
+            function_name=name,
             runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
             handler="orderflow.handler.lambda_handler",
@@ -93,13 +100,14 @@ class OrderProcessor(Construct):
                 "DLQ_URL": dead_letter_queue.queue_url,
                 # A cancellation waiting for its order gives up on the last receive before SQS's redrive.
                 "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
+                # One service, whichever function runs it: its metrics add up on one dashboard.
                 "POWERTOOLS_SERVICE_NAME": "order-processor",
                 "POWERTOOLS_METRICS_NAMESPACE": "Orderflow",
             },
         )
         self.event_source_mapping = lambda_.EventSourceMapping(
             self,
-            "OrderCreatedQueueMapping",
+            f"{event}QueueMapping",
             target=self.function,
             event_source_arn=queue.queue_arn,
             batch_size=BATCH_SIZE,
@@ -165,7 +173,7 @@ class OrderProcessor(Construct):
         skip_checkov(
             self.function,
             CKV_AWS_116="A function-level DLQ only catches asynchronous invocations; this function is invoked "
-            "synchronously by the SQS event source mapping, whose queue redrives to OrderCreatedDLQ.",
+            f"synchronously by the SQS event source mapping, whose queue redrives to {self.event}DLQ.",
             CKV_AWS_117="The function reaches only AWS public endpoints (SQS, DynamoDB, X-Ray, Logs) over TLS with "
             "IAM auth; a VPC would add NAT or endpoint cost and nothing private to reach.",
         )
@@ -185,12 +193,12 @@ class OrderProcessor(Construct):
             self.function,
             "Serverless::Serverless-LambdaDLQ",
             "A function-level DLQ only catches asynchronous invocations; the event source mapping invokes "
-            "synchronously, so failed orders go to OrderCreatedDLQ through the queue's redrive policy and the "
+            f"synchronously, so failed orders go to {self.event}DLQ through the queue's redrive policy and the "
             "handler's own DLQ sends.",
         )
         acknowledge(
             self.event_source_mapping,
             "Serverless::Serverless-LambdaEventSourceMappingDestination",
             "On-failure destinations exist only for stream and Kafka sources; for SQS the source queue's "
-            f"redrive policy (maxReceiveCount {MAX_RECEIVE_COUNT} -> OrderCreatedDLQ) is the failure destination.",
+            f"redrive policy (maxReceiveCount {MAX_RECEIVE_COUNT} -> {self.event}DLQ) is the failure destination.",
         )

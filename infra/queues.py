@@ -19,6 +19,9 @@ MAX_RECEIVE_COUNT = 5
 class OrderQueues(Construct):
     """``OrderCreatedQueue`` (7 days) redriving to ``OrderCreatedDLQ`` (14 days) after 5 receives (MAX_RECEIVE_COUNT).
 
+    ``event`` names another pair (``OrderCancelled``: ``OrderCancelledQueue``, ``OrderCancelledDLQ``),
+    as the EventBridge ingress has one per routed event type.
+
     Both are KMS-encrypted and refuse requests without TLS. With ``fifo`` both are FIFO
     (``OrderCreatedQueue.fifo``, ``OrderCreatedDLQ.fifo``): producers give the orderId as the
     message group, and identical bodies within 5 minutes are deduplicated by content.
@@ -33,6 +36,7 @@ class OrderQueues(Construct):
         visibility_timeout: Duration,
         removal_policy: RemovalPolicy,
         fifo: bool = False,
+        event: str = "OrderCreated",
     ) -> None:
         super().__init__(scope, construct_id)
         suffix = ".fifo" if fifo else ""
@@ -41,8 +45,8 @@ class OrderQueues(Construct):
         dedup = True if fifo else None
         self.dead_letter_queue = sqs.Queue(
             self,
-            "OrderCreatedDLQ",
-            queue_name=f"OrderCreatedDLQ{suffix}",
+            f"{event}DLQ",
+            queue_name=f"{event}DLQ{suffix}",
             # Longer than the source's: on a standard queue a message keeps its original
             # enqueue time when it is moved, so the DLQ must outlive the source's retention.
             retention_period=Duration.days(14),
@@ -57,12 +61,12 @@ class OrderQueues(Construct):
             self.dead_letter_queue,
             "Serverless::Serverless-SQSRedrivePolicy",
             "This is the dead letter queue: a DLQ of its own would only move failed orders further away. "
-            "Its messages are kept 14 days, alarmed on (DlqNotEmpty) and redriven by `orderflow dlq redrive`.",
+            "Its messages are kept 14 days, alarmed on and redriven by `orderflow dlq redrive`.",
         )
         self.queue = sqs.Queue(
             self,
-            "OrderCreatedQueue",
-            queue_name=f"OrderCreatedQueue{suffix}",
+            f"{event}Queue",
+            queue_name=f"{event}Queue{suffix}",
             visibility_timeout=visibility_timeout,
             retention_period=Duration.days(7),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVE_COUNT),

@@ -10,6 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from infra.config import Topology
 from infra.encryption import PipelineKey
 from infra.fanout import OrderEventsFanout
+from infra.ingress import OrderIngress
 from infra.monitoring import PipelineMonitoring
 from infra.outbox import OrderOutbox
 from infra.processor import BATCHING_WINDOW, FUNCTION_TIMEOUT, OrderProcessor, visibility_timeout_for
@@ -17,6 +18,9 @@ from infra.queues import OrderQueues
 from infra.table import OrdersTable
 
 if TYPE_CHECKING:
+    from aws_cdk import aws_dynamodb as dynamodb
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_sqs as sqs
     from constructs import Construct
 
     from infra.config import StageConfig
@@ -26,8 +30,9 @@ class OrderProcessingStack(Stack):
     """SQS -> Lambda -> DynamoDB with a DLQ, hardened as the seed's checklist asks; the table's
     stream publishes each stored transition to the order events bus (the outbox).
 
-    ``topology`` adds the tutorial's growth paths: FIFO queues (one group per order) and an
-    SNS topic in front of the queue (fan-out).
+    ``topology`` adds the tutorial's growth paths: FIFO queues (one group per order), an
+    SNS topic in front of the queue (fan-out), or an EventBridge bus whose rules route
+    ``OrderCreated`` and ``OrderCancelled`` to a queue and a function each (ingress).
     """
 
     def __init__(
@@ -107,6 +112,15 @@ class OrderProcessingStack(Stack):
             value=outbox.dead_letter_queue.queue_url,
             description="What the outbox pipe could not publish (stream positions, not the records)",
         )
+        if topology.eventbridge:
+            self._ingress(
+                code=code,
+                key=key,
+                table=table,
+                created_queue=queues.queue,
+                monitoring=monitoring,
+                batching_window=batching_window,
+            )
         if topology.fanout:
             fanout = OrderEventsFanout(
                 self, "Fanout", queue=queues.queue, key=key, fifo=topology.fifo, removal_policy=stage.removal_policy
@@ -129,3 +143,82 @@ class OrderProcessingStack(Stack):
                 value=fanout.notifications_queue.queue_url,
                 description="Cancellations only, for a notification service",
             )
+
+    def _ingress(
+        self,
+        *,
+        code: lambda_.Code,
+        key: kms.IKey,
+        table: dynamodb.ITable,
+        created_queue: sqs.IQueue,
+        monitoring: PipelineMonitoring,
+        batching_window: Duration | None,
+    ) -> None:
+        """``-c ingress=eventbridge``: the bus, and a cancellations consumer (queue, DLQ, function, alarms)."""
+        stage = self.stage
+        cancellations = OrderQueues(
+            self,
+            "CancellationQueues",
+            key=key,
+            visibility_timeout=visibility_timeout_for(FUNCTION_TIMEOUT, batching_window or Duration.seconds(0)),
+            removal_policy=stage.removal_policy,
+            event="OrderCancelled",
+        )
+        processor = OrderProcessor(
+            self,
+            "CancellationProcessor",
+            code=code,
+            queue=cancellations.queue,
+            dead_letter_queue=cancellations.dead_letter_queue,
+            table=table,
+            key=key,
+            batching_window=batching_window,
+            max_concurrency=stage.max_concurrency,
+            reserved_concurrency=stage.reserved_concurrency,
+            log_retention=stage.log_retention,
+            removal_policy=stage.removal_policy,
+            name="OrderCancellationProcessor",
+            event="OrderCancelled",
+        )
+        monitoring.monitor_consumer(
+            "Cancellation",
+            queue=cancellations.queue,
+            dead_letter_queue=cancellations.dead_letter_queue,
+            function=processor.function,
+            function_timeout=FUNCTION_TIMEOUT,
+            max_message_age=stage.max_message_age,
+        )
+        ingress = OrderIngress(
+            self,
+            "Ingress",
+            queues={"OrderCreated": created_queue, "OrderCancelled": cancellations.queue},
+            key=key,
+            removal_policy=stage.removal_policy,
+        )
+        alarm = monitoring.alarm_on_dead_letters(
+            "IngressDlqNotEmpty",
+            ingress.dead_letter_queue,
+            "OrderIngress could not deliver order events to their queue, or no rule routes their detail-type: "
+            "they are in OrderIngressDLQ (EventBridge's ERROR_CODE and ERROR_MESSAGE attributes say why).",
+        )
+        monitoring.add_alarm_widget("Order ingress: events not delivered or not routed (OrderIngressDLQ)", alarm)
+        CfnOutput(self, "IngressBusName", value=ingress.bus.event_bus_name, description="Producers put events here")
+        CfnOutput(self, "IngressBusArn", value=ingress.bus.event_bus_arn, description="ARN of the ingress bus")
+        CfnOutput(
+            self,
+            "IngressDLQUrl",
+            value=ingress.dead_letter_queue.queue_url,
+            description="Order events the ingress bus could not deliver or route",
+        )
+        CfnOutput(
+            self,
+            "CancellationQueueUrl",
+            value=cancellations.queue.queue_url,
+            description="URL of the OrderCancelled SQS queue",
+        )
+        CfnOutput(
+            self,
+            "CancellationDLQUrl",
+            value=cancellations.dead_letter_queue.queue_url,
+            description="URL of the cancellations' dead letter queue",
+        )

@@ -59,7 +59,7 @@ def stack(request: pytest.FixtureRequest) -> Synthesized:
     return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
 
 
-# The topologies (-c fifo=true, -c fanout=true, both), on the dev stage.
+# The topologies (-c fifo=true, -c fanout=true, both; -c ingress=eventbridge), on the dev stage.
 
 
 @pytest.fixture(scope="session")
@@ -77,12 +77,17 @@ def fifo_fanout(run_dir: Path) -> Synthesized:
     return _synth("dev", run_dir, fifo="true", fanout="true")
 
 
+@pytest.fixture(scope="session")
+def eventbridge(run_dir: Path) -> Synthesized:
+    return _synth("dev", run_dir, ingress="eventbridge")
+
+
 @pytest.fixture(scope="session", params=["fifo", "fanout", "fifo_fanout"])
 def topology(request: pytest.FixtureRequest) -> Synthesized:
     return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
 
 
-@pytest.fixture(scope="session", params=["dev", "prod", "fifo", "fanout", "fifo_fanout"])
+@pytest.fixture(scope="session", params=["dev", "prod", "fifo", "fanout", "fifo_fanout", "eventbridge"])
 def any_stack(request: pytest.FixtureRequest) -> Synthesized:
     """Every stage and every topology: what the gates (cdk-nag, cfn-lint, checkov) must pass."""
     return request.getfixturevalue(request.param)  # type: ignore[no-any-return]

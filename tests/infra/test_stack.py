@@ -69,15 +69,18 @@ def test_everything_at_rest_is_encrypted_with_the_rotating_pipeline_key(any_stac
         assert _ref(queue, "KmsMasterKeyId") == key_arn
     table = stack.one("AWS::DynamoDB::Table", TableName="Orders")
     assert _ref(table, "SSESpecification") == {"KMSMasterKeyId": key_arn, "SSEEnabled": True, "SSEType": "KMS"}
-    function = stack.one("AWS::Lambda::Function", FunctionName="OrderProcessor")
-    assert _ref(function, "KmsKeyArn") == key_arn
-    [log_group] = stack.resources("AWS::Logs::LogGroup").values()
-    assert _ref(log_group, "KmsKeyId") == key_arn
+    for function in stack.resources("AWS::Lambda::Function").values():
+        assert _ref(function, "KmsKeyArn") == key_arn
+    log_groups = stack.resources("AWS::Logs::LogGroup").values()
+    assert len(log_groups) == len(stack.resources("AWS::Lambda::Function"))  # one per function
+    for log_group in log_groups:
+        assert _ref(log_group, "KmsKeyId") == key_arn
     for topic in stack.resources("AWS::SNS::Topic").values():
         assert _ref(topic, "KmsMasterKeyId") == key_arn
     for kind in ("AWS::Events::EventBus", "AWS::Events::Archive"):
-        [resource] = stack.resources(kind).values()
-        assert _ref(resource, "KmsKeyIdentifier") == key_arn, kind
+        assert stack.resources(kind), kind
+        for resource in stack.resources(kind).values():
+            assert _ref(resource, "KmsKeyIdentifier") == key_arn, kind
 
 
 def test_every_queue_denies_requests_without_tls(any_stack: Synthesized) -> None:
@@ -92,21 +95,22 @@ def test_every_queue_denies_requests_without_tls(any_stack: Synthesized) -> None
     assert denied == set(stack.resources("AWS::SQS::Queue"))
 
 
-def _function_role_id(stack: Synthesized) -> str:
-    """The function's execution role (the outbox pipe has a role of its own: tests/infra/test_outbox.py)."""
-    [role_id] = [
-        key
-        for key, role in stack.resources("AWS::IAM::Role").items()
-        if any(
-            statement["Principal"] == {"Service": "lambda.amazonaws.com"}
-            for statement in _ref(role, "AssumeRolePolicyDocument")["Statement"]
-        )
-    ]
-    return role_id
+def _function_role_id(stack: Synthesized, function: str = "OrderProcessor") -> str:
+    """A function's execution role (the outbox pipe has a role of its own: tests/infra/test_outbox.py)."""
+    role = _ref(stack.one("AWS::Lambda::Function", FunctionName=function), "Role")
+    assert _ref(stack.json["Resources"][role["Fn::GetAtt"][0]], "AssumeRolePolicyDocument")["Statement"][0][
+        "Principal"
+    ] == {"Service": "lambda.amazonaws.com"}
+    return str(role["Fn::GetAtt"][0])
 
 
-def _role_statements(stack: Synthesized) -> list[dict[str, Any]]:
-    role_id = _function_role_id(stack)
+def _function_names(stack: Synthesized) -> list[str]:
+    """OrderProcessor, and OrderCancellationProcessor in the EventBridge ingress."""
+    return [str(_ref(function, "FunctionName")) for function in stack.resources("AWS::Lambda::Function").values()]
+
+
+def _role_statements(stack: Synthesized, function: str = "OrderProcessor") -> list[dict[str, Any]]:
+    role_id = _function_role_id(stack, function)
     statements = []
     for policy in stack.resources("AWS::IAM::Policy").values():
         if {"Ref": role_id} in _ref(policy, "Roles"):
@@ -121,22 +125,23 @@ def _actions(statement: dict[str, Any]) -> list[str]:
 
 def test_function_role_has_exactly_the_actions_it_uses(any_stack: Synthesized) -> None:
     stack = any_stack
-    actions = sorted(action for statement in _role_statements(stack) for action in _actions(statement))
-    assert sorted(set(actions)) == [
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "kms:Decrypt",
-        "kms:GenerateDataKey",
-        "logs:CreateLogStream",
-        "logs:PutLogEvents",
-        "sqs:ChangeMessageVisibility",
-        "sqs:DeleteMessage",
-        "sqs:GetQueueAttributes",
-        "sqs:ReceiveMessage",
-        "sqs:SendMessage",
-        "xray:PutTelemetryRecords",
-        "xray:PutTraceSegments",
-    ]
+    for function in _function_names(stack):  # each function's own role (two in the EventBridge ingress)
+        actions = sorted(action for statement in _role_statements(stack, function) for action in _actions(statement))
+        assert sorted(set(actions)) == [
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "kms:Decrypt",
+            "kms:GenerateDataKey",
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "sqs:ChangeMessageVisibility",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ReceiveMessage",
+            "sqs:SendMessage",
+            "xray:PutTelemetryRecords",
+            "xray:PutTraceSegments",
+        ]
 
 
 def test_function_role_is_scoped_and_unmanaged(stack: Synthesized) -> None:
