@@ -151,33 +151,13 @@ class LocalStack:
                 sqs.set_queue_attributes(QueueUrl=queue.url, Attributes={"VisibilityTimeout": str(visibility)})
             function = spec.functions[mapping.function]
             credentials = self._credentials(function)
-            environment = {
-                **self.deployed.function_environment(function),
-                **self.emulator.environment(),
-                **(credentials.environment() if credentials else {}),
-                "AWS_LAMBDA_FUNCTION_NAME": function.name,
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
-                "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
-                **self.options.function_environment,
-            }
-            config = FunctionConfig(
-                name=function.name,
-                handler=self.options.handler or function.handler,
-                timeout=self.options.function_timeout or function.timeout,
-                memory_size=function.memory_size,
-                environment=environment,
-                log_path=str(self.options.log_path) if self.options.log_path else None,
-                chaos=ChaosConfig(
-                    rate=self.options.chaos_rate,
-                    seed=self.options.chaos_seed,
-                    journal=str(self.chaos_journal),
-                    function_timeout=self.options.function_timeout or function.timeout,
-                    only=self.options.chaos_only,
-                )
-                if self.options.chaos_rate
-                else None,
-                ddb_latency_ms=self.options.ddb_latency_ms,
-                log_group=function.log_group,
+            config = function_config(
+                function,
+                self.deployed,
+                self.options,
+                emulator_environment=self.emulator.environment(),
+                credentials=credentials,
+                chaos_journal=self.chaos_journal,
                 capture_dir=self._scratch.name if self.options.function_logs else None,
             )
             mapping_config = MappingConfig(
@@ -395,6 +375,59 @@ class LocalStack:
     @property
     def endpoint(self) -> str:
         return self.emulator.endpoint
+
+
+def function_config(
+    function: FunctionSpec,
+    deployed: DeployedStack,
+    options: StackOptions,
+    *,
+    emulator_environment: dict[str, str],
+    credentials: RoleCredentials | None = None,
+    chaos_journal: Path | None = None,
+    capture_dir: str | None = None,
+) -> FunctionConfig:
+    """How the stack runs ``function``'s execution environments: the template's environment resolved to
+    the deployed resources, beside the emulator's (``emulator_environment``) and its role's
+    ``credentials``, with the handler, timeout and memory ``options`` give or the template's, and its
+    log group. Faults are injected when ``options`` asks for them and a ``chaos_journal`` is given.
+
+    The local stack runs each mapping's function with it; `orderflow up` records it for every
+    function, so that `orderflow invoke` runs one invocation as the stack would.
+    """
+    timeout = options.function_timeout or function.timeout
+    environment = {
+        **deployed.function_environment(function),
+        **emulator_environment,
+        **(credentials.environment() if credentials else {}),
+        "AWS_LAMBDA_FUNCTION_NAME": function.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+        "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+        **options.function_environment,
+    }
+    chaos = (
+        ChaosConfig(
+            rate=options.chaos_rate,
+            seed=options.chaos_seed,
+            journal=str(chaos_journal),
+            function_timeout=timeout,
+            only=options.chaos_only,
+        )
+        if options.chaos_rate and chaos_journal is not None
+        else None
+    )
+    return FunctionConfig(
+        name=function.name,
+        handler=options.handler or function.handler,
+        timeout=timeout,
+        memory_size=function.memory_size,
+        environment=environment,
+        log_path=str(options.log_path) if options.log_path else None,
+        chaos=chaos,
+        ddb_latency_ms=options.ddb_latency_ms,
+        log_group=function.log_group,
+        capture_dir=capture_dir,
+    )
 
 
 def _write_throttles(journal: Path) -> Callable[[], list[tuple[float, str]]]:
