@@ -8,7 +8,7 @@ import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -27,6 +27,9 @@ from orderflow_cli.common import (
     parse_context,
     start_stack,
 )
+
+if TYPE_CHECKING:
+    from orderflow_local.lambda_runtime.invoke import StackRecord
 
 LatencyOption = Annotated[
     float,
@@ -157,7 +160,9 @@ def up(
     # The exit status: 0 only if the run ends on its own (it does not); 130 after Ctrl-C and 143
     # after SIGTERM, as shells report a process those signals end; 1 after an error.
     status = 0
+    record: tuple[StackRecord, Path] | None = None
     try:
+        record = _record_stack(stack)
         _print_banner(stack, log_file, _write_aws_wrapper(AWS_WRAPPER_DIR.resolve()))
         _live_status(stack)
     except KeyboardInterrupt as interrupt:
@@ -166,6 +171,9 @@ def up(
         errors.print(f"error: {_one_line(exc)}")
         status = 1
     finally:
+        if record is not None:  # first: no `orderflow invoke` starts against a stack that is stopping
+            written, path = record
+            written.remove(path)
         # Whatever ended the run (Ctrl-C, an error, an exit), what the stack started is drained and stopped.
         _stop(stack, chaos=bool(chaos), status=status)
     if status:
@@ -233,6 +241,49 @@ def _check_handler(spec: str) -> None:
     message = " ".join(error.message.split("\n"))  # one line, whatever the module raised
     hint = f" (is it on PYTHONPATH or in {here}?)" if error.error_type == "Runtime.ImportModuleError" else ""
     raise fail(escape(f"--handler {spec!r}: {error.error_type}: {message}{hint}"), 2)
+
+
+def _record_stack(stack: Any) -> tuple[StackRecord, Path] | None:
+    """Record the running stack's functions for `orderflow invoke`, in .orderflow/stacks/PORT.json:
+    each as the stack runs it (orderflow_local.lambda_runtime.invoke.StackRecord). The record and
+    its path; None, said, when it cannot be written (invoke will not find this stack)."""
+    from orderflow_local.emulator.app import IDENTITY_PATH
+    from orderflow_local.lambda_runtime.invoke import (
+        STACK_RECORDS,
+        FunctionRecord,
+        StackRecord,
+        instance_token,
+        record_path,
+    )
+    from orderflow_local.stack.local_stack import function_config
+
+    path: Path | None = None
+    try:
+        path = record_path(stack.emulator.port)
+        deployed, options = stack.deployed, stack.options
+        instance = instance_token(stack.endpoint, IDENTITY_PATH)
+        if instance is None:
+            raise OSError(f"the emulator at {stack.endpoint} did not say which instance it is")
+        functions = tuple(
+            FunctionRecord(
+                logical_id=function.logical_id,
+                # What its environments get, but the role's credentials: the invoker takes its own from STS.
+                config=function_config(function, deployed, options, emulator_environment=stack.emulator.environment()),
+                role_arn=deployed.role_of(function) if options.iam else None,
+            )
+            for function in deployed.spec.functions.values()
+        )
+        record = StackRecord(endpoint=stack.endpoint, instance=instance, functions=functions, pid=os.getpid())
+        record.write(path)
+    except Exception as exc:  # noqa: BLE001 - the stack runs on without it: said in one line
+        from rich.markup import escape
+
+        where = path or STACK_RECORDS
+        errors.print(
+            escape(f"warning: cannot record the stack in {where} ({exc}): `orderflow invoke` will not find it")
+        )
+        return None
+    return record, path
 
 
 def _write_aws_wrapper(directory: Path) -> Path | None:
