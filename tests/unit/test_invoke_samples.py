@@ -1,0 +1,104 @@
+"""The sample events in events/ (for `orderflow invoke`) do not rot: each is an SQS event as Lambda's
+event source mapping delivers it, record for record what the local mapping builds, and its bodies
+are what events/README.md says: the valid ones accepted by the function's parser, the invalid one
+refused with its reasons. (tests/integration/test_invoke.py runs them through the function.)"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.parser.models import SqsModel
+
+from orderflow.domain.errors import OrderValidationError
+from orderflow.domain.events import event_type_of
+from orderflow.domain.parsing import load_json_object, validate
+from orderflow_local.lambda_runtime.esm import to_lambda_record
+
+EVENTS = Path(__file__).parents[2] / "events"
+SAMPLES = sorted(EVENTS.rglob("*.json"))
+PROCESSOR = EVENTS / "OrderProcessor"
+#: The template's event source mapping has a batching window (MaximumBatchingWindowInSeconds 5): with
+#: one, a record of a message without attributes has md5OfMessageAttributes null, not absent.
+TEMPLATE_BATCHING_WINDOW = 5
+
+
+def _event(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text()))
+
+
+def _bodies(path: Path) -> list[dict[str, Any]]:
+    return [load_json_object(record["body"]) for record in _event(path)["Records"]]
+
+
+def test_there_are_the_samples_the_readme_describes() -> None:
+    readme = (EVENTS / "README.md").read_text()
+    assert [path.relative_to(EVENTS).as_posix() for path in SAMPLES] == [
+        "OrderProcessor/invalid-order.json",
+        "OrderProcessor/order-cancelled.json",
+        "OrderProcessor/order-created.json",
+    ]
+    for path in SAMPLES:
+        assert f"`{path.relative_to(EVENTS).as_posix()}`" in readme, f"events/README.md does not describe {path.name}"
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda path: path.name)
+def test_each_sample_is_an_sqs_event_as_the_handler_reads_it(path: Path) -> None:
+    event = _event(path)
+    parsed = SqsModel.model_validate(event)  # Powertools' model of Lambda's SQS event
+    assert len(parsed.Records) == len(event["Records"]) >= 1
+    ids = [record["messageId"] for record in event["Records"]]
+    assert len(set(ids)) == len(ids)  # batchItemFailures name records by their id
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda path: path.name)
+def test_each_record_is_what_the_local_event_source_mapping_builds(path: Path) -> None:
+    for record in _event(path)["Records"]:
+        # What ReceiveMessage answers for the message the record is made from
+        message: Any = {
+            "MessageId": record["messageId"],
+            "ReceiptHandle": record["receiptHandle"],
+            "Body": record["body"],
+            "MD5OfBody": hashlib.md5(record["body"].encode()).hexdigest(),  # noqa: S324 - SQS's checksum
+            "Attributes": record["attributes"],
+        }
+        built = to_lambda_record(
+            message,
+            queue_arn=record["eventSourceARN"],
+            region=record["awsRegion"],
+            batching_window=TEMPLATE_BATCHING_WINDOW,
+        )
+        assert record == built
+        assert record["eventSourceARN"] == f"arn:aws:sqs:{record['awsRegion']}:123456789012:OrderCreatedQueue"
+        assert int(record["attributes"]["ApproximateFirstReceiveTimestamp"]) >= int(
+            record["attributes"]["SentTimestamp"]
+        )
+
+
+def test_the_created_and_cancelled_samples_are_accepted_and_address_the_same_order() -> None:
+    [created] = _bodies(PROCESSOR / "order-created.json")
+    [cancelled] = _bodies(PROCESSOR / "order-cancelled.json")
+
+    order = validate(event_type_of(created).model, created)
+    cancellation = validate(event_type_of(cancelled).model, cancelled)
+
+    assert event_type_of(created).name == "OrderCreated"
+    assert event_type_of(cancelled).name == "OrderCancelled"
+    assert (cancellation.order_id, cancellation.created_at) == (order.order_id, order.created_at)
+
+
+def test_the_invalid_sample_is_refused_by_the_parser_with_its_reasons() -> None:
+    [body] = _bodies(PROCESSOR / "invalid-order.json")
+
+    with pytest.raises(OrderValidationError) as refused:
+        validate(event_type_of(body).model, body)
+
+    assert refused.value.code == "VALIDATION_FAILED"
+    assert refused.value.reason == (
+        "items[0].quantity: Input should be greater than or equal to 1; shippingAddress: is required"
+    )
+    readme = " ".join((EVENTS / "README.md").read_text().split())
+    assert refused.value.reason in readme  # what the README says the handler answers
