@@ -19,6 +19,7 @@ from orderflow_cli.cost import cost_command
 from orderflow_cli.demo import demo
 from orderflow_cli.dlq import dlq_app
 from orderflow_cli.events import events_app
+from orderflow_cli.invoke import invoke
 from orderflow_cli.observe import logs, status
 from orderflow_cli.orders import orders_app
 from orderflow_cli.send import cancel, send
@@ -26,7 +27,7 @@ from orderflow_cli.up import up
 
 #: How `orderflow` and `orderflow --help` list the commands: run the stack, use it, look into it,
 #: then measure it. (Typer would list the command groups after all the plain commands.)
-COMMAND_ORDER = ("up", "demo", "send", "cancel", "orders", "dlq", "logs", "events", "status", "bench", "cost")
+COMMAND_ORDER = ("up", "demo", "send", "cancel", "invoke", "orders", "dlq", "logs", "events", "status", "bench", "cost")
 
 
 class _Orderflow(TyperGroup):
@@ -58,6 +59,7 @@ app.command()(up)
 app.command()(demo)
 app.command()(send)
 app.command()(cancel)
+app.command()(invoke)
 app.add_typer(orders_app, name="orders")
 app.add_typer(dlq_app, name="dlq")
 app.command()(logs)
