@@ -6,7 +6,7 @@ stack refuses to start rather than run on a model these patches no longer fit. T
 upgrade moto, re-read each patched function against the new source, adjust, and bump
 ``PATCHED_VERSION`` (tests/integration/test_moto_patches.py shows each fix at work).
 
-One module per service (:mod:`.sqs`, :mod:`.dynamodb`, :mod:`.sns`, :mod:`.iam`), and
+One module per service (:mod:`.sqs`, :mod:`.dynamodb`, :mod:`.sns`, :mod:`.events`, :mod:`.iam`), and
 :mod:`.core` for moto's request dispatch; :func:`apply` applies them all.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 
-from orderflow_local.emulator.patches import core, dynamodb, iam, sns, sqs
+from orderflow_local.emulator.patches import core, dynamodb, events, iam, sns, sqs
 from orderflow_local.emulator.patches.core import ORIGINALS
 
 PATCHED_VERSION = "5.2.5"
@@ -55,6 +55,9 @@ def apply(version: str | None = None) -> None:
         core._action_names_found_once_per_class()
         dynamodb._condition_expressions_parsed_once()
         sqs._a_receive_takes_its_messages_in_one_step()
+        events._event_patterns_match_as_eventbridge_does()
+        events._rules_deliver_as_eventbridge_does()
+        events._put_events_refuses_what_eventbridge_refuses()
         iam.install(ORIGINALS)  # enforced only after iam.enforce(True)
         _applied = True
 

@@ -1,0 +1,504 @@
+"""Patches to moto's EventBridge: event patterns, what a rule's SQS targets receive, and PutEvents' refusals.
+
+Each difference from AWS is named where it is fixed, with AWS's source; docs/local-vs-aws.md
+("EventBridge locally") lists them. moto 5.2.5's matcher is right for most operators (exact
+values, arrays, prefix, suffix, equals-ignore-case, anything-but, numeric, exists, null and
+empty string, wildcard, ``$or``, nesting); :func:`matches` keeps its structure and fixes the
+four places it is not. The matcher has no dependency on moto: the pipe runner's filters are
+the same EventBridge patterns (docs/event-source-mapping.md).
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+import logging
+import re
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from orderflow_local.emulator.patches.core import ORIGINALS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+logger = logging.getLogger(__name__)
+
+# --- event patterns ----------------------------------------------------------------------------
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html
+
+#: A field the event does not have (``exists: false`` matches it; nothing else does).
+UNDEFINED: Any = object()
+
+
+def matches(pattern: Mapping[str, Any], event: Any) -> bool:
+    """Whether an EventBridge event pattern (parsed JSON) matches ``event``, as EventBridge decides.
+
+    moto 5.2.5's rules, with four fixes:
+
+    - a boolean is not a number: Python's ``True == 1`` let ``true`` match ``[1]``, ``numeric``
+      ranges and ``anything-but: [1]`` (the other way round too);
+    - numbers are compared by their JSON text, not their value: "300, 300.0, and 3.0e2 are not
+      considered equal" (eb-event-patterns.html); moto matched 300 with 300.0. The event is
+      already parsed, so 3.0e2 and 300.0 cannot be told apart here;
+    - an array of objects is matched field by field: ``{"items": {"sku": ["B"]}}`` matches
+      ``{"items": [{"sku": "A"}, {"sku": "B"}]}``, as every object's field joins one array
+      (moto did not look inside the objects);
+    - ``wildcard``'s ``*`` matches any characters, line breaks included (moto's ``.*`` stopped at one).
+    """
+    if not pattern:
+        return True
+    flat: dict[str, Any] = {}
+    _flatten(json.loads(json.dumps(event)), "", flat)
+    return _event_matches(flat, pattern, "")
+
+
+def _flatten(node: Any, prefix: str, out: dict[str, Any]) -> None:
+    """Leaf values by dotted path; an array of objects contributes each object's fields to one array."""
+    if isinstance(node, dict) and node:
+        for key, value in node.items():
+            _flatten(value, f"{prefix}.{key}" if prefix else key, out)
+    elif isinstance(node, list) and any(isinstance(item, dict) for item in node):
+        for item in node:
+            _flatten(item, prefix, out)
+    else:
+        _add(out, prefix, node)
+
+
+def _add(out: dict[str, Any], key: str, value: Any) -> None:
+    if key not in out:
+        out[key] = value
+        return
+    existing = out[key] if isinstance(out[key], list) else [out[key]]
+    out[key] = existing + (value if isinstance(value, list) else [value])
+
+
+def _event_matches(flat: dict[str, Any], node: Any, prefix: str) -> bool:
+    """moto's walk of the pattern: every field must match; ``$or`` needs one of its patterns."""
+    if not isinstance(node, dict):
+        return False
+    for key, value in node.items():
+        if key == "$or":
+            found = any(_event_matches(flat, alternative, prefix) for alternative in value)
+        elif isinstance(value, dict):
+            found = _event_matches(flat, value, f"{prefix}.{key}" if prefix else key)
+        elif isinstance(value, list):
+            found = _item_matches(flat.get(f"{prefix}.{key}" if prefix else key, UNDEFINED), value)
+        else:
+            found = False
+        if not found:
+            return False
+    return True
+
+
+def _item_matches(item: Any, filters: list[Any]) -> bool:
+    """Any of the field's filters matches; against an array, any of its values does."""
+    for wanted in filters:
+        if isinstance(wanted, dict):
+            if _named_filter_matches(item, wanted):
+                return True
+        elif item is not UNDEFINED and any(same(value, wanted) for value in _values(item)):
+            return True
+    return False
+
+
+def _values(item: Any) -> list[Any]:
+    return item if isinstance(item, list) else [item]
+
+
+def same(value: Any, wanted: Any) -> bool:
+    """An event value equals a pattern's value: same JSON type, and numbers with the same JSON text."""
+    if isinstance(value, bool) or isinstance(wanted, bool):
+        return isinstance(value, bool) and isinstance(wanted, bool) and value is wanted
+    if is_number(value) and is_number(wanted):
+        return json.dumps(value) == json.dumps(wanted)
+    return type(value) is type(wanted) and bool(value == wanted)
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number (a boolean is not one)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    "=": lambda a, b: a == b,
+    ">=": lambda a, b: a >= b,
+    ">": lambda a, b: a > b,
+}
+
+
+def _named_filter_matches(item: Any, pattern: Mapping[str, Any]) -> bool:
+    name, wanted = next(iter(pattern.items()))
+    if name == "exists":
+        return bool((item is not UNDEFINED) == wanted)
+    if item is UNDEFINED:
+        return False
+    return any(_value_passes(name, wanted, value) for value in _values(item))
+
+
+def _value_passes(name: str, wanted: Any, value: Any) -> bool:
+    """One event value against one operator (moto's, with booleans, numbers and wildcards fixed)."""
+    if name in ("prefix", "suffix"):
+        return _affix_matches(name, wanted, value)
+    if name == "equals-ignore-case":
+        options = wanted if isinstance(wanted, list) else [wanted]
+        return isinstance(value, str) and any(value.lower() == option.lower() for option in options)
+    if name == "numeric":
+        if not is_number(value):
+            return False
+        return all(_COMPARE[operator](value, bound) for operator, bound in zip(wanted[::2], wanted[1::2], strict=False))
+    if name == "anything-but":
+        if isinstance(wanted, list):
+            return not any(same(value, option) for option in wanted)
+        if isinstance(wanted, dict):
+            inner, inner_wanted = next(iter(wanted.items()))
+            return not _value_passes(inner, inner_wanted, value)
+        return not same(value, wanted)
+    if name == "cidr":
+        try:
+            return ipaddress.ip_address(value) in ipaddress.ip_network(wanted)
+        except (TypeError, ValueError):
+            return False
+    if name == "wildcard":
+        options = wanted if isinstance(wanted, list) else [wanted]
+        return any(_wildcard_matches(value, option) for option in options)
+    return True  # moto's answer for an operator it does not know
+
+
+def _affix_matches(name: str, wanted: Any, value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    test = str.startswith if name == "prefix" else str.endswith
+    if isinstance(wanted, dict) and "equals-ignore-case" in wanted:
+        return test(value.lower(), str(wanted["equals-ignore-case"]).lower())
+    options = wanted if isinstance(wanted, list) else [wanted]
+    return any(test(value, option) for option in options)
+
+
+def _wildcard_matches(value: Any, pattern: str) -> bool:
+    """``*`` is any run of characters (line breaks too); ``\\*`` and ``\\\\`` are the characters themselves."""
+    if not isinstance(value, str):
+        return False
+    regex = []
+    position = 0
+    while position < len(pattern):
+        char = pattern[position]
+        if char == "\\" and pattern[position + 1 : position + 2] in ("*", "\\"):
+            regex.append(re.escape(pattern[position + 1]))
+            position += 2
+            continue
+        regex.append(".*" if char == "*" else re.escape(char))
+        position += 1
+    return re.fullmatch("".join(regex), value, re.DOTALL) is not None
+
+
+def _event_patterns_match_as_eventbridge_does() -> None:
+    from moto.events.models import EventPattern
+
+    ORIGINALS["EventPattern.matches_event"] = EventPattern.matches_event
+
+    def matches_event(self: Any, event: Any) -> bool:
+        return matches(self._pattern, event)
+
+    EventPattern.matches_event = matches_event  # type: ignore[method-assign]
+
+
+# --- what a rule delivers ----------------------------------------------------------------------
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-targets.html ("Input, InputPath,
+# and InputTransformer are ... mutually exclusive"), eb-transform-target-input.html, eb-rules.html.
+
+
+def _rules_deliver_as_eventbridge_does() -> None:
+    """A rule fires only when enabled, and an SQS target receives what the target says.
+
+    moto 5.2.5 differs in four ways, fixed here:
+
+    - a ``DISABLED`` rule still fired (moto never reads ``State`` when delivering);
+    - ``Input`` and ``InputPath`` were ignored: the target got the whole event. AWS: ``Input``
+      (constant JSON) replaces the event, ``InputPath`` (a JSON path, such as ``$.detail``)
+      passes only that part of it;
+    - ``InputTransformer``: moto pasted a string value outside quotes without them (AWS's own
+      example ``{"state": <state>}`` gives ``{"state": "RUNNING"}``; moto failed the whole
+      PutEvents call on the invalid JSON), and knew neither ``aws.events.rule-arn``,
+      ``aws.events.rule-name`` nor ``aws.events.event``; ``aws.events.event.ingestion-time``
+      was a Unix time, not ISO 8601. A template that is not JSON (plain text) is delivered as text;
+    - one target's failure (a queue deleted, a body SQS refuses, a target type moto cannot
+      deliver to) failed the whole PutEvents call, and the entries after it were never put.
+      On AWS the call succeeds and the failure is the target's (a failed invocation, retried,
+      then dropped or sent to the target's dead-letter queue); here it is logged and the
+      other targets and entries are delivered.
+
+    The whole event a target receives now carries ``account`` too (moto left it out). Targets
+    other than SQS queues are delivered by moto, as before, one at a time.
+    """
+    from moto.events.models import Rule
+
+    send_to_targets = Rule.send_to_targets
+    ORIGINALS["Rule.send_to_targets"] = send_to_targets
+
+    def deliver(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        if str(self.state).upper() == "DISABLED":
+            return
+        if not self.event_pattern.matches_event(original_event):
+            return
+        for target in list(self.targets):
+            try:
+                if _service(target) == "sqs":
+                    _send_to_sqs(self, target, original_event, transform_input=transform_input)
+                else:
+                    alone = copy.copy(self)
+                    alone.targets = [target]
+                    send_to_targets(alone, original_event, transform_input)
+            except Exception as error:  # noqa: BLE001 - on AWS a target's failure never fails PutEvents
+                logger.warning(
+                    "EventBridge rule %s could not deliver event %s to target %s (%s): %s",
+                    self.name,
+                    original_event.get("id"),
+                    target.get("Id"),
+                    target.get("Arn"),
+                    error,
+                )
+
+    Rule.send_to_targets = deliver  # type: ignore[method-assign]
+
+
+def _service(target: Mapping[str, Any]) -> str:
+    parts = str(target.get("Arn", "")).split(":")
+    return parts[2] if len(parts) > 5 and parts[0] == "arn" else ""
+
+
+def _send_to_sqs(rule: Any, target: Mapping[str, Any], event: dict[str, Any], *, transform_input: bool) -> None:
+    """moto's delivery to a queue (the rule's account and region; FIFO needs content-based deduplication)."""
+    from moto.sqs.models import sqs_backends
+
+    body = target_input(rule, target, event) if transform_input else json.dumps(delivered_event(rule, event))
+    backend = sqs_backends[rule.account_id][rule.region_name]
+    queue_name = str(target["Arn"]).split(":", 5)[5]
+    group_id = (target.get("SqsParameters") or {}).get("MessageGroupId")
+    if group_id:
+        attributes = backend.get_queue_attributes(queue_name=queue_name, attribute_names=["ContentBasedDeduplication"])
+        if attributes["ContentBasedDeduplication"] == "false":
+            # moto's warning and behaviour, kept: AWS requires content-based deduplication here
+            # (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_SqsParameters.html).
+            warnings.warn(
+                "To let EventBridge send messages to your SQS FIFO queue, you must enable content-based deduplication.",
+                stacklevel=2,
+            )
+            return
+    backend.send_message(queue_name=queue_name, message_body=body, group_id=group_id)
+
+
+#: The fields of an event as EventBridge delivers it, in its order (eb-events.html).
+EVENT_FIELDS = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail")
+
+
+def delivered_event(rule: Any, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The event a target receives: EventBridge's fields, ``time`` in ISO 8601 (moto keeps a Unix time)."""
+    delivered = {name: event[name] for name in EVENT_FIELDS if name in event}
+    delivered.setdefault("version", "0")
+    delivered.setdefault("account", rule.account_id)
+    delivered["time"] = iso_time(event.get("time"))
+    if "replay-name" in event:
+        delivered["replay-name"] = event["replay-name"]
+    return delivered
+
+
+def iso_time(value: Any) -> Any:
+    """A Unix time as EventBridge writes times (``2015-11-11T21:29:54Z``); text is kept as it is."""
+    from moto.core.utils import iso_8601_datetime_without_milliseconds, utcfromtimestamp
+
+    if is_number(value):
+        return iso_8601_datetime_without_milliseconds(utcfromtimestamp(float(value)))  # type: ignore[arg-type]
+    return value
+
+
+def target_input(rule: Any, target: Mapping[str, Any], event: Mapping[str, Any]) -> str:
+    """What the target receives (an SQS message body), from its ``Input``, ``InputPath`` or ``InputTransformer``."""
+    delivered = delivered_event(rule, event)
+    if "Input" in target:
+        return str(target["Input"])
+    if "InputPath" in target:
+        found = evaluate_path(delivered, str(target["InputPath"]))
+        return json.dumps(None if found is UNDEFINED else found)
+    transformer = target.get("InputTransformer")
+    if transformer:
+        reserved = {
+            "aws.events.rule-arn": rule.arn,
+            "aws.events.rule-name": rule.name,
+            "aws.events.event.ingestion-time": iso_time(event.get("ingestion-time")),
+            "aws.events.event": {name: value for name, value in delivered.items() if name != "detail"},
+            "aws.events.event.json": delivered,
+        }
+        variables = {
+            name: evaluate_path(delivered, str(path)) for name, path in (transformer.get("InputPathsMap") or {}).items()
+        }
+        return render_template(str(transformer.get("InputTemplate", "")), {**variables, **reserved})
+    return json.dumps(delivered)
+
+
+_SEGMENT = re.compile(r"\.([^.\[\]]+)|\[(\d+|\*)\]")
+
+
+def evaluate_path(document: Any, path: str) -> Any:
+    """The value at a JSON path (``$``, ``$.detail``, ``$.a.b[0]``, ``$.a[*].b``), or :data:`UNDEFINED`.
+
+    EventBridge supports dot notation, dashes, underscores, alphanumerics, array indices and
+    wildcards (eb-transform-target-input.html); a wildcard makes the value the list of what it reaches.
+    """
+    if not path.startswith("$"):
+        return UNDEFINED
+    values = [document]
+    wildcard = False
+    position = 1
+    while position < len(path):
+        match = _SEGMENT.match(path, position)
+        if match is None:
+            return UNDEFINED
+        name, index = match.groups()
+        segment = name if name is not None else index
+        found: list[Any] = []
+        for value in values:
+            if segment == "*":
+                wildcard = True
+                found.extend(value.values() if isinstance(value, dict) else value if isinstance(value, list) else [])
+            elif isinstance(value, dict) and segment in value:
+                found.append(value[segment])
+            elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
+                found.append(value[int(segment)])
+        values = found
+        position = match.end()
+    if wildcard:
+        return values
+    return values[0] if values else UNDEFINED
+
+
+_PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
+
+
+def render_template(template: str, values: Mapping[str, Any]) -> str:
+    """An input template with its placeholders filled, as eb-transform-target-input.html describes.
+
+    Outside a JSON string a value goes in as JSON: "EventBridge automatically adds quotes to
+    string variable values" (``<state>`` gives ``"RUNNING"``), an object or array goes in as
+    it is. Inside a string a value goes in as text: a string "not escaped" ("EventBridge
+    doesn't escape values extracted by Input Path"), an object or array without its quotes
+    ("EventBridge removes any internal quotes to ensure a valid string"), a number as its
+    digits. A variable whose path matched nothing "isn't created and won't appear in the
+    output": it is replaced by nothing. A placeholder that names no variable stays as it is.
+    """
+    out: list[str] = []
+    in_string = False
+    position = 0
+    while position < len(template):
+        char = template[position]
+        if char == "<":
+            match = _PLACEHOLDER.match(template, position)
+            if match and match.group(1) in values:
+                out.append(_inserted(values[match.group(1)], in_string=in_string))
+                position = match.end()
+                continue
+        if in_string and char == "\\" and position + 1 < len(template):
+            out.append(template[position : position + 2])
+            position += 2
+            continue
+        if char == '"':
+            in_string = not in_string
+        out.append(char)
+        position += 1
+    return "".join(out)
+
+
+def _inserted(value: Any, *, in_string: bool) -> str:
+    if value is UNDEFINED:
+        return ""
+    if not in_string:
+        return json.dumps(value)
+    if isinstance(value, str):
+        return value
+    text = json.dumps(value)
+    return text.replace('"', "") if isinstance(value, (dict, list)) else text
+
+
+# --- PutEvents ---------------------------------------------------------------------------------
+# https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html
+# https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEventsResultEntry.html
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html
+
+#: The most a PutEvents call's entries may hold together, measured as AWS documents it. AWS
+#: raised it from 256 KB to 1 MB on 2026-01-29
+#: (https://aws.amazon.com/blogs/compute/more-room-to-build-serverless-services-now-support-payloads-up-to-1-mb/).
+MAX_REQUEST_BYTES = 1_048_576
+#: What a ``Time`` counts towards an entry's size, whatever its value.
+TIME_BYTES = 14
+OVER_THE_LIMIT = "Total size of the entries in the request is over the limit."
+
+
+def entry_size(entry: Mapping[str, Any]) -> int:
+    """A ``PutEventsRequestEntry``'s size, as AWS computes it (eb-putevent-size.html).
+
+    ``Time`` (if given) is 14 bytes; ``Source``, ``DetailType``, ``Detail`` and each of the
+    ``Resources`` count the bytes of their UTF-8 encoding. ``EventBusName`` and
+    ``TraceHeader`` do not count.
+    """
+    size = TIME_BYTES if entry.get("Time") is not None else 0
+    for name in ("Source", "DetailType", "Detail"):
+        size += len(str(entry.get(name) or "").encode("utf-8"))
+    return size + sum(len(str(resource).encode("utf-8")) for resource in entry.get("Resources") or [] if resource)
+
+
+def malformed_detail(entry: Mapping[str, Any]) -> dict[str, str] | None:
+    """The per-entry error for a ``Detail`` that is JSON but not a JSON object, or None.
+
+    moto 5.2.5 accepted such an entry (with a Python warning) and put it on the bus.
+    EventBridge refuses it in place: ``MalformedDetail``, "Detail is malformed."
+    (PutEventsResultEntry: MalformedDetail, "The JSON provided is not valid"). Entries that
+    lack ``Source``, ``DetailType`` or ``Detail`` (``InvalidArgument``) or whose ``Detail``
+    is not JSON at all (``MalformedDetail``) moto already refuses as AWS does.
+    """
+    if not (entry.get("Source") and entry.get("DetailType") and entry.get("Detail")):
+        return None
+    try:
+        detail = json.loads(entry["Detail"])
+    except (TypeError, ValueError):
+        return None  # moto's own MalformedDetail
+    if isinstance(detail, dict):
+        return None
+    # moto warned here; the warning's start is kept (its own test listens for it), the rest is ours.
+    warnings.warn(
+        f"EventDetail should be of type dict: EventBridge refuses a {type(detail).__name__} Detail (MalformedDetail)",
+        stacklevel=3,
+    )
+    return {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
+
+
+def _put_events_refuses_what_eventbridge_refuses() -> None:
+    """PutEvents refuses entries and calls as EventBridge does; the valid entries of a call are still put.
+
+    moto 5.2.5 put an entry whose ``Detail`` is a JSON array, string or number (EventBridge:
+    ``MalformedDetail`` for that entry, :func:`malformed_detail`), and had no size limit.
+    EventBridge measures every entry (:func:`entry_size`) and refuses the whole call when they
+    add up to more than :data:`MAX_REQUEST_BYTES`: ``ValidationException``, "Total size of the
+    entries in the request is over the limit.", nothing put. More than 10 entries stays moto's
+    ``ValidationException`` (the whole call), as on AWS.
+    """
+    from moto.events.exceptions import ValidationException
+    from moto.events.models import EventsBackend
+
+    put_events = EventsBackend.put_events
+    ORIGINALS["EventsBackend.put_events"] = put_events
+
+    def checked_put_events(self: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if len(events) > 10:
+            return put_events(self, events)  # moto's ValidationException for the whole call
+        if sum(entry_size(entry) for entry in events) > MAX_REQUEST_BYTES:
+            raise ValidationException(OVER_THE_LIMIT)
+        refusals = [malformed_detail(entry) for entry in events]
+        accepted = [entry for entry, refusal in zip(events, refusals, strict=True) if refusal is None]
+        results = iter(put_events(self, accepted) if accepted else [])
+        return [refusal if refusal is not None else next(results) for refusal in refusals]
+
+    EventsBackend.put_events = checked_put_events  # type: ignore[method-assign]
