@@ -226,6 +226,13 @@ class FilterPattern(EventPattern):  # type: ignore[misc,unused-ignore]  # moto i
       ranges; here a boolean matches only a boolean;
     - arrays of objects: moto does not look inside them, so ``{"L": {"S": ["x"]}}`` never matched
       ``{"L": [{"S": "x"}]}``; EventBridge flattens them (every object's field joins one array).
+
+    The emulator's EventBridge rules match with ``orderflow_local.emulator.patches.events.matches``,
+    which fixes these two and two more (a number is compared by its JSON text, so 300 is not
+    300.0; a wildcard's ``*`` crosses line breaks) and also keeps ``true`` apart from a pattern's
+    ``1``. This filter should be that matcher, but orderflow_local's layout does not let
+    lambda_runtime import the emulator (tests/unit/test_layout.py);
+    tests/unit/test_pipe_transform.py marks where the two still differ.
     """
 
     def matches_event(self, event: Any) -> bool:
