@@ -76,8 +76,8 @@ class Target:
     def _endpoint(self) -> str | None:
         return None if self.is_real_aws else self.endpoint_url
 
-    def _client(self, service: str) -> Any:
-        config = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=3)
+    def _client(self, service: str, config: Config | None = None) -> Any:
+        config = config or Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=3)
         try:  # a client resolves the credentials when it is made
             return self._session.client(service, endpoint_url=self._endpoint(), config=config)  # type: ignore[call-overload]
         except PartialCredentialsError as exc:
@@ -104,6 +104,16 @@ class Target:
     def pipes(self) -> Any:  # EventBridge Pipes (no boto3-stubs for it in the dev dependencies yet)
         return self._client("pipes")
 
+    def sts(self) -> Any:
+        return self._client("sts")
+
+    def cloudformation(self) -> Any:
+        return self._client("cloudformation")
+
+    def lambda_(self, config: Config | None = None) -> Any:
+        """Lambda; ``config`` replaces the default (Invoke wants no retries, as a retry could run it twice)."""
+        return self._client("lambda", config)
+
     def item_reader(self, table_name: str) -> Callable[[str, str], dict[str, Any] | None]:
         """Reads an order by key (a consistent read), as plain Python values."""
         from orderflow_local.ops.dlq import table_reader
@@ -124,19 +134,25 @@ class Target:
 
         return translate(find, self, f"queue {name}")
 
-    def destination(self, *, queue_url: str | None = None, topic_arn: str | None = None) -> Destination:
-        """Where producers send: the given queue or topic, else the stack's topic if it has one, else its queue."""
+    def destination(
+        self, *, queue_url: str | None = None, topic_arn: str | None = None, bus_name: str | None = None
+    ) -> Destination:
+        """Where producers send: the given queue, topic or bus, else the stack's ingress bus if it has
+        one, else its topic if it has one, else its queue."""
         from orderflow_local.ops.producer import Destination, find_destination
 
-        if queue_url or topic_arn:
-            return Destination(queue_url=queue_url) if queue_url else Destination(topic_arn=topic_arn)
+        given = [option for option in (queue_url, topic_arn, bus_name) if option]
+        if len(given) > 1:
+            raise CliError("give one of --queue-url, --topic-arn and --event-bus-name, not several")
+        if given:
+            return Destination(queue_url=queue_url, topic_arn=topic_arn, bus_name=bus_name)
 
         def find() -> Destination:
             try:
-                return find_destination(self.sqs(), self.sns())
+                return find_destination(self.sqs(), self.sns(), self.events())
             except LookupError:
                 raise CliError(
-                    f"found no OrderEvents topic and no OrderCreatedQueue at {self.describe()}: "
+                    f"found no OrderIngress bus, no OrderEvents topic and no OrderCreatedQueue at {self.describe()}: "
                     "is the stack deployed there?"
                 ) from None
 

@@ -104,9 +104,14 @@ def run_demo(
     stack = start(local)
     try:
         outputs = stack.outputs
-        topic = outputs.get("TopicArn")
+        topic, bus = outputs.get("TopicArn"), outputs.get("IngressBusName")
         route = f"topic {topic} -> queue" if topic else "queue"
-        console.print(f"AWS endpoint {stack.endpoint}; {route} {outputs['QueueUrl']}")
+        if bus:
+            route = f"event bus {bus} -> OrderCreated to queue {outputs['QueueUrl']}, OrderCancelled to queue"
+            route += f" {outputs['CancellationQueueUrl']}"
+            console.print(f"AWS endpoint {stack.endpoint}; {route}")
+        else:
+            console.print(f"AWS endpoint {stack.endpoint}; {route} {outputs['QueueUrl']}")
         plan = plan_traffic(
             orders, seed=seed, cancel_rate=CANCEL_RATE, run=f"{seed:04d}{int(time.time()) % 100000:05d}"
         )
@@ -124,16 +129,23 @@ def run_demo(
                 )
             )
         sqs, dynamodb, sns = stack.emulator.sqs(), stack.emulator.dynamodb(), stack.emulator.sns()
+        events = stack.emulator.events() if bus else None
+        refused: dict[int, str] = {}
         with _progress(console) as progress:
             task = progress.add_task("sending", total=len(plan.messages))
             began = time.time()
             sent_at: dict[int, float] = {}
             for start_index in range(0, len(plan.messages), 50):
                 chunk = plan.messages[start_index : start_index + 50]
-                times = send(sqs, outputs["QueueUrl"], chunk, sns=sns, topic_arn=topic)
+                chunk_refused: dict[int, str] = {}
+                times = send(
+                    sqs, outputs["QueueUrl"], chunk, sns=sns, topic_arn=topic, events=events, bus_name=bus,
+                    refused=chunk_refused if bus else None,
+                )  # fmt: skip
                 sent_at.update({start_index + index: at for index, at in times.items()})
+                refused.update({start_index + index: why for index, why in chunk_refused.items()})
                 progress.advance(task, len(chunk))
-            drained = _wait_for_drain(stack, progress, total=len(plan.messages), timeout=timeout)
+            drained = _wait_for_drain(stack, progress, total=len(plan.messages) - len(refused), timeout=timeout)
             elapsed = time.time() - began
         verdict = verify(
             plan,
@@ -142,7 +154,14 @@ def run_demo(
             sqs=sqs,
             dlq_url=outputs["DLQUrl"],
             sent_at=sent_at,
+            more_dlq_urls=tuple(url for name, url in outputs.items() if name == "CancellationDLQUrl"),
+            refused=refused,
         )
+        if refused:
+            console.print(
+                f"The bus refused {len(refused)} of the mistaken messages at the producer (EventBridge takes only a "
+                "JSON object as an event's detail): they were never sent, and the producer was told why."
+            )
         counts = {k: plan.count(k) for k in ("valid", "cancel", "duplicate", "malformed", "invalid")}
         counts["cancel_first"] = plan.cancelled_first
         _report(
@@ -165,7 +184,7 @@ def _progress(console: Console) -> Progress:
 
 def _wait_for_drain(stack: LocalStack, progress: Progress, *, total: int, timeout: float) -> bool:
     sqs = stack.emulator.sqs()
-    queue_url = stack.outputs["QueueUrl"]
+    queue_urls = [mapping.config.queue_url for mapping in stack.mappings]  # every consumer's queue
     task = progress.add_task("processing", total=total)
     deadline = time.monotonic() + timeout
     quiet_polls = 0
@@ -173,12 +192,15 @@ def _wait_for_drain(stack: LocalStack, progress: Progress, *, total: int, timeou
         stats = [mapping.stats for mapping in stack.mappings]
         settled = sum(s.deleted for s in stats)
         progress.update(task, completed=min(total, settled))
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        )["Attributes"]
-        waiting = int(attributes["ApproximateNumberOfMessages"]) + int(
-            attributes["ApproximateNumberOfMessagesNotVisible"]
-        )
+        waiting = 0
+        for queue_url in queue_urls:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=queue_url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            waiting += int(attributes["ApproximateNumberOfMessages"]) + int(
+                attributes["ApproximateNumberOfMessagesNotVisible"]
+            )
         in_flight = sum(s.in_flight for s in stats)
         quiet_polls = quiet_polls + 1 if waiting == 0 and in_flight == 0 else 0
         if quiet_polls >= 2:

@@ -294,9 +294,8 @@ def _aws_function_name(target: Target, function: str) -> str:
 
 
 def _aws_client(target: Target, service: str, config: Any = None) -> Any:
-    """A client of ``service`` where ``target`` talks, with its session and credentials (Target has no
-    public client for STS, Lambda or CloudFormation: its private ones are used until it has)."""
-    if config is None:
-        return target._client(service)
-    session = target._session
-    return translate(lambda: session.client(service, config=config), target, service)  # type: ignore[call-overload]
+    """A client of ``service`` where ``target`` talks, with its session and credentials."""
+    clients = {"sts": target.sts, "cloudformation": target.cloudformation}
+    if service == "lambda":
+        return translate(lambda: target.lambda_(config), target, service)
+    return clients[service]()

@@ -1,10 +1,9 @@
-"""`orderflow send` and `orderflow cancel`: order events put on the stack's topic or queue, as a producer does."""
+"""`orderflow send` and `orderflow cancel`: order events put on the stack's bus, topic or queue, as a producer does."""
 
 from __future__ import annotations
 
 import json
 import sys
-from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,9 +16,13 @@ from orderflow_cli.common import EndpointOption, console, fail
 SEED_ORDER = Path(__file__).resolve().parent / "samples" / "seed_order.json"
 
 QueueUrlOption = Annotated[
-    str | None, typer.Option(help="Send to this queue (default: the stack's topic if it has one, else its queue).")
+    str | None,
+    typer.Option(help="Send to this queue (default: the stack's ingress bus, else its topic, else its queue)."),
 ]
 TopicArnOption = Annotated[str | None, typer.Option(help="Publish to this SNS topic (default: found as above).")]
+BusOption = Annotated[
+    str | None, typer.Option("--event-bus-name", help="Put events on this EventBridge bus (default: found as above).")
+]
 
 
 def send(
@@ -33,6 +36,7 @@ def send(
     endpoint_url: EndpointOption = LOCAL_ENDPOINT,
     queue_url: QueueUrlOption = None,
     topic_arn: TopicArnOption = None,
+    bus_name: BusOption = None,
 ) -> None:
     """Send events to the stack, bodies exactly as given, as a producer does.
 
@@ -45,10 +49,13 @@ def send(
     the DLQ). To send an array as one body, wrap it in another: [[1, 2]]. Anything that is not a
     JSON array (an object, a number, text that is not JSON) is one message, sent exactly as read.
 
-    It publishes to the OrderEvents topic when the stack has one (-c fanout=true), else sends
-    to the queue; each event carries an eventType message attribute, and on a FIFO stack its
-    orderId as the message group (-c fifo=true: the same body sent twice within 5 minutes is
-    delivered once, as SQS deduplicates a FIFO queue's messages by content).
+    It puts events on the OrderIngress bus when the stack has one (-c ingress=eventbridge: the
+    detail-type is the body's eventType, and the bus refuses a body that is not a JSON object,
+    as EventBridge does: that one is reported, not sent). Else it publishes to the OrderEvents
+    topic when the stack has one (-c fanout=true), else sends to the queue; each event carries
+    an eventType message attribute, and on a FIFO stack its orderId as the message group
+    (-c fifo=true: the same body sent twice within 5 minutes is delivered once, as SQS
+    deduplicates a FIFO queue's messages by content).
     """
     target = Target(endpoint_url)
     try:
@@ -59,11 +66,12 @@ def send(
         raise fail(f"{'stdin' if source == '-' else source} is an empty JSON array: there is no event to send")
     sent = 0
     try:
-        destination = target.destination(queue_url=queue_url, topic_arn=topic_arn)
+        destination = target.destination(queue_url=queue_url, topic_arn=topic_arn, bus_name=bus_name)
         via = f" via topic {destination.topic_arn.rsplit(':', 1)[-1]}" if destination.topic_arn else ""
-        sqs, sns = target.sqs(), target.sns()
+        via = f" via event bus {destination.bus_name}" if destination.bus_name else via
+        sqs, sns, events = target.sqs(), target.sns(), target.events()
         for body in bodies:
-            message_id = _send_one(target, destination, body, sqs=sqs, sns=sns)
+            message_id = _send_one(target, destination, body, sqs=sqs, sns=sns, events=events)
             sent += 1
             console.print(f"sent {message_id} ({len(body.encode())} bytes){via}")
     except CliError as exc:
@@ -75,10 +83,16 @@ def send(
         raise fail(str(exc)) from None
 
 
-def _send_one(target: Target, destination: Any, body: str, *, sqs: Any, sns: Any) -> str:
+def _send_one(target: Target, destination: Any, body: str, *, sqs: Any, sns: Any, events: Any = None) -> str:
     from orderflow_local.ops import producer
 
-    return translate(partial(producer.send, destination, body, sqs=sqs, sns=sns), target, "send")
+    def send_it() -> str:
+        try:
+            return producer.send(destination, body, sqs=sqs, sns=sns, events=events)
+        except RuntimeError as exc:  # the bus refused the entry (a detail that is not a JSON object)
+            raise CliError(str(exc)) from None
+
+    return translate(send_it, target, "send")
 
 
 def _bodies(source: str | None) -> list[str]:
@@ -132,6 +146,7 @@ def cancel(
     endpoint_url: EndpointOption = LOCAL_ENDPOINT,
     queue_url: QueueUrlOption = None,
     topic_arn: TopicArnOption = None,
+    bus_name: BusOption = None,
     table_name: Annotated[str, typer.Option(help="The orders table, to look CREATED_AT up.")] = TABLE_NAME,
     wait: Annotated[
         float,
@@ -172,8 +187,8 @@ def cancel(
         except PermanentError as error:
             raise fail(f"not a valid cancellation: {error.reason}", 2) from None
         raw = json.dumps(event)
-        destination = target.destination(queue_url=queue_url, topic_arn=topic_arn)
-        message_id = _send_one(target, destination, raw, sqs=target.sqs(), sns=target.sns())
+        destination = target.destination(queue_url=queue_url, topic_arn=topic_arn, bus_name=bus_name)
+        message_id = _send_one(target, destination, raw, sqs=target.sqs(), sns=target.sns(), events=target.events())
     except CliError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:  # while waiting for the order: nothing was sent

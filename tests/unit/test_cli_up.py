@@ -307,7 +307,20 @@ def test_help_lists_running_the_stack_first_then_using_it_then_measuring_it(args
     result = CliRunner().invoke(app, args, prog_name="orderflow", env={"COLUMNS": "200"})
     listed = result.output.split("Commands:", 1)[1].splitlines()
     names = [line.split()[0] for line in listed if line.startswith("  ") and line.split()]
-    assert names == ["up", "demo", "send", "cancel", "orders", "dlq", "logs", "events", "status", "bench", "cost"]
+    assert names == [
+        "up",
+        "demo",
+        "send",
+        "cancel",
+        "invoke",
+        "orders",
+        "dlq",
+        "logs",
+        "events",
+        "status",
+        "bench",
+        "cost",
+    ]
 
 
 # --- half a key pair --------------------------------------------------------------------------------

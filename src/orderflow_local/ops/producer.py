@@ -1,7 +1,9 @@
 """How producers send order events, whatever the stack's topology (-c fifo, -c fanout).
 
-- **Where**: to the ``OrderEvents`` topic when the stack has one (fan-out), else to the
-  order queue. On a FIFO stack both end in ``.fifo``.
+- **Where**: to the ``OrderIngress`` bus when the stack has one (``-c ingress=eventbridge``:
+  PutEvents, detail-type = the event's type, detail = the body), else to the ``OrderEvents``
+  topic when it has one (fan-out), else to the order queue. On a FIFO stack the last two end
+  in ``.fifo``.
 - **Message attribute** ``eventType``: the event's type, read from the body (``OrderCreated``
   when the body names none). SNS subscription filter policies match it: the notifications
   queue receives only ``OrderCancelled``. The body stays authoritative for the handler.
@@ -24,9 +26,14 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
+    EventsClient = Any  # no boto3-stubs for EventBridge in the dev dependencies yet
+
 QUEUE_NAME = "OrderCreatedQueue"
 DLQ_NAME = "OrderCreatedDLQ"
 TOPIC_NAME = "OrderEvents"
+BUS_NAME = "OrderIngress"
+#: The ``source`` of the events producers put on the ingress bus (its rules route on detail-type only).
+PRODUCER_SOURCE = "orderflow.producer"
 EVENT_TYPE_ATTRIBUTE = "eventType"
 DEFAULT_EVENT_TYPE = "OrderCreated"
 UNIDENTIFIED_GROUP = "unidentified"
@@ -36,20 +43,23 @@ BATCH = 10
 
 @dataclass(frozen=True)
 class Destination:
-    """The queue, or the topic, that producers send to."""
+    """The queue, the topic or the event bus that producers send to."""
 
     queue_url: str | None = None
     topic_arn: str | None = None
+    bus_name: str | None = None
 
     def __post_init__(self) -> None:
-        if (self.queue_url is None) == (self.topic_arn is None):
-            raise ValueError("a destination is a queue URL or a topic ARN, exactly one of them")
+        if [self.queue_url, self.topic_arn, self.bus_name].count(None) != 2:
+            raise ValueError("a destination is a queue URL, a topic ARN or an event bus name, exactly one of them")
 
     @property
     def fifo(self) -> bool:
         return str(self.queue_url or self.topic_arn).endswith(".fifo")
 
     def describe(self) -> str:
+        if self.bus_name:
+            return f"event bus {self.bus_name}"
         return f"topic {self.topic_arn}" if self.topic_arn else f"queue {self.queue_url}"
 
 
@@ -78,8 +88,57 @@ def _addressing(destination: Destination, body: str) -> dict[str, Any]:
     return {"MessageAttributes": attributes, **({"MessageGroupId": group} if destination.fifo else {})}
 
 
-def send(destination: Destination, body: str, *, sqs: SQSClient, sns: SNSClient | None = None) -> str:
-    """Send one event; its message id."""
+def _put_entry(destination: Destination, body: str) -> dict[str, str]:
+    """A PutEvents entry: the body as the detail, its event type as the detail-type."""
+    event_type, _ = event_type_and_group(body)
+    return {
+        "EventBusName": str(destination.bus_name),
+        "Source": PRODUCER_SOURCE,
+        "DetailType": event_type if event_type and event_type.strip() else DEFAULT_EVENT_TYPE,
+        "Detail": body,
+    }
+
+
+def put_batch(
+    destination: Destination, bodies: list[str], events: EventsClient | None
+) -> tuple[list[str | None], dict[int, str]]:
+    """Put up to 10 bodies on the bus in one PutEvents: each event's id (None where refused), and
+    the refused ones by index, with EventBridge's ErrorCode (a detail that is not a JSON object is
+    refused: ``MalformedDetail``). The others are put whatever happens to the refused ones."""
+    if events is None:
+        raise ValueError("putting events on a bus needs an EventBridge client")
+    if len(bodies) > BATCH:
+        raise ValueError(f"a batch holds at most {BATCH} events")
+    response = events.put_events(Entries=[_put_entry(destination, body) for body in bodies])
+    ids: list[str | None] = []
+    refused: dict[int, str] = {}
+    for index, entry in enumerate(response.get("Entries", [])):
+        ids.append(entry.get("EventId"))
+        if entry.get("ErrorCode"):
+            refused[index] = f"{entry['ErrorCode']}: {entry.get('ErrorMessage', '')}".rstrip(": ")
+    return ids, refused
+
+
+def _put_events(destination: Destination, bodies: list[str], events: EventsClient | None) -> list[str | None]:
+    """Put the bodies on the bus; each event's id. Raises ``RuntimeError`` naming every refused entry."""
+    ids, refused = put_batch(destination, bodies, events)
+    if refused:
+        failed = [f"{index}: {reason}" for index, reason in refused.items()]
+        raise RuntimeError(f"{destination.describe()} refused events: {'; '.join(failed)}")
+    return ids
+
+
+def send(
+    destination: Destination,
+    body: str,
+    *,
+    sqs: SQSClient,
+    sns: SNSClient | None = None,
+    events: EventsClient | None = None,
+) -> str:
+    """Send one event; its message id (its event id on a bus)."""
+    if destination.bus_name is not None:
+        return str(_put_events(destination, [body], events)[0])
     if destination.topic_arn is not None:
         if sns is None:
             raise ValueError("sending to a topic needs an SNS client")
@@ -91,7 +150,12 @@ def send(destination: Destination, body: str, *, sqs: SQSClient, sns: SNSClient 
 
 
 def send_batch(
-    destination: Destination, bodies: list[str], *, sqs: SQSClient, sns: SNSClient | None = None
+    destination: Destination,
+    bodies: list[str],
+    *,
+    sqs: SQSClient,
+    sns: SNSClient | None = None,
+    events: EventsClient | None = None,
 ) -> list[str | None]:
     """Send up to 10 events in one request; each one's message id, or None where it was refused.
 
@@ -99,6 +163,8 @@ def send_batch(
     """
     if len(bodies) > BATCH:
         raise ValueError(f"a batch holds at most {BATCH} events")
+    if destination.bus_name is not None:
+        return _put_events(destination, bodies, events)
     ids: list[str | None] = [None] * len(bodies)
     failed: list[str] = []
     if destination.topic_arn is not None:
@@ -130,8 +196,18 @@ def _entry(destination: Destination, index: int, body: str, body_key: str) -> An
     return {"Id": str(index), body_key: body, **_addressing(destination, body)}
 
 
-def find_destination(sqs: SQSClient, sns: SNSClient | None) -> Destination:
-    """The stack's topic when it has one, else its queue (FIFO or standard); ``LookupError`` if neither."""
+def find_destination(sqs: SQSClient, sns: SNSClient | None, events: EventsClient | None = None) -> Destination:
+    """The stack's ingress bus when it has one, else its topic, else its queue (FIFO or standard);
+    ``LookupError`` if none."""
+    if events is not None:
+        from botocore.exceptions import ClientError
+
+        try:
+            events.describe_event_bus(Name=BUS_NAME)
+            return Destination(bus_name=BUS_NAME)
+        except ClientError as exc:  # no such bus; or, on AWS, no right to look: a stack without one, then
+            if exc.response.get("Error", {}).get("Code") not in ("ResourceNotFoundException", "AccessDeniedException"):
+                raise
     if sns is not None:
         topics = [topic["TopicArn"] for page in sns.get_paginator("list_topics").paginate() for topic in page["Topics"]]
         for name in (TOPIC_NAME, f"{TOPIC_NAME}.fifo"):

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from orderflow_local.ops.dlq import list_dead_letters
-from orderflow_local.ops.producer import Destination, send_batch
+from orderflow_local.ops.producer import Destination, put_batch, send_batch
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -197,18 +197,34 @@ def send(
     *,
     sns: SNSClient | None = None,
     topic_arn: str | None = None,
+    events: Any = None,
+    bus_name: str | None = None,
+    refused: dict[int, str] | None = None,
 ) -> dict[int, float]:
     """Send ``messages`` in batches of 10 as producers do (orderflow_local.ops.producer): to the
-    topic when ``topic_arn`` is given, else to the queue; with its group on FIFO. Return the
-    send time (epoch seconds) by index."""
-    destination = Destination(topic_arn=topic_arn) if topic_arn else Destination(queue_url=queue_url)
+    bus when ``bus_name`` is given, else to the topic when ``topic_arn`` is, else to the queue;
+    with its group on FIFO. Return the send time (epoch seconds) by index.
+
+    A bus refuses a body that is not a JSON object, as EventBridge does: those are not sent, and
+    go into ``refused`` (by index, with the bus's reason), which a bus destination requires.
+    """
+    if bus_name is not None:
+        destination = Destination(bus_name=bus_name)
+    else:
+        destination = Destination(topic_arn=topic_arn) if topic_arn else Destination(queue_url=queue_url)
+    if bus_name is not None and refused is None:
+        raise ValueError("sending to a bus needs a `refused` dict: the bus may refuse some bodies")
+    refusals: dict[int, str] = refused if refused is not None else {}
     sent_at: dict[int, float] = {}
     for start in range(0, len(messages), 10):
         chunk = messages[start : start + 10]
         now = time.time()
-        send_batch(destination, [m.body for m in chunk], sqs=sqs, sns=sns)
-        for n in range(len(chunk)):
-            sent_at[start + n] = now
+        if bus_name is not None:
+            _, chunk_refusals = put_batch(destination, [m.body for m in chunk], events)
+            refusals.update({start + n: reason for n, reason in chunk_refusals.items()})
+        else:
+            send_batch(destination, [m.body for m in chunk], sqs=sqs, sns=sns)
+        sent_at.update({start + n: now for n in range(len(chunk)) if start + n not in refusals})
     return sent_at
 
 
@@ -252,6 +268,8 @@ def verify(
     sqs: SQSClient,
     dlq_url: str,
     sent_at: dict[int, float] | None = None,
+    more_dlq_urls: tuple[str, ...] = (),
+    refused: dict[int, str] | None = None,
 ) -> Verdict:
     """Check the invariant against the table and the DLQ.
 
@@ -261,6 +279,10 @@ def verify(
     invalid message is in the DLQ with its reason and never stored. On a FIFO DLQ (``.fifo``:
     the stack's FIFO queues deduplicate by content) identical bodies sent together are one
     message, so each distinct rejected body is expected once.
+
+    With several consumers (the EventBridge ingress), ``more_dlq_urls`` are their DLQs, read as
+    one. A message the bus refused (``refused``, from :func:`send`) was never sent: it is counted
+    under the bus's reason and not looked for in a DLQ; only a rejected one may be refused.
     """
     from boto3.dynamodb.types import TypeDeserializer
 
@@ -268,7 +290,7 @@ def verify(
     verdict = Verdict()
     items = _scan(dynamodb, table_name)
     by_key = {(item["orderId"]["S"], item["createdAt"]["S"]): item for item in items}
-    dead = list_dead_letters(sqs, dlq_url, limit=1_000_000)
+    dead = [letter for url in (dlq_url, *more_dlq_urls) for letter in list_dead_letters(sqs, url, limit=1_000_000)]
     dead_bodies = Counter(letter.body for letter in dead)
     expected = plan.unique_valid
     cancels = plan.cancels
@@ -311,7 +333,14 @@ def verify(
     verdict.unexpected_items = len(set(by_key) - set(expected))
     for letter in dead:
         verdict.rejected_by_reason[letter.error_code or "RETRIES_EXHAUSTED"] += 1
-    rejected_bodies = Counter(message.body for message in plan.rejected)
+    refused = refused or {}
+    for index, reason in refused.items():
+        if plan.messages[index].kind in {"malformed", "invalid"}:
+            verdict.rejected_by_reason[f"refused by the bus: {reason.split(':', 1)[0]}"] += 1
+        else:
+            verdict.missing.append(f"message {index} ({plan.messages[index].kind}), refused by the bus: {reason}")
+    refused_bodies = Counter(plan.messages[index].body for index in refused)
+    rejected_bodies = Counter(message.body for message in plan.rejected) - refused_bodies
     deduplicated = dlq_url.endswith(".fifo")
     for body, needed in rejected_bodies.items():
         verdict.rejected_missing += max(0, (1 if deduplicated else needed) - dead_bodies[body])
