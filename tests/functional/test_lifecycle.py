@@ -353,7 +353,11 @@ def _check_outbox(images: list[dict[str, Any]], created: bool, cancelled: bool) 
         assert published == ([confirmed] if created else [])
 
 
-@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(plans=_lifecycles(), data=st.data())
 def test_the_final_table_does_not_depend_on_delivery_order(
     aws: EmulatedAws, plans: list[tuple[bool, bool, int, int]], data: st.DataObject
