@@ -24,6 +24,8 @@ PROCESSOR = EVENTS / "OrderProcessor"
 #: The template's event source mapping has a batching window (MaximumBatchingWindowInSeconds 5): with
 #: one, a record of a message without attributes has md5OfMessageAttributes null, not absent.
 TEMPLATE_BATCHING_WINDOW = 5
+#: The queue each function reads (OrderCancellationProcessor: in the EventBridge ingress, -c ingress=eventbridge).
+QUEUE_OF = {"OrderProcessor": "OrderCreatedQueue", "OrderCancellationProcessor": "OrderCancelledQueue"}
 
 
 def _event(path: Path) -> dict[str, Any]:
@@ -37,6 +39,7 @@ def _bodies(path: Path) -> list[dict[str, Any]]:
 def test_there_are_the_samples_the_readme_describes() -> None:
     readme = (EVENTS / "README.md").read_text()
     assert [path.relative_to(EVENTS).as_posix() for path in SAMPLES] == [
+        "OrderCancellationProcessor/order-cancelled.json",
         "OrderProcessor/invalid-order.json",
         "OrderProcessor/order-cancelled.json",
         "OrderProcessor/order-created.json",
@@ -72,7 +75,8 @@ def test_each_record_is_what_the_local_event_source_mapping_builds(path: Path) -
             batching_window=TEMPLATE_BATCHING_WINDOW,
         )
         assert record == built
-        assert record["eventSourceARN"] == f"arn:aws:sqs:{record['awsRegion']}:123456789012:OrderCreatedQueue"
+        queue = QUEUE_OF[path.parent.name]
+        assert record["eventSourceARN"] == f"arn:aws:sqs:{record['awsRegion']}:123456789012:{queue}"
         assert int(record["attributes"]["ApproximateFirstReceiveTimestamp"]) >= int(
             record["attributes"]["SentTimestamp"]
         )
@@ -88,6 +92,14 @@ def test_the_created_and_cancelled_samples_are_accepted_and_address_the_same_ord
     assert event_type_of(created).name == "OrderCreated"
     assert event_type_of(cancelled).name == "OrderCancelled"
     assert (cancellation.order_id, cancellation.created_at) == (order.order_id, order.created_at)
+
+
+def test_the_cancellation_processors_sample_is_the_order_processors_from_its_own_queue() -> None:
+    ours = _event(EVENTS / "OrderCancellationProcessor" / "order-cancelled.json")
+    theirs = _event(PROCESSOR / "order-cancelled.json")
+    for record in ours["Records"]:
+        record["eventSourceARN"] = record["eventSourceARN"].replace("OrderCancelledQueue", "OrderCreatedQueue")
+    assert ours == theirs  # the same cancellation: each function of the ingress takes any order event
 
 
 def test_the_invalid_sample_is_refused_by_the_parser_with_its_reasons() -> None:
