@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, SqsFifoPartialProcessor
 
+from orderflow.domain.errors import AwaitingOrderError
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -86,6 +88,17 @@ class ConcurrentBatchProcessor(BatchProcessor):
         super().__init__(*args, **kwargs)
         self._trace = trace
 
+    def _entire_batch_failed(self) -> bool:
+        """Every record failed, and not only because each waits for its order.
+
+        A batch of cancellations that all arrived before their orders (the EventBridge ingress
+        gives cancellations a queue of their own, so such batches happen) is waiting, not
+        broken: each record is reported for SQS to retry, and the invocation is no Lambda error
+        (FunctionErrors means "a dependency is down"). Any other failure in the batch counts.
+        """
+        waiting = all(isinstance(info[1], AwaitingOrderError) for info in self.exceptions)
+        return super()._entire_batch_failed() and not waiting
+
     def process(self) -> list[tuple[Any, ...]]:
         if len(self.records) <= 1:
             return super().process()  # in this thread: its trace entity is already current
@@ -101,7 +114,8 @@ def processor_for(event: dict[str, Any], *, tracer: Tracer | None = None) -> Bat
     An entirely failed batch raises (Powertools' default), so the invocation counts as a
     Lambda error: every record failing at once means something systemic (DynamoDB down,
     the DLQ unreachable), which must show on the Errors alarm, and Lambda backs off polling
-    instead of hammering the broken dependency. The messages are retried either way.
+    instead of hammering the broken dependency. The messages are retried either way. A batch
+    whose records all wait for their orders is not such a failure (see ``_entire_batch_failed``).
     Records on pool threads stay in ``tracer``'s trace when it traces.
     """
     records = event.get("Records") or [{}]

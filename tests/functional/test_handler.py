@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from orderflow import handler
 from orderflow.composition import Settings, build_runtime
 from orderflow.handler import lambda_handler
-from tests.support import EVENTS, FakeLambdaContext, body, seed_order, sqs_record
+from tests.support import EVENTS, FakeLambdaContext, body, cancellation, seed_order, sqs_record
 
 if TYPE_CHECKING:
     from tests.functional.conftest import EmulatedAws
@@ -147,6 +147,27 @@ def test_entirely_failed_batch_raises_so_lambda_counts_an_error(aws: EmulatedAws
     with pytest.raises(BatchProcessingError):
         _invoke(sqs_record(body(_order(1))), sqs_record(body(_order(2))))
     assert aws.count() == 0
+
+
+def test_a_batch_of_cancellations_all_waiting_for_their_orders_is_retried_without_an_error(aws: EmulatedAws) -> None:
+    # Given two cancellations whose orders are not stored yet (the EventBridge ingress's cancellation
+    # queue batches them together)
+    first, second = _order(1), _order(2)
+    records = [sqs_record(body(cancellation(first))), sqs_record(body(cancellation(second)))]
+    # When they arrive together, every record fails, for SQS to retry it, but the invocation is no error
+    response = _invoke(*records)
+    assert sorted(_failures(response)) == sorted(record["messageId"] for record in records)
+    # and each cancellation is recorded, waiting for its order
+    statuses = {key[0]: item["status"] for key, item in aws.items().items()}
+    assert statuses == {first["orderId"]: "AWAITING_ORDER", second["orderId"]: "AWAITING_ORDER"}
+
+
+def test_a_batch_failing_for_waiting_and_for_a_dependency_still_raises(aws: EmulatedAws) -> None:
+    aws.fail_calls(aws.dynamodb, "PutItem", "ThrottlingException", 400, when=lambda request: "ORD-T1" in request)
+    waiting = sqs_record(body(cancellation(_order(2))))
+    throttled = sqs_record(body(seed_order(orderId="ORD-T1")))
+    with pytest.raises(BatchProcessingError):
+        _invoke(waiting, throttled)
 
 
 def test_logs_are_structured_and_carry_ids_but_no_address(aws: EmulatedAws, monkeypatch: pytest.MonkeyPatch) -> None:
