@@ -95,6 +95,13 @@ class FollowWindow:
 
 
 def logs(
+    function: Annotated[
+        str | None,
+        typer.Argument(
+            help="The function whose logs to print (its log group /aws/lambda/FUNCTION): OrderProcessor by default, "
+            "OrderCancellationProcessor on a stack with -c ingress=eventbridge."
+        ),
+    ] = None,
     endpoint_url: EndpointOption = LOCAL_ENDPOINT,
     follow: Annotated[
         bool,
@@ -122,7 +129,9 @@ def logs(
             "looked up in the DLQ and its source message's lines are shown).",
         ),
     ] = None,
-    log_group: Annotated[str, typer.Option(help="The log group.")] = LOG_GROUP,
+    log_group: Annotated[
+        str | None, typer.Option(help=f"The log group, instead of FUNCTION's (default: {LOG_GROUP}).")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print each event as a JSON line, message unchanged.")
     ] = False,
@@ -133,6 +142,9 @@ def logs(
     stack by default or on AWS with --endpoint-url aws. Lambda's own JSON records are shown
     as the START, END and REPORT lines they stand for.
     """
+    if function and log_group:
+        raise fail("give FUNCTION or --log-group, not both", 2)
+    log_group = log_group or (f"/aws/lambda/{function}" if function else LOG_GROUP)
     target = Target(endpoint_url)
     try:
         pattern = _pattern(target, filter_text, message_id)

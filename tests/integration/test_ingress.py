@@ -139,6 +139,13 @@ def test_each_event_type_is_handled_by_its_own_function(stack: LocalStack) -> No
     for function in ("OrderProcessor", "OrderCancellationProcessor"):  # each has its own log group, written
         group = f"/aws/lambda/{function}"
         wait_until(lambda group=group: logs.describe_log_streams(logGroupName=group)["logStreams"], group, timeout=30)
+    # and `orderflow logs FUNCTION` reads the cancellation function's own lines
+    printed = CliRunner().invoke(app, ["logs", "OrderCancellationProcessor", "--endpoint-url", stack.endpoint])
+    assert printed.exit_code == 0, printed.output
+    assert order["orderId"] in printed.output
+    both = CliRunner().invoke(app, ["logs", "OrderProcessor", "--log-group", "/aws/lambda/X"])
+    assert both.exit_code == 2
+    assert "give FUNCTION or --log-group, not both" in both.output
 
 
 def test_an_event_no_rule_routes_lands_whole_in_the_ingress_dlq(stack: LocalStack) -> None:
