@@ -1,8 +1,8 @@
 """moto's own test suite for the services we patch, run with and without the patches.
 
 `make moto-suite` runs this: it downloads moto's source distribution for the pinned
-version (``orderflow_local.emulator.patches.PATCHED_VERSION``), runs its DynamoDB, SQS, SNS, STS and IAM
-authorization tests (the services and the core code we patch) twice in
+version (``orderflow_local.emulator.patches.PATCHED_VERSION``), runs its DynamoDB, SQS, SNS, STS, EventBridge
+and IAM authorization tests (the services and the core code we patch) twice in
 fresh interpreters, once on stock moto and once with :mod:`orderflow_local.emulator.patches`
 applied, and compares the outcome of every test. Any test whose outcome differs is
 listed and the run fails: a patch may change what moto costs, never what it does.
@@ -20,11 +20,14 @@ from pathlib import Path
 
 from orderflow_local.emulator.patches import PATCHED_VERSION
 
-#: moto's tests of what we patch: the DynamoDB, SQS and SNS models, and its IAM authorization (patches/iam.py).
+#: moto's tests of what we patch: the DynamoDB, SQS, SNS and EventBridge models (and S3's events, which moto
+#: delivers through EventBridge's rules), and its IAM authorization (patches/iam.py).
 SUITES = (
     "test_dynamodb",
     "test_sqs",
     "test_sns",
+    "test_events",
+    "test_s3/test_s3_eventbridge_integration.py",
     "test_sts",
     "test_core/test_auth.py",
     "test_core/test_auth_context_manager.py",
