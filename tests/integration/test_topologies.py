@@ -172,7 +172,7 @@ def test_send_and_cancel_commands_publish_to_the_topic(tmp_path: Path, synthesiz
 
 
 def test_commands_say_so_when_the_endpoint_has_no_stack(emulator: Any) -> None:
-    """An emulator with nothing deployed: no queue, no topic, under either topology's names."""
+    """An emulator with nothing deployed: no bus, no queue, no topic, under any topology's names."""
     from typer.testing import CliRunner
 
     from orderflow_cli.main import app
@@ -181,7 +181,7 @@ def test_commands_say_so_when_the_endpoint_has_no_stack(emulator: Any) -> None:
     endpoint = ["--endpoint-url", emulator.endpoint]
     sent = runner.invoke(app, ["send", *endpoint])
     assert sent.exit_code == 1
-    assert "found no OrderEvents topic and no OrderCreatedQueue" in sent.output
+    assert "found no OrderIngress bus, no OrderEvents topic and no OrderCreatedQueue" in sent.output
     listed = runner.invoke(app, ["dlq", "list", *endpoint])
     assert listed.exit_code == 1
     assert "neither OrderCreatedDLQ nor OrderCreatedDLQ.fifo exists" in listed.output
