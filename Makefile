@@ -66,7 +66,7 @@ test: lint
 	wait $$types; typed=$$?; cat $(VENV)/mypy.out; exit $$(( tests || typed ))
 
 # moto's own DynamoDB and SQS tests, with and without our patches, compared test by test
-# (downloads moto's sdist once into build/; 3 to 5 minutes, about 140 s of CPU; not part of `make test`).
+# (downloads moto's sdist once into build/; 5 to 9 minutes, about 280 s of CPU; not part of `make test`).
 moto-suite: $(STAMP)
 	$(BIN)/python -m orderflow_local.tools.moto_suite
 
