@@ -15,13 +15,14 @@ SRC = Path(__file__).parents[2] / "src"
 LOCAL = SRC / "orderflow_local"
 
 #: What each part of orderflow_local may import from the others (itself always). The shared
-#: helpers (processes, periodic) stay top-level modules; tools may import anything.
+#: helpers (processes, periodic, event_patterns) stay top-level modules; tools may import anything.
 ALLOWED: dict[str, set[str]] = {
     "processes": set(),
     "periodic": set(),
-    "emulator": {"processes"},
+    "event_patterns": set(),
+    "emulator": {"processes", "event_patterns"},
     "cloudwatch": {"periodic"},
-    "lambda_runtime": {"cloudwatch", "processes"},
+    "lambda_runtime": {"cloudwatch", "processes", "event_patterns"},
     "stack": {"emulator", "lambda_runtime", "cloudwatch", "periodic", "processes"},
     "ops": {"stack", "emulator", "lambda_runtime", "cloudwatch", "periodic", "processes"},
     "tools": {"emulator", "cloudwatch", "lambda_runtime", "stack", "ops", "periodic", "processes"},

@@ -21,7 +21,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from moto.events.models import EventPattern, EventPatternParser
+from moto.events.models import EventPatternParser
+
+from orderflow_local.event_patterns import matches
 
 #: A placeholder: a JSON path (``$`` or ``$.a.b[0]``) or a reserved ``aws.pipes.*`` variable.
 PLACEHOLDER = re.compile(r"<(\$(?:[.\[][^<>\s]*)?|aws\.pipes\.[A-Za-z.-]+)>")
@@ -194,90 +196,18 @@ def _insert(value: Any, *, in_string: bool) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-class _JsonBool:
-    """A JSON boolean in a matched record: equal only to a boolean pattern value, never a number.
-
-    Python's ``True == 1`` would let moto's matcher match ``true`` with ``[1]`` and with
-    ``{"numeric": [">", 0]}``; EventBridge keeps booleans and numbers apart.
-    """
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: bool) -> None:
-        self.value = value
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, _JsonBool):
-            return other.value is self.value
-        return isinstance(other, bool) and other is self.value
-
-    def __hash__(self) -> int:
-        return hash(self.value)
-
-
-class FilterPattern(EventPattern):  # type: ignore[misc,unused-ignore]  # moto is untyped
-    """moto's EventBridge pattern matcher, with two narrow fixes for EventBridge's semantics.
-
-    moto's own matching (``exists``, ``prefix``, ``suffix``, ``anything-but``, ``numeric``,
-    ``equals-ignore-case``, ``wildcard``, ``$or``, arrays of values) is used as it is. It differs
-    from EventBridge in two places, fixed here by preparing the record only:
-
-    - booleans: moto compares with Python's ``==``, so ``true`` matched ``[1]`` and numeric
-      ranges; here a boolean matches only a boolean;
-    - arrays of objects: moto does not look inside them, so ``{"L": {"S": ["x"]}}`` never matched
-      ``{"L": [{"S": "x"}]}``; EventBridge flattens them (every object's field joins one array).
-
-    The emulator's EventBridge rules match with ``orderflow_local.emulator.patches.events.matches``,
-    which fixes these two and two more (a number is compared by its JSON text, so 300 is not
-    300.0; a wildcard's ``*`` crosses line breaks) and also keeps ``true`` apart from a pattern's
-    ``1``. This filter should be that matcher, but orderflow_local's layout does not let
-    lambda_runtime import the emulator (tests/unit/test_layout.py);
-    tests/unit/test_pipe_transform.py marks where the two still differ.
-    """
-
-    def matches_event(self, event: Any) -> bool:
-        if not self._pattern:
-            return True
-        flat: dict[str, Any] = {}
-        _flatten(json.loads(json.dumps(event)), "", flat)
-        return bool(self._does_event_match(flat, self._pattern))
-
-
-def _flatten(node: Any, prefix: str, out: dict[str, Any]) -> None:
-    if isinstance(node, dict) and node:
-        for key, value in node.items():
-            _flatten(value, f"{prefix}.{key}" if prefix else key, out)
-    elif isinstance(node, list) and any(isinstance(item, dict) for item in node):
-        for item in node:
-            _flatten(item, prefix, out)
-    else:
-        _add(out, prefix, _prepare(node))
-
-
-def _prepare(value: Any) -> Any:
-    if isinstance(value, bool):
-        return _JsonBool(value)
-    if isinstance(value, list):
-        return [_prepare(item) for item in value]
-    return value
-
-
-def _add(out: dict[str, Any], key: str, value: Any) -> None:
-    if key not in out:
-        out[key] = value
-        return
-    existing = out[key] if isinstance(out[key], list) else [out[key]]
-    out[key] = existing + (value if isinstance(value, list) else [value])
-
-
 class RecordFilter:
-    """A pipe's ``FilterCriteria``: a record passes when any filter matches (or there are none)."""
+    """A pipe's ``FilterCriteria``: a record passes when any filter matches (or there are none).
+
+    Each filter is an EventBridge event pattern, matched by the emulator's own matcher
+    (:mod:`orderflow_local.event_patterns`): a pipe filters as a rule matches.
+    """
 
     def __init__(self, patterns: tuple[str, ...]) -> None:
-        self._patterns = [FilterPattern(raw, EventPatternParser(raw).parse()) for raw in patterns]
+        self._patterns = [json.loads(raw) for raw in patterns]
 
     def matches(self, record: dict[str, Any]) -> bool:
-        return not self._patterns or any(pattern.matches_event(record) for pattern in self._patterns)
+        return not self._patterns or any(matches(pattern, record) for pattern in self._patterns)
 
 
 def check_pattern(raw: str) -> None:
