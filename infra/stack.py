@@ -51,28 +51,9 @@ class OrderProcessingStack(Stack):
         key = PipelineKey(self, "Encryption", removal_policy=stage.removal_policy).key
         # A FIFO mapping has no batching window (AWS allows none on FIFO queues).
         batching_window = None if topology.fifo else BATCHING_WINDOW
-        queues = OrderQueues(
-            self,
-            "Queues",
-            key=key,
-            visibility_timeout=visibility_timeout_for(FUNCTION_TIMEOUT, batching_window or Duration.seconds(0)),
-            removal_policy=stage.removal_policy,
-            fifo=topology.fifo,
-        )
         table = OrdersTable(self, "Orders", key=key, removal_policy=stage.removal_policy).table
-        processor = OrderProcessor(
-            self,
-            "Processor",
-            code=code,
-            queue=queues.queue,
-            dead_letter_queue=queues.dead_letter_queue,
-            table=table,
-            key=key,
-            batching_window=batching_window,
-            max_concurrency=stage.max_concurrency,
-            reserved_concurrency=stage.reserved_concurrency,
-            log_retention=stage.log_retention,
-            removal_policy=stage.removal_policy,
+        queues, processor = self._consumer(
+            "", code=code, key=key, table=table, batching_window=batching_window, fifo=topology.fifo
         )
         monitoring = PipelineMonitoring(
             self,
@@ -144,6 +125,48 @@ class OrderProcessingStack(Stack):
                 description="Cancellations only, for a notification service",
             )
 
+    def _consumer(
+        self,
+        prefix: str,
+        *,
+        code: lambda_.Code,
+        key: kms.IKey,
+        table: dynamodb.ITable,
+        batching_window: Duration | None,
+        event: str = "OrderCreated",
+        name: str = "OrderProcessor",
+        fifo: bool = False,
+    ) -> tuple[OrderQueues, OrderProcessor]:
+        """A queue (``{event}Queue``), its DLQ and the function that consumes it (``{prefix}Queues``,
+        ``{prefix}Processor``: the default consumer's construct ids are the stack's first ones)."""
+        stage = self.stage
+        queues = OrderQueues(
+            self,
+            f"{prefix}Queues",
+            key=key,
+            visibility_timeout=visibility_timeout_for(FUNCTION_TIMEOUT, batching_window or Duration.seconds(0)),
+            removal_policy=stage.removal_policy,
+            fifo=fifo,
+            event=event,
+        )
+        processor = OrderProcessor(
+            self,
+            f"{prefix}Processor",
+            code=code,
+            queue=queues.queue,
+            dead_letter_queue=queues.dead_letter_queue,
+            table=table,
+            key=key,
+            batching_window=batching_window,
+            max_concurrency=stage.max_concurrency,
+            reserved_concurrency=stage.reserved_concurrency,
+            log_retention=stage.log_retention,
+            removal_policy=stage.removal_policy,
+            name=name,
+            event=event,
+        )
+        return queues, processor
+
     def _ingress(
         self,
         *,
@@ -156,29 +179,14 @@ class OrderProcessingStack(Stack):
     ) -> None:
         """``-c ingress=eventbridge``: the bus, and a cancellations consumer (queue, DLQ, function, alarms)."""
         stage = self.stage
-        cancellations = OrderQueues(
-            self,
-            "CancellationQueues",
-            key=key,
-            visibility_timeout=visibility_timeout_for(FUNCTION_TIMEOUT, batching_window or Duration.seconds(0)),
-            removal_policy=stage.removal_policy,
-            event="OrderCancelled",
-        )
-        processor = OrderProcessor(
-            self,
-            "CancellationProcessor",
+        cancellations, processor = self._consumer(
+            "Cancellation",
             code=code,
-            queue=cancellations.queue,
-            dead_letter_queue=cancellations.dead_letter_queue,
-            table=table,
             key=key,
+            table=table,
             batching_window=batching_window,
-            max_concurrency=stage.max_concurrency,
-            reserved_concurrency=stage.reserved_concurrency,
-            log_retention=stage.log_retention,
-            removal_policy=stage.removal_policy,
-            name="OrderCancellationProcessor",
             event="OrderCancelled",
+            name="OrderCancellationProcessor",
         )
         monitoring.monitor_consumer(
             "Cancellation",
