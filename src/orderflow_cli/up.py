@@ -130,6 +130,16 @@ def up(
             "the role does not allow fails with AccessDenied, as on AWS. Other credentials stay administrator.",
         ),
     ] = True,
+    template: Annotated[
+        Path | None,
+        typer.Option(
+            "--template",
+            dir_okay=False,
+            help="Run this synthesized template (cdk.out/STACK.template.json of any CDK app) instead of ours: "
+            "what runs locally is created, the rest is listed as skipped. Its Python functions run from their "
+            "asset folders under cdk.out.",
+        ),
+    ] = None,
 ) -> None:
     """Start the embedded AWS, deploy the stack's template into it and run the pipeline until Ctrl-C."""
     from orderflow_local.stack import LocalStack, StackOptions
@@ -137,8 +147,11 @@ def up(
     if handler:
         _check_handler(handler)
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    if template is not None and context:
+        raise fail("--template runs a template as it is: -c/--context applies to our app's synthesis only", 2)
     options = StackOptions(
         port=port,
+        template=template.resolve() if template is not None else None,
         handler=handler,
         visibility_timeout=visibility_timeout,
         function_timeout=function_timeout,
@@ -334,10 +347,20 @@ def _print_banner(stack: Any, log_file: Path, aws_wrapper: Path | None) -> None:
         # What people copy: never wrapped by rich, whatever the terminal's width (a terminal that is
         # too narrow shows the line on two rows, and copies it as one).
         console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
-    console.print("  orderflow send            # the seed's sample order")
-    console.print("  orderflow orders get ORD-20260420-001")
-    console.print(f"\nNot emulated (no local effect): {', '.join(stack.spec.not_emulated)}")
+    if _is_ours(outputs):  # `send` and `orders` speak our stack's orders; another stack has its own
+        console.print("  orderflow send            # the seed's sample order")
+        console.print("  orderflow orders get ORD-20260420-001")
+    from orderflow_local.stack.template import skipped_summary
+
+    skipped = skipped_summary(list(stack.spec.not_emulated))
+    console.print(f"\nSkipped (not run locally): {skipped or 'nothing'}", markup=False, highlight=False)
     console.print("Press Ctrl-C to stop.\n")
+
+
+def _is_ours(outputs: dict[str, str]) -> bool:
+    """Whether the stack has our stack's outputs (the queue, its DLQ, the table), which `send`, `orders`
+    and the live line's first counts read; a foreign template's stack is shown by what it has."""
+    return all(name in outputs for name in ("QueueUrl", "DLQUrl", "TableName"))
 
 
 def _exports(endpoint: str, aws_wrapper: Path | None) -> list[str]:
@@ -361,7 +384,6 @@ def _eventbridge_rows(stack: Any) -> list[tuple[str, list[str]]]:
     """The banner's rows for what moves events: each bus with its archive, each rule with its targets
     (and those not run locally, saying why), each pipe from its source to its target, with its DLQ.
     One line per resource; a row only for a kind the template has."""
-    from orderflow_local.stack.deploy import PSEUDO
     from orderflow_local.stack.template import resolve
 
     deployed = stack.deployed
@@ -370,7 +392,7 @@ def _eventbridge_rows(stack: Any) -> list[tuple[str, list[str]]]:
         archives = []
         for archive_id in deployed.archives:
             archive = deployed.spec.archives[archive_id]
-            properties = resolve(archive.properties, deployed.lookup, pseudo=PSEUDO)
+            properties = resolve(archive.properties, deployed.lookup, pseudo=deployed.pseudo)
             if properties.get("SourceArn") == bus_arn:
                 days = int(properties.get("RetentionDays") or 0)  # 0 or none: kept indefinitely
                 archives.append(f"archive {archive.name} ({f'{days} days' if days else 'kept indefinitely'})")
@@ -379,7 +401,7 @@ def _eventbridge_rows(stack: Any) -> list[tuple[str, list[str]]]:
     rules = []
     for logical_id in deployed.rules:
         rule = deployed.spec.rules[logical_id]
-        properties = resolve(rule.properties, deployed.lookup, pseudo=PSEUDO)
+        properties = resolve(rule.properties, deployed.lookup, pseudo=deployed.pseudo)
         disabled = " (DISABLED)" if properties.get("State") == "DISABLED" else ""
         targets = [
             _named(deployed, str(target.get("Arn")))
@@ -442,17 +464,41 @@ def _live_status(stack: Any) -> None:
 
 def _status_line(stack: Any, sqs: Any, dynamodb: Any) -> str:
     outputs = stack.outputs
-    queue = sqs.get_queue_attributes(QueueUrl=outputs["QueueUrl"], AttributeNames=["All"])["Attributes"]
-    dlq = sqs.get_queue_attributes(QueueUrl=outputs["DLQUrl"], AttributeNames=["ApproximateNumberOfMessages"])
-    stored = dynamodb.describe_table(TableName=outputs["TableName"])["Table"]["ItemCount"]
     stats = [mapping.stats for mapping in stack.mappings]
     chaos = f" | faults {_faults(stack.faults())}" if stack.options.chaos_rate else ""
+    counts = _our_counts(outputs, sqs, dynamodb) if _is_ours(outputs) else _stack_counts(stack, sqs, dynamodb)
     return (
-        f"queue {queue['ApproximateNumberOfMessages']} | in flight {queue['ApproximateNumberOfMessagesNotVisible']} | "
-        f"stored {stored} | DLQ {dlq['Attributes']['ApproximateNumberOfMessages']} | "
+        f"{counts} | "
         f"invocations {sum(s.invocations for s in stats)} | cold starts {sum(s.cold_starts for s in stats)} | "
         f"errors {sum(s.failed for s in stats)}{_pipe_counts(stack)}{chaos}{_alarm_flag(stack)}"
     )
+
+
+def _our_counts(outputs: dict[str, str], sqs: Any, dynamodb: Any) -> str:
+    """Our stack's queue, its DLQ and the table, from its outputs."""
+    queue = sqs.get_queue_attributes(QueueUrl=outputs["QueueUrl"], AttributeNames=["All"])["Attributes"]
+    dlq = sqs.get_queue_attributes(QueueUrl=outputs["DLQUrl"], AttributeNames=["ApproximateNumberOfMessages"])
+    stored = dynamodb.describe_table(TableName=outputs["TableName"])["Table"]["ItemCount"]
+    return (
+        f"queue {queue['ApproximateNumberOfMessages']} | in flight {queue['ApproximateNumberOfMessagesNotVisible']} | "
+        f"stored {stored} | DLQ {dlq['Attributes']['ApproximateNumberOfMessages']}"
+    )
+
+
+def _stack_counts(stack: Any, sqs: Any, dynamodb: Any) -> str:
+    """Another stack's: messages waiting and in flight across its queues, items across its tables."""
+    waiting = in_flight = stored = 0
+    for queue in stack.deployed.queues.values():
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queue.url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        waiting += int(attributes["ApproximateNumberOfMessages"])
+        in_flight += int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    for name in stack.deployed.tables.values():
+        stored += int(dynamodb.describe_table(TableName=name)["Table"]["ItemCount"])
+    tables = f" | stored {stored}" if stack.deployed.tables else ""
+    return f"queued {waiting} in {len(stack.deployed.queues)} queues | in flight {in_flight}{tables}"
 
 
 def _pipe_counts(stack: Any) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
 import uuid
@@ -33,6 +34,12 @@ if TYPE_CHECKING:
 #: a spawned process also re-imports the parent's main module (pytest, the CLI) on a machine
 #: that may be busy, so the local limit is looser: an init that slow still fails, not hangs.
 INIT_TIMEOUT = 30.0
+#: Lambda's variable naming the folder the function's code is in (/var/task on AWS), which its
+#: Python runtime puts first on sys.path. The local stack sets it for a function whose template
+#: names its code's folder (a foreign template's ``aws:asset:path``); our own stack's code is
+#: found as `orderflow up` finds it.
+#: https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
+TASK_ROOT = "LAMBDA_TASK_ROOT"
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,19 @@ class FunctionConfig:
     def arn(self) -> str:
         region = self.environment.get("AWS_REGION", "us-east-1")
         return f"arn:aws:lambda:{region}:123456789012:function:{self.name}"
+
+
+def _environment_main(  # pragma: no cover - runs in the environment's process
+    connection: Any, config: FunctionConfig, index: int, log_stream: str, capture_path: str | None
+) -> None:
+    """The environment's process: the function's code folder (``LAMBDA_TASK_ROOT``) first on its path,
+    then the working directory, as Lambda's runtime has them; then the runtime's loop."""
+    root = config.environment.get(TASK_ROOT)
+    if root:
+        sys.path.insert(0, root)
+        if os.getcwd() not in sys.path:
+            sys.path.insert(1, os.getcwd())
+    environment_main(connection, config, index, log_stream, capture_path)
 
 
 @dataclass
@@ -108,7 +128,7 @@ class ExecutionEnvironment:
         self.max_memory_mb: int | None = None
         self._connection, child = context.Pipe()
         self.process = context.Process(
-            target=environment_main, args=(child, config, index, self.log_stream, capture), daemon=True
+            target=_environment_main, args=(child, config, index, self.log_stream, capture), daemon=True
         )
         #: When its process started: a failed init lasted from then (its INIT_REPORT's duration).
         self._started_at = time.time()

@@ -6,6 +6,7 @@ their records."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from orderflow_local.cloudwatch.alarms import AlarmSpec, create_alarms
 from orderflow_local.emulator import ACCOUNT_ID, CREDENTIALS, REGION
 from orderflow_local.stack.template import (
+    STACK_ID,
     FunctionSpec,
     RuleSpec,
     StackSpec,
@@ -35,7 +37,7 @@ PSEUDO = {
     "AWS::AccountId": ACCOUNT_ID,
     "AWS::Partition": "aws",
     "AWS::URLSuffix": "amazonaws.com",
-    "AWS::StackName": "OrderProcessingStack",
+    "AWS::StackName": STACK_ID,
 }
 
 #: Queue properties applied as SQS attributes (KMS and tags have no local effect).
@@ -83,6 +85,11 @@ class DeployedStack:
     pipes: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Rule targets not created locally ("RuleLogicalId/TargetId: ARN"): only SQS targets are.
     skipped_targets: list[str] = field(default_factory=list)
+
+    @property
+    def pseudo(self) -> dict[str, str]:
+        """The pseudo parameters, AWS::StackName the template's stack's."""
+        return {**PSEUDO, "AWS::StackName": self.spec.stack_name}
 
     def lookup(self, logical_id: str, attribute: str | None) -> str:
         if logical_id in self.queues:
@@ -134,7 +141,7 @@ class DeployedStack:
         bus = rule.properties.get("EventBusName")
         if bus is None:
             return "default"
-        resolved = str(resolve(bus, self.lookup, pseudo=PSEUDO))
+        resolved = str(resolve(bus, self.lookup, pseudo=self.pseudo))
         return resolved.rsplit("/", 1)[1] if resolved.startswith("arn:") else resolved
 
     def role_of(self, function: FunctionSpec) -> str | None:
@@ -142,14 +149,19 @@ class DeployedStack:
         return self.roles.get(function.role) if function.role else None
 
     def function_environment(self, function: FunctionSpec) -> dict[str, str]:
-        resolved = resolve(function.environment, self.lookup, pseudo=PSEUDO)
+        resolved = resolve(function.environment, self.lookup, pseudo=self.pseudo)
         return {key: str(value) for key, value in resolved.items()}
 
     def outputs(self) -> dict[str, str]:
-        return {
-            name: str(resolve(output["Value"], self.lookup, pseudo=PSEUDO))
-            for name, output in self.spec.outputs.items()
-        }
+        """The template's outputs resolved to the local resources; one naming a resource with no local
+        counterpart (another template's bucket) is left out, not fatal."""
+        resolved = {}
+        for name, output in self.spec.outputs.items():
+            try:
+                resolved[name] = str(resolve(output["Value"], self.lookup, pseudo=self.pseudo))
+            except (TemplateError, KeyError):
+                continue
+        return resolved
 
     def queue_by_name(self, name: str) -> DeployedQueue:
         for queue in self.queues.values():
@@ -201,7 +213,7 @@ def deploy(
     for logical_id in spec.queues:
         _create_queue(stack, logical_id, sqs)
     for logical_id, table in spec.tables.items():
-        stream_arn = _create_table(table.properties, dynamodb)
+        stream_arn = _create_table({**table.properties, "TableName": table.name}, dynamodb)
         stack.tables[logical_id] = table.name
         if stream_arn is not None:
             stack.streams[logical_id] = stream_arn
@@ -223,13 +235,14 @@ def deploy(
             _create_log_group(group, logs)
             stack.log_groups[logical_id] = str(group["LogGroupName"])
     stack.alarms = [
-        AlarmSpec.from_properties(logical_id, resolve(properties, stack.lookup, pseudo=PSEUDO))
+        AlarmSpec.from_properties(logical_id, resolve(properties, stack.lookup, pseudo=stack.pseudo))
         for logical_id, properties in _alarm_properties(spec).items()
     ]
     if cloudwatch is not None:
         create_alarms(stack.alarms, cloudwatch)
     stack.pipes = {
-        logical_id: resolve(pipe.properties, stack.lookup, pseudo=PSEUDO) for logical_id, pipe in spec.pipes.items()
+        logical_id: resolve(pipe.properties, stack.lookup, pseudo=stack.pseudo)
+        for logical_id, pipe in spec.pipes.items()
     }
     if pipes is None and events is not None and stack.pipes:
         pipes = _client_beside(events, "pipes")
@@ -281,7 +294,7 @@ def _create_event_resources(stack: DeployedStack, events: Any) -> None:
             request["Description"] = str(bus.properties["Description"])
         stack.buses[logical_id] = events.create_event_bus(**request)["EventBusArn"]
     for logical_id, archive in stack.spec.archives.items():
-        properties = resolve(archive.properties, stack.lookup, pseudo=PSEUDO)
+        properties = resolve(archive.properties, stack.lookup, pseudo=stack.pseudo)
         request = {"ArchiveName": archive.name, "EventSourceArn": str(properties["SourceArn"])}
         if "EventPattern" in properties:
             request["EventPattern"] = _json_text(properties["EventPattern"])
@@ -300,7 +313,7 @@ _TARGET_PROPERTIES = ("Id", "Arn", "RoleArn", "Input", "InputPath", "InputTransf
 
 
 def _put_rule(stack: DeployedStack, logical_id: str, rule: RuleSpec, events: Any) -> None:
-    properties = resolve(rule.properties, stack.lookup, pseudo=PSEUDO)
+    properties = resolve(rule.properties, stack.lookup, pseudo=stack.pseudo)
     bus = stack.rule_bus_name(rule)
     request: dict[str, Any] = {"Name": rule.name, "EventBusName": bus, "State": properties.get("State", "ENABLED")}
     for name in ("Description", "ScheduleExpression", "RoleArn"):
@@ -363,7 +376,7 @@ def _subscribe(stack: DeployedStack, subscription: SubscriptionSpec, sns: SNSCli
     attributes = {}
     for name in _SUBSCRIPTION_ATTRIBUTES:
         if name in subscription.properties:
-            value = resolve(subscription.properties[name], stack.lookup, pseudo=PSEUDO)
+            value = resolve(subscription.properties[name], stack.lookup, pseudo=stack.pseudo)
             attributes[name] = json.dumps(value) if isinstance(value, dict) else _attribute_value(value)
     sns.subscribe(
         TopicArn=stack.topics[subscription.topic],
@@ -379,18 +392,52 @@ def _create_role(stack: DeployedStack, logical_id: str, iam: IAMClient) -> str:
     role = stack.spec.roles[logical_id]
     properties = role.properties
     # The trust policy's conditions can name the account and the resource (aws:SourceArn).
-    trust = resolve(properties.get("AssumeRolePolicyDocument", {}), stack.lookup, pseudo=PSEUDO)
+    trust = resolve(properties.get("AssumeRolePolicyDocument", {}), stack.lookup, pseudo=stack.pseudo)
     arn = iam.create_role(
         RoleName=role.name,
         AssumeRolePolicyDocument=json.dumps(trust),
         MaxSessionDuration=int(properties.get("MaxSessionDuration", 3600)),
     )["Role"]["Arn"]
     for name, document in role.policies:
-        resolved = resolve(document, stack.lookup, pseudo=PSEUDO)
+        resolved = resolve(document, stack.lookup, pseudo=stack.pseudo)
         iam.put_role_policy(RoleName=role.name, PolicyName=name, PolicyDocument=json.dumps(resolved))
-    for policy_arn in resolve(properties.get("ManagedPolicyArns", []), stack.lookup, pseudo=PSEUDO):
-        iam.attach_role_policy(RoleName=role.name, PolicyArn=str(policy_arn))
+    for policy_arn in resolve(properties.get("ManagedPolicyArns", []), stack.lookup, pseudo=stack.pseudo):
+        _attach_policy(iam, logical_id, role.name, str(policy_arn))
     return str(arn)
+
+
+#: Where an AWS managed policy's ARN starts (arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole).
+_AWS_MANAGED = "arn:aws:iam::aws:policy/"
+
+
+def _attach_policy(iam: IAMClient, logical_id: str, role_name: str, policy_arn: str) -> None:
+    """Attach ``policy_arn``; an AWS managed policy the emulator does not hold (moto loads none unless
+    told to, and loading its 1,500 costs every start seconds) is given to the role inline, with
+    the document moto ships for it, so the role allows what it allows on AWS."""
+    try:
+        iam.attach_role_policy(RoleName=role_name, PolicyArn=policy_arn)
+        return
+    except iam.exceptions.NoSuchEntityException:
+        document = _aws_managed_policy(policy_arn) if policy_arn.startswith(_AWS_MANAGED) else None
+        if document is None:
+            raise TemplateError(f"{logical_id}: its managed policy {policy_arn} is not known locally") from None
+    iam.put_role_policy(
+        RoleName=role_name, PolicyName=policy_arn.rsplit("/", 1)[-1], PolicyDocument=json.dumps(document)
+    )
+
+
+@functools.cache
+def _aws_managed_policies() -> dict[str, Any]:
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    policies: dict[str, Any] = json.loads(aws_managed_policies_data)
+    return policies
+
+
+def _aws_managed_policy(policy_arn: str) -> Any | None:
+    """The document of the AWS managed policy ``policy_arn`` (None: not one moto knows)."""
+    policy = _aws_managed_policies().get(policy_arn.rsplit("/", 1)[-1])
+    return policy["Document"] if policy else None
 
 
 def _create_queue(stack: DeployedStack, logical_id: str, sqs: SQSClient, seen: frozenset[str] = frozenset()) -> None:
@@ -409,7 +456,7 @@ def _create_queue(stack: DeployedStack, logical_id: str, sqs: SQSClient, seen: f
         target = redrive["deadLetterTargetArn"]
         if isinstance(target, dict) and "Fn::GetAtt" in target:
             _create_queue(stack, target["Fn::GetAtt"][0], sqs, seen | {logical_id})
-        resolved = resolve(redrive, stack.lookup, pseudo=PSEUDO)
+        resolved = resolve(redrive, stack.lookup, pseudo=stack.pseudo)
         attributes["RedrivePolicy"] = json.dumps(resolved)
     url = sqs.create_queue(QueueName=spec.name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -14,14 +14,14 @@ from orderflow_local.cloudwatch.logs import FunctionLogs
 from orderflow_local.cloudwatch.metrics import MetricStore, record_invocation
 from orderflow_local.emulator import DEFAULT_PORT, REGION, Emulator, RoleCredentials
 from orderflow_local.lambda_runtime.chaos import ChaosConfig, FaultReader, count_faults
-from orderflow_local.lambda_runtime.environment import EnvironmentPool, FunctionConfig
+from orderflow_local.lambda_runtime.environment import TASK_ROOT, EnvironmentPool, FunctionConfig
 from orderflow_local.lambda_runtime.esm import EventSourceMapping, MappingConfig
 from orderflow_local.lambda_runtime.pipe_chaos import TargetChaos, chaotic_target
 from orderflow_local.lambda_runtime.pipes import PipeConfig, StreamPipe
 from orderflow_local.lambda_runtime.reload import STACK_SOURCES, Watcher, forget_bytecode, handler_sources
 from orderflow_local.stack.deploy import DeployedStack, deploy
 from orderflow_local.stack.synthesis import ROOT, ensure_template, template_for
-from orderflow_local.stack.template import FunctionSpec, StackSpec, load_template
+from orderflow_local.stack.template import STACK_ID, FunctionSpec, StackSpec, load_template
 from orderflow_local.stack.ttl import TtlSweeper
 
 if TYPE_CHECKING:
@@ -111,6 +111,7 @@ class LocalStack:
         self.alarm_monitor: AlarmMonitor | None = None
         #: Alarm state changes so far: (alarm name, old state, evaluation).
         self.alarm_changes: list[tuple[str, str, Evaluation]] = []
+        self._template: Path | None = None
 
     def start(self) -> LocalStack:
         if self.options.template is not None:
@@ -119,6 +120,7 @@ class LocalStack:
             context = self.options.context
             template = ensure_template(template_for(context), context=context, progress=self.progress)
         spec = load_template(template)
+        self._template = template
         self.emulator.start()
         try:
             self._deploy_and_run(spec)
@@ -267,10 +269,21 @@ class LocalStack:
         return [path for watcher in self._watchers[:1] for path in watcher.paths]
 
     def _watch(self) -> None:
-        handlers = {pool.config.handler for pool in self.pools}
-        code = sorted({path for handler in handlers for path in handler_sources(handler)})
+        # A function with a code folder of its own (a foreign template's asset) is watched there;
+        # the others where their handler's module is found (our src/orderflow/, or --handler's).
+        configs = [pool.config for pool in self.pools]
+        roots = {Path(config.environment[TASK_ROOT]) for config in configs if TASK_ROOT in config.environment}
+        handlers = {config.handler for config in configs if TASK_ROOT not in config.environment}
+        code = sorted(roots | {path for handler in handlers for path in handler_sources(handler)})
         self._watchers.append(Watcher(code, self._code_changed).start())
-        self._watchers.append(Watcher(self.options.stack_sources, self._stack_changed).start())
+        self._watchers.append(Watcher(self._stack_sources(), self._stack_changed).start())
+
+    def _stack_sources(self) -> tuple[Path, ...]:
+        """Where the running stack is defined: our app's sources, or another stack's template itself."""
+        spec = self.deployed.spec if self.deployed is not None else None
+        if spec is not None and spec.stack_name != STACK_ID and self._template is not None:
+            return (self._template,)
+        return self.options.stack_sources
 
     def _code_changed(self, changed: list[Path]) -> None:
         forget_bytecode(changed)
@@ -403,6 +416,8 @@ def function_config(
         "AWS_LAMBDA_FUNCTION_NAME": function.name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+        # Where its code is, when the template says (a foreign app's asset folder under cdk.out).
+        **({TASK_ROOT: str(function.code_path)} if function.code_path and not options.handler else {}),
         **options.function_environment,
     }
     chaos = (

@@ -6,11 +6,17 @@ log groups, alarms, EventBridge buses, archives and rules, and pipes as configur
 the local pipe runner); intrinsics in the properties it uses are resolved to the local
 resources. Everything else (KMS, the dashboard, the alarm topic's e-mail) has no local
 counterpart and is reported as such, never silently pretended.
+
+Any app's synthesized template is read the same way (`orderflow up --template`): the names
+CloudFormation would generate use that template's stack's name, a function's code is the asset
+folder its ``aws:asset:path`` metadata names, and a function that cannot run here (not Python 3,
+its asset gone) is refused in one line naming it.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pathlib import Path
 
+#: Our app's stack (its template is ``OrderProcessingStack.template.json``); another template's
+#: generated names use its own stack's name (:func:`stack_name_of`).
 STACK_ID = "OrderProcessingStack"
 EMULATED_TYPES = frozenset(
     {
@@ -37,9 +45,25 @@ EMULATED_TYPES = frozenset(
         "AWS::Pipes::Pipe",
     }
 )
+#: Why a resource type the local stack does not create is skipped (shown by `orderflow up`).
+SKIP_REASONS = {
+    "AWS::KMS::Key": "no local effect",
+    "AWS::KMS::Alias": "no local effect",
+    "AWS::CloudWatch::Dashboard": "nothing to draw locally",
+    "AWS::SQS::QueuePolicy": "resource policies are not enforced",
+    "AWS::SNS::TopicPolicy": "resource policies are not enforced",
+    "AWS::Lambda::Permission": "resource policies are not enforced",
+    "AWS::CDK::Metadata": "CDK's own bookkeeping",
+}
 #: Longest names AWS allows (CloudFormation cuts the names it generates to them).
 _RULE_NAME_LIMIT = 64
 _ARCHIVE_NAME_LIMIT = 48
+_QUEUE_NAME_LIMIT = 80
+_FUNCTION_NAME_LIMIT = 64
+_TABLE_NAME_LIMIT = 255
+#: The CDK's metadata naming the folder under cdk.out that a function's code asset was staged in
+#: (written by `cdk synth`, https://docs.aws.amazon.com/cdk/v2/guide/assets.html).
+ASSET_PATH_METADATA = "aws:asset:path"
 
 
 class TemplateError(RuntimeError):
@@ -50,10 +74,14 @@ class TemplateError(RuntimeError):
 class QueueSpec:
     logical_id: str
     properties: dict[str, Any]
+    stack_name: str = STACK_ID
 
     @property
     def name(self) -> str:
-        return str(self.properties["QueueName"])
+        # CloudFormation names a queue without QueueName "<stack>-<logical id>-<suffix>" (".fifo" kept).
+        fifo = ".fifo" if self.fifo else ""
+        generated = f"{self.stack_name}-{self.logical_id}"[: _QUEUE_NAME_LIMIT - len(fifo)] + fifo
+        return str(self.properties.get("QueueName") or generated)
 
     @property
     def fifo(self) -> bool:
@@ -68,10 +96,12 @@ class QueueSpec:
 class TableSpec:
     logical_id: str
     properties: dict[str, Any]
+    stack_name: str = STACK_ID
 
     @property
     def name(self) -> str:
-        return str(self.properties["TableName"])
+        # CloudFormation names a table without TableName "<stack>-<logical id>-<suffix>".
+        return str(self.properties.get("TableName") or f"{self.stack_name}-{self.logical_id}"[:_TABLE_NAME_LIMIT])
 
 
 @dataclass(frozen=True)
@@ -87,6 +117,9 @@ class FunctionSpec:
     role: str | None = None
     #: The CloudWatch Logs group it writes to (``LoggingConfig.LogGroup``, else Lambda's default).
     log_group: str = ""
+    #: The folder its code is in, from its ``aws:asset:path`` metadata (None: none named; the
+    #: handler is found as our own stack's is, on the path of the process running `orderflow up`).
+    code_path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -104,12 +137,14 @@ class MappingSpec:
 class TopicSpec:
     logical_id: str
     properties: dict[str, Any]
+    stack_name: str = STACK_ID
 
     @property
     def name(self) -> str:
         # CloudFormation names a topic without TopicName "<stack>-<logical id>-<suffix>".
         fifo = ".fifo" if self.fifo else ""
-        return str(self.properties.get("TopicName") or f"{STACK_ID}-{self.logical_id}"[: 256 - len(fifo)] + fifo)
+        generated = f"{self.stack_name}-{self.logical_id}"[: 256 - len(fifo)] + fifo
+        return str(self.properties.get("TopicName") or generated)
 
     @property
     def fifo(self) -> bool:
@@ -144,11 +179,13 @@ class ArchiveSpec:
 
     logical_id: str
     properties: dict[str, Any]
+    stack_name: str = STACK_ID
 
     @property
     def name(self) -> str:
         # CloudFormation names an archive without ArchiveName after the stack and logical id.
-        return str(self.properties.get("ArchiveName") or f"{STACK_ID}-{self.logical_id}"[:_ARCHIVE_NAME_LIMIT])
+        generated = f"{self.stack_name}-{self.logical_id}"[:_ARCHIVE_NAME_LIMIT]
+        return str(self.properties.get("ArchiveName") or generated)
 
 
 @dataclass(frozen=True)
@@ -157,10 +194,11 @@ class RuleSpec:
 
     logical_id: str
     properties: dict[str, Any]
+    stack_name: str = STACK_ID
 
     @property
     def name(self) -> str:
-        return str(self.properties.get("Name") or f"{STACK_ID}-{self.logical_id}"[:_RULE_NAME_LIMIT])
+        return str(self.properties.get("Name") or f"{self.stack_name}-{self.logical_id}"[:_RULE_NAME_LIMIT])
 
     @property
     def targets(self) -> list[dict[str, Any]]:
@@ -174,10 +212,11 @@ class PipeSpec:
 
     logical_id: str
     properties: dict[str, Any]
+    stack_name: str = STACK_ID
 
     @property
     def name(self) -> str:
-        return str(self.properties.get("Name") or f"{STACK_ID}-{self.logical_id}"[:_RULE_NAME_LIMIT])
+        return str(self.properties.get("Name") or f"{self.stack_name}-{self.logical_id}"[:_RULE_NAME_LIMIT])
 
 
 @dataclass(frozen=True)
@@ -188,11 +227,12 @@ class RoleSpec:
     properties: dict[str, Any]
     #: (policy name, document with intrinsics unresolved)
     policies: list[tuple[str, Any]] = field(default_factory=list)
+    stack_name: str = STACK_ID
 
     @property
     def name(self) -> str:
         # CloudFormation names a role without RoleName "<stack>-<logical id>-<suffix>", at most 64 characters.
-        return str(self.properties.get("RoleName") or f"{STACK_ID}-{self.logical_id}"[:64])
+        return str(self.properties.get("RoleName") or f"{self.stack_name}-{self.logical_id}"[:64])
 
 
 @dataclass(frozen=True)
@@ -204,6 +244,7 @@ class StackSpec:
     functions: dict[str, FunctionSpec]
     mappings: list[MappingSpec]
     outputs: dict[str, Any]
+    #: The type of every resource not created locally, once per resource, sorted (see :func:`skipped_summary`).
     not_emulated: list[str] = field(default_factory=list)
     roles: dict[str, RoleSpec] = field(default_factory=dict)
     topics: dict[str, TopicSpec] = field(default_factory=dict)
@@ -214,6 +255,43 @@ class StackSpec:
     archives: dict[str, ArchiveSpec] = field(default_factory=dict)
     rules: dict[str, RuleSpec] = field(default_factory=dict)
     pipes: dict[str, PipeSpec] = field(default_factory=dict)
+    #: The stack's name, which CloudFormation puts in the names it generates (AWS::StackName).
+    stack_name: str = STACK_ID
+
+
+def stack_name_of(path: Path, template: dict[str, Any]) -> str:
+    """The name of the stack ``template`` (read from ``path``) is for.
+
+    In a cloud assembly (`cdk synth`'s cdk.out, with its manifest.json) a stack's template is
+    ``<artifact id>.template.json``, and the manifest gives the stack's name (``stackName`` when it
+    is not the artifact id). A template taken out of its assembly is known by its resources'
+    ``aws:cdk:path`` metadata (``<stack>/<construct>/...``). Failing both, our own stack's name:
+    a hand-written template is named as ours.
+    https://docs.aws.amazon.com/cdk/v2/guide/apps.html#apps-cloud-assembly
+    """
+    name = path.name.removesuffix(".template.json")
+    if name and name != path.name and (path.parent / "manifest.json").is_file():
+        try:
+            manifest = json.loads((path.parent / "manifest.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            manifest = {}
+        for artifact_id, artifact in manifest.get("artifacts", {}).items():
+            properties = artifact.get("properties", {})
+            if artifact.get("type") == "aws:cloudformation:stack" and properties.get("templateFile") == path.name:
+                return str(properties.get("stackName") or artifact_id)
+    for resource in template.get("Resources", {}).values():
+        construct_path = resource.get("Metadata", {}).get("aws:cdk:path") if isinstance(resource, dict) else None
+        if isinstance(construct_path, str) and "/" in construct_path:
+            return construct_path.split("/", 1)[0]
+    return STACK_ID
+
+
+def skipped_summary(not_emulated: list[str]) -> str:
+    """What is not run locally, by type with counts and why: ``2 AWS::KMS::Key (no local effect), ...``."""
+    counted = Counter(not_emulated)
+    return ", ".join(
+        f"{count} {kind} ({SKIP_REASONS.get(kind, 'not emulated')})" for kind, count in sorted(counted.items())
+    )
 
 
 def load_template(path: Path) -> StackSpec:
@@ -225,32 +303,22 @@ def load_template(path: Path) -> StackSpec:
     except json.JSONDecodeError as exc:
         raise TemplateError(f"{path} is not valid JSON ({exc}): run `make synth` again") from None
     resources: dict[str, dict[str, Any]] = template.get("Resources", {})
+    stack = stack_name_of(path, template)
     queues = {
-        key: QueueSpec(key, value.get("Properties", {}))
+        key: QueueSpec(key, value.get("Properties", {}), stack)
         for key, value in resources.items()
         if value["Type"] == "AWS::SQS::Queue"
     }
     tables = {
-        key: TableSpec(key, value.get("Properties", {}))
+        key: TableSpec(key, value.get("Properties", {}), stack)
         for key, value in resources.items()
         if value["Type"] == "AWS::DynamoDB::Table"
     }
-    functions = {}
-    for key, value in resources.items():
-        if value["Type"] != "AWS::Lambda::Function":
-            continue
-        props = value["Properties"]
-        functions[key] = FunctionSpec(
-            logical_id=key,
-            name=str(props.get("FunctionName", key)),
-            handler=str(props["Handler"]),
-            timeout=int(props.get("Timeout", 3)),
-            memory_size=int(props.get("MemorySize", 128)),
-            runtime=str(props.get("Runtime", "")),
-            environment=dict(props.get("Environment", {}).get("Variables", {})),
-            role=_logical_target(props["Role"], "Role", key) if isinstance(props.get("Role"), dict) else None,
-            log_group=_log_group(props, resources),
-        )
+    functions = {
+        key: _function(key, value, resources, stack, path.parent)
+        for key, value in resources.items()
+        if value["Type"] == "AWS::Lambda::Function"
+    }
     mappings = []
     for key, value in resources.items():
         if value["Type"] != "AWS::Lambda::EventSourceMapping":
@@ -272,11 +340,11 @@ def load_template(path: Path) -> StackSpec:
             )
         )
     topics = {
-        key: TopicSpec(key, value.get("Properties", {}))
+        key: TopicSpec(key, value.get("Properties", {}), stack)
         for key, value in resources.items()
         if value["Type"] == "AWS::SNS::Topic"
     }
-    not_emulated = sorted({value["Type"] for value in resources.values()} - EMULATED_TYPES)
+    not_emulated = sorted(value["Type"] for value in resources.values() if value["Type"] not in EMULATED_TYPES)
     return StackSpec(
         queues,
         tables,
@@ -284,15 +352,57 @@ def load_template(path: Path) -> StackSpec:
         mappings,
         template.get("Outputs", {}),
         not_emulated,
-        roles=_roles(resources),
+        roles=_roles(resources, stack),
         topics=topics,
         subscriptions=_subscriptions(resources, topics, queues),
         resources=resources,
         buses={key: BusSpec(key, props) for key, props in _of_type(resources, "AWS::Events::EventBus").items()},
-        archives={key: ArchiveSpec(key, props) for key, props in _of_type(resources, "AWS::Events::Archive").items()},
-        rules={key: RuleSpec(key, props) for key, props in _of_type(resources, "AWS::Events::Rule").items()},
-        pipes={key: PipeSpec(key, props) for key, props in _of_type(resources, "AWS::Pipes::Pipe").items()},
+        archives={
+            key: ArchiveSpec(key, props, stack) for key, props in _of_type(resources, "AWS::Events::Archive").items()
+        },
+        rules={key: RuleSpec(key, props, stack) for key, props in _of_type(resources, "AWS::Events::Rule").items()},
+        pipes={key: PipeSpec(key, props, stack) for key, props in _of_type(resources, "AWS::Pipes::Pipe").items()},
+        stack_name=stack,
     )
+
+
+def _function(
+    key: str, resource: dict[str, Any], resources: dict[str, dict[str, Any]], stack: str, folder: Path
+) -> FunctionSpec:
+    """A function the local stack can run: Python (no container runtime here), its code where the template says."""
+    props = resource["Properties"]
+    runtime = str(props.get("Runtime", ""))
+    if not runtime.startswith("python3."):
+        shown = runtime or f"none (PackageType {props.get('PackageType', 'Image')})"
+        raise TemplateError(
+            f"{key}: runtime {shown} cannot run locally: only python3.x functions do "
+            "(others need Lambda's container images, and so Docker, which orderflow does not use)"
+        )
+    # CloudFormation names a function without FunctionName "<stack>-<logical id>-<suffix>".
+    name = str(props.get("FunctionName") or f"{stack}-{key}"[:_FUNCTION_NAME_LIMIT])
+    return FunctionSpec(
+        logical_id=key,
+        name=name,
+        handler=str(props["Handler"]),
+        timeout=int(props.get("Timeout", 3)),
+        memory_size=int(props.get("MemorySize", 128)),
+        runtime=runtime,
+        environment=dict(props.get("Environment", {}).get("Variables", {})),
+        role=_logical_target(props["Role"], "Role", key) if isinstance(props.get("Role"), dict) else None,
+        log_group=_log_group(props, resources, name),
+        code_path=_code_path(key, resource, folder),
+    )
+
+
+def _code_path(key: str, resource: dict[str, Any], folder: Path) -> Path | None:
+    """The function's asset folder (``aws:asset:path``, relative to the template's folder), which must exist."""
+    asset = resource.get("Metadata", {}).get(ASSET_PATH_METADATA)
+    if not asset:
+        return None
+    code = (folder / str(asset)).resolve()
+    if not code.is_dir():
+        raise TemplateError(f"{key}: its code asset {code} is not there: synthesize the app again (`cdk synth`)")
+    return code
 
 
 def _of_type(resources: dict[str, dict[str, Any]], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -300,7 +410,7 @@ def _of_type(resources: dict[str, dict[str, Any]], resource_type: str) -> dict[s
     return {key: value.get("Properties", {}) for key, value in resources.items() if value["Type"] == resource_type}
 
 
-def _log_group(function: dict[str, Any], resources: dict[str, dict[str, Any]]) -> str:
+def _log_group(function: dict[str, Any], resources: dict[str, dict[str, Any]], name: str) -> str:
     """The function's log group: its LoggingConfig's (a name, or a Ref to a LogGroup here), else /aws/lambda/NAME."""
     configured = function.get("LoggingConfig", {}).get("LogGroup")
     if isinstance(configured, str):
@@ -309,7 +419,7 @@ def _log_group(function: dict[str, Any], resources: dict[str, dict[str, Any]]) -
         group = resources.get(configured["Ref"], {}).get("Properties", {}).get("LogGroupName")
         if isinstance(group, str):
             return group
-    return f"/aws/lambda/{function.get('FunctionName', 'function')}"
+    return f"/aws/lambda/{name}"
 
 
 def _subscriptions(
@@ -330,13 +440,13 @@ def _subscriptions(
     return found
 
 
-def _roles(resources: dict[str, dict[str, Any]]) -> dict[str, RoleSpec]:
+def _roles(resources: dict[str, dict[str, Any]], stack: str) -> dict[str, RoleSpec]:
     roles = {}
     for key, value in resources.items():
         if value["Type"] == "AWS::IAM::Role":
             props = value.get("Properties", {})
             inline = [(str(policy["PolicyName"]), policy["PolicyDocument"]) for policy in props.get("Policies", [])]
-            roles[key] = RoleSpec(key, props, inline)
+            roles[key] = RoleSpec(key, props, inline, stack)
     for key, value in resources.items():
         if value["Type"] != "AWS::IAM::Policy":
             continue
