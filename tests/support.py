@@ -87,6 +87,35 @@ def cancellation(order: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return event
 
 
+def aws_cli(endpoint: str, *args: str) -> dict[str, Any]:
+    """The AWS CLI that `make setup` installs, run against ``endpoint`` with the local keys (whatever
+    the developer's own AWS settings are); its JSON answer ({} when it prints nothing)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    cli = shutil.which("aws", path=str(Path(sys.executable).parent)) or "aws"
+    environment = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    environment.pop("AWS_PROFILE", None)
+    environment.pop("AWS_SESSION_TOKEN", None)
+    done = subprocess.run(
+        [cli, "--endpoint-url", endpoint, "--output", "json", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if done.stdout.strip() else {}
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     import socket

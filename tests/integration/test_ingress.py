@@ -6,12 +6,7 @@ OrderConfirmed leaves on the order events bus. Producers are the AWS CLI and `or
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,14 +14,13 @@ from typer.testing import CliRunner
 
 from orderflow_cli.main import app
 from orderflow_local.stack import LocalStack, StackOptions
-from tests.support import body, cancellation, seed_order, wait_until
+from tests.support import aws_cli, body, cancellation, seed_order, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.xdist_group("test_ingress")]
-
-AWS_CLI = shutil.which("aws", path=str(Path(sys.executable).parent)) or "aws"
 
 
 @pytest.fixture(scope="module")
@@ -37,24 +31,7 @@ def stack() -> Iterator[LocalStack]:
 
 
 def _aws(stack: LocalStack, *args: str) -> dict[str, Any]:
-    environment = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    environment.pop("AWS_PROFILE", None)
-    environment.pop("AWS_SESSION_TOKEN", None)
-    done = subprocess.run(
-        [AWS_CLI, "--endpoint-url", stack.endpoint, "--output", "json", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout) if done.stdout.strip() else {}
+    return aws_cli(stack.endpoint, *args)
 
 
 def _stored(stack: LocalStack, order: dict[str, Any], status: str) -> dict[str, Any]:

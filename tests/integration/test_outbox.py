@@ -6,10 +6,6 @@ with the AWS CLI, as on AWS.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +15,7 @@ import jsonschema
 import pytest
 
 from orderflow_local.stack import LocalStack, StackOptions
-from tests.support import body, cancellation, seed_order, wait_until
+from tests.support import aws_cli, body, cancellation, seed_order, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -27,7 +23,6 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.timeout(180), pytest.mark.xdist_group("test_outbox")]
 
 SCHEMAS = Path(__file__).parents[2] / "schemas" / "events"
-AWS_CLI = shutil.which("aws", path=str(Path(sys.executable).parent)) or "aws"
 
 
 @pytest.fixture(scope="module")
@@ -37,25 +32,7 @@ def stack() -> Iterator[LocalStack]:
 
 
 def _aws(stack: LocalStack, *args: str) -> dict[str, Any]:
-    """The AWS CLI that `make setup` installs, pointed at the local stack."""
-    environment = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    environment.pop("AWS_PROFILE", None)
-    environment.pop("AWS_SESSION_TOKEN", None)
-    done = subprocess.run(
-        [AWS_CLI, "--endpoint-url", stack.endpoint, "--output", "json", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout) if done.stdout.strip() else {}
+    return aws_cli(stack.endpoint, *args)
 
 
 @pytest.fixture(scope="module")
