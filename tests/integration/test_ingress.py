@@ -174,3 +174,21 @@ def test_orderflow_send_and_cancel_put_events_on_the_bus(stack: LocalStack, tmp_
     assert refused.exit_code == 1
     assert "event bus OrderIngress refused events: 0: MalformedDetail" in refused.output
     assert "Traceback" not in refused.output
+
+
+def test_each_function_runs_as_its_own_role_which_reaches_only_its_own_queues(stack: LocalStack) -> None:
+    from botocore.exceptions import ClientError
+
+    roles = {function: stack.roles[function] for function in ("OrderProcessor", "OrderCancellationProcessor")}
+    assert roles["OrderProcessor"] != roles["OrderCancellationProcessor"]
+    session = stack.emulator.assume_role(roles["OrderCancellationProcessor"], session_name="probe").session()
+    sqs = session.client("sqs", endpoint_url=stack.endpoint)
+    # granted: its own DLQ (the handler's rejections)
+    sqs.send_message(QueueUrl=stack.outputs["CancellationDLQUrl"], MessageBody="a rejected cancellation")
+    # refused: the other consumer's DLQ, as on AWS
+    with pytest.raises(ClientError) as refused:
+        sqs.send_message(QueueUrl=stack.outputs["DLQUrl"], MessageBody="x")
+    assert refused.value.response["Error"]["Code"] in ("AccessDenied", "AccessDeniedException")
+    assert "sqs:SendMessage" in str(refused.value)
+    sqs_admin = stack.emulator.sqs()  # leave the cancellations' DLQ as the other tests expect it
+    sqs_admin.purge_queue(QueueUrl=stack.outputs["CancellationDLQUrl"])
