@@ -412,7 +412,7 @@ def _eventbridge_rows(stack: Any) -> list[tuple[str, list[str]]]:
     runners = {pipe.config.name: pipe for pipe in stack.pipes}
     pipes = []
     for logical_id, properties in deployed.pipes.items():
-        name = str(properties.get("Name") or logical_id)
+        name = deployed.spec.pipes[logical_id].name
         stream = properties.get("SourceParameters", {}).get("DynamoDBStreamParameters", {})
         dlq = stream.get("DeadLetterConfig", {}).get("Arn")
         runner = runners.get(name)

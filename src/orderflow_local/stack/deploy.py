@@ -248,7 +248,7 @@ def deploy(
         pipes = _client_beside(events, "pipes")
     if pipes is not None:
         for logical_id, properties in stack.pipes.items():
-            _register_pipe(str(properties.get("Name") or logical_id), properties, pipes)
+            _register_pipe(spec.pipes[logical_id].name, properties, pipes)
     return stack
 
 

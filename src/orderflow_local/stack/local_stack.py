@@ -207,7 +207,7 @@ class LocalStack:
     def _run_pipes(self, deployed: DeployedStack) -> None:
         """Start each pipe as its role (as EventBridge Pipes assumes it), from the stream's latest record."""
         for logical_id, properties in deployed.pipes.items():
-            name = str(properties.get("Name") or logical_id)
+            name = deployed.spec.pipes[logical_id].name
             config = PipeConfig.from_properties(name, properties)
             role = str(properties["RoleArn"])
             credentials = self.emulator.assume_role(role, session_name=name) if self.options.iam else None
