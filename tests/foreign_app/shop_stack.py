@@ -3,7 +3,9 @@ accepts them onto an EventBridge bus, a rule routes accepted orders to a shippin
 shipper function records each shipment in a table (with a stream).
 
 Nothing here knows about orderflow: no explicit resource names (CloudFormation generates them),
-its own KMS key, log group, alarm, topic and dashboard.
+its own KMS key, log group, alarm, topic and dashboard. A pipe (EventBridge Pipes, CloudFormation's
+resource: the CDK has no stable construct for it) publishes each new shipment from the table's
+stream to the bus, and a second rule sends those to a notifications queue.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_pipes as pipes
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 
@@ -31,6 +35,8 @@ FUNCTIONS = Path(__file__).resolve().parent / "functions"
 #: What the intake puts on the bus, and the rule routes to shipping.
 SOURCE = "shop.intake"
 DETAIL_TYPE = "OrderAccepted"
+#: What the pipe from the shipments table's stream puts on the bus, routed to the notifications queue.
+SHIPMENTS_SOURCE = "shop.shipments"
 
 
 class ShopStack(Stack):
@@ -63,6 +69,37 @@ class ShopStack(Stack):
             stream=dynamodb.StreamViewType.NEW_IMAGE,
             removal_policy=RemovalPolicy.DESTROY,
         )
+        notifications = sqs.Queue(self, "Notifications")
+        events.Rule(
+            self,
+            "ShipmentsToNotifications",
+            event_bus=bus,
+            event_pattern=events.EventPattern(source=[SHIPMENTS_SOURCE]),
+            targets=[targets.SqsQueue(notifications)],
+        )
+        pipe_role = iam.Role(self, "ShipmentsPipeRole", assumed_by=iam.ServicePrincipal("pipes.amazonaws.com"))
+        shipments.grant_stream_read(pipe_role)
+        bus.grant_put_events_to(pipe_role)
+        pipes.CfnPipe(
+            self,
+            "ShipmentsPipe",
+            role_arn=pipe_role.role_arn,
+            source=shipments.table_stream_arn or "",
+            source_parameters=pipes.CfnPipe.PipeSourceParametersProperty(
+                dynamo_db_stream_parameters=pipes.CfnPipe.PipeSourceDynamoDBStreamParametersProperty(
+                    starting_position="LATEST", batch_size=1
+                ),
+                filter_criteria=pipes.CfnPipe.FilterCriteriaProperty(
+                    filters=[pipes.CfnPipe.FilterProperty(pattern='{"eventName": ["INSERT"]}')]
+                ),
+            ),
+            target=bus.event_bus_arn,
+            target_parameters=pipes.CfnPipe.PipeTargetParametersProperty(
+                event_bridge_event_bus_parameters=pipes.CfnPipe.PipeTargetEventBridgeEventBusParametersProperty(
+                    source=SHIPMENTS_SOURCE, detail_type="ShipmentRecorded"
+                )
+            ),
+        ).node.add_dependency(pipe_role)
 
         intake = lambda_.Function(
             self,

@@ -71,6 +71,7 @@ def running(shop_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
             [str(BIN / "orderflow"), "up", "--template", str(shop_template), "--port", str(port),
              "--log-file", str(workdir / "fn.log"), "--batching-window", "1"],
             stdout=sink, stderr=subprocess.STDOUT, text=True, env={**env, "COLUMNS": "200"}, cwd=workdir,
+            start_new_session=True,  # its own process group: what it started can be ended with it
         )  # fmt: skip
     try:
         wait_until(lambda: "Press Ctrl-C to stop" in out.read_text() or process.poll() is not None, "startup", 120)
@@ -79,7 +80,12 @@ def running(shop_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-            process.wait(timeout=60)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # nothing left behind, and the failure says where it stood
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+                raise AssertionError(f"orderflow up did not stop within 60 s of SIGTERM:\n{out.read_text()}") from None
 
 
 def _queue_url(running: Running, construct: str) -> str:
@@ -91,7 +97,7 @@ def _queue_url(running: Running, construct: str) -> str:
 def test_the_banner_lists_what_is_skipped_by_type_with_counts(running: Running) -> None:
     assert (
         "Skipped (not run locally): 1 AWS::CloudWatch::Dashboard (nothing to draw locally), "
-        "1 AWS::KMS::Key (no local effect), 1 AWS::SQS::QueuePolicy (resource policies are not enforced)"
+        "1 AWS::KMS::Key (no local effect), 2 AWS::SQS::QueuePolicy (resource policies are not enforced)"
     ) in running.output
     # our stack's commands are not suggested for another stack; no error was printed
     assert "orderflow send" not in running.output
@@ -112,6 +118,7 @@ def test_generated_names_are_the_shops_stacks(running: Running, shop_template: P
     assert [rule["Name"] for rule in events.list_rules(EventBusName=bus)["Rules"]] == of_type("AWS::Events::Rule")
     assert sorted(role["RoleName"] for role in iam.list_roles()["Roles"]) == of_type("AWS::IAM::Role")
     assert running.client("dynamodb").list_tables()["TableNames"] == of_type("AWS::DynamoDB::Table")
+    assert [pipe["Name"] for pipe in running.client("pipes").list_pipes()["Pipes"]] == of_type("AWS::Pipes::Pipe")
     assert "OrderProcessingStack" not in running.output
 
 
@@ -139,6 +146,24 @@ def test_an_order_goes_from_the_first_function_over_the_bus_to_the_second(runnin
     [intake_group] = [group for group in groups if group.startswith("/aws/lambda/ShopStack-Intake")]
     wait_until(lambda: logged(intake_group, "accepted SHOP-1"), "the intake's log line", 30)
     wait_until(lambda: logged("/shop/shipper", "shipping SHOP-1"), "the shipper's log line", 30)
+
+
+def test_the_pipe_publishes_each_new_shipment_from_the_tables_stream_to_the_bus(running: Running) -> None:
+    sqs, dynamodb = running.client("sqs"), running.client("dynamodb")
+    [table] = dynamodb.list_tables()["TableNames"]
+    dynamodb.put_item(TableName=table, Item={"orderId": {"S": "SHOP-PIPE"}, "items": {"N": "1"}})
+    notifications = _queue_url(running, "Notifications")
+    seen: list[dict[str, Any]] = []  # the shipments other tests recorded are published too
+
+    def published() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=notifications, WaitTimeSeconds=1).get("Messages", [])
+        seen.extend(json.loads(message["Body"]) for message in messages)
+        return [event for event in seen if event["detail"]["dynamodb"]["Keys"] == {"orderId": {"S": "SHOP-PIPE"}}]
+
+    [event] = wait_until(published, "the pipe's event on the notifications queue", 60)
+    assert (event["source"], event["detail-type"]) == ("shop.shipments", "ShipmentRecorded")
+    assert event["detail"]["eventName"] == "INSERT"
+    assert event["detail"]["dynamodb"]["NewImage"] == {"orderId": {"S": "SHOP-PIPE"}, "items": {"N": "1"}}
 
 
 def test_the_stack_runs_its_live_line_and_stops_cleanly(running: Running) -> None:
