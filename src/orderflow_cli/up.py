@@ -134,6 +134,7 @@ def up(
         Path | None,
         typer.Option(
             "--template",
+            exists=True,
             dir_okay=False,
             help="Run this synthesized template (cdk.out/STACK.template.json of any CDK app) instead of ours: "
             "what runs locally is created, the rest is listed as skipped. Its Python functions run from their "

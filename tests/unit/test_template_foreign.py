@@ -182,7 +182,19 @@ def test_up_refuses_a_template_it_cannot_run_in_one_line_before_starting(
     assert lines[0].startswith("error: Intake: runtime java21 cannot run locally")
 
 
+def test_a_missing_or_broken_foreign_template_says_cdk_synth_not_ours(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError, match=r"Shop.template.json does not exist: run `cdk synth`$"):
+        load_template(tmp_path / "Shop.template.json")
+    (tmp_path / "Shop.template.json").write_text("{")
+    with pytest.raises(TemplateError, match=r"is not valid JSON \(.*\)$"):
+        load_template(tmp_path / "Shop.template.json")
+    result = CliRunner().invoke(app, ["up", "--template", str(tmp_path / "gone.json")], prog_name="orderflow")
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
 def test_up_refuses_context_with_a_template(tmp_path: Path) -> None:
+    (tmp_path / "x.template.json").write_text("{}")
     result = CliRunner().invoke(
         app, ["up", "--template", str(tmp_path / "x.template.json"), "-c", "fifo=true"], prog_name="orderflow"
     )

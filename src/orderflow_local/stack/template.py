@@ -296,12 +296,15 @@ def skipped_summary(not_emulated: list[str]) -> str:
 
 def load_template(path: Path) -> StackSpec:
     """Parse ``path`` (a synthesized template) into the resources the local stack runs."""
+    # `make synth` writes ours; another app's <Stack>.template.json comes from its own `cdk synth`
+    ours = not path.name.endswith(".template.json") or path.name == f"{STACK_ID}.template.json"
     try:
         template = json.loads(path.read_text())
     except FileNotFoundError:
-        raise TemplateError(f"{path} does not exist: run `make synth`") from None
+        raise TemplateError(f"{path} does not exist: run `{'make' if ours else 'cdk'} synth`") from None
     except json.JSONDecodeError as exc:
-        raise TemplateError(f"{path} is not valid JSON ({exc}): run `make synth` again") from None
+        hint = ": run `make synth` again" if ours else ""
+        raise TemplateError(f"{path} is not valid JSON ({exc}){hint}") from None
     resources: dict[str, dict[str, Any]] = template.get("Resources", {})
     stack = stack_name_of(path, template)
     queues = {
