@@ -166,6 +166,26 @@ def test_the_pipe_publishes_each_new_shipment_from_the_tables_stream_to_the_bus(
     assert event["detail"]["dynamodb"]["NewImage"] == {"orderId": {"S": "SHOP-PIPE"}, "items": {"N": "1"}}
 
 
+def test_orderflow_invoke_runs_a_function_from_its_asset_folder(running: Running, shop_template: Path) -> None:
+    resources = json.loads(shop_template.read_text())["Resources"]
+    [shipper] = [key for key, value in resources.items() if value["Type"] == "AWS::Lambda::Function" and
+                 value["Properties"]["Handler"] == "shipper.handler"]  # fmt: skip
+    accepted = {"source": "shop.intake", "detail-type": "OrderAccepted", "detail": {"orderId": "SHOP-INVOKED"}}
+    event = running.workdir / "event.json"
+    event.write_text(json.dumps({"Records": [{"messageId": "m-1", "body": json.dumps(accepted)}]}))
+    # in the directory up runs in, where it recorded its functions (.orderflow/stacks/)
+    result = subprocess.run(
+        [str(BIN / "orderflow"), "invoke", shipper, "--port", running.endpoint.rsplit(":", 1)[1], "-e", str(event)],
+        cwd=running.workdir, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "shipping SHOP-INVOKED" in result.stderr
+    dynamodb = running.client("dynamodb")
+    [table] = dynamodb.list_tables()["TableNames"]
+    item = dynamodb.get_item(TableName=table, Key={"orderId": {"S": "SHOP-INVOKED"}})["Item"]
+    assert item["source"] == {"S": "shop.intake"}
+
+
 def test_the_stack_runs_its_live_line_and_stops_cleanly(running: Running) -> None:
     # the live line has run since startup, though the template has none of our outputs (QueueUrl, DLQUrl,
     # TableName): a failure there is an `error:` line and exit status 1 (its text: tests/unit/test_template_foreign.py)
