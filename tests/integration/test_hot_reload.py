@@ -123,3 +123,30 @@ def test_the_watcher_sees_added_changed_and_removed_files(tmp_path: Path) -> Non
     finally:
         watcher.stop()
     assert [[path.name for path in change] for change in seen] == [["b.py"], ["a.py"], ["b.py"]]
+
+
+def test_a_save_seen_half_way_is_one_change_not_two(tmp_path: Path) -> None:
+    """An editor's save is often two writes (truncate, then write): a scan that falls between them
+    must not make two reloads (the second retiring environments the first just started)."""
+    source = tmp_path / "handler.py"
+    source.write_text("version = 1\n")
+    before = source.stat()
+    half_way = {source: (before.st_mtime_ns + 1, 0)}  # truncated, not yet written
+    saved = {source: (before.st_mtime_ns + 2, 12)}
+
+    class Scripted(Watcher):
+        scans = iter([half_way, saved, saved])
+
+        def _scan(self) -> dict[Path, tuple[int, int]]:
+            if not hasattr(self, "_seen"):  # the first scan, in __init__: the file as it was
+                return {source: (before.st_mtime_ns, before.st_size)}
+            return next(self.scans, saved)
+
+    seen: list[list[Path]] = []
+    watcher = Scripted([source], seen.append, interval=0.02).start()
+    try:
+        wait_until(lambda: seen, "the save")
+        time.sleep(0.2)
+    finally:
+        watcher.stop()
+    assert seen == [[source]]

@@ -78,6 +78,15 @@ class Watcher:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             current = self._scan()
+            if current == self._seen:
+                continue
+            # A save can take more than one write (an editor truncates, then writes): report the
+            # change once two scans agree, as one change, not once per write seen half-way.
+            while not self._stop.wait(self._interval):
+                settled = self._scan()
+                if settled == current:
+                    break
+                current = settled
             changed = sorted(
                 path for path in set(current) | set(self._seen) if current.get(path) != self._seen.get(path)
             )
