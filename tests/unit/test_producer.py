@@ -97,3 +97,27 @@ def test_a_batch_entry_the_queue_refuses_is_an_error_naming_it() -> None:
 def test_a_batch_holds_at_most_ten_events() -> None:
     with pytest.raises(ValueError, match="at most 10"):
         producer.send_batch(Destination(queue_url="q"), ["{}"] * 11, sqs=Recorder())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("code", "found"),
+    [("ResourceNotFoundException", "queue"), ("AccessDeniedException", "queue"), ("ThrottlingException", None)],
+)
+def test_the_ingress_bus_probe_falls_back_only_when_there_is_no_bus_or_no_right_to_look(
+    code: str, found: str | None
+) -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+    from botocore.stub import Stubber
+
+    events = boto3.client("events", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    sqs = boto3.client("sqs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(events) as bus, Stubber(sqs) as queues:
+        bus.add_client_error("describe_event_bus", service_error_code=code, http_status_code=400)
+        url = "https://sqs.us-east-1.amazonaws.com/123456789012/OrderCreatedQueue"
+        queues.add_response("get_queue_url", {"QueueUrl": url}, {"QueueName": "OrderCreatedQueue"})
+        if found is None:  # any other error is the caller's to report, not a reason to send elsewhere
+            with pytest.raises(ClientError, match=code):
+                producer.find_destination(sqs, None, events)
+        else:
+            assert producer.find_destination(sqs, None, events) == Destination(queue_url=url)
