@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orderflow.adapters.clients import dynamodb_client, lazy_sqs_client
 from orderflow.adapters.dead_letters import SqsDeadLetterPublisher
@@ -14,10 +14,13 @@ from orderflow.domain.processing import DEFAULT_MAX_RECEIVES, OrderProcessor
 from orderflow.domain.retry import RETRY_DELAYS, parse_retry_delays
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
+
+    from orderflow.domain.payments.service import PaymentGateway, PaymentService
 
 
 class ConfigurationError(RuntimeError):
@@ -82,3 +85,151 @@ def build_runtime(
         retries=SqsRetryScheduler(client=sqs),
         retry_delays=settings.retry_delays,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentSettings:
+    """The PaymentProcessor's configuration, all set by the stack (infra/payments.py)."""
+
+    payments_table: str
+    idempotency_table: str
+    dlq_url: str
+    event_bus_name: str
+    #: The provider's base URL (the stage's; locally, the embedded provider's).
+    api_url: str
+    #: The Secrets Manager secret (name or ARN) whose value is the provider's API key.
+    api_key_secret: str
+    #: How long Powertools keeps an event's idempotency record (``IDEMPOTENCY_EXPIRY_SECONDS``).
+    idempotency_expiry: int = 3600
+    #: How long the API key is cached between Secrets Manager reads (Powertools Parameters' ``max_age``).
+    secret_max_age: int = 300
+    retry_delays: tuple[int, ...] = RETRY_DELAYS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PaymentSettings:
+        env = os.environ if env is None else env
+        required = ("PAYMENTS_TABLE", "IDEMPOTENCY_TABLE", "DLQ_URL", "EVENT_BUS_NAME", "PAYMENT_API_URL",
+                    "PAYMENT_API_KEY_SECRET")  # fmt: skip
+        missing = [name for name in required if not env.get(name)]
+        if missing:
+            raise ConfigurationError(
+                f"missing environment variable(s) {', '.join(missing)}: the stack sets them on the function; "
+                "locally, `orderflow up` does"
+            )
+        numbers = {}
+        for name, default in (("IDEMPOTENCY_EXPIRY_SECONDS", 3600), ("SECRET_MAX_AGE_SECONDS", 300)):
+            raw = env.get(name) or str(default)
+            if not raw.isdigit() or int(raw) < 1:
+                raise ConfigurationError(f"{name} must be a positive number of seconds, not {raw!r}")
+            numbers[name] = int(raw)
+        try:
+            delays = parse_retry_delays(env["RETRY_DELAYS"]) if env.get("RETRY_DELAYS") else RETRY_DELAYS
+        except ValueError as error:
+            raise ConfigurationError(str(error)) from None
+        return cls(
+            payments_table=env["PAYMENTS_TABLE"],
+            idempotency_table=env["IDEMPOTENCY_TABLE"],
+            dlq_url=env["DLQ_URL"],
+            event_bus_name=env["EVENT_BUS_NAME"],
+            api_url=env["PAYMENT_API_URL"],
+            api_key_secret=env["PAYMENT_API_KEY_SECRET"],
+            idempotency_expiry=numbers["IDEMPOTENCY_EXPIRY_SECONDS"],
+            secret_max_age=numbers["SECRET_MAX_AGE_SECONDS"],
+            retry_delays=delays,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRuntime:
+    """What one PaymentProcessor execution environment keeps between invocations."""
+
+    service: PaymentService
+    #: ``handle(event=...)``: the service behind Powertools Idempotency, keyed on ``detail.eventId``.
+    handle: Callable[..., dict[str, Any]]
+    idempotency: IdempotencyConfig
+    dead_letters: SqsDeadLetterPublisher
+    retries: SqsRetryScheduler
+    retry_delays: tuple[int, ...] = RETRY_DELAYS
+
+
+#: Marks the answer Powertools returns for an event it already handled (its response hook).
+REPLAYED = "idempotentReplay"
+
+
+def _mark_replay(response: Any, idempotent_data: Any) -> Any:
+    return {**response, REPLAYED: True} if isinstance(response, dict) else response
+
+
+def build_payment_runtime(
+    settings: PaymentSettings,
+    *,
+    dynamodb: DynamoDBClient | None = None,
+    sqs: SQSClient | None = None,
+    events: Any | None = None,
+    api_key: Callable[[bool], str] | None = None,
+    gateway: PaymentGateway | None = None,
+) -> PaymentRuntime:
+    """Wire the payment service (clients, the key's source and the gateway injectable for tests).
+
+    Powertools Idempotency as its documentation shows it with the batch utility
+    (https://docs.powertools.aws.dev/lambda/python/latest/utilities/idempotency/): the record's work
+    is an ``idempotent_function`` keyed on the event's id, its payload validated on the parsed
+    ``detail`` (``powertools_json()`` cannot be used there: powertools-lambda-python #8473).
+    """
+    # Imported here: the order processor's cold start never loads the payment service.
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    from orderflow.adapters.clients import events_client
+    from orderflow.adapters.event_bus import EventBridgePublisher
+    from orderflow.adapters.payment_gateway import HttpPaymentGateway
+    from orderflow.adapters.payments_store import DynamoDbPaymentStore
+    from orderflow.domain.payments.models import PAYMENTS_SOURCE, OrderEvent
+    from orderflow.domain.payments.service import PaymentService
+
+    dynamodb = dynamodb or dynamodb_client()
+    sqs = sqs or lazy_sqs_client()
+    service = PaymentService(
+        store=DynamoDbPaymentStore(settings.payments_table, client=dynamodb),
+        gateway=gateway or HttpPaymentGateway(settings.api_url, api_key=api_key or _secret(settings)),
+        publisher=EventBridgePublisher(
+            settings.event_bus_name, source=PAYMENTS_SOURCE, client=events or events_client()
+        ),
+    )
+    config = IdempotencyConfig(
+        event_key_jmespath="detail.eventId",
+        payload_validation_jmespath="detail",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=settings.idempotency_expiry,
+        response_hook=_mark_replay,
+    )
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
+
+    def handle_order_event(event: dict[str, Any]) -> dict[str, Any]:
+        return service.handle(OrderEvent.model_validate(event)).to_json()
+
+    handle = idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=config)(
+        handle_order_event
+    )
+    return PaymentRuntime(
+        service=service,
+        handle=handle,
+        idempotency=config,
+        dead_letters=SqsDeadLetterPublisher(settings.dlq_url, client=sqs),
+        retries=SqsRetryScheduler(client=sqs),
+        retry_delays=settings.retry_delays,
+    )
+
+
+def _secret(settings: PaymentSettings) -> Callable[[bool], str]:
+    """The API key through Powertools Parameters: cached ``secret_max_age`` seconds, fetched again on demand."""
+    from aws_lambda_powertools.utilities import parameters
+
+    def api_key(refresh: bool) -> str:
+        value = parameters.get_secret(settings.api_key_secret, max_age=settings.secret_max_age, force_fetch=refresh)
+        return value if isinstance(value, str) else str(value)
+
+    return api_key

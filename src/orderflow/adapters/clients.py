@@ -32,6 +32,11 @@ def dynamodb_client(session: boto3.Session | None = None) -> DynamoDBClient:
     return (session or boto3.Session()).client("dynamodb", config=CLIENT_CONFIG)
 
 
+def events_client(session: boto3.Session | None = None) -> Any:
+    """EventBridge (PutEvents): reads ``AWS_ENDPOINT_URL_EVENTS`` or ``AWS_ENDPOINT_URL`` as the others do."""
+    return (session or boto3.Session()).client("events", config=CLIENT_CONFIG)
+
+
 def sqs_client(session: boto3.Session | None = None) -> SQSClient:
     return (session or boto3.Session()).client("sqs", config=CLIENT_CONFIG)
 

@@ -83,7 +83,7 @@ Money = Annotated[
 
 
 @cache
-def _minor_units(code: str) -> int | None:
+def minor_units(code: str) -> int | None:
     """ISO 4217 minor units of a currency (2 for USD, 0 for JPY), or None if not a currency."""
     import iso4217  # imported on first use: it parses its data file at import time
 
@@ -96,7 +96,7 @@ def _minor_units(code: str) -> int | None:
 def _iso_currency(value: str) -> str:
     if len(value) != 3 or not value.isascii() or not value.isalpha() or not value.isupper():
         raise ValueError("must be a 3-letter upper-case ISO 4217 code such as USD")
-    if _minor_units(value) is None:
+    if minor_units(value) is None:
         raise ValueError(f"{value!r} is not an ISO 4217 currency that has minor units")
     return value
 
@@ -158,7 +158,7 @@ class OrderCreated(Wire):
 
     @model_validator(mode="after")
     def _amounts_add_up(self) -> OrderCreated:
-        places = _minor_units(self.currency) or 0
+        places = minor_units(self.currency) or 0
         too_precise = [
             f"items[{index}].unitPrice"
             for index, item in enumerate(self.items)
