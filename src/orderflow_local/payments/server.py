@@ -159,6 +159,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "orderflow-payments/1"
     timeout = IDLE_TIMEOUT_SECONDS
+    # The headers and the body are two writes: without TCP_NODELAY the body waits for the client's
+    # delayed ACK of the headers (40 ms a request on Linux).
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_GET(self) -> None:
