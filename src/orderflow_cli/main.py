@@ -22,6 +22,7 @@ from orderflow_cli.events import events_app
 from orderflow_cli.invoke import invoke
 from orderflow_cli.observe import logs, status
 from orderflow_cli.orders import orders_app
+from orderflow_cli.payments import payments_app
 from orderflow_cli.send import cancel, send
 from orderflow_cli.up import up
 
@@ -61,6 +62,7 @@ app.command()(send)
 app.command()(cancel)
 app.command()(invoke)
 app.add_typer(orders_app, name="orders")
+app.add_typer(payments_app, name="payments")
 app.add_typer(dlq_app, name="dlq")
 app.command()(logs)
 app.add_typer(events_app, name="events")
