@@ -30,7 +30,11 @@ def build_app(
     false, combinable) or ``ingress=eventbridge`` (alone) pick the topology.
     """
     app = App(context={**_cdk_json_context(), **(context or {})}, outdir=outdir)
-    stage = stage_from_context(app.node.try_get_context("stage"), app.node.try_get_context("alarmEmail"))
+    stage = stage_from_context(
+        app.node.try_get_context("stage"),
+        app.node.try_get_context("alarmEmail"),
+        app.node.try_get_context("paymentApiUrl"),
+    )
     topology = topology_from_context(
         app.node.try_get_context("fifo"), app.node.try_get_context("fanout"), app.node.try_get_context("ingress")
     )

@@ -25,6 +25,10 @@ class StageConfig:
     max_message_age: Duration
     #: How long the order events bus's archive keeps events (a replay reaches this far back).
     event_archive_retention: Duration
+    #: The payment provider's base URL (``-c paymentApiUrl=https://...``): its sandbox in dev, its live
+    #: API in prod. The defaults are placeholders that resolve nowhere (RFC 2606's example.com): set
+    #: yours before deploying (docs/deploy.md). Locally, `orderflow up` runs its own provider.
+    payment_api_url: str = "https://sandbox.payments.example.com"
     #: Optional e-mail address subscribed to the alarm topic.
     alarm_email: str | None = None
 
@@ -55,19 +59,28 @@ STAGES: dict[str, StageConfig] = {
         reserved_concurrency=20,
         max_message_age=Duration.minutes(5),
         event_archive_retention=Duration.days(365),
+        payment_api_url="https://payments.example.com",
     ),
 }
 
 
-def stage_from_context(stage: str | None, alarm_email: str | None = None) -> StageConfig:
-    """The stage named by ``cdk -c stage=NAME`` (default dev), with a clear error otherwise."""
+def stage_from_context(
+    stage: str | None, alarm_email: str | None = None, payment_api_url: str | None = None
+) -> StageConfig:
+    """The stage named by ``cdk -c stage=NAME`` (default dev), with a clear error otherwise;
+    ``-c alarmEmail=...`` and ``-c paymentApiUrl=https://...`` override its settings."""
     name = stage or "dev"
     if name not in STAGES:
         raise ValueError(f"unknown stage {name!r}: use -c stage=dev or -c stage=prod")
     base = STAGES[name]
-    if alarm_email is None:
-        return base
-    return StageConfig(**{**base.__dict__, "alarm_email": alarm_email})
+    changes: dict[str, str] = {}
+    if alarm_email is not None:
+        changes["alarm_email"] = alarm_email
+    if payment_api_url is not None:
+        if not payment_api_url.startswith("https://") or len(payment_api_url) <= len("https://"):
+            raise ValueError(f"-c paymentApiUrl={payment_api_url} must be an https:// URL (the provider's base URL)")
+        changes["payment_api_url"] = payment_api_url.rstrip("/")
+    return StageConfig(**{**base.__dict__, **changes}) if changes else base
 
 
 #: ``-c ingress=...``: how producers reach the pipeline.

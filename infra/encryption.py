@@ -71,6 +71,20 @@ class PipelineKey(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
             )
         )
+        # EventBridge rules send to the encrypted queues (the payment queue; with -c ingress=eventbridge
+        # the ingress queues): conditioned on the account only, as naming the rules would make the key
+        # depend on them, and they on the queues, which depend on the key. Each queue's own policy
+        # names the rules that may send to it (infra/routing.py).
+        # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-troubleshooting.html#eb-sqs-encrypted
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowEventBridgeToSendToTheEncryptedQueues",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            )
+        )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchLogsToEncryptTheFunctionsLogGroup",

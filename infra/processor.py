@@ -34,15 +34,13 @@ def visibility_timeout_for(function_timeout: Duration, batching_window: Duration
 TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem")
 
 
-class OrderProcessor(Construct):
-    """``OrderProcessor``: Python 3.14 on arm64, 256 MB, 30 s, X-Ray active.
+class QueueFunction(Construct):
+    """A Python function fed by an SQS queue through an event source mapping: Python 3.14 on arm64,
+    256 MB, 30 s, X-Ray active, JSON logs in its own encrypted log group, a partial batch response.
 
-    ``name`` and ``event`` make another consumer of the same code package (the EventBridge
-    ingress's ``OrderCancellationProcessor``, fed by ``OrderCancelledQueue``): its own role, log
-    group, mapping and DLQ; the same Powertools service, so its metrics join the dashboard's.
-
-    The role is written by hand instead of ``grantReadWriteData``/managed policies: the
-    function gets exactly the actions it uses, on exactly its resources.
+    Its role is written by hand instead of ``grantReadWriteData``/managed policies: the function gets
+    exactly the actions it uses, on exactly its resources: its queue, its DLQ, the key, its logs,
+    and ``statements`` (what its own work needs).
     """
 
     def __init__(
@@ -50,21 +48,25 @@ class OrderProcessor(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        name: str,
+        handler: str,
+        description: str,
         code: lambda_.Code,
         queue: sqs.IQueue,
         dead_letter_queue: sqs.IQueue,
-        table: dynamodb.ITable,
         key: kms.IKey,
+        environment: dict[str, str],
+        statements: list[iam.PolicyStatement],
         batching_window: Duration | None = BATCHING_WINDOW,
         max_concurrency: int,
         reserved_concurrency: int | None,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
-        name: str = "OrderProcessor",
-        event: str = "OrderCreated",
+        event: str,
+        reaches: str = "SQS, DynamoDB, X-Ray, Logs",
     ) -> None:
         super().__init__(scope, construct_id)
-        self.name, self.event = name, event
+        self.name, self.event, self.reaches = name, event, reaches
         self.log_group = logs.LogGroup(
             self,
             "Logs",
@@ -77,7 +79,7 @@ class OrderProcessor(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{name}: consume {event}Queue, change Orders conditionally, send to the DLQ",
+            description=description,
         )
         self.function = lambda_.Function(
             self,
@@ -85,7 +87,7 @@ class OrderProcessor(Construct):
             function_name=name,
             runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
-            handler="orderflow.handler.lambda_handler",
+            handler=handler,
             code=code,
             timeout=FUNCTION_TIMEOUT,
             memory_size=256,
@@ -95,15 +97,7 @@ class OrderProcessor(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             reserved_concurrent_executions=reserved_concurrency,
             environment_encryption=key,
-            environment={
-                "TABLE_NAME": table.table_name,
-                "DLQ_URL": dead_letter_queue.queue_url,
-                # A cancellation waiting for its order gives up on the last receive before SQS's redrive.
-                "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
-                # One service, whichever function runs it: its metrics add up on one dashboard.
-                "POWERTOOLS_SERVICE_NAME": "order-processor",
-                "POWERTOOLS_METRICS_NAMESPACE": "Orderflow",
-            },
+            environment=environment,
         )
         self.event_source_mapping = lambda_.EventSourceMapping(
             self,
@@ -115,12 +109,12 @@ class OrderProcessor(Construct):
             report_batch_item_failures=True,
             max_concurrency=max_concurrency,
         )
-        self._grant_least_privilege(queue=queue, dead_letter_queue=dead_letter_queue, table=table, key=key)
+        self._grant_least_privilege(queue=queue, dead_letter_queue=dead_letter_queue, key=key, own=statements)
         self._acknowledge_rules_that_do_not_apply(reserved_concurrency=reserved_concurrency)
         self._drop_redundant_role_dependency()
 
     def _grant_least_privilege(
-        self, *, queue: sqs.IQueue, dead_letter_queue: sqs.IQueue, table: dynamodb.ITable, key: kms.IKey
+        self, *, queue: sqs.IQueue, dead_letter_queue: sqs.IQueue, key: kms.IKey, own: list[iam.PolicyStatement]
     ) -> None:
         statements = [
             iam.PolicyStatement(
@@ -133,11 +127,7 @@ class OrderProcessor(Construct):
                 actions=["sqs:ChangeMessageVisibility"],
                 resources=[queue.queue_arn],
             ),
-            iam.PolicyStatement(
-                sid="ChangeOrdersWithConditionalWrites",
-                actions=list(TABLE_ACTIONS),
-                resources=[table.table_arn],
-            ),
+            *own,
             iam.PolicyStatement(
                 sid="RejectPermanentFailuresToTheDLQ",
                 actions=["sqs:SendMessage"],
@@ -174,7 +164,7 @@ class OrderProcessor(Construct):
             self.function,
             CKV_AWS_116="A function-level DLQ only catches asynchronous invocations; this function is invoked "
             f"synchronously by the SQS event source mapping, whose queue redrives to {self.event}DLQ.",
-            CKV_AWS_117="The function reaches only AWS public endpoints (SQS, DynamoDB, X-Ray, Logs) over TLS with "
+            CKV_AWS_117=f"The function reaches only public endpoints ({self.reaches}) over TLS with "
             "IAM auth; a VPC would add NAT or endpoint cost and nothing private to reach.",
         )
         if reserved_concurrency is None:
@@ -201,4 +191,65 @@ class OrderProcessor(Construct):
             "Serverless::Serverless-LambdaEventSourceMappingDestination",
             "On-failure destinations exist only for stream and Kafka sources; for SQS the source queue's "
             f"redrive policy (maxReceiveCount {MAX_RECEIVE_COUNT} -> {self.event}DLQ) is the failure destination.",
+        )
+
+
+class OrderProcessor(QueueFunction):
+    """``OrderProcessor``: the order service, fed by ``{event}Queue``, changing Orders conditionally.
+
+    ``name`` and ``event`` make another consumer of the same code package (the EventBridge
+    ingress's ``OrderCancellationProcessor``, fed by ``OrderCancelledQueue``): its own role, log
+    group, mapping and DLQ; the same Powertools service, so its metrics join the dashboard's.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code: lambda_.Code,
+        queue: sqs.IQueue,
+        dead_letter_queue: sqs.IQueue,
+        table: dynamodb.ITable,
+        key: kms.IKey,
+        batching_window: Duration | None = BATCHING_WINDOW,
+        max_concurrency: int,
+        reserved_concurrency: int | None,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+        name: str = "OrderProcessor",
+        event: str = "OrderCreated",
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            name=name,
+            handler="orderflow.handler.lambda_handler",
+            description=f"{name}: consume {event}Queue, change Orders conditionally, send to the DLQ",
+            code=code,
+            queue=queue,
+            dead_letter_queue=dead_letter_queue,
+            key=key,
+            environment={
+                "TABLE_NAME": table.table_name,
+                "DLQ_URL": dead_letter_queue.queue_url,
+                # A cancellation waiting for its order gives up on the last receive before SQS's redrive.
+                "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
+                # One service, whichever function runs it: its metrics add up on one dashboard.
+                "POWERTOOLS_SERVICE_NAME": "order-processor",
+                "POWERTOOLS_METRICS_NAMESPACE": "Orderflow",
+            },
+            statements=[
+                iam.PolicyStatement(
+                    sid="ChangeOrdersWithConditionalWrites",
+                    actions=list(TABLE_ACTIONS),
+                    resources=[table.table_arn],
+                )
+            ],
+            batching_window=batching_window,
+            max_concurrency=max_concurrency,
+            reserved_concurrency=reserved_concurrency,
+            log_retention=log_retention,
+            removal_policy=removal_policy,
+            event=event,
         )

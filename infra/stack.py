@@ -13,6 +13,7 @@ from infra.fanout import OrderEventsFanout
 from infra.ingress import OrderIngress
 from infra.monitoring import PipelineMonitoring
 from infra.outbox import OrderOutbox
+from infra.payments import PaymentService
 from infra.processor import BATCHING_WINDOW, FUNCTION_TIMEOUT, OrderProcessor, visibility_timeout_for
 from infra.queues import OrderQueues
 from infra.table import OrdersTable
@@ -93,6 +94,7 @@ class OrderProcessingStack(Stack):
             value=outbox.dead_letter_queue.queue_url,
             description="What the outbox pipe could not publish (stream positions, not the records)",
         )
+        self._payments(code=code, key=key, outbox=outbox, monitoring=monitoring)
         if topology.eventbridge:
             self._ingress(
                 code=code,
@@ -166,6 +168,50 @@ class OrderProcessingStack(Stack):
             event=event,
         )
         return queues, processor
+
+    def _payments(
+        self, *, code: lambda_.Code, key: kms.IKey, outbox: OrderOutbox, monitoring: PipelineMonitoring
+    ) -> None:
+        """The payment service, fed by the order events bus (every topology has it)."""
+        stage = self.stage
+        payments = PaymentService(
+            self,
+            "Payments",
+            code=code,
+            bus=outbox.bus,
+            key=key,
+            api_url=stage.payment_api_url,
+            max_concurrency=stage.max_concurrency,
+            log_retention=stage.log_retention,
+            removal_policy=stage.removal_policy,
+        )
+        monitoring.monitor_consumer(
+            "Payment",
+            queue=payments.queues.queue,
+            dead_letter_queue=payments.queues.dead_letter_queue,
+            function=payments.processor.function,
+            function_timeout=FUNCTION_TIMEOUT,
+            max_message_age=stage.max_message_age,
+        )
+        monitoring.add_alarm_widget(
+            "Payments: events not handled (PaymentDLQ)", monitoring.alarms["PaymentDlqNotEmpty"]
+        )
+        CfnOutput(
+            self, "PaymentQueueUrl", value=payments.queues.queue.queue_url, description="The payment service's queue"
+        )
+        CfnOutput(
+            self,
+            "PaymentDLQUrl",
+            value=payments.queues.dead_letter_queue.queue_url,
+            description="Order events the payment service could not handle, whole, with the reason",
+        )
+        CfnOutput(self, "PaymentsTableName", value=payments.table.table_name, description="Each order's payment")
+        CfnOutput(
+            self,
+            "PaymentApiKeySecretArn",
+            value=payments.api_key.secret_arn,
+            description="Put the payment provider's API key here after the first deploy",
+        )
 
     def _ingress(
         self,
