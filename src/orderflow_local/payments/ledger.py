@@ -4,7 +4,7 @@
 lock), :class:`Ledger` an immutable snapshot of it, the ground truth the payment invariants are
 checked against: :meth:`Ledger.by_order` sums it per order (the ``order_id`` of a charge's metadata).
 
-Declines follow Stripe's test cards (https://docs.stripe.com/testing#declined-payments) with test
+Declines follow Stripe's test cards (https://docs.stripe.com/testing) with test
 customers instead: a customer id starting ``decline-`` is declined with ``generic_decline``, one
 starting ``insufficient-funds-`` with ``insufficient_funds``. A declined charge is a decline in
 the ledger (status ``failed``), never money taken.

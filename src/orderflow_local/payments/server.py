@@ -3,8 +3,8 @@
 HTTP/1.1 with kept-alive connections, every answer with a Content-Length. Faults are injected
 here, on ``/v1/`` requests only (the admin endpoints are never faulted): each request draws once
 (orderflow_local.payments.faults) before anything else. ``rate_limited`` and ``server_error``
-answer before the API runs, so nothing is saved for an idempotency key, as Stripe's rate limiter
-answers before its API does (https://docs.stripe.com/rate-limits); ``response_lost`` lets the API
+answer before the API runs, as a rate limiter in front of an API does
+(https://docs.stripe.com/rate-limits), so nothing is saved for an idempotency key; ``response_lost`` lets the API
 run (the charge is made, its result saved for the key) and then closes the connection without a
 byte of response, which is what a client sees when a network drops an answer.
 """
