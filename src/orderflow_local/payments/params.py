@@ -12,8 +12,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Stripe's largest amount, eight digits of minor units (https://docs.stripe.com/api/charges/create, amount).
-MAX_AMOUNT = 99_999_999
 MAX_CUSTOMER_LENGTH = 128
 #: Stripe's metadata limits: 50 keys, keys up to 40 characters, values up to 500 (https://docs.stripe.com/api/metadata).
 MAX_METADATA_KEYS = 50
@@ -109,8 +107,8 @@ def _amount(body: dict[str, Any], *, required: bool) -> int | None:
         raise invalid("amount", "Invalid integer: amount is a whole number of minor units (cents for usd).")
     if amount <= 0:
         raise invalid("amount", "Invalid amount: it must be greater than 0.")
-    if amount > MAX_AMOUNT:
-        raise invalid("amount", f"Amount must be no more than {MAX_AMOUNT} (minor units).", "amount_too_large")
+    # No upper bound, unlike Stripe's eight digits (https://docs.stripe.com/api/charges/create): an
+    # order here may total more, and the payment service must be able to charge any order it accepts.
     return amount
 
 
