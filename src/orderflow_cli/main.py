@@ -28,7 +28,21 @@ from orderflow_cli.up import up
 
 #: How `orderflow` and `orderflow --help` list the commands: run the stack, use it, look into it,
 #: then measure it. (Typer would list the command groups after all the plain commands.)
-COMMAND_ORDER = ("up", "demo", "send", "cancel", "invoke", "orders", "dlq", "logs", "events", "status", "bench", "cost")
+COMMAND_ORDER = (
+    "up",
+    "demo",
+    "send",
+    "cancel",
+    "invoke",
+    "orders",
+    "payments",
+    "dlq",
+    "logs",
+    "events",
+    "status",
+    "bench",
+    "cost",
+)
 
 
 class _Orderflow(TyperGroup):

@@ -41,6 +41,8 @@ COMMANDS = [
     ["orders", "get"],
     ["orders", "by-customer"],
     ["orders", "notifications"],
+    ["payments"],
+    ["payments", "list"],
     ["dlq"],
     ["dlq", "list"],
     ["dlq", "redrive"],

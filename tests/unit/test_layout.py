@@ -15,17 +15,19 @@ SRC = Path(__file__).parents[2] / "src"
 LOCAL = SRC / "orderflow_local"
 
 #: What each part of orderflow_local may import from the others (itself always). The shared
-#: helpers (processes, periodic, event_patterns) stay top-level modules; tools may import anything.
+#: helpers (processes, periodic, event_patterns) stay top-level modules; the embedded payment provider
+#: (payments) stands alone; tools may import anything.
 ALLOWED: dict[str, set[str]] = {
     "processes": set(),
     "periodic": set(),
     "event_patterns": set(),
+    "payments": set(),
     "emulator": {"processes", "event_patterns"},
     "cloudwatch": {"periodic"},
     "lambda_runtime": {"cloudwatch", "processes", "event_patterns"},
-    "stack": {"emulator", "lambda_runtime", "cloudwatch", "periodic", "processes"},
-    "ops": {"stack", "emulator", "lambda_runtime", "cloudwatch", "periodic", "processes"},
-    "tools": {"emulator", "cloudwatch", "lambda_runtime", "stack", "ops", "periodic", "processes"},
+    "stack": {"emulator", "lambda_runtime", "cloudwatch", "periodic", "processes", "payments"},
+    "ops": {"stack", "emulator", "lambda_runtime", "cloudwatch", "periodic", "processes", "payments"},
+    "tools": {"emulator", "cloudwatch", "lambda_runtime", "stack", "ops", "periodic", "processes", "payments"},
 }
 #: Imports allowed only under TYPE_CHECKING: cloudwatch's metrics and logs name the invocation
 #: they record (lambda_runtime.environment.Invocation).

@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import secrets
+import string
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,6 +20,7 @@ from orderflow_local.stack.template import (
     STACK_ID,
     FunctionSpec,
     RuleSpec,
+    SecretSpec,
     StackSpec,
     SubscriptionSpec,
     TemplateError,
@@ -85,6 +88,11 @@ class DeployedStack:
     pipes: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Rule targets not created locally ("RuleLogicalId/TargetId: ARN"): only SQS targets are.
     skipped_targets: list[str] = field(default_factory=list)
+    #: Secret logical id -> (its ARN, its value).
+    secrets: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: Environment variables replaced in every function that has them: the local stand-in for an
+    #: external service (``PAYMENT_API_URL``: the embedded payment provider's URL).
+    environment_overrides: dict[str, str] = field(default_factory=dict)
 
     @property
     def pseudo(self) -> dict[str, str]:
@@ -131,6 +139,8 @@ class DeployedStack:
         if logical_id in self.spec.roles:
             name = self.spec.roles[logical_id].name
             return {None: name, "Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"}[attribute]
+        if logical_id in self.secrets:  # CloudFormation's Ref of a secret is its ARN
+            return {None: self.secrets[logical_id][0], "Id": self.secrets[logical_id][0]}[attribute]
         placeholder = _arn_of_not_emulated(self.spec.resources.get(logical_id), logical_id, attribute)
         if placeholder is None:
             raise TemplateError(f"{logical_id}.{attribute or 'Ref'} has no local counterpart")
@@ -150,7 +160,14 @@ class DeployedStack:
 
     def function_environment(self, function: FunctionSpec) -> dict[str, str]:
         resolved = resolve(function.environment, self.lookup, pseudo=self.pseudo)
-        return {key: str(value) for key, value in resolved.items()}
+        return {key: self.environment_overrides.get(key, str(value)) for key, value in resolved.items()}
+
+    def secret_value(self, arn_or_name: str) -> str | None:
+        """The value of the stack's secret with this ARN or name (None: not one of the stack's)."""
+        for logical_id, (arn, value) in self.secrets.items():
+            if arn_or_name in {arn, self.spec.secrets[logical_id].name}:
+                return value
+        return None
 
     def outputs(self) -> dict[str, str]:
         """The template's outputs resolved to the local resources; one naming a resource with no local
@@ -202,14 +219,18 @@ def deploy(
     cloudwatch: CloudWatchClient | None = None,
     events: Any | None = None,
     pipes: Any | None = None,
+    secretsmanager: Any | None = None,
 ) -> DeployedStack:
     """Create the queues and tables (and their streams) of ``spec`` in the emulator; its topics and
     subscriptions given ``sns``, its event buses, archives and rules given ``events`` (an
     EventBridge client), its roles given ``iam``, its log groups given ``logs``, its alarms given
     ``cloudwatch``. Its pipes are resolved into ``DeployedStack.pipes`` and, given ``pipes`` (an
     EventBridge Pipes client; by default one beside ``events``), registered with CreatePipe; none
-    is started."""
+    is started. Its secrets are created given ``secretsmanager``."""
     stack = DeployedStack(spec)
+    if secretsmanager is not None:
+        for logical_id, secret in spec.secrets.items():
+            stack.secrets[logical_id] = _create_secret(secret, secretsmanager)
     for logical_id in spec.queues:
         _create_queue(stack, logical_id, sqs)
     for logical_id, table in spec.tables.items():
@@ -250,6 +271,28 @@ def deploy(
         for logical_id, properties in stack.pipes.items():
             _register_pipe(spec.pipes[logical_id].name, properties, pipes)
     return stack
+
+
+def _create_secret(secret: SecretSpec, secretsmanager: Any) -> tuple[str, str]:
+    """CreateSecret with the template's ``SecretString``, or a value made as its ``GenerateSecretString``
+    asks (length, punctuation; a ``SecretStringTemplate`` gets the value under ``GenerateStringKey``)."""
+    properties = secret.properties
+    value = properties.get("SecretString")
+    if not isinstance(value, str):
+        generate = properties.get("GenerateSecretString") or {}
+        length = int(generate.get("PasswordLength", 32))
+        alphabet = string.ascii_letters + string.digits
+        if not generate.get("ExcludePunctuation"):
+            alphabet += "!#$%&()*+,-.:;<=>?@[]^_{|}~"
+        excluded = set(str(generate.get("ExcludeCharacters", "")))
+        alphabet = "".join(char for char in alphabet if char not in excluded)
+        value = "".join(secrets.choice(alphabet) for _ in range(length))
+        if "SecretStringTemplate" in generate and "GenerateStringKey" in generate:
+            value = json.dumps({**json.loads(generate["SecretStringTemplate"]), generate["GenerateStringKey"]: value})
+    request = {"Name": secret.name, "SecretString": value}
+    if "Description" in properties:
+        request["Description"] = str(properties["Description"])
+    return str(secretsmanager.create_secret(**request)["ARN"]), value
 
 
 def _client_beside(client: Any, service: str) -> Any:

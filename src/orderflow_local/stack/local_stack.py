@@ -21,7 +21,7 @@ from orderflow_local.lambda_runtime.pipes import PipeConfig, StreamPipe
 from orderflow_local.lambda_runtime.reload import STACK_SOURCES, Watcher, forget_bytecode, handler_sources
 from orderflow_local.stack.deploy import DeployedStack, deploy
 from orderflow_local.stack.synthesis import ROOT, ensure_template, template_for
-from orderflow_local.stack.template import STACK_ID, FunctionSpec, StackSpec, load_template
+from orderflow_local.stack.template import STACK_ID, FunctionSpec, StackSpec, TemplateError, load_template
 from orderflow_local.stack.ttl import TtlSweeper
 
 if TYPE_CHECKING:
@@ -29,8 +29,18 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from orderflow_local.cloudwatch.alarms import AlarmSpec
+    from orderflow_local.payments import PaymentProvider
 
 log = logging.getLogger(__name__)
+
+#: A function with this variable calls the payment provider at that URL: locally, the embedded one.
+PAYMENT_API_URL = "PAYMENT_API_URL"
+#: ... with the API key held in the secret this variable names.
+PAYMENT_API_KEY_SECRET = "PAYMENT_API_KEY_SECRET"  # noqa: S105 - a variable's name
+#: How long the provider keeps an idempotency key (Stripe's 24 hours: https://docs.stripe.com/api/idempotent_requests).
+PROVIDER_KEY_TTL = 24 * 3600.0
+#: The order processor's entry point: `--handler` replaces it (and only it, when the template has it).
+ORDER_HANDLER = "orderflow.handler.lambda_handler"
 
 
 @dataclass
@@ -77,6 +87,10 @@ class StackOptions:
     alarms: bool = True
     #: Alarm periods are divided by this locally (30: a 300 s period is evaluated over 10 s).
     alarm_period_scale: float = DEFAULT_PERIOD_SCALE
+    #: Faults the embedded payment provider injects (0: none): latency, 429, 500 and responses lost after
+    #: the charge (orderflow_local.payments).
+    provider_chaos_rate: float = 0.0
+    provider_chaos_seed: int = 0
     #: Where the stack is defined (a change there is reported: a restart applies it).
     stack_sources: tuple[Path, ...] = tuple(ROOT / name for name in STACK_SOURCES)
 
@@ -112,6 +126,8 @@ class LocalStack:
         #: Alarm state changes so far: (alarm name, old state, evaluation).
         self.alarm_changes: list[tuple[str, str, Evaluation]] = []
         self._template: Path | None = None
+        #: The embedded payment provider, when a function of the template calls one (``PAYMENT_API_URL``).
+        self.payment_provider: PaymentProvider | None = None
 
     def start(self) -> LocalStack:
         if self.options.template is not None:
@@ -144,7 +160,9 @@ class LocalStack:
             logs=self.emulator.logs() if self.options.function_logs else None,
             cloudwatch=self.emulator.cloudwatch() if self.options.alarms else None,
             events=self.emulator.events(),
+            secretsmanager=self.emulator.client("secretsmanager"),
         )
+        self._start_payment_provider(self.deployed)
         oldest_received: dict[str, Callable[[], float | None]] = {}
         for mapping in spec.mappings:
             queue = self.deployed.queues[mapping.source_queue]
@@ -203,6 +221,36 @@ class LocalStack:
         ).start()
         if self.options.reload:
             self._watch()
+
+    def _start_payment_provider(self, deployed: DeployedStack) -> None:
+        """Start the embedded payment provider for the functions that call one (``PAYMENT_API_URL``),
+        with the API key of the secret they read it from, and point them at it.
+
+        Its idempotency keys live 24 hours divided by the alarm period scale, as the alarms' periods are.
+        """
+        callers = [function for function in deployed.spec.functions.values() if PAYMENT_API_URL in function.environment]
+        if not callers:
+            return
+        from orderflow_local.payments import PaymentProvider, ProviderFaults
+
+        environment = deployed.function_environment(callers[0])
+        api_key = deployed.secret_value(environment.get(PAYMENT_API_KEY_SECRET, ""))
+        if api_key is None:
+            raise TemplateError(
+                f"{callers[0].logical_id}: {PAYMENT_API_KEY_SECRET} must name one of the template's "
+                "AWS::SecretsManager::Secret resources (the provider's API key)"
+            )
+        options = self.options
+        faults = (
+            ProviderFaults(rate=options.provider_chaos_rate, seed=options.provider_chaos_seed)
+            if options.provider_chaos_rate
+            else None
+        )
+        self.payment_provider = PaymentProvider(
+            api_key, key_ttl_seconds=PROVIDER_KEY_TTL / options.alarm_period_scale, faults=faults
+        ).start()
+        deployed.environment_overrides[PAYMENT_API_URL] = self.payment_provider.url
+        self.progress(f"payment provider on {self.payment_provider.url} (in place of {environment[PAYMENT_API_URL]})")
 
     def _run_pipes(self, deployed: DeployedStack) -> None:
         """Start each pipe as its role (as EventBridge Pipes assumes it), from the stream's latest record."""
@@ -343,6 +391,8 @@ class LocalStack:
         if self._sweeper is not None:
             self._sweeper.stop()
             self._sweeper = None
+        if self.payment_provider is not None:
+            self.payment_provider.stop()
         self.emulator.stop()
         self._scratch.cleanup()
 
@@ -409,6 +459,7 @@ def function_config(
     function, so that `orderflow invoke` runs one invocation as the stack would.
     """
     timeout = options.function_timeout or function.timeout
+    handler = _handler(function, deployed, options)
     environment = {
         **deployed.function_environment(function),
         **emulator_environment,
@@ -417,7 +468,7 @@ def function_config(
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
         # Where its code is, when the template says (a foreign app's asset folder under cdk.out).
-        **({TASK_ROOT: str(function.code_path)} if function.code_path and not options.handler else {}),
+        **({TASK_ROOT: str(function.code_path)} if function.code_path and handler == function.handler else {}),
         **options.function_environment,
     }
     chaos = (
@@ -433,7 +484,7 @@ def function_config(
     )
     return FunctionConfig(
         name=function.name,
-        handler=options.handler or function.handler,
+        handler=handler,
         timeout=timeout,
         memory_size=function.memory_size,
         environment=environment,
@@ -443,6 +494,15 @@ def function_config(
         log_group=function.log_group,
         capture_dir=capture_dir,
     )
+
+
+def _handler(function: FunctionSpec, deployed: DeployedStack, options: StackOptions) -> str:
+    """``options.handler`` replaces the order processor's handler (every function running it); the
+    stack's other services keep theirs. In a template without it (another app's), it replaces all."""
+    if not options.handler:
+        return function.handler
+    ours = any(spec.handler == ORDER_HANDLER for spec in deployed.spec.functions.values())
+    return options.handler if not ours or function.handler == ORDER_HANDLER else function.handler
 
 
 def _write_throttles(journal: Path) -> Callable[[], list[tuple[float, str]]]:

@@ -43,6 +43,7 @@ EMULATED_TYPES = frozenset(
         "AWS::Events::Archive",
         "AWS::Events::Rule",
         "AWS::Pipes::Pipe",
+        "AWS::SecretsManager::Secret",
     }
 )
 #: Why a resource type the local stack does not create is skipped (shown by `orderflow up`).
@@ -220,6 +221,20 @@ class PipeSpec:
 
 
 @dataclass(frozen=True)
+class SecretSpec:
+    """An ``AWS::SecretsManager::Secret``: created in the emulator with its ``SecretString``, or with a
+    value generated as ``GenerateSecretString`` asks (its KMS key has no local effect)."""
+
+    logical_id: str
+    properties: dict[str, Any]
+    stack_name: str = STACK_ID
+
+    @property
+    def name(self) -> str:
+        return str(self.properties.get("Name") or f"{self.stack_name}-{self.logical_id}")
+
+
+@dataclass(frozen=True)
 class RoleSpec:
     """An IAM role, with the policies attached to it (inline ones and ``AWS::IAM::Policy`` resources)."""
 
@@ -255,6 +270,7 @@ class StackSpec:
     archives: dict[str, ArchiveSpec] = field(default_factory=dict)
     rules: dict[str, RuleSpec] = field(default_factory=dict)
     pipes: dict[str, PipeSpec] = field(default_factory=dict)
+    secrets: dict[str, SecretSpec] = field(default_factory=dict)
     #: The stack's name, which CloudFormation puts in the names it generates (AWS::StackName).
     stack_name: str = STACK_ID
 
@@ -365,6 +381,10 @@ def load_template(path: Path) -> StackSpec:
         },
         rules={key: RuleSpec(key, props, stack) for key, props in _of_type(resources, "AWS::Events::Rule").items()},
         pipes={key: PipeSpec(key, props, stack) for key, props in _of_type(resources, "AWS::Pipes::Pipe").items()},
+        secrets={
+            key: SecretSpec(key, props, stack)
+            for key, props in _of_type(resources, "AWS::SecretsManager::Secret").items()
+        },
         stack_name=stack,
     )
 

@@ -131,7 +131,27 @@ def requested(service: str, action: str, response: Any, resource: str) -> list[t
         return _dynamodb_requested(action, _params(response), response)
     if service == "events" and action == "PutEvents":
         return _put_events_requested(_params(response), response)
+    if service == "secretsmanager":
+        return [(action, _secret_arn(_params(response), response))]
     return [(action, resource)]
+
+
+def _secret_arn(params: dict[str, Any], response: Any) -> str:
+    """The secret a Secrets Manager request names (``SecretId``: an ARN or a name), by its full ARN, as
+    AWS authorizes it (https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_iam-policies.html);
+    ``*`` for a request naming none (ListSecrets)."""
+    secret_id = params.get("SecretId")
+    if not secret_id:
+        return "*"
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    # moto's store finds a secret by name, full ARN or partial ARN, as AWS does
+    found = secretsmanager_backends[response.current_account][response.region].secrets.get(str(secret_id))
+    if found is not None:
+        return str(found.arn)
+    if str(secret_id).startswith("arn:"):
+        return str(secret_id)
+    return f"arn:aws:secretsmanager:{response.region}:{response.current_account}:secret:{secret_id}"
 
 
 def _params(response: Any) -> dict[str, Any]:
@@ -200,7 +220,7 @@ def access_denied(response: Any, service: str, principal: str, action: str, reso
         error = JsonRESTError("com.amazon.coral.service#AccessDeniedException", message)
         error.code = 400
         return error
-    if service == "events":  # EventBridge speaks JSON only: AccessDeniedException, as AWS answers
+    if service in {"events", "secretsmanager"}:  # JSON-only protocols: AccessDeniedException, as AWS answers
         response.response_headers["Content-Type"] = "application/x-amz-json-1.1"
         error = JsonRESTError("AccessDeniedException", message)
         error.code = 400
