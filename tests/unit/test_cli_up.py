@@ -314,6 +314,7 @@ def test_help_lists_running_the_stack_first_then_using_it_then_measuring_it(args
         "cancel",
         "invoke",
         "orders",
+        "payments",
         "dlq",
         "logs",
         "events",
