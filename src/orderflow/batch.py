@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, SqsFifoPartialProcessor
 
-from orderflow.domain.errors import AwaitingOrderError
+from orderflow.domain.errors import WaitingError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -89,14 +89,15 @@ class ConcurrentBatchProcessor(BatchProcessor):
         self._trace = trace
 
     def _entire_batch_failed(self) -> bool:
-        """Every record failed, and not only because each waits for its order.
+        """Every record failed, and not only because each waits (:class:`WaitingError`).
 
         A batch of cancellations that all arrived before their orders (the EventBridge ingress
-        gives cancellations a queue of their own, so such batches happen) is waiting, not
-        broken: each record is reported for SQS to retry, and the invocation is no Lambda error
-        (FunctionErrors means "a dependency is down"). Any other failure in the batch counts.
+        gives cancellations a queue of their own, so such batches happen), or of payment events
+        each waiting for a charge's answer or for the same event in another environment, is
+        waiting, not broken: each record is reported for SQS to retry, and the invocation is no
+        Lambda error (FunctionErrors means "a dependency is down"). Any other failure counts.
         """
-        waiting = all(isinstance(info[1], AwaitingOrderError) for info in self.exceptions)
+        waiting = all(isinstance(info[1], WaitingError) for info in self.exceptions)
         return super()._entire_batch_failed() and not waiting
 
     def process(self) -> list[tuple[Any, ...]]:
@@ -115,7 +116,8 @@ def processor_for(event: dict[str, Any], *, tracer: Tracer | None = None) -> Bat
     Lambda error: every record failing at once means something systemic (DynamoDB down,
     the DLQ unreachable), which must show on the Errors alarm, and Lambda backs off polling
     instead of hammering the broken dependency. The messages are retried either way. A batch
-    whose records all wait for their orders is not such a failure (see ``_entire_batch_failed``).
+    whose records all wait (for their orders, a charge, the same event elsewhere) is not such a
+    failure (see ``_entire_batch_failed``).
     Records on pool threads stay in ``tracer``'s trace when it traces.
     """
     records = event.get("Records") or [{}]

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from orderflow.batch import processor_for
 from orderflow.composition import REPLAYED, PaymentRuntime, PaymentSettings, build_payment_runtime
-from orderflow.domain.errors import DeadLetterPublishError, PermanentError, TransientError
+from orderflow.domain.errors import DeadLetterPublishError, PermanentError, TransientError, WaitingError
 from orderflow.domain.payments.errors import IdempotencyPayloadMismatchError, InvalidOrderEventError
 from orderflow.domain.payments.models import OrderEvent
 from orderflow.domain.payments.service import ACTION_METRICS, PaymentAction
@@ -109,9 +109,9 @@ def _record_handler(record: SQSRecord) -> str:
             ) from None
         except IdempotencyAlreadyInProgressError:
             _count("PaymentEventsInProgress")
-            raise _IdempotencyRetryError("The same event is being handled elsewhere, SQS will retry") from None
+            raise EventInProgressError("The same event is being handled elsewhere, SQS will retry") from None
         except IdempotencyPersistenceLayerError as error:
-            raise _IdempotencyRetryError(f"The idempotency table failed, SQS will retry: {error}") from None
+            raise IdempotencyStoreError(f"The idempotency table failed, SQS will retry: {error}") from None
     except PermanentError as error:
         _dead_letter(runtime, record, error, receive_count)
         return "REJECTED"
@@ -129,12 +129,16 @@ def _record_handler(record: SQSRecord) -> str:
     return action.value
 
 
-class _IdempotencyRetryError(TransientError):
-    """Retry the record later: its idempotency record is in progress elsewhere, or could not be read."""
+class EventInProgressError(WaitingError):
+    """Powertools holds the event's record in progress: another environment is handling it now."""
 
-    def __init__(self, summary: str) -> None:
-        super().__init__(summary)
-        self.summary = summary
+    summary = "The same event is being handled elsewhere, SQS will retry"
+
+
+class IdempotencyStoreError(TransientError):
+    """Powertools could not read or write the event's idempotency record."""
+
+    summary = "The idempotency table failed, SQS will retry"
 
 
 def _postpone(runtime: PaymentRuntime, record: SQSRecord, receive_count: int, error: TransientError) -> None:

@@ -12,6 +12,9 @@ import typer
 from orderflow_cli.aws import LOCAL_ENDPOINT, TABLE_NAME, CliError, Target, translate
 from orderflow_cli.common import EndpointOption, console, fail, print_fitted_table
 
+#: The payment service's table (infra/payments.py).
+PAYMENTS_TABLE = "Payments"
+
 orders_app = typer.Typer(help="Read stored orders, and the notifications queue.", no_args_is_help=True)
 
 
@@ -21,6 +24,9 @@ def orders_get(
     created_at: Annotated[str | None, typer.Argument(help="Its createdAt (the sort key); omit to list all.")] = None,
     endpoint_url: EndpointOption = LOCAL_ENDPOINT,
     table_name: Annotated[str, typer.Option(help="The orders table.")] = TABLE_NAME,
+    payments_table: Annotated[
+        str, typer.Option(help="The payment service's table: each order shows its payment from it.")
+    ] = PAYMENTS_TABLE,
     wait: Annotated[
         float,
         typer.Option(
@@ -34,7 +40,9 @@ def orders_get(
 
     Each element is the stored item: the order's fields, its status (CONFIRMED, CANCELLED,
     or AWAITING_ORDER for a cancellation whose order has not arrived) and, when cancelled,
-    cancelledAt and cancellationReason. Pipe it to jq: `orderflow orders get ID | jq '.[0].status'`.
+    cancelledAt and cancellationReason; and `payment`, what the payment service holds for it
+    (status CHARGING, CAPTURED, DECLINED, REFUNDING, REFUNDED or VOIDED, amount, chargeId,
+    refundId), null when it holds nothing yet. Pipe it to jq: `orderflow orders get ID | jq '.[0].payment.status'`.
     """
     import time
 
@@ -72,7 +80,36 @@ def orders_get(
     if not items:
         waited = f" after waiting {wait:g} s" if wait else " (sent just now? add --wait 15)"
         raise fail(f"no order {order_id}{' created at ' + created_at if created_at else ''} in {table_name}{waited}")
-    _print_items(items)
+    try:
+        payments = _payments(dynamodb, payments_table, items)
+    except CliError as exc:
+        raise fail(str(exc)) from None
+    _print_items(items, payments)
+
+
+def _payments(dynamodb: Any, table: str, items: list[dict[str, Any]]) -> dict[tuple[str, str], Any] | None:
+    """Each order's payment item by its key (None when the stack has no payment service's table).
+
+    Read here, beside the order, rather than copied into it by the order service: the payment
+    service owns its state, and the order service stays unaware of it (docs/decisions.md).
+    """
+    from botocore.exceptions import ClientError
+
+    keys = [{"orderId": item["orderId"], "createdAt": item["createdAt"]} for item in items]
+    found: dict[tuple[str, str], Any] = {}
+    try:
+        for start in range(0, len(keys), 100):  # BatchGetItem takes 100 keys at most
+            request: dict[str, Any] = {table: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
+            while request:
+                answer = dynamodb.batch_get_item(RequestItems=request)
+                for payment in answer["Responses"].get(table, []):
+                    found[(payment["orderId"]["S"], payment["createdAt"]["S"])] = payment
+                request = answer.get("UnprocessedKeys") or {}
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return None  # a stack without the payment service
+        raise CliError(f"cannot read {table}: {exc.response.get('Error', {}).get('Message', exc)}") from None
+    return found
 
 
 @orders_app.command("by-customer")
@@ -280,12 +317,26 @@ def _json_object(text: str) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
-def _print_items(items: list[dict[str, Any]]) -> None:
-    """Stored items (DynamoDB's typed values) as a JSON array of plain values."""
+def _print_items(items: list[dict[str, Any]], payments: dict[tuple[str, str], Any] | None = None) -> None:
+    """Stored items (DynamoDB's typed values) as a JSON array of plain values; with ``payments``, each
+    with its ``payment`` (null when none)."""
     from boto3.dynamodb.types import TypeDeserializer
 
     deserializer = TypeDeserializer()
-    _print_json([{key: deserializer.deserialize(value) for key, value in item.items()} for item in items])
+
+    def plain(item: dict[str, Any]) -> dict[str, Any]:
+        return {key: deserializer.deserialize(value) for key, value in item.items()}
+
+    shown = []
+    for item in items:
+        order = plain(item)
+        if payments is not None:
+            payment = payments.get((item["orderId"]["S"], item["createdAt"]["S"]))
+            order["payment"] = (
+                {k: v for k, v in plain(payment).items() if k not in {"orderId", "createdAt"}} if payment else None
+            )
+        shown.append(order)
+    _print_json(shown)
 
 
 def _print_json(value: object) -> None:

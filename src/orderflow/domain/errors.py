@@ -90,7 +90,13 @@ class DeadLetterPublishError(TransientError):
             self.log_fields = {"error_code": rejected[0], "reason": rejected[1]}
 
 
-class AwaitingOrderError(TransientError):
+class WaitingError(TransientError):
+    """The event waits for other work to finish first (its order to arrive, a charge to be answered, the
+    same event elsewhere): retried, and not a failure of any dependency, so a batch of nothing else is
+    no Lambda error (orderflow.batch)."""
+
+
+class AwaitingOrderError(WaitingError):
     """The event waits for a state that has not arrived (a cancel before its create)."""
 
     summary = "Waiting for the order to arrive, SQS will retry"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from orderflow.domain.errors import TransientError
+from orderflow.domain.errors import TransientError, WaitingError
 from orderflow.domain.payments.models import (
     ORDER_CONFIRMED,
     PAYMENT_CAPTURED,
@@ -72,7 +72,7 @@ class PaymentEventPublisher(Protocol):
         ...
 
 
-class ChargeInProgressError(TransientError):
+class ChargeInProgressError(WaitingError):
     """A cancellation met a charge still being made: it waits for the charge's answer, then refunds it."""
 
     summary = "A charge for this order is in progress, SQS will retry"
