@@ -25,11 +25,14 @@ if TYPE_CHECKING:  # the stack is imported when the demo runs, not when the comm
 
     from rich.console import Console
 
+    from orderflow_local.ops.payments import PaymentVerdict
     from orderflow_local.ops.traffic import Verdict
     from orderflow_local.stack import LocalStack, StackOptions
 
 #: Share of new orders the demo also cancels (some of the cancellations sent before their order).
 CANCEL_RATE = 0.15
+#: Share of new orders from a test customer whose charge the payment provider declines.
+DECLINE_RATE = 0.03
 
 #: Said under the DLQ alarm's OK -> ALARM line during the demo.
 EXPECTED_DLQ_ALARM = "expected: the demo sends bad messages on purpose, and they are in the DLQ"
@@ -42,6 +45,7 @@ NEXT_STEPS = [
     ('orderflow cancel ORD-20260420-001 --reason "Changed my mind"', "its status becomes CANCELLED"),
     ('echo \'{"orderId": "ORD-BAD"}\' | orderflow send -', "an invalid order: rejected to the DLQ"),
     ("orderflow dlq list", "what is in the DLQ, and why"),
+    ("orderflow payments list", "what the payment provider charged and refunded, per order"),
     ("aws dynamodb scan --table-name Orders", "the AWS CLI and SDKs work against it too"),
 ]
 
@@ -113,8 +117,9 @@ def run_demo(
         else:
             console.print(f"AWS endpoint {stack.endpoint}; {route} {outputs['QueueUrl']}")
         plan = plan_traffic(
-            orders, seed=seed, cancel_rate=CANCEL_RATE, run=f"{seed:04d}{int(time.time()) % 100000:05d}"
-        )
+            orders, seed=seed, cancel_rate=CANCEL_RATE, decline_rate=DECLINE_RATE,
+            run=f"{seed:04d}{int(time.time()) % 100000:05d}",
+        )  # fmt: skip
         mistakes = [f"{plan.count(kind)} {kind}" for kind in ("malformed", "invalid") if plan.count(kind)]
         if mistakes:
             sends_bad_messages = True
@@ -164,10 +169,12 @@ def run_demo(
             )
         counts = {k: plan.count(k) for k in ("valid", "cancel", "duplicate", "malformed", "invalid")}
         counts["cancel_first"] = plan.cancelled_first
+        payments = _payments(stack, plan, sent_at)
         _report(
-            console, plan_counts=counts, verdict=verdict, stack=stack, elapsed=elapsed, drained=drained, began=began
-        )
-        ok = drained and verdict.ok
+            console, plan_counts=counts, verdict=verdict, stack=stack, elapsed=elapsed, drained=drained, began=began,
+            payments=payments,
+        )  # fmt: skip
+        ok = drained and verdict.ok and (payments is None or payments.ok)
     except BaseException:  # Ctrl-C included: an interrupted demo stops at once
         stack.kill()
         raise
@@ -182,16 +189,41 @@ def _progress(console: Console) -> Progress:
     )
 
 
+def _payments(stack: LocalStack, plan: Any, sent_at: dict[int, float]) -> PaymentVerdict | None:
+    """The payments checked against the provider's ledger (None: the stack has no payment service)."""
+    from orderflow_local.ops.payments import scan_items, verify_payments
+
+    if stack.payment_provider is None or "PaymentsTableName" not in stack.outputs:
+        return None
+    dynamodb = stack.emulator.dynamodb()
+    first_sent: dict[str, float] = {}
+    for index, message in enumerate(plan.messages):
+        if message.kind == "valid" and index in sent_at and message.order_id:
+            first_sent.setdefault(message.order_id, sent_at[index])
+    return verify_payments(
+        stack.payment_provider.ledger(),
+        scan_items(dynamodb, stack.outputs["TableName"]),
+        payments=scan_items(dynamodb, stack.outputs["PaymentsTableName"]),
+        first_sent=first_sent,
+    )
+
+
 def _wait_for_drain(stack: LocalStack, progress: Progress, *, total: int, timeout: float) -> bool:
+    """Until every consumer's queue is empty with nothing in flight, and the pipes have read nothing new
+    for a second (what the last orders stored has reached the payment service)."""
     sqs = stack.emulator.sqs()
     queue_urls = [mapping.config.queue_url for mapping in stack.mappings]  # every consumer's queue
     task = progress.add_task("processing", total=total)
     deadline = time.monotonic() + timeout
     quiet_polls = 0
+    read: list[int] = []
     while time.monotonic() < deadline:
         stats = [mapping.stats for mapping in stack.mappings]
         settled = sum(s.deleted for s in stats)
         progress.update(task, completed=min(total, settled))
+        pipes = [pipe.stats.snapshot() for pipe in stack.pipes]
+        pipes_busy = any(entry["in_flight"] for entry in pipes) or [entry["records_read"] for entry in pipes] != read
+        read = [entry["records_read"] for entry in pipes]
         waiting = 0
         for queue_url in queue_urls:
             attributes = sqs.get_queue_attributes(
@@ -202,7 +234,7 @@ def _wait_for_drain(stack: LocalStack, progress: Progress, *, total: int, timeou
                 attributes["ApproximateNumberOfMessagesNotVisible"]
             )
         in_flight = sum(s.in_flight for s in stats)
-        quiet_polls = quiet_polls + 1 if waiting == 0 and in_flight == 0 else 0
+        quiet_polls = quiet_polls + 1 if waiting == 0 and in_flight == 0 and not pipes_busy else 0
         if quiet_polls >= 2:
             progress.update(task, completed=total)
             return True
@@ -219,6 +251,7 @@ def _report(
     elapsed: float,
     drained: bool,
     began: float,
+    payments: PaymentVerdict | None = None,
 ) -> None:
     from orderflow_local.ops.traffic import percentile
 
@@ -259,6 +292,15 @@ def _report(
     if verdict.stored and span > 0:
         table.add_row("pipeline", f"{verdict.stored / span:.1f} orders stored/s ({verdict.stored} in {span:.1f} s)")
     table.add_row("drained", f"all {sent} messages handled in {elapsed:.1f} s, retries' backoff included")
+    if payments is not None:
+        table.add_row("payments", _payments_row(payments))
+        if payments.latencies:
+            lat = payments.latencies
+            table.add_row(
+                "latency sent -> charged",
+                f"p50 {percentile(lat, 0.5):.2f} s, p95 {percentile(lat, 0.95):.2f} s (through the outbox, the bus "
+                "and the payment service)",
+            )
     table.add_row("invocations", f"{invocations} ({cold_starts} cold starts)")
     if stack.options.chaos_rate:
         faults = stack.faults()
@@ -286,6 +328,8 @@ def _report(
         problems.append(f"{len(verdict.cancels_lost)} cancellation(s) LOST: {', '.join(verdict.cancels_lost[:5])}")
     if verdict.data_changed:
         problems.append(f"{len(verdict.data_changed)} order(s) stored with other data than sent")
+    if payments is not None:
+        problems += payments.problems()
     if problems:
         for problem in problems:
             console.print(f"[red]FAILED:[/red] {problem}")
@@ -297,7 +341,23 @@ def _report(
             if parked
             else "every cancellation applied."
         )
-        console.print(f"[green]OK:[/green] nothing lost, nothing stored twice; {rest}")
+        charged = ", nothing charged twice" if payments is not None else ""
+        console.print(f"[green]OK:[/green] nothing lost, nothing stored twice{charged}; {rest}")
+
+
+def _payments_row(payments: PaymentVerdict) -> str:
+    """``12 charged (USD 1,234.50), 1 declined, 2 refunded (USD 99.00)``: amounts in major units."""
+    from orderflow.domain.models import minor_units
+
+    def amounts(by_currency: dict[str, int]) -> str:
+        shown = [f"{code} {value / 10 ** (minor_units(code) or 0):,.{minor_units(code) or 0}f}"
+                 for code, value in sorted(by_currency.items()) if value]  # fmt: skip
+        return f" ({', '.join(shown)})" if shown else ""
+
+    return (
+        f"{payments.charges} charged{amounts(payments.charged)}, {payments.declines} declined, "
+        f"{payments.refunds} refunded{amounts(payments.refunded)} (the provider's ledger: `orderflow payments list`)"
+    )
 
 
 def _dlq_alarms(stack: LocalStack) -> set[str]:

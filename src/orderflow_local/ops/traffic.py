@@ -111,6 +111,9 @@ def _order(rng: random.Random, number: int, run: str, now: datetime) -> dict[str
     }  # fmt: skip
 
 
+#: The embedded payment provider declines every charge for a customer id with this prefix.
+DECLINING_CUSTOMER_PREFIX = "decline-"
+
 REASONS = ["Customer changed their mind", "Found a better price", "Ordered by mistake", "Delivery too slow"]
 
 
@@ -142,12 +145,15 @@ def plan_traffic(
     cancel_rate: float = 0.0,
     cancel_first_rate: float = 0.4,
     run: str | None = None,
+    decline_rate: float = 0.0,
 ) -> TrafficPlan:
     """``count`` messages: mostly new valid orders, some duplicates, malformed and invalid ones.
 
     With ``cancel_rate``, that share of new orders is also cancelled; ``cancel_first_rate``
     of those cancellations are sent up to 15 messages *before* their order (as a standard
     queue may deliver them), the rest up to 15 after. Duplicates copy orders and cancels.
+    With ``decline_rate``, that share of new orders come from a test customer whose charges the
+    embedded payment provider declines (``decline-`` customer ids, docs/payment-provider.md).
     """
     rng = random.Random(seed)  # noqa: S311 - reproducible test traffic, not security
     run = run or f"{seed:04d}"
@@ -174,6 +180,8 @@ def plan_traffic(
                                            expected_code="VALIDATION_FAILED"))  # fmt: skip
         else:
             order = _order(rng, number, run, now)
+            if decline_rate and rng.random() < decline_rate:  # drawn only when asked: seeds keep their traffic
+                order["customerId"] = f"{DECLINING_CUSTOMER_PREFIX}{order['customerId']}"
             message = PlannedMessage(_dumps(order), "valid", order["orderId"], order["createdAt"])
             valid.append(message)
             if count - len(messages) - len(held) >= 2 and rng.random() < cancel_rate:
