@@ -14,7 +14,6 @@ from orderflow_local.stack.deploy import DeployedStack, _create_secret
 from orderflow_local.stack.local_stack import ORDER_HANDLER, StackOptions, function_config
 from orderflow_local.stack.template import FunctionSpec, SecretSpec, StackSpec
 
-
 PAYMENT_HANDLER = "orderflow.payment_handler.lambda_handler"
 
 
