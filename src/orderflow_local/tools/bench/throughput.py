@@ -191,7 +191,7 @@ def pipeline(
         stored = dynamodb.scan(TableName=table, Limit=1)["Items"][0]
         for mapping in stack.mappings:
             mapping.stop()
-        [table_spec] = stack.spec.tables.values()
+        [table_spec] = [spec for spec in stack.spec.tables.values() if spec.name == table]  # Orders, of several
         progress(
             f"measuring the emulator's ceiling: conditional PutItem of a stored order from {CEILING_THREADS} threads"
         )
