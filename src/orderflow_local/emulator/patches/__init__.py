@@ -46,6 +46,7 @@ def apply(version: str | None = None) -> None:
         sqs._visible_messages_scanned_lazily()
         sqs._delete_finds_the_message_without_two_full_scans()
         dynamodb._dynamodb_writes_are_atomic()
+        dynamodb._updates_are_copied_then_swapped_in()
         sqs._sqs_refuses_what_sqs_refuses()
         sqs._sqs_errors_carry_the_plain_message()
         sns._sns_fifo_topics_deduplicate()

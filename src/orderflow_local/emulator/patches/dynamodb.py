@@ -41,6 +41,61 @@ def _serialised(method: Any) -> Any:
     return locked
 
 
+_updating = threading.local()
+
+
+def _updates_are_copied_then_swapped_in() -> None:
+    """A reader never sees an ``UpdateItem`` half applied.
+
+    On AWS a read returns an item as it was before a write or after it, never between.
+    moto 5.2.5 applies an update's actions one by one to the stored ``Item`` itself, and a
+    ``Scan``, ``Query`` or ``GetItem`` on another thread holds references to stored items
+    that it serializes after the backend call returns: it can read a status already changed
+    beside a version not yet changed (the reliability tests caught it). The write lock does
+    not help, as reads do not take it. Here the update runs on a copy of the stored item
+    (``Table.get_item`` answers the copy inside this thread's update), and the copy replaces
+    the stored item only once the update has succeeded: a failed condition changes nothing.
+    """
+    import copy
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    update = DynamoDBBackend.update_item  # already serialised by _dynamodb_writes_are_atomic
+    get_item = Table.get_item
+    ORIGINALS["DynamoDBBackend.update_item (copy-on-write)"] = update
+    ORIGINALS["Table.get_item"] = get_item
+
+    def copied(self: Any, hash_key: Any, range_key: Any = None, projection_expression: Any = None) -> Any:
+        found = get_item(self, hash_key, range_key, projection_expression)
+        copies = getattr(_updating, "copies", None)
+        if copies is None or found is None or projection_expression:
+            return found
+        private = copy.deepcopy(found)
+        copies.append((self, hash_key, range_key, private))
+        return private
+
+    def update_on_a_copy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _dynamodb_write_lock:  # the swap too: the next write must see this one's result
+            return _swapped_in(self, *args, **kwargs)
+
+    def _swapped_in(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _updating.copies = []
+        try:
+            result = update(self, *args, **kwargs)
+            for table, hash_key, range_key, private in _updating.copies:
+                if range_key:
+                    table.items[hash_key][range_key] = private
+                else:
+                    table.items[hash_key] = private
+            return result
+        finally:
+            _updating.copies = None
+
+    Table.get_item = copied  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = update_on_a_copy  # type: ignore[method-assign]
+
+
 # --- what every request costs (docs/performance.md, "A faster emulator") -----------------
 
 
