@@ -570,6 +570,19 @@ def test_a_detail_that_is_not_a_json_object_is_refused_in_place(
         assert aws.put(entry(detail=detail))["FailedEntryCount"] == 0
 
 
+@pytest.mark.parametrize("detail", ['{"totalAmount": NaN}', '{"n": Infinity}', '{"n": [-Infinity]}'])
+def test_a_detail_with_numbers_json_does_not_have_is_refused_in_place(
+    aws: Aws, routed: str, monkeypatch: pytest.MonkeyPatch, detail: str
+) -> None:
+    answer = aws.put(entry(detail={"n": 1}), entry(detail=detail))
+
+    assert answer["Entries"][1] == {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
+    assert [json.loads(body) for body in aws.bodies(routed)] == [{"n": 1}]
+
+    _stock(monkeypatch, "EventsBackend.put_events")
+    assert aws.put(entry(detail=detail))["FailedEntryCount"] == 0  # moto reads it with Python's json, and puts it
+
+
 def test_entries_missing_a_field_or_with_broken_json_are_refused_in_place_and_the_rest_put(
     aws: Aws, routed: str
 ) -> None:

@@ -12,9 +12,14 @@ if TYPE_CHECKING:
     from tests.functional.conftest import EmulatedAws
 
 
+def _not_json(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _is_object(text: str) -> bool:
+    """A JSON object, strictly: Python's json reads NaN and Infinity, which JSON (and EventBridge) refuses."""
     try:
-        return isinstance(json.loads(text), dict)
+        return isinstance(json.loads(text, parse_constant=_not_json), dict)
     except ValueError:
         return False
 

@@ -280,6 +280,14 @@ def entry_size(entry: Mapping[str, Any]) -> int:
     return size + sum(len(str(resource).encode("utf-8")) for resource in entry.get("Resources") or [] if resource)
 
 
+class _NotJsonError(ValueError):
+    """A constant Python's json reads and JSON does not have (NaN, Infinity, -Infinity)."""
+
+
+def _not_json(name: str) -> Any:
+    raise _NotJsonError(name)
+
+
 def malformed_detail(entry: Mapping[str, Any]) -> dict[str, str] | None:
     """The per-entry error for a ``Detail`` that is JSON but not a JSON object, or None.
 
@@ -287,12 +295,15 @@ def malformed_detail(entry: Mapping[str, Any]) -> dict[str, str] | None:
     EventBridge refuses it in place: ``MalformedDetail``, "Detail is malformed."
     (PutEventsResultEntry: MalformedDetail, "The JSON provided is not valid"). Entries that
     lack ``Source``, ``DetailType`` or ``Detail`` (``InvalidArgument``) or whose ``Detail``
-    is not JSON at all (``MalformedDetail``) moto already refuses as AWS does.
+    is not JSON at all (``MalformedDetail``) moto already refuses as AWS does, but for a
+    detail with ``NaN`` or ``Infinity``, which Python's json reads and moto then put on the bus.
     """
     if not (entry.get("Source") and entry.get("DetailType") and entry.get("Detail")):
         return None
     try:
-        detail = json.loads(entry["Detail"])
+        detail = json.loads(entry["Detail"], parse_constant=_not_json)
+    except _NotJsonError:  # NaN or Infinity: Python reads them, JSON has no such values (RFC 8259, section 6)
+        return {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
     except (TypeError, ValueError):
         return None  # moto's own MalformedDetail
     if isinstance(detail, dict):
