@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from orderflow_cli.common import OutputConsole
-from orderflow_cli.demo import EXPECTED_DLQ_ALARM, NEXT_STEPS, run_demo
+from orderflow_cli.demo import CANCEL_RATE, DECLINE_RATE, EXPECTED_DLQ_ALARM, NEXT_STEPS, run_demo
+from orderflow_local.ops.traffic import plan_traffic
 
 if TYPE_CHECKING:
     from orderflow_local.stack import LocalStack
@@ -19,7 +20,11 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def test_the_demo_says_its_dlq_alarm_is_expected_and_what_to_try_next() -> None:
-    # Given the demo's traffic, malformed messages included (seed 3 has 3 among 40)
+    # Given the demo's traffic, malformed messages included (the same plan as the demo's: its run id
+    # names the orders, it draws nothing)
+    plan = plan_traffic(40, seed=3, cancel_rate=CANCEL_RATE, decline_rate=DECLINE_RATE)
+    mistakes = [f"{plan.count(kind)} {kind}" for kind in ("malformed", "invalid") if plan.count(kind)]
+    assert plan.count("malformed") > 0
     output = io.StringIO()
     stacks: list[LocalStack] = []
 
@@ -43,8 +48,13 @@ def test_the_demo_says_its_dlq_alarm_is_expected_and_what_to_try_next() -> None:
     [pipeline] = [line for line in lines if line.strip("│ ").startswith("pipeline")]
     assert "orders stored/s" in pipeline
     assert any(line.strip("│ ").startswith("drained") for line in lines)
+    # and the payment service's: the provider's ledger checked against the orders, money charged
+    assert "nothing lost, nothing stored twice, nothing charged twice" in summary
+    [payments] = [line for line in lines if line.strip("│ ").startswith("payments")]
+    assert " charged (" in payments
+    assert any(line.strip("│ ").startswith("latency sent -> charged") for line in lines)
     [explained] = [line for line in lines if line.startswith("The traffic has mistakes on purpose")]
-    assert "(3 malformed messages)" in explained
+    assert f"({' and '.join(mistakes)} messages)" in explained
     assert explained.endswith("so the DLQ alarm orderflow-DlqNotEmpty goes to ALARM. That is expected.")
     # and the alarm's OK -> ALARM line, when it comes, is followed by why it is expected
     [stack] = stacks
