@@ -61,8 +61,14 @@ def test_an_edit_takes_effect_without_a_restart_and_no_batch_is_lost_or_run_twic
     (tmp_path / "infra").mkdir()
     (tmp_path / "infra" / "stack.py").write_text("# the stack\n")
     with LocalStack(options, progress=messages.append) as stack:
-        assert stack.watched == [source]
+        # --handler's module is the order processor's code; PaymentProcessor keeps the stack's, watched too
+        payment_code = handler_sources("orderflow.payment_handler.lambda_handler")
+        assert stack.watched == sorted([source, *payment_code])
         sqs, url = stack.emulator.sqs(), stack.outputs["QueueUrl"]
+        [orders] = [mapping for mapping in stack.mappings if mapping.config.queue_url == url]
+        [pool] = [pool for pool in stack.pools if pool.config.name == "OrderProcessor"]
+        [payments] = [pool for pool in stack.pools if pool.config.name == "PaymentProcessor"]
+        payments_generation = payments.generation
         # Given a warm environment running version 1, busy with a slow batch
         marker = tmp_path / "in-flight"
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"id": "slow", "sleep": 4, "marker": str(marker)}))
@@ -78,10 +84,12 @@ def test_an_edit_takes_effect_without_a_restart_and_no_batch_is_lost_or_run_twic
         after = wait_until(lambda: [e for e in _entries(journal) if e["id"] == "after"], "the next batch")
         assert after[0]["version"] == 2
         assert after[0]["pid"] != slow["pid"]
-        stats = stack.mappings[0].stats
+        stats = orders.stats
         wait_until(lambda: stats.deleted == 2, "both messages deleted")
         assert stats.cold_starts == 2
-        assert stack.pools[0].size() == 1  # the old environment is gone
+        assert pool.size() == 1  # the old environment is gone
+        # and the function whose code did not change keeps its environments
+        assert payments.generation == payments_generation
         # A change to the stack is reported, not applied
         (tmp_path / "infra" / "stack.py").write_text("# the stack, changed\n")
         wait_until(lambda: any("the stack changed" in m for m in messages), "the stack change to be reported", 10)

@@ -317,12 +317,7 @@ class LocalStack:
         return [path for watcher in self._watchers[:1] for path in watcher.paths]
 
     def _watch(self) -> None:
-        # A function with a code folder of its own (a foreign template's asset) is watched there;
-        # the others where their handler's module is found (our src/orderflow/, or --handler's).
-        configs = [pool.config for pool in self.pools]
-        roots = {Path(config.environment[TASK_ROOT]) for config in configs if TASK_ROOT in config.environment}
-        handlers = {config.handler for config in configs if TASK_ROOT not in config.environment}
-        code = sorted(roots | {path for handler in handlers for path in handler_sources(handler)})
+        code = sorted({path for pool in self.pools for path in _code_of(pool.config)})
         self._watchers.append(Watcher(code, self._code_changed).start())
         self._watchers.append(Watcher(self._stack_sources(), self._stack_changed).start())
 
@@ -335,8 +330,10 @@ class LocalStack:
 
     def _code_changed(self, changed: list[Path]) -> None:
         forget_bytecode(changed)
-        for pool in self.pools:
-            pool.retire()
+        for pool in self.pools:  # only the functions running that code: --handler's edit leaves PaymentProcessor be
+            code = _code_of(pool.config)
+            if any(path == root or root in path.parents for path in changed for root in code):
+                pool.retire()
         self.reloads += 1
         self.progress(
             f"code changed ({_shown(changed)}): the next invocations start new environments with it (cold starts)"
@@ -503,6 +500,14 @@ def _handler(function: FunctionSpec, deployed: DeployedStack, options: StackOpti
         return function.handler
     ours = any(spec.handler == ORDER_HANDLER for spec in deployed.spec.functions.values())
     return options.handler if not ours or function.handler == ORDER_HANDLER else function.handler
+
+
+def _code_of(config: FunctionConfig) -> list[Path]:
+    """Where a function's code is: its own code folder (a foreign template's asset), or where its
+    handler's module is found (our src/orderflow/, or --handler's)."""
+    if TASK_ROOT in config.environment:
+        return [Path(config.environment[TASK_ROOT])]
+    return handler_sources(config.handler)
 
 
 def _write_throttles(journal: Path) -> Callable[[], list[tuple[float, str]]]:
