@@ -18,13 +18,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orderflow_local.ops.dlq import FunctionLogReader, explain, list_dead_letters, redrive
+from orderflow_local.ops.payments import scan_items, verify_payments
 from orderflow_local.ops.traffic import send
+from tests.support import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from orderflow_local.lambda_runtime.esm import EventSourceMapping
     from orderflow_local.ops.dlq import DeadLetter, Explained, RedriveReport
+    from orderflow_local.ops.payments import PaymentVerdict
     from orderflow_local.ops.traffic import TrafficPlan
     from orderflow_local.stack import LocalStack
 
@@ -352,3 +355,62 @@ def outbox_problems(
         if len({(event["detail-type"], json.dumps(event["detail"], sort_keys=True)) for event in arrived}) > 1:
             problems["duplicates differ"].append(f"{event_id}: {[event['detail'] for event in arrived]}")
     return problems
+
+
+# --- the payments ----------------------------------------------------------------------------
+
+
+@dataclass
+class PaymentsSettled:
+    """The payment service's state once nothing is left to do: the verdict against the provider's ledger,
+    every dead letter it had (explained), the redrive rounds it took, and the provider's faults."""
+
+    verdict: PaymentVerdict
+    letters: list[Explained]
+    rounds: int
+    #: Letters still in PaymentDLQ when the rounds ran out (none, if it settled).
+    left: int
+    provider_faults: dict[str, int]
+    function_faults: int
+
+
+def settle_payments(stack: LocalStack, *, rounds: int = 4) -> PaymentsSettled:
+    """Let the payment service finish: drain every queue, then explain and move PaymentDLQ's letters back
+    to PaymentQueue (as an operator's redrive would), until none is left; then check the ledger."""
+    assert stack.payment_provider is not None
+    sqs = stack.emulator.sqs()
+    queue_url, dlq_url = stack.outputs["PaymentQueueUrl"], stack.outputs["PaymentDLQUrl"]
+    logs = FunctionLogReader(stack.emulator.logs(), "/aws/lambda/PaymentProcessor")
+    letters: list[Explained] = []
+    done = 0
+    for done in range(1, rounds + 1):  # noqa: B007 - the count is reported
+        wait_until(lambda: drained(stack), "the payment service to be idle", timeout=300)
+        dead = list_dead_letters(sqs, dlq_url, limit=10_000)
+        if not dead:
+            break
+        for function_logs in stack.function_logs:
+            function_logs.flush()
+        letters += explain(dead, logs=logs, read_item=None)
+        while messages := sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
+            "Messages"
+        ):
+            for message in messages:
+                sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"])
+                sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+    left = len(list_dead_letters(sqs, dlq_url, limit=10_000))
+    dynamodb = stack.emulator.dynamodb()
+    verdict = verify_payments(
+        stack.payment_provider.ledger(),
+        scan_items(dynamodb, "Orders"),
+        payments=scan_items(dynamodb, stack.outputs["PaymentsTableName"]),
+    )
+    for function_logs in stack.function_logs:
+        function_logs.flush()
+    return PaymentsSettled(
+        verdict=verdict,
+        letters=letters,
+        rounds=done,
+        left=left,
+        provider_faults=dict(stack.payment_provider.faults()),
+        function_faults=len(logs.lines(CHAOS_MESSAGE)),
+    )

@@ -12,6 +12,12 @@ And the outbox, while faults also strike the pipe's PutEvents to the bus: every 
 transition reaches the bus at least once, with the item's event id, detail-type and version;
 nothing is published for a non-transition; every duplicate carries the same event id and the
 same detail; the pipe's DLQ stays empty.
+
+And the payments, while faults strike the payment function and the payment provider (latency,
+429, 500, a response lost after the charge) at the same rate: checked against the provider's
+ledger, every CONFIRMED order is charged exactly once, every CANCELLED one net zero (never
+charged, or charged once and refunded once), nothing else is charged, and every payment dead
+letter carries its reason and, redriven, leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from orderflow_local.ops.producer import DEFAULT_EVENT_TYPE, event_type_and_grou
 from orderflow_local.ops.traffic import plan_traffic, send, verify
 from orderflow_local.stack import LocalStack, StackOptions
 from tests.reliability.invariant_support import (
+    PaymentsSettled,
     all_messages,
     chaos_lines,
     consumers,
@@ -43,6 +50,7 @@ from tests.reliability.invariant_support import (
     pipe_idle,
     redrive_to_source,
     send_traffic,
+    settle_payments,
     snapshots_until_drained,
     stored_transitions,
     stream_images,
@@ -63,6 +71,8 @@ MESSAGES = 100
 PIPE_FAULT_KINDS = {kind for kind, _ in PIPE_TARGET_FAULTS}
 #: Each topology's CDK context (beside stage=dev).
 CONTEXT = {"standard": {}, "fifo": {"fifo": "true"}, "eventbridge": {"ingress": "eventbridge"}}
+#: The payment provider's fault seed per topology: each case draws other provider faults.
+PROVIDER_SEED = {"standard": 7, "fifo": 8, "eventbridge": 9}
 REJECTED = {"malformed", "invalid"}
 #: Each topology's consumers, OrderProcessor first, and the outputs naming their DLQs.
 EXPECTED_FUNCTIONS = {
@@ -118,6 +128,7 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str,
         port=0, chaos_rate=rate, chaos_seed=5, visibility_timeout=12, function_timeout=5,
         template=synthesized({"stage": "dev", **CONTEXT[topology]}), batching_window=1,
         function_environment={"RETRY_DELAYS": "1,2,3"},
+        provider_chaos_rate=rate, provider_chaos_seed=PROVIDER_SEED[topology],
     )  # fmt: skip
     with LocalStack(options) as stack:
         assert stack.outputs["QueueUrl"].endswith(".fifo") == (topology == "fifo")
@@ -162,6 +173,8 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str,
         pipe_dead = all_messages(stack, stack.outputs["OutboxDLQUrl"])
         pipe_stats = stack.pipes[0].stats.snapshot()
         pipe_faults = {kind: count for kind, count in stack.faults().items() if kind in PIPE_FAULT_KINDS}
+        # And once the payment service has handled every order event, its dead letters redriven
+        payments = settle_payments(stack)
 
     letters = [entry for entries in explained.values() for entry in entries]
     by_dlq = {function: len(entries) for function, entries in explained.items()}
@@ -223,6 +236,29 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str,
     # And the outbox kept its promise: what the pipe did, and what the subscriber received
     _check_outbox(rate, topology, stored=stored, stream=stream, received=received, pipe_dead=pipe_dead,
                   pipe_stats=pipe_stats, pipe_faults=pipe_faults)  # fmt: skip
+    _check_payments(rate, payments)
+
+
+def _check_payments(rate: float, payments: PaymentsSettled) -> None:
+    """Checked against the provider's ledger: every CONFIRMED order charged exactly once, every CANCELLED
+    one net zero (cancellations were sent before, during and after payment), nothing else charged; every
+    payment dead letter carried its reason, and none was left."""
+    verdict = payments.verdict
+    print(
+        f"payments at chaos {rate}: {verdict.charges} charged, {verdict.refunds} refunded, {verdict.declines} "
+        f"declined; provider faults {dict(sorted(payments.provider_faults.items()))}, {payments.function_faults} "
+        f"function log lines naming a fault; {len(payments.letters)} dead letters over {payments.rounds} round(s)"
+    )
+    assert verdict.problems() == []
+    assert payments.left == 0
+    assert all(entry.reason_source in {"attributes", "logs"} for entry in payments.letters), [
+        entry.to_json() for entry in payments.letters if entry.reason_source == "unknown"
+    ]
+    if rate:
+        assert sum(payments.provider_faults.values()) > 0
+    else:
+        assert payments.provider_faults == {}
+        assert payments.letters == []
 
 
 def _check_rejected(
