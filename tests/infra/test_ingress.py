@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from infra.config import TopologyError, topology_from_context
-from infra.ingress import MAX_EVENT_AGE, RETRY_ATTEMPTS, ROUTED_EVENTS
+from infra.ingress import ROUTED_EVENTS
+from infra.routing import MAX_EVENT_AGE, RETRY_ATTEMPTS
 
 from orderflow_local.lambda_runtime.pipe_transform import RecordFilter
 
