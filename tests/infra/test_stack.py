@@ -21,6 +21,17 @@ def _logical_id(stack: Synthesized, resource_type: str, **properties: Any) -> st
     return next(key for key, value in stack.json["Resources"].items() if value is target)
 
 
+#: Each queue -> function consumer in every stage: the order service's and the payment service's
+#: (infra/payments.py). The EventBridge ingress adds a third (tests/infra/test_ingress.py).
+CONSUMERS = {"OrderProcessor": "OrderCreatedQueue", "PaymentProcessor": "PaymentQueue"}
+
+
+def _mapping(stack: Synthesized, queue: str) -> dict[str, Any]:
+    """The event source mapping that consumes ``queue``."""
+    queue_id = _logical_id(stack, "AWS::SQS::Queue", QueueName=queue)
+    return stack.one("AWS::Lambda::EventSourceMapping", EventSourceArn={"Fn::GetAtt": [queue_id, "Arn"]})
+
+
 def test_queues_names_retention_and_redrive(stack: Synthesized) -> None:
     dlq = stack.one("AWS::SQS::Queue", QueueName="OrderCreatedDLQ")
     queue = stack.one("AWS::SQS::Queue", QueueName="OrderCreatedQueue")
@@ -33,10 +44,16 @@ def test_queues_names_retention_and_redrive(stack: Synthesized) -> None:
     }
 
 
-def test_visibility_timeout_follows_awss_six_times_rule(stack: Synthesized) -> None:
-    queue = stack.one("AWS::SQS::Queue", QueueName="OrderCreatedQueue")
-    function = stack.one("AWS::Lambda::Function", FunctionName="OrderProcessor")
-    mapping = stack.one("AWS::Lambda::EventSourceMapping")
+@pytest.mark.parametrize(("function_name", "queue_name"), CONSUMERS.items())
+def test_visibility_timeout_follows_awss_six_times_rule(
+    stack: Synthesized, function_name: str, queue_name: str
+) -> None:
+    queue = stack.one("AWS::SQS::Queue", QueueName=queue_name)
+    function = stack.one("AWS::Lambda::Function", FunctionName=function_name)
+    mapping = _mapping(stack, queue_name)
+    assert _ref(mapping, "FunctionName") == {
+        "Ref": _logical_id(stack, "AWS::Lambda::Function", FunctionName=function_name)
+    }
     required = 6 * _ref(function, "Timeout") + _ref(mapping, "MaximumBatchingWindowInSeconds")
     assert _ref(queue, "VisibilityTimeout") >= required
     assert _ref(queue, "VisibilityTimeout") == 185
@@ -105,7 +122,7 @@ def _function_role_id(stack: Synthesized, function: str = "OrderProcessor") -> s
 
 
 def _function_names(stack: Synthesized) -> list[str]:
-    """OrderProcessor, and OrderCancellationProcessor in the EventBridge ingress."""
+    """OrderProcessor and PaymentProcessor, and OrderCancellationProcessor in the EventBridge ingress."""
     return [str(_ref(function, "FunctionName")) for function in stack.resources("AWS::Lambda::Function").values()]
 
 
@@ -123,25 +140,47 @@ def _actions(statement: dict[str, Any]) -> list[str]:
     return [actions] if isinstance(actions, str) else list(actions)
 
 
-def test_function_role_has_exactly_the_actions_it_uses(any_stack: Synthesized) -> None:
-    stack = any_stack
-    for function in _function_names(stack):  # each function's own role (two in the EventBridge ingress)
-        actions = sorted(action for statement in _role_statements(stack, function) for action in _actions(statement))
-        assert sorted(set(actions)) == [
+#: What every queue-fed function's role holds: its queue, its DLQ, the key, its logs, X-Ray.
+_CONSUMER_ACTIONS = (
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+    "sqs:SendMessage",
+    "xray:PutTelemetryRecords",
+    "xray:PutTraceSegments",
+)
+_ORDER_SERVICE_ACTIONS = sorted({*_CONSUMER_ACTIONS, "dynamodb:PutItem", "dynamodb:UpdateItem"})
+#: Each function's actions, all of them: the order service's conditional writes; the payment
+#: service's conditional writes, Powertools' idempotency records, its secret and its events.
+FUNCTION_ACTIONS = {
+    "OrderProcessor": _ORDER_SERVICE_ACTIONS,
+    "OrderCancellationProcessor": _ORDER_SERVICE_ACTIONS,
+    "PaymentProcessor": sorted(
+        {
+            *_CONSUMER_ACTIONS,
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
-            "kms:Decrypt",
-            "kms:GenerateDataKey",
-            "logs:CreateLogStream",
-            "logs:PutLogEvents",
-            "sqs:ChangeMessageVisibility",
-            "sqs:DeleteMessage",
-            "sqs:GetQueueAttributes",
-            "sqs:ReceiveMessage",
-            "sqs:SendMessage",
-            "xray:PutTelemetryRecords",
-            "xray:PutTraceSegments",
-        ]
+            "events:PutEvents",
+            "secretsmanager:GetSecretValue",
+        }
+    ),
+}
+
+
+def test_function_role_has_exactly_the_actions_it_uses(any_stack: Synthesized) -> None:
+    stack = any_stack
+    functions = _function_names(stack)
+    assert {"OrderProcessor", "PaymentProcessor"} <= set(functions) <= set(FUNCTION_ACTIONS)
+    for function in functions:  # each function's own role (three in the EventBridge ingress)
+        actions = sorted(action for statement in _role_statements(stack, function) for action in _actions(statement))
+        assert sorted(set(actions)) == FUNCTION_ACTIONS[function], function
 
 
 def test_function_role_is_scoped_and_unmanaged(stack: Synthesized) -> None:
@@ -182,31 +221,51 @@ def test_function_configuration(stack: Synthesized) -> None:
 
 
 def test_event_source_mapping(stack: Synthesized) -> None:
-    mapping = stack.one("AWS::Lambda::EventSourceMapping")
-    queue_id = _logical_id(stack, "AWS::SQS::Queue", QueueName="OrderCreatedQueue")
-    assert _ref(mapping, "EventSourceArn") == {"Fn::GetAtt": [queue_id, "Arn"]}
-    assert _ref(mapping, "BatchSize") == 10
-    assert _ref(mapping, "MaximumBatchingWindowInSeconds") == 5
-    assert _ref(mapping, "FunctionResponseTypes") == ["ReportBatchItemFailures"]
+    # one mapping per consumer, each from its own queue to its own function
+    by_queue = {
+        _ref(mapping, "EventSourceArn")["Fn::GetAtt"][0]: _ref(mapping, "FunctionName")
+        for mapping in stack.resources("AWS::Lambda::EventSourceMapping").values()
+    }
+    assert by_queue == {
+        _logical_id(stack, "AWS::SQS::Queue", QueueName=queue): {
+            "Ref": _logical_id(stack, "AWS::Lambda::Function", FunctionName=function)
+        }
+        for function, queue in CONSUMERS.items()
+    }
+    assert len(stack.resources("AWS::Lambda::EventSourceMapping")) == len(CONSUMERS)
+    for queue in CONSUMERS.values():
+        mapping = _mapping(stack, queue)
+        assert _ref(mapping, "BatchSize") == 10
+        assert _ref(mapping, "MaximumBatchingWindowInSeconds") == 5
+        assert _ref(mapping, "FunctionResponseTypes") == ["ReportBatchItemFailures"]
 
 
 @pytest.mark.parametrize(("stage", "maximum", "reserved"), [("dev", 2, None), ("prod", 20, 20)])
 def test_concurrency_is_capped(stage: str, maximum: int, reserved: int | None, request: pytest.FixtureRequest) -> None:
     stack: Synthesized = request.getfixturevalue(stage)
-    mapping = stack.one("AWS::Lambda::EventSourceMapping")
-    assert _ref(mapping, "ScalingConfig") == {"MaximumConcurrency": maximum}
+    for queue in CONSUMERS.values():  # every mapping runs at most the stage's batches at once
+        assert _ref(_mapping(stack, queue), "ScalingConfig") == {"MaximumConcurrency": maximum}, queue
     function = stack.one("AWS::Lambda::Function", FunctionName="OrderProcessor")
     assert function["Properties"].get("ReservedConcurrentExecutions") == reserved
+    # The payment provider's rate limit, not Lambda's, bounds the payment service: its mapping's
+    # MaximumConcurrency caps it, and it takes none of the account's concurrency (infra/payments.py).
+    payments = stack.one("AWS::Lambda::Function", FunctionName="PaymentProcessor")
+    assert "ReservedConcurrentExecutions" not in payments["Properties"]
 
 
 @pytest.mark.parametrize(("stage", "days"), [("dev", 7), ("prod", 90)])
 def test_log_retention(stage: str, days: int, request: pytest.FixtureRequest) -> None:
     stack: Synthesized = request.getfixturevalue(stage)
-    [log_group] = stack.resources("AWS::Logs::LogGroup").values()
-    assert _ref(log_group, "RetentionInDays") == days
-    assert _ref(log_group, "LogGroupName") == "/aws/lambda/OrderProcessor"
-    function = stack.one("AWS::Lambda::Function", FunctionName="OrderProcessor")
-    assert _ref(function, "LoggingConfig")["LogFormat"] == "JSON"
+    log_groups = stack.resources("AWS::Logs::LogGroup")
+    assert {_ref(log_group, "LogGroupName") for log_group in log_groups.values()} == {
+        f"/aws/lambda/{function}" for function in CONSUMERS
+    }
+    for log_group in log_groups.values():
+        assert _ref(log_group, "RetentionInDays") == days
+    for function_name in CONSUMERS:  # each function logs JSON to its own group
+        function = stack.one("AWS::Lambda::Function", FunctionName=function_name)
+        log_group_id = _logical_id(stack, "AWS::Logs::LogGroup", LogGroupName=f"/aws/lambda/{function_name}")
+        assert _ref(function, "LoggingConfig") == {"LogFormat": "JSON", "LogGroup": {"Ref": log_group_id}}
 
 
 @pytest.mark.parametrize(("stage", "policy"), [("dev", "Delete"), ("prod", "Retain")])
@@ -220,14 +279,30 @@ def test_removal_policy_by_stage(stage: str, policy: str, request: pytest.Fixtur
     assert table["Properties"].get("DeletionProtectionEnabled", False) is (policy == "Retain")
 
 
+#: The alarms of one queue -> function consumer, by name after its prefix ("" for the order service's,
+#: "Payment" for the payment service's): metric, namespace, threshold.
+CONSUMER_ALARMS = {
+    "DlqNotEmpty": ("ApproximateNumberOfMessagesVisible", "AWS/SQS", 1),
+    "FunctionErrors": ("Errors", "AWS/Lambda", 1),
+    "FunctionThrottles": ("Throttles", "AWS/Lambda", 1),
+    "DurationP99NearTimeout": ("Duration", "AWS/Lambda", 24_000),
+}
+#: The consumers' prefixes and their function, queue and DLQ.
+CONSUMER_PREFIXES = {
+    "": ("OrderProcessor", "OrderCreatedQueue", "OrderCreatedDLQ"),
+    "Payment": ("PaymentProcessor", "PaymentQueue", "PaymentDLQ"),
+}
 ALARMS = {
-    "orderflow-DlqNotEmpty": ("ApproximateNumberOfMessagesVisible", "AWS/SQS", 1),
-    "orderflow-FunctionErrors": ("Errors", "AWS/Lambda", 1),
-    "orderflow-FunctionThrottles": ("Throttles", "AWS/Lambda", 1),
-    "orderflow-DurationP99NearTimeout": ("Duration", "AWS/Lambda", 24_000),
+    **{
+        f"orderflow-{prefix}{name}": (metric, namespace, threshold)
+        for prefix in CONSUMER_PREFIXES
+        for name, (metric, namespace, threshold) in CONSUMER_ALARMS.items()
+    },
     "orderflow-DynamoDbWriteThrottles": ("WriteThrottleEvents", "AWS/DynamoDB", 1),
     "orderflow-OrderOutboxDLQ": ("ApproximateNumberOfMessagesVisible", "AWS/SQS", 1),
 }
+#: The message-age alarms, whose threshold is the stage's (test_age_of_oldest_message_alarm_by_stage).
+AGE_ALARMS = {f"orderflow-{prefix}OldestMessageAge" for prefix in CONSUMER_PREFIXES}
 
 
 def test_each_alarm_notifies_the_topic(stack: Synthesized) -> None:
@@ -236,26 +311,53 @@ def test_each_alarm_notifies_the_topic(stack: Synthesized) -> None:
         alarm["Properties"]["AlarmName"]: alarm["Properties"]
         for alarm in stack.resources("AWS::CloudWatch::Alarm").values()
     }
-    assert set(alarms) == {*ALARMS, "orderflow-OldestMessageAge"}
+    assert set(alarms) == {*ALARMS, *AGE_ALARMS}
     for name, (metric, namespace, threshold) in ALARMS.items():
         assert (alarms[name]["MetricName"], alarms[name]["Namespace"], alarms[name]["Threshold"]) == (
             metric,
             namespace,
             threshold,
-        )
-    assert alarms["orderflow-DurationP99NearTimeout"]["ExtendedStatistic"] == "p99"
+        ), name
+    for prefix in CONSUMER_PREFIXES:
+        assert alarms[f"orderflow-{prefix}DurationP99NearTimeout"]["ExtendedStatistic"] == "p99"
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert alarm["TreatMissingData"] == "notBreaching"
 
 
+def _queue_dimension(stack: Synthesized, queue: str) -> dict[str, Any]:
+    queue_id = _logical_id(stack, "AWS::SQS::Queue", QueueName=queue)
+    return {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}
+
+
+def _function_dimension(stack: Synthesized, function: str) -> dict[str, Any]:
+    function_id = _logical_id(stack, "AWS::Lambda::Function", FunctionName=function)
+    return {"Name": "FunctionName", "Value": {"Ref": function_id}}
+
+
+def test_each_consumers_alarms_watch_its_own_function_and_queues(stack: Synthesized) -> None:
+    for prefix, (function, queue, dlq) in CONSUMER_PREFIXES.items():
+        watches = {
+            "DlqNotEmpty": _queue_dimension(stack, dlq),
+            "OldestMessageAge": _queue_dimension(stack, queue),
+            "FunctionErrors": _function_dimension(stack, function),
+            "FunctionThrottles": _function_dimension(stack, function),
+            "DurationP99NearTimeout": _function_dimension(stack, function),
+        }
+        assert set(watches) == {*CONSUMER_ALARMS, "OldestMessageAge"}
+        for name, dimension in watches.items():
+            alarm = stack.one("AWS::CloudWatch::Alarm", AlarmName=f"orderflow-{prefix}{name}")
+            assert _ref(alarm, "Dimensions") == [dimension], f"{prefix}{name}"
+
+
 @pytest.mark.parametrize(("stage", "seconds"), [("dev", 900), ("prod", 300)])
 def test_age_of_oldest_message_alarm_by_stage(stage: str, seconds: int, request: pytest.FixtureRequest) -> None:
     stack: Synthesized = request.getfixturevalue(stage)
-    alarm = stack.one("AWS::CloudWatch::Alarm", AlarmName="orderflow-OldestMessageAge")
-    assert _ref(alarm, "MetricName") == "ApproximateAgeOfOldestMessage"
-    assert _ref(alarm, "Threshold") == seconds
+    for name in AGE_ALARMS:  # every consumer's queue
+        alarm = stack.one("AWS::CloudWatch::Alarm", AlarmName=name)
+        assert _ref(alarm, "MetricName") == "ApproximateAgeOfOldestMessage"
+        assert _ref(alarm, "Threshold") == seconds
 
 
 def test_alarm_topic_requires_tls_and_accepts_cloudwatch(stack: Synthesized) -> None:
@@ -285,6 +387,18 @@ def test_outputs(stack: Synthesized) -> None:
         "OrderEventsBusName",
         "OrderEventsBusArn",
         "OutboxDLQUrl",
+        "PaymentQueueUrl",
+        "PaymentDLQUrl",
+        "PaymentsTableName",
+        "PaymentApiKeySecretArn",
     }
     queue_id = _logical_id(stack, "AWS::SQS::Queue", QueueName="OrderCreatedQueue")
     assert outputs["QueueUrl"]["Value"] == {"Ref": queue_id}
+    [secret_id] = stack.resources("AWS::SecretsManager::Secret")
+    assert {name: outputs[name]["Value"] for name in
+            ("PaymentQueueUrl", "PaymentDLQUrl", "PaymentsTableName", "PaymentApiKeySecretArn")} == {
+        "PaymentQueueUrl": {"Ref": _logical_id(stack, "AWS::SQS::Queue", QueueName="PaymentQueue")},
+        "PaymentDLQUrl": {"Ref": _logical_id(stack, "AWS::SQS::Queue", QueueName="PaymentDLQ")},
+        "PaymentsTableName": {"Ref": _logical_id(stack, "AWS::DynamoDB::Table", TableName="Payments")},
+        "PaymentApiKeySecretArn": {"Ref": secret_id},
+    }  # fmt: skip

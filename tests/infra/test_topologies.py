@@ -26,6 +26,16 @@ def _is_fifo(stack: Synthesized) -> bool:
     return any(_props(queue).get("FifoQueue") for queue in stack.resources("AWS::SQS::Queue").values())
 
 
+#: Queues that are standard in every topology, FIFO included:
+#: - the outbox pipe's DLQ: the pipe sends no message group id;
+#: - the payment service's: an EventBridge rule feeds PaymentQueue from the order events bus, and
+#:   PaymentDLQ is that rule target's DLQ as well as PaymentQueue's, and EventBridge's DLQs are standard
+#:   queues (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html), while a queue's
+#:   DLQ must be of its type (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-dead-letter-queues.html).
+#:   The payment service keeps each order's payment state, so it needs no delivery order (docs/services.md).
+STANDARD_IN_EVERY_TOPOLOGY = ("OrderOutboxDLQ", "PaymentQueue", "PaymentDLQ")
+
+
 # --- context -----------------------------------------------------------------------------
 
 
@@ -50,6 +60,8 @@ def test_the_default_is_the_tutorials_standard_direct_topology(dev: Synthesized)
         "OrderCreatedQueue",
         "OrderCreatedDLQ",
         "OrderOutboxDLQ",  # the outbox pipe's, in every topology (tests/infra/test_outbox.py)
+        "PaymentQueue",  # the payment service's, in every topology (tests/infra/test_payments.py)
+        "PaymentDLQ",
     }
 
 
@@ -72,29 +84,51 @@ def test_fifo_queues_keep_redrive_retention_and_encryption(fifo: Synthesized) ->
 
 
 def test_a_fifo_mapping_has_no_batching_window_and_at_most_ten_records(topology: Synthesized) -> None:
-    mapping = _props(topology.one("AWS::Lambda::EventSourceMapping"))
+    # OrderProcessor consumes the variant's queue; PaymentProcessor PaymentQueue, standard in every variant
     queue_name = "OrderCreatedQueue.fifo" if _is_fifo(topology) else "OrderCreatedQueue"
-    queue = _props(topology.one("AWS::SQS::Queue", QueueName=queue_name))
-    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [_id(topology, "AWS::SQS::Queue", QueueName=queue_name), "Arn"]}
-    if _is_fifo(topology):
-        assert "MaximumBatchingWindowInSeconds" not in mapping
-        assert mapping["BatchSize"] <= 10
-        assert queue["VisibilityTimeout"] == 180  # 6 x the 30 s timeout, no window
-    else:
-        assert mapping["MaximumBatchingWindowInSeconds"] == 5
-        assert queue["VisibilityTimeout"] == 185
+    functions = {
+        key: _props(value)["FunctionName"] for key, value in topology.resources("AWS::Lambda::Function").items()
+    }
+    queues = {key: _props(value) for key, value in topology.resources("AWS::SQS::Queue").items()}
+    mappings = {
+        queues[_props(mapping)["EventSourceArn"]["Fn::GetAtt"][0]]["QueueName"]: _props(mapping)
+        for mapping in topology.resources("AWS::Lambda::EventSourceMapping").values()
+    }
+    assert {name: functions[mapping["FunctionName"]["Ref"]] for name, mapping in mappings.items()} == {
+        queue_name: "OrderProcessor",
+        "PaymentQueue": "PaymentProcessor",
+    }
+    assert len(topology.resources("AWS::Lambda::EventSourceMapping")) == len(mappings)
+    for name, mapping in mappings.items():  # the window rule holds for every mapping
+        queue = _props(topology.one("AWS::SQS::Queue", QueueName=name))
+        if queue.get("FifoQueue"):
+            assert "MaximumBatchingWindowInSeconds" not in mapping
+            assert mapping["BatchSize"] <= 10
+            assert queue["VisibilityTimeout"] == 180  # 6 x the 30 s timeout, no window
+        else:
+            assert mapping["MaximumBatchingWindowInSeconds"] == 5
+            assert queue["VisibilityTimeout"] == 185
 
 
 def test_the_role_is_scoped_to_the_variants_queues(topology: Synthesized) -> None:
     suffix = ".fifo" if _is_fifo(topology) else ""
-    queue_id = _id(topology, "AWS::SQS::Queue", QueueName=f"OrderCreatedQueue{suffix}")
-    dlq_id = _id(topology, "AWS::SQS::Queue", QueueName=f"OrderCreatedDLQ{suffix}")
-    resources = {}
-    for policy in topology.resources("AWS::IAM::Policy").values():
-        for statement in _props(policy)["PolicyDocument"]["Statement"]:
-            resources[statement.get("Sid")] = statement["Resource"]
-    assert resources["EventSourceMappingConsumesTheQueue"] == {"Fn::GetAtt": [queue_id, "Arn"]}
-    assert resources["RejectPermanentFailuresToTheDLQ"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+    consumers = {  # each function's role names its own queue and DLQ
+        "OrderProcessor": (f"OrderCreatedQueue{suffix}", f"OrderCreatedDLQ{suffix}"),
+        "PaymentProcessor": ("PaymentQueue", "PaymentDLQ"),  # standard in every variant
+    }
+    for function, (queue, dlq) in consumers.items():
+        role_id = _props(topology.one("AWS::Lambda::Function", FunctionName=function))["Role"]["Fn::GetAtt"][0]
+        resources = {
+            statement.get("Sid"): statement["Resource"]
+            for policy in topology.resources("AWS::IAM::Policy").values()
+            if {"Ref": role_id} in _props(policy)["Roles"]
+            for statement in _props(policy)["PolicyDocument"]["Statement"]
+        }
+        queue_id = _id(topology, "AWS::SQS::Queue", QueueName=queue)
+        dlq_id = _id(topology, "AWS::SQS::Queue", QueueName=dlq)
+        assert resources["EventSourceMappingConsumesTheQueue"] == {"Fn::GetAtt": [queue_id, "Arn"]}, function
+        assert resources["BackOffTransientFailures"] == {"Fn::GetAtt": [queue_id, "Arn"]}, function
+        assert resources["RejectPermanentFailuresToTheDLQ"] == {"Fn::GetAtt": [dlq_id, "Arn"]}, function
 
 
 # --- fan-out -----------------------------------------------------------------------------
@@ -181,9 +215,8 @@ def test_the_notifications_queue_has_its_dlq(fanned: Synthesized) -> None:
     dlq_id = _id(fanned, "AWS::SQS::Queue", QueueName=f"OrderNotificationsDLQ{suffix}")
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
     for each in fanned.resources("AWS::SQS::Queue").values():
-        # The outbox pipe's DLQ is standard in every topology (the pipe sends no message group id).
-        fifo = _is_fifo(fanned) and _props(each)["QueueName"] != "OrderOutboxDLQ"
-        assert bool(_props(each).get("FifoQueue")) == fifo
+        fifo = _is_fifo(fanned) and _props(each)["QueueName"] not in STANDARD_IN_EVERY_TOPOLOGY
+        assert bool(_props(each).get("FifoQueue")) == fifo, _props(each)["QueueName"]
 
 
 def test_outputs_name_the_topic(fanned: Synthesized) -> None:
