@@ -86,9 +86,11 @@ class PipelineMonitoring(Construct):
         function: lambda_.IFunction,
         function_timeout: Duration,
         max_message_age: Duration,
+        dlq_description: str | None = None,
     ) -> None:
         """The alarms of one queue -> function consumer: its DLQ, its oldest message, the
-        function's errors, throttles and p99 duration; named ``{prefix}DlqNotEmpty`` and so on."""
+        function's errors, throttles and p99 duration; named ``{prefix}DlqNotEmpty`` and so on.
+        ``dlq_description`` says what its DLQ holds and what to do (default: the order DLQ's)."""
         queue_name, dlq_name, function_name = (
             _name(queue.node.default_child, "QueueName"),
             _name(dead_letter_queue.node.default_child, "QueueName"),
@@ -100,7 +102,8 @@ class PipelineMonitoring(Construct):
                 "DlqNotEmpty",
                 dead_letter_queue.metric_approximate_number_of_messages_visible(statistic="Maximum", period=PERIOD),
                 1,
-                f"Orders are in {dlq_name}: inspect with `orderflow dlq list`, then fix and redrive.",
+                dlq_description
+                or f"Orders are in {dlq_name}: inspect with `orderflow dlq list`, then fix and redrive.",
             ),
             (
                 "OldestMessageAge",

@@ -192,6 +192,9 @@ class OrderProcessingStack(Stack):
             function=payments.processor.function,
             function_timeout=FUNCTION_TIMEOUT,
             max_message_age=stage.max_message_age,
+            dlq_description="Order events the payment service could not handle are in PaymentDLQ, whole, with their "
+            "reason: docs/operations.md, 'The payment DLQ' (orderflow dlq list --dlq-url <PaymentDLQ> --log-group "
+            "/aws/lambda/PaymentProcessor).",
         )
         monitoring.add_alarm_widget(
             "Payments: events not handled (PaymentDLQ)", monitoring.alarms["PaymentDlqNotEmpty"]

@@ -138,6 +138,10 @@ def test_the_payment_service_has_the_consumer_alarms(stack: Synthesized) -> None
     names = {_props(alarm)["AlarmName"] for alarm in stack.resources("AWS::CloudWatch::Alarm").values()}
     assert {f"orderflow-Payment{name}" for name in ("DlqNotEmpty", "OldestMessageAge", "FunctionErrors",
             "FunctionThrottles", "DurationP99NearTimeout")} <= names  # fmt: skip
+    # its DLQ alarm says what that DLQ holds and where to look, not the order DLQ's advice
+    dlq_alarm = _props(stack.one("AWS::CloudWatch::Alarm", AlarmName="orderflow-PaymentDlqNotEmpty"))
+    assert "PaymentDLQ" in dlq_alarm["AlarmDescription"]
+    assert "/aws/lambda/PaymentProcessor" in dlq_alarm["AlarmDescription"]
 
 
 @pytest.mark.parametrize("url", ["http://payments.example.com", "https://", "payments.example.com"])
