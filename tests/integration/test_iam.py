@@ -79,38 +79,63 @@ def enforced(tmp_path: Path) -> Iterator[tuple[LocalStack, Path]]:
         yield stack, tmp_path / "probe.journal"
 
 
+def _statements(stack: LocalStack, role_arn: str) -> dict[str | None, dict[str, Any]]:
+    """The statements of the role's inline policies in the embedded IAM, by Sid."""
+    iam = stack.emulator.iam()
+    name = role_arn.rsplit("/", 1)[1]
+    return {
+        statement.get("Sid"): statement
+        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]
+        for statement in iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]["Statement"]
+    }
+
+
 def test_the_role_and_its_policies_come_from_the_template_with_local_arns(
     enforced: tuple[LocalStack, Path],
 ) -> None:
     stack, _ = enforced
     template = json.loads(ensure_template().read_text())
-    [logical_id] = [
+    lambda_roles = {
         key
         for key, value in template["Resources"].items()
         if value["Type"] == "AWS::IAM::Role"
         and value["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
         == {"Service": "lambda.amazonaws.com"}
-    ]  # the function's (the outbox pipe has its own: test_the_pipes_role_...)
-    role_arn = stack.roles["OrderProcessor"]
-    assert role_arn == f"arn:aws:iam::{ACCOUNT}:role/OrderProcessingStack-{logical_id}"
+    }  # the functions' (the outbox pipe has its own: test_the_pipes_role_...)
+    functions = {
+        value["Properties"]["FunctionName"]: value["Properties"]["Role"]["Fn::GetAtt"][0]
+        for value in template["Resources"].values()
+        if value["Type"] == "AWS::Lambda::Function"
+    }
+    # each function its own role: the order service's and the payment service's
+    assert sorted(functions) == ["OrderProcessor", "PaymentProcessor"]
+    assert set(functions.values()) == lambda_roles
     iam = stack.emulator.iam()
-    name = role_arn.rsplit("/", 1)[1]
-    trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
-    assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
-    policies = {
-        policy: iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
-        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]
-    }
-    statements = {
-        statement.get("Sid"): statement for document in policies.values() for statement in document["Statement"]
-    }
-    assert statements["ChangeOrdersWithConditionalWrites"]["Resource"] == (
-        f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/Orders"
+    for function, logical_id in functions.items():
+        role_arn = stack.roles[function]
+        assert role_arn == f"arn:aws:iam::{ACCOUNT}:role/OrderProcessingStack-{logical_id}"
+        trust = iam.get_role(RoleName=role_arn.rsplit("/", 1)[1])["Role"]["AssumeRolePolicyDocument"]
+        assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+        assert _statements(stack, role_arn)["WriteOwnLogs"]["Resource"] == (
+            f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/{function}:*"
+        )
+    orders = _statements(stack, stack.roles["OrderProcessor"])
+    assert (
+        orders["ChangeOrdersWithConditionalWrites"]["Resource"] == f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/Orders"
     )
-    assert statements["RejectPermanentFailuresToTheDLQ"]["Resource"] == (
-        f"arn:aws:sqs:us-east-1:{ACCOUNT}:OrderCreatedDLQ"
+    assert orders["RejectPermanentFailuresToTheDLQ"]["Resource"] == f"arn:aws:sqs:us-east-1:{ACCOUNT}:OrderCreatedDLQ"
+    payments = _statements(stack, stack.roles["PaymentProcessor"])
+    assert payments["KeepPaymentsWithConditionalWrites"]["Resource"] == (
+        f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/Payments"
     )
-    assert statements["WriteOwnLogs"]["Resource"].startswith(f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:")
+    assert payments["KeepIdempotencyRecords"]["Resource"] == (
+        f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/PaymentIdempotency"
+    )
+    secret = stack.outputs["PaymentApiKeySecretArn"]
+    assert secret.startswith(f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:orderflow/payment-provider-api-key-")
+    assert payments["ReadTheProviderApiKey"]["Resource"] == secret
+    assert payments["PublishPaymentEvents"]["Resource"] == stack.outputs["OrderEventsBusArn"]
+    assert payments["RejectPermanentFailuresToTheDLQ"]["Resource"] == f"arn:aws:sqs:us-east-1:{ACCOUNT}:PaymentDLQ"
 
 
 def test_the_function_gets_the_roles_temporary_credentials_and_ungranted_calls_are_denied(
@@ -259,7 +284,14 @@ def test_removing_a_grant_from_infra_fails_the_pipeline_as_aws_would(
     app, _ = build_app(context={"stage": "dev"}, outdir=str(tmp_path / "cdk.out"))
     app.synth()
     template = template_path(tmp_path / "cdk.out")
-    assert "dynamodb:UpdateItem" not in template.read_text()
+    granted = {
+        statement.get("Sid"): statement["Action"]
+        for resource in json.loads(template.read_text())["Resources"].values()
+        if resource["Type"] == "AWS::IAM::Policy"
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+    }
+    assert granted["ChangeOrdersWithConditionalWrites"] == "dynamodb:PutItem"  # the order service's grant, alone
+    assert "dynamodb:UpdateItem" in granted["KeepIdempotencyRecords"]  # the payment service's are its own
 
     # backing off 1 s, then 1 s (RETRY_DELAYS), not the function's default 2 s and 8 s
     with _start(tmp_path, "no-update", template=template, environment={"RETRY_DELAYS": "1,1"}) as stack:
