@@ -34,6 +34,7 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group("test_invoke")]
 BIN = Path(sys.executable).parent
 SAMPLES = Path(__file__).parents[2] / "events"
 PROCESSOR = SAMPLES / "OrderProcessor"
+PAYMENTS = SAMPLES / "PaymentProcessor"
 LOG_GROUP = "/aws/lambda/OrderProcessor"
 ENV = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -196,15 +197,58 @@ def test_an_unknown_function_is_one_line_naming_the_functions_there_are(in_up_fo
     assert result.exit_code == 1
     assert result.stderr == (
         f"error: no function 'OrderShipper' in the stack at {in_up_folder.endpoint}: its functions are "
-        "OrderProcessor (logical id ProcessorOrderProcessorFnAF186E91)\n"
+        "OrderProcessor (logical id ProcessorOrderProcessorFnAF186E91), "
+        "PaymentProcessor (logical id PaymentsProcessorPaymentProcessorFnF9B53709)\n"
     )
     assert result.stdout == ""
+
+
+def _ledger(up: Up, order_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The embedded payment provider's charges, refunds and declines for ``order_id``."""
+    result = _orderflow("payments", "list", "--json", "--order", order_id, "--endpoint-url", up.endpoint)
+    assert result.exit_code == 0, result.output
+    return dict(json.loads(result.stdout))
+
+
+def test_the_payment_samples_charge_the_order_once_then_refund_it(in_up_folder: Up) -> None:
+    up = in_up_folder
+    [record] = json.loads((PAYMENTS / "order-confirmed.json").read_text())["Records"]
+    detail = json.loads(record["body"])["detail"]
+    order_id = detail["orderId"]
+
+    charged = _invoke(up, "PaymentProcessor", "--event", str(PAYMENTS / "order-confirmed.json"))
+
+    # Then the provider charged the order's total once, with the order's own idempotency key, as the role
+    assert charged.exit_code == 0, charged.output
+    assert json.loads(charged.stdout) == {"batchItemFailures": []}
+    assert "as OrderProcessingStack-PaymentsProcessorRole" in charged.stderr
+    [charge] = _ledger(up, order_id)["charges"]
+    assert (charge["amount"], charge["idempotency_key"]) == (
+        14999,  # USD 149.99 in cents
+        f"orderflow:{order_id}#{detail['createdAt']}:charge",
+    )
+
+    # When it is invoked again: Powertools answers from the event's record, the provider is not asked
+    again = _invoke(up, "PaymentProcessor", "--event", str(PAYMENTS / "order-confirmed.json"))
+    assert again.exit_code == 0, again.output
+    messages = [json.loads(line).get("message") for line in _log_lines(again.stderr)]
+    assert "Event already handled: its first answer returned" in messages
+    assert len(_ledger(up, order_id)["charges"]) == 1
+
+    # When the cancellation sample is invoked: the whole charge is refunded
+    refunded = _invoke(up, "PaymentProcessor", "--event", str(PAYMENTS / "order-cancelled.json"))
+    assert refunded.exit_code == 0, refunded.output
+    assert json.loads(refunded.stdout) == {"batchItemFailures": []}
+    ledger = _ledger(up, order_id)
+    [refund] = ledger["refunds"]
+    assert (refund["amount"], refund["charge"]) == (charge["amount"], charge["id"])
+    assert len(ledger["charges"]) == 1
 
 
 def test_every_function_of_the_stack_has_samples(up: Up) -> None:
     [record] = (up.folder / ".orderflow" / "stacks").glob("*.json")
     names = [function["config"]["name"] for function in json.loads(record.read_text())["functions"]]
-    assert names
+    assert sorted(names) == ["OrderProcessor", "PaymentProcessor"]
     for name in names:
         assert sorted((SAMPLES / name).glob("*.json")), f"events/{name}/ has no sample event"
 

@@ -1,7 +1,8 @@
 """The sample events in events/ (for `orderflow invoke`) do not rot: each is an SQS event as Lambda's
 event source mapping delivers it, record for record what the local mapping builds, and its bodies
 are what events/README.md says: the valid ones accepted by the function's parser, the invalid one
-refused with its reasons. (tests/integration/test_invoke.py runs them through the function.)"""
+refused with its reasons; PaymentProcessor's, whole EventBridge events as the rule delivers them, with
+details their schemas accept. (tests/integration/test_invoke.py runs them through the functions.)"""
 
 from __future__ import annotations
 
@@ -12,20 +13,35 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
+from infra.payments import CONSUMED
+from jsonschema import Draft202012Validator, FormatChecker
 
 from orderflow.domain.errors import OrderValidationError
 from orderflow.domain.events import event_type_of
 from orderflow.domain.parsing import load_json_object, validate
+from orderflow.payment_handler import parse_event
+from orderflow_local.event_patterns import matches
 from orderflow_local.lambda_runtime.esm import to_lambda_record
 
 EVENTS = Path(__file__).parents[2] / "events"
 SAMPLES = sorted(EVENTS.rglob("*.json"))
 PROCESSOR = EVENTS / "OrderProcessor"
+PAYMENTS = EVENTS / "PaymentProcessor"
+SCHEMAS = Path(__file__).parents[2] / "schemas" / "events"
 #: The template's event source mapping has a batching window (MaximumBatchingWindowInSeconds 5): with
 #: one, a record of a message without attributes has md5OfMessageAttributes null, not absent.
 TEMPLATE_BATCHING_WINDOW = 5
 #: The queue each function reads (OrderCancellationProcessor: in the EventBridge ingress, -c ingress=eventbridge).
-QUEUE_OF = {"OrderProcessor": "OrderCreatedQueue", "OrderCancellationProcessor": "OrderCancelledQueue"}
+QUEUE_OF = {
+    "OrderProcessor": "OrderCreatedQueue",
+    "OrderCancellationProcessor": "OrderCancelledQueue",
+    "PaymentProcessor": "PaymentQueue",
+}
+#: What the rule OrderEventsToPayments sends to PaymentQueue (infra/payments.py).
+PAYMENT_RULE_PATTERN = {"source": ["orderflow.orders"], "detail-type": list(CONSUMED)}
+#: The keys of an EventBridge event, in the order it writes them:
+#: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-events-structure.html
+ENVELOPE = ["version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"]
 
 
 def _event(path: Path) -> dict[str, Any]:
@@ -43,6 +59,8 @@ def test_there_are_the_samples_the_readme_describes() -> None:
         "OrderProcessor/invalid-order.json",
         "OrderProcessor/order-cancelled.json",
         "OrderProcessor/order-created.json",
+        "PaymentProcessor/order-cancelled.json",
+        "PaymentProcessor/order-confirmed.json",
     ]
     for path in SAMPLES:
         assert f"`{path.relative_to(EVENTS).as_posix()}`" in readme, f"events/README.md does not describe {path.name}"
@@ -114,3 +132,43 @@ def test_the_invalid_sample_is_refused_by_the_parser_with_its_reasons() -> None:
     )
     readme = " ".join((EVENTS / "README.md").read_text().split())
     assert refused.value.reason in readme  # what the README says the handler answers
+
+
+@pytest.mark.parametrize(
+    ("name", "detail_type"), [("order-confirmed.json", "OrderConfirmed"), ("order-cancelled.json", "OrderCancelled")]
+)
+def test_each_payment_sample_is_an_order_event_as_the_rule_delivers_it(name: str, detail_type: str) -> None:
+    [record] = _event(PAYMENTS / name)["Records"]
+    event = json.loads(record["body"])
+    # the whole EventBridge event, not its detail alone, from the order service's source
+    assert list(event) == ENVELOPE
+    assert (event["detail-type"], event["source"], event["version"]) == (detail_type, "orderflow.orders", "0")
+    assert (event["account"], event["region"]) == ("123456789012", record["awsRegion"])
+    assert matches(PAYMENT_RULE_PATTERN, event)
+    # its detail as the outbox publishes it (the schema allows no other field)
+    schema = json.loads((SCHEMAS / f"{detail_type}.json").read_text())
+    errors = list(Draft202012Validator(schema, format_checker=FormatChecker()).iter_errors(event["detail"]))
+    assert not errors, [error.message for error in errors]
+    detail = event["detail"]
+    assert detail["eventId"] == f"{detail['orderId']}#{detail['createdAt']}#{detail['version']}"
+    # and accepted by the payment handler's parser, which keeps what a payment needs of it, unchanged
+    parsed = parse_event(record["body"])
+    assert {key: parsed[key] for key in ("id", "source", "detail-type")} == {
+        key: event[key] for key in ("id", "source", "detail-type")
+    }
+    assert parsed["detail"] == {key: detail[key] for key in parsed["detail"]}
+    assert parsed["detail"]["eventId"] == detail["eventId"]  # Powertools Idempotency's key
+
+
+def test_the_payment_samples_are_one_orders_confirmation_then_its_cancellation() -> None:
+    [confirmed] = [json.loads(record["body"]) for record in _event(PAYMENTS / "order-confirmed.json")["Records"]]
+    [cancelled] = [json.loads(record["body"]) for record in _event(PAYMENTS / "order-cancelled.json")["Records"]]
+    first, then = confirmed["detail"], cancelled["detail"]
+    same = ("orderId", "createdAt", "customerId", "totalAmount", "currency")
+    assert {key: first[key] for key in same} == {key: then[key] for key in same}
+    assert (first["version"], then["version"]) == ("1", "2")
+    assert first["occurredAt"] < then["occurredAt"]
+    assert confirmed["id"] != cancelled["id"]  # EventBridge's own id, new for every event
+    # not an order the OrderProcessor samples store: their outbox events would be these with other details
+    [order] = _bodies(PROCESSOR / "order-created.json")
+    assert first["orderId"] != order["orderId"]
