@@ -62,21 +62,38 @@ def test_the_table_has_the_templates_keys_gsi_and_ttl(stack: LocalStack) -> None
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
 
 
-def test_the_function_and_mapping_follow_the_template(stack: LocalStack) -> None:
-    [mapping] = stack.mappings
-    [pool] = stack.pools
-    assert mapping.config.batch_size == 10
-    assert mapping.config.batching_window == 5
-    assert mapping.config.report_batch_item_failures is True
-    assert mapping.config.max_concurrency == 2
-    assert mapping.config.visibility_timeout == 185
-    assert pool.config.handler == "orderflow.handler.lambda_handler"
-    assert pool.config.timeout == 30
-    assert pool.config.memory_size == 256
+def test_the_functions_and_mappings_follow_the_template(stack: LocalStack) -> None:
+    # one function and one mapping per service: the order service's and the payment service's
+    queues = {"OrderProcessor": stack.outputs["QueueUrl"], "PaymentProcessor": stack.outputs["PaymentQueueUrl"]}
+    assert sorted(pool.config.name for pool in stack.pools) == sorted(queues)
+    assert sorted(mapping.config.queue_url for mapping in stack.mappings) == sorted(queues.values())
+    for name, queue_url in queues.items():
+        [mapping] = [mapping for mapping in stack.mappings if mapping.config.queue_url == queue_url]
+        [pool] = [pool for pool in stack.pools if pool.config.name == name]
+        assert mapping.config.batch_size == 10
+        assert mapping.config.batching_window == 5
+        assert mapping.config.report_batch_item_failures is True
+        assert mapping.config.max_concurrency == 2
+        assert mapping.config.visibility_timeout == 185
+        assert pool.config.timeout == 30
+        assert pool.config.memory_size == 256
+        assert pool.config.log_group == f"/aws/lambda/{name}"
+        assert pool.config.environment["AWS_ENDPOINT_URL"] == stack.endpoint
+    [orders] = [pool.config for pool in stack.pools if pool.config.name == "OrderProcessor"]
+    assert orders.handler == "orderflow.handler.lambda_handler"
     # Ref to the DLQ resolved to the local queue's URL, Ref to the table to its name
-    assert pool.config.environment["DLQ_URL"] == stack.outputs["DLQUrl"]
-    assert pool.config.environment["TABLE_NAME"] == "Orders"
-    assert pool.config.environment["AWS_ENDPOINT_URL"] == stack.endpoint
+    assert orders.environment["DLQ_URL"] == stack.outputs["DLQUrl"]
+    assert orders.environment["TABLE_NAME"] == "Orders"
+    [payments] = [pool.config for pool in stack.pools if pool.config.name == "PaymentProcessor"]
+    assert payments.handler == "orderflow.payment_handler.lambda_handler"
+    assert payments.environment["DLQ_URL"] == stack.outputs["PaymentDLQUrl"]
+    assert payments.environment["PAYMENTS_TABLE"] == stack.outputs["PaymentsTableName"] == "Payments"
+    assert payments.environment["IDEMPOTENCY_TABLE"] == "PaymentIdempotency"
+    assert payments.environment["EVENT_BUS_NAME"] == stack.outputs["OrderEventsBusName"]
+    # the secret's Ref resolved to the local secret's ARN, and the provider's URL to the embedded provider
+    assert payments.environment["PAYMENT_API_KEY_SECRET"] == stack.outputs["PaymentApiKeySecretArn"]
+    assert stack.payment_provider is not None
+    assert payments.environment["PAYMENT_API_URL"] == stack.payment_provider.url
 
 
 def _records(stack: LocalStack, stream_arn: str) -> list[dict[str, Any]]:
