@@ -31,6 +31,12 @@ ALARMS = {
     "orderflow-DurationP99NearTimeout",
     "orderflow-DynamoDbWriteThrottles",
     "orderflow-OrderOutboxDLQ",
+    # the payment service's: its queue, its DLQ and its function, as the order service's
+    "orderflow-PaymentDlqNotEmpty",
+    "orderflow-PaymentOldestMessageAge",
+    "orderflow-PaymentFunctionErrors",
+    "orderflow-PaymentFunctionThrottles",
+    "orderflow-PaymentDurationP99NearTimeout",
 }
 #: Alarm periods of 300 s evaluated over 5 s.
 SCALE = 60.0
@@ -175,7 +181,7 @@ def test_a_clean_run_leaves_every_alarm_ok_and_invalid_orders_set_off_only_the_d
     assert dlq["reasonData"]["localPeriod"] == 300 / SCALE
     assert "Threshold Crossed" in dlq["reason"]
     text = CliRunner().invoke(app, ["status", "--endpoint-url", stack.endpoint])
-    assert "1 of 7 in ALARM: orderflow-DlqNotEmpty." in " ".join(text.output.split())
+    assert f"1 of {len(ALARMS)} in ALARM: orderflow-DlqNotEmpty." in " ".join(text.output.split())
 
 
 @pytest.mark.parametrize(
@@ -261,9 +267,15 @@ def test_the_metrics_behind_the_alarms_answer_get_metric_statistics(stack: Local
     assert statistics("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue, "SampleCount") >= 1
     own = cloudwatch.list_metrics(Namespace="Orderflow")["Metrics"]
     assert own, "the function's EMF metrics"
-    # And list-metrics names each with its dimensions, as on AWS
-    [duration] = cloudwatch.list_metrics(Namespace="AWS/Lambda", MetricName="Duration")["Metrics"]
-    assert duration["Dimensions"] == [{"Name": "FunctionName", "Value": "OrderProcessor"}]
+    # And list-metrics names each with its dimensions, as on AWS: one Duration per function, the payment
+    # service's too once it has charged the orders (the outbox, the bus and its queue, then its batch)
+    functions = [[{"Name": "FunctionName", "Value": name}] for name in ("OrderProcessor", "PaymentProcessor")]
+
+    def durations() -> list[Any]:
+        listed = cloudwatch.list_metrics(Namespace="AWS/Lambda", MetricName="Duration")["Metrics"]
+        return sorted((metric["Dimensions"] for metric in listed), key=str)
+
+    wait_until(lambda: durations() == functions, "each function's Duration is listed", timeout=60)
 
 
 def test_an_alarms_state_change_reaches_a_subscriber_of_its_topic(stack: LocalStack) -> None:
