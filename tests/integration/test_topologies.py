@@ -39,6 +39,12 @@ def _status(stack: LocalStack, order: dict[str, Any]) -> str | None:
     return item["status"]["S"] if item else None
 
 
+def _payment_status(stack: LocalStack, order: dict[str, Any]) -> str | None:
+    key = {"orderId": {"S": order["orderId"]}, "createdAt": {"S": order["createdAt"]}}
+    item = stack.emulator.dynamodb().get_item(TableName="Payments", Key=key).get("Item")
+    return item["status"]["S"] if item else None
+
+
 def _drain(stack: LocalStack, url: str) -> list[dict[str, Any]]:
     sqs, found = stack.emulator.sqs(), []
     while batch := sqs.receive_message(
@@ -116,10 +122,25 @@ def test_a_fifo_topic_delivers_a_duplicate_once_and_keeps_each_orders_events_in_
         assert again["MessageId"] == first[0]["MessageId"]
         for order in orders:
             wait_until(lambda order=order: _status(stack, order) == "CANCELLED", "every order cancelled", 60)
-    log = (tmp_path / "fn.log").read_text().splitlines()
+        # and the payment service, which gets each order's OrderConfirmed and OrderCancelled from the bus
+        # through a standard queue, in either order, leaves none charged: voided first, or refunded
+        for order in orders:
+            wait_until(
+                lambda order=order: _payment_status(stack, order) in {"VOIDED", "REFUNDED"}, "each payment settled", 60
+            )
+        assert stack.payment_provider is not None
+        ledger = stack.payment_provider.ledger().by_order()
+        for order in orders:
+            money = ledger.get(order["orderId"])
+            assert money is None or (money.charges, money.net) == (1, 0), money
+    log = (tmp_path / "fn.log").read_text().splitlines()  # both functions' lines
     handled = [json.loads(line) for line in log if '"order_id"' in line]
     for order in orders:  # in its group's order: stored, then cancelled; never a tombstone first
-        events = [line["event_type"] for line in handled if line.get("order_id") == order["orderId"]]
+        events = [
+            line["event_type"]
+            for line in handled
+            if line.get("order_id") == order["orderId"] and line.get("function_name") == "OrderProcessor"
+        ]
         assert events == ["OrderCreated", "OrderCancelled"], events
 
 
