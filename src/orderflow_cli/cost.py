@@ -37,6 +37,18 @@ METRIC_PER_MONTH = 0.30
 ALARM_PER_MONTH = 0.10
 DASHBOARD_PER_MONTH = 3.00
 KMS_KEY_PER_MONTH = 1.00
+#: EventBridge custom events put on a bus, each 64 KB chunk one event (the outbox's and the payment
+#: service's); Pipes requests after filtering; the archive, per GB processed and per GB-month kept.
+#: https://aws.amazon.com/eventbridge/pricing/
+EVENTBRIDGE_PER_MILLION_EVENTS = 1.00
+PIPES_PER_MILLION_REQUESTS = 0.40
+ARCHIVE_PER_GB_PROCESSED = 0.10
+ARCHIVE_STORAGE_PER_GB_MONTH = 0.023
+#: Secrets Manager: the provider's API key, and the reads the function's 5-minute cache lets through.
+#: https://aws.amazon.com/secrets-manager/pricing/
+SECRET_PER_MONTH = 0.40
+SECRETS_PER_10K_CALLS = 0.05
+SECRET_READS_PER_ENVIRONMENT_HOUR = 12
 
 ITEM_KB = 0.6  # a stored order, measured on the seed's order
 MESSAGE_KB = 0.5  # an order event as sent
@@ -44,7 +56,16 @@ MESSAGE_KB = 0.5  # an order event as sent
 CANCEL_SHARE = 0.1
 LOG_KB_PER_ORDER = 1.5  # one JSON log line per record plus EMF lines per invocation
 CUSTOM_METRICS = 8
-ALARMS = 6
+#: The template's alarms: the order service's 6, the outbox's 1, the payment service's 5.
+ALARMS = 12
+#: An order event or a payment event on the bus (a detail of about 400 bytes, and EventBridge's envelope).
+EVENT_KB = 1.0
+#: A batch of payment events: the provider's answers, which the records of a batch wait for at once.
+#: An assumption (the provider's latency, not our code, sets it), shown as such.
+PAYMENT_BATCH_MS = 500.0
+#: DynamoDB writes per payment event: Powertools' record (put, then completed) and the payment's
+#: conditional writes (CHARGING then CAPTURED; REFUNDING then REFUNDED).
+PAYMENT_WRITES_PER_EVENT = 4
 #: The event source mapping's pollers long-poll even when idle: ~5 pollers x 3 polls a minute.
 IDLE_POLLS_PER_MONTH = 5 * 3 * 60 * 24 * 30
 RETENTION_MONTHS = 3  # TTL deletes orders after 90 days
@@ -102,13 +123,27 @@ class Estimate:
     cloudwatch: float
     kms: float
     sns: float = 0.0
+    #: The outbox's pipe, the events on the order events bus (the order service's and the payment
+    #: service's) and its archive.
+    events: float = 0.0
+    #: The payment service: its function, queue, tables and secret (the provider's own fees are not AWS's).
+    payments: float = 0.0
     #: Of ``lambda_``: the INIT phases (cold starts), billed as duration.
     init: float = 0.0
     cold_starts: int = 0
 
     @property
     def total(self) -> float:
-        return self.sqs + self.lambda_ + self.dynamodb + self.cloudwatch + self.kms + self.sns
+        return (
+            self.sqs
+            + self.lambda_
+            + self.dynamodb
+            + self.cloudwatch
+            + self.kms
+            + self.sns
+            + self.events
+            + self.payments
+        )
 
 
 def measured_init_ms(results: Path = BENCH_RESULTS) -> tuple[float, str]:
@@ -214,8 +249,45 @@ def estimate(
         + DASHBOARD_PER_MONTH,
         kms=KMS_KEY_PER_MONTH,
         sns=_sns(orders, fifo=fifo) if fanout else 0.0,
+        events=_events(orders),
+        payments=_payments(orders, batch_size=batch_size, memory_mb=memory_mb, environments=environments),
         init=init,
         cold_starts=cold_starts,
+    )
+
+
+def _events(orders: int) -> float:
+    """The outbox and the bus: one stored transition per order (and per cancellation) through the pipe, and
+    on the bus those and the payment service's (a capture per order, a refund per cancellation), archived."""
+    transitions = orders * (1 + CANCEL_SHARE)
+    published = 2 * transitions
+    gb = published * EVENT_KB / 1024 / 1024
+    return (
+        transitions / 1e6 * PIPES_PER_MILLION_REQUESTS
+        + published / 1e6 * EVENTBRIDGE_PER_MILLION_EVENTS
+        + gb * ARCHIVE_PER_GB_PROCESSED
+        + gb * RETENTION_MONTHS * ARCHIVE_STORAGE_PER_GB_MONTH
+    )
+
+
+def _payments(orders: int, *, batch_size: int, memory_mb: int, environments: int) -> float:
+    """The payment service: the order events it takes (a confirmation per order, a cancellation per
+    cancelled one), in batches like the order service's, each writing its records and Powertools'."""
+    handled = orders * (1 + CANCEL_SHARE)
+    invocations = math.ceil(handled / batch_size) if handled else 0
+    calls_per_batch = math.ceil(batch_size / 10)
+    # EventBridge's sends to the queue, then the mapping's receives and deletes, and its idle polls
+    sqs_requests = handled + 2 * calls_per_batch * invocations + IDLE_POLLS_PER_MONTH
+    gb_seconds = invocations * math.ceil(PAYMENT_BATCH_MS) / 1000 * memory_mb / 1024
+    secret_reads = environments * 30 * 24 * SECRET_READS_PER_ENVIRONMENT_HOUR if orders else 0
+    return (
+        sqs_requests / 1e6 * SQS_PER_MILLION_REQUESTS
+        + gb_seconds * LAMBDA_ARM_PER_GB_SECOND
+        + invocations / 1e6 * LAMBDA_PER_MILLION_REQUESTS
+        + handled * PAYMENT_WRITES_PER_EVENT / 1e6 * DYNAMODB_PER_MILLION_WRU
+        + handled * LOG_KB_PER_ORDER / 1024 / 1024 * LOGS_PER_GB_INGESTED
+        + SECRET_PER_MONTH
+        + secret_reads / 10_000 * SECRETS_PER_10K_CALLS
     )
 
 
@@ -257,6 +329,8 @@ def cost_command(
             ("DynamoDB", chosen.dynamodb), ("CloudWatch", chosen.cloudwatch), ("KMS", chosen.kms)]  # fmt: skip
     if topology.fanout:
         rows.append(("SNS" + (" FIFO" if topology.fifo else ""), chosen.sns))
+    rows += [("EventBridge (outbox pipe, bus, archive)", chosen.events),
+             ("payment service (Lambda, SQS, DynamoDB, Secrets Manager)", chosen.payments)]  # fmt: skip
     for name, value in [*rows, ("total", chosen.total)]:
         table.add_row(name, f"{value:,.2f}")
     console.print(table)
@@ -277,5 +351,7 @@ def cost_command(
     console.print(variants)
     console.print(
         "Assumes full batches (at low traffic the 5 s window sends smaller ones), items under 1 KB (1 WRU), "
-        "90 days of storage (TTL), producers sending one message per order; free tiers ignored."
+        "90 days of storage (TTL), producers sending one message per order; free tiers ignored. The payment "
+        f"service's batch is assumed to take {PAYMENT_BATCH_MS:.0f} ms (the provider's answers); the payment "
+        "provider's own fees, and the pipe's reads of the table's stream, are not priced."
     )

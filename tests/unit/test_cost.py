@@ -22,8 +22,33 @@ def test_an_idle_pipeline_costs_its_fixed_floor() -> None:
         + cost.ALARMS * cost.ALARM_PER_MONTH
         + cost.CUSTOM_METRICS * cost.METRIC_PER_MONTH
         + cost.IDLE_POLLS_PER_MONTH / 1e6 * cost.SQS_PER_MILLION_REQUESTS
+        # the payment service: its queue's idle polls, the API key's secret and its cached reads
+        + cost.IDLE_POLLS_PER_MONTH / 1e6 * cost.SQS_PER_MILLION_REQUESTS
+        + cost.SECRET_PER_MONTH
+        + cost.DEFAULT_ENVIRONMENTS
+        * 30
+        * 24
+        * cost.SECRET_READS_PER_ENVIRONMENT_HOUR
+        / 10_000
+        * cost.SECRETS_PER_10K_CALLS
     )
     assert idle.total == pytest.approx(floor, abs=0.01)
+
+
+def test_each_order_is_published_and_paid_for() -> None:
+    small, large = cost.estimate(1_000_000, batch_ms_at_256=60), cost.estimate(10_000_000, batch_ms_at_256=60)
+    # a confirmation (and a cancellation for some) through the pipe, then on the bus with the payment's events
+    transitions = 1_000_000 * (1 + cost.CANCEL_SHARE)
+    assert small.events >= transitions / 1e6 * cost.PIPES_PER_MILLION_REQUESTS + 2 * transitions / 1e6 * (
+        cost.EVENTBRIDGE_PER_MILLION_EVENTS
+    )
+    assert large.events == pytest.approx(10 * small.events, rel=0.01)
+    # the payment service writes its payment and Powertools' record for each event it takes
+    assert small.payments >= transitions * cost.PAYMENT_WRITES_PER_EVENT / 1e6 * cost.DYNAMODB_PER_MILLION_WRU
+    assert large.payments - small.payments > 8 * (small.payments - cost.SECRET_PER_MONTH - 0.1)
+    assert small.total == pytest.approx(
+        small.sqs + small.lambda_ + small.dynamodb + small.cloudwatch + small.kms + small.events + small.payments
+    )
 
 
 def test_writes_scale_with_orders() -> None:
