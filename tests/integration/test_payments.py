@@ -206,3 +206,39 @@ def test_under_provider_faults_every_order_is_charged_exactly_once(synthesized: 
     assert sum(faults.values()) > 0
     for order in orders:
         assert ledger[order["orderId"]].charges == 1, order["orderId"]
+
+
+def test_from_an_order_the_aws_cli_sends_to_its_charge_in_orderflow_payments_list(
+    running: LocalStack, tmp_path: Path
+) -> None:
+    """The way a developer drives it: the AWS CLI sends the order, `orderflow orders get` shows it paid, and
+    `orderflow payments list --json` shows the provider's charge with the order's key."""
+    from typer.testing import CliRunner
+
+    from orderflow_cli.main import app
+    from tests.support import aws_cli
+
+    stack = running
+    order = _order("PAY-CLI")
+    path = tmp_path / "order.json"
+    path.write_text(body(order))
+    aws_cli(stack.endpoint, "sqs", "send-message", "--queue-url", stack.outputs["QueueUrl"],
+            "--message-body", f"file://{path}")  # fmt: skip
+
+    def paid() -> dict[str, Any] | None:
+        shown = CliRunner().invoke(app, ["orders", "get", "PAY-CLI", "--endpoint-url", stack.endpoint])
+        if shown.exit_code != 0:
+            return None
+        payment = json.loads(shown.stdout)[0]["payment"]
+        return payment if payment and payment["status"] == "CAPTURED" else None
+
+    payment = wait_until(paid, "PAY-CLI shown as paid by orderflow orders get", 90)
+    assert stack.payment_provider is not None
+    listed = CliRunner().invoke(
+        app, ["payments", "list", "--json", "--order", "PAY-CLI", "--provider-url", stack.payment_provider.url]
+    )
+    assert listed.exit_code == 0, listed.output
+    [charge] = json.loads(listed.stdout)["charges"]
+    assert charge["id"] == payment["chargeId"]
+    assert charge["amount"] == 14999
+    assert charge["idempotency_key"] == "orderflow:PAY-CLI#2026-04-20T14:30:00Z:charge"
