@@ -118,6 +118,13 @@ def _record_handler(record: SQSRecord) -> str:
     except TransientError as error:
         _postpone(runtime, record, receive_count, error)
         raise
+    except Exception as error:
+        # Anything else (Powertools' IdempotencyInconsistentStateError under concurrent retries, a bug):
+        # retried like a transient failure, and logged with the message's id, so that a letter SQS moves
+        # after its receives ran out still has its reason in the logs (`orderflow dlq list`).
+        unexpected = UnexpectedFailureError(f"{type(error).__name__}: {error}")
+        _postpone(runtime, record, receive_count, unexpected)
+        raise
     if answer.get(REPLAYED):
         _count("DuplicateEventsDropped")
         logger.info("Event already handled: its first answer returned", extra={"answer": answer})
@@ -133,6 +140,12 @@ class EventInProgressError(WaitingError):
     """Powertools holds the event's record in progress: another environment is handling it now."""
 
     summary = "The same event is being handled elsewhere, SQS will retry"
+
+
+class UnexpectedFailureError(TransientError):
+    """A failure none of the service's errors names: retried, and logged with its type and message."""
+
+    summary = "Unexpected failure, SQS will retry"
 
 
 class IdempotencyStoreError(TransientError):

@@ -202,3 +202,26 @@ def test_orders_get_shows_whether_the_order_was_charged(payments: Payments) -> N
     order_handler({"Records": [sqs_record(body(unpaid))]}, FakeLambdaContext())
     result = CliRunner().invoke(app, ["orders", "get", "F-8", "--endpoint-url", "aws"], prog_name="orderflow")
     assert json.loads(result.stdout)[0]["payment"] is None
+
+
+def test_an_unexpected_failure_is_retried_and_logged_with_its_message_id(
+    payments: Payments, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """So that a letter SQS moves after its receives ran out still has its reason in the logs."""
+    runtime = payment_handler._runtime()
+
+    def broken(_request: Any) -> Any:
+        raise RuntimeError("the gateway's bug")
+
+    monkeypatch.setattr(runtime.service.gateway, "charge", broken)
+    with pytest.raises(BatchProcessingError):  # its only record failed: SQS retries the batch
+        payments.handle(_event("OrderConfirmed", "F-10"))  # one record: handled in this thread
+
+    [failed] = [record for record in caplog.records if record.getMessage() == "Unexpected failure, SQS will retry"]
+    assert failed.levelname == "WARNING"
+    assert failed.error == "RuntimeError: the gateway's bug"  # type: ignore[attr-defined]
+    # the line carries the record's message id (Powertools' keys of the thread that ran it), as
+    # FunctionLogReader finds a letter's reason
+    formatted = json.loads(payment_handler.logger.registered_formatter.format(failed))
+    assert formatted["message_id"] == "m0"
+    assert payments.dead_letters() == []
