@@ -360,6 +360,19 @@ def outbox_problems(
 # --- the payments ----------------------------------------------------------------------------
 
 
+def _explained(stack: LocalStack, dead: list[DeadLetter], logs: FunctionLogReader) -> list[Explained]:
+    """The letters explained by PaymentProcessor's logs, waiting up to 10 s for the lines of the last
+    invocations to arrive (an environment's lines reach the log group after it ends, as on AWS)."""
+    deadline = time.monotonic() + 10
+    while True:
+        for function_logs in stack.function_logs:
+            function_logs.flush()
+        found = explain(dead, logs=FunctionLogReader(stack.emulator.logs(), logs.group), read_item=None)
+        if all(entry.reason_source != "unknown" for entry in found) or time.monotonic() > deadline:
+            return found
+        time.sleep(1)
+
+
 @dataclass
 class PaymentsSettled:
     """The payment service's state once nothing is left to do: the verdict against the provider's ledger,
@@ -388,9 +401,7 @@ def settle_payments(stack: LocalStack, *, rounds: int = 4) -> PaymentsSettled:
         dead = list_dead_letters(sqs, dlq_url, limit=10_000)
         if not dead:
             break
-        for function_logs in stack.function_logs:
-            function_logs.flush()
-        letters += explain(dead, logs=logs, read_item=None)
+        letters += _explained(stack, dead, logs)
         while messages := sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
             "Messages"
         ):
