@@ -41,7 +41,7 @@ def orders_get(
     Each element is the stored item: the order's fields, its status (CONFIRMED, CANCELLED,
     or AWAITING_ORDER for a cancellation whose order has not arrived) and, when cancelled,
     cancelledAt and cancellationReason; and `payment`, what the payment service holds for it
-    (status CHARGING, CAPTURED, DECLINED, REFUNDING, REFUNDED or VOIDED, amount, chargeId,
+    (status CHARGING, CANCELLING, CAPTURED, DECLINED, REFUNDING, REFUNDED or VOIDED, amount, chargeId,
     refundId), null when it holds nothing yet. Pipe it to jq: `orderflow orders get ID | jq '.[0].payment.status'`.
     """
     import time

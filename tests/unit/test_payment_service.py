@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,9 +13,19 @@ from hypothesis import strategies as st
 
 from orderflow.domain.errors import StoreUnavailableError, TransientError
 from orderflow.domain.payments.errors import EventPublishError, PaymentProviderUnavailableError
-from orderflow.domain.payments.models import PaymentStatus, to_minor_units
-from orderflow.domain.payments.service import ChargeInProgressError, PaymentAction, PaymentService
+from orderflow.domain.payments.models import (
+    ChargeRequest,
+    ChargeResult,
+    PaymentStatus,
+    RefundRequest,
+    RefundResult,
+    to_minor_units,
+)
+from orderflow.domain.payments.service import PaymentAction, PaymentService
 from tests.payments_support import FakeProvider, MemoryPaymentStore, RecordingPublisher, SteppingClock, order_event
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 CONFIRMED, CANCELLED = order_event("OrderConfirmed"), order_event("OrderCancelled")
 
@@ -120,16 +131,120 @@ def test_a_declined_charge_is_published_and_a_later_cancellation_refunds_nothing
     assert publisher.published[0].detail["declineCode"] == "generic_decline"
 
 
-def test_a_cancellation_that_meets_a_charge_in_progress_waits_for_its_answer() -> None:
-    service, provider, store, _ = _service(store=MemoryPaymentStore(fail_advances=1))
+def test_a_cancellation_that_meets_a_charge_in_flight_is_recorded_and_the_charge_s_retry_refunds_it() -> None:
+    service, provider, store, publisher = _service(store=MemoryPaymentStore(fail_advances=1))
     with pytest.raises(StoreUnavailableError):  # charged, but the answer was not recorded: still CHARGING
         service.handle(CONFIRMED)
 
-    with pytest.raises(ChargeInProgressError):
-        service.handle(CANCELLED)
+    cancelled = service.handle(CANCELLED)  # nothing to wait for: SQS deletes it
 
+    assert cancelled.action is PaymentAction.REFUND_ON_ANSWER
+    assert store.items[CONFIRMED.key].status is PaymentStatus.CANCELLING
     assert provider.refunds == []
-    assert store.items[CONFIRMED.key].status is PaymentStatus.CHARGING
+    assert service.handle(CANCELLED).action is PaymentAction.SKIPPED  # a repeat changes nothing
+
+    retried = service.handle(CONFIRMED)  # SQS redelivers the charge: its key's answer, refunded at once
+
+    assert retried.action is PaymentAction.REFUNDED
+    assert len(provider.charges) == 1
+    assert [refund["charge"] for refund in provider.refunds] == [provider.charges[0]["id"]]
+    assert provider.net("ord-1") == 0
+    payment = store.items[CONFIRMED.key]
+    assert payment.status is PaymentStatus.REFUNDED
+    assert payment.charged_at is not None
+    assert [event.detail_type for event in publisher.published] == ["PaymentCaptured", "PaymentRefunded"]
+    assert service.handle(CANCELLED).action is PaymentAction.REPUBLISHED
+
+
+def test_a_charge_in_flight_that_is_declined_ends_a_cancelled_payment_with_nothing_to_refund() -> None:
+    declined = order_event("OrderConfirmed", customer_id="decline-1")
+    cancelled = order_event("OrderCancelled", customer_id="decline-1")
+    service, provider, store, publisher = _service(store=MemoryPaymentStore(fail_advances=1))
+    with pytest.raises(StoreUnavailableError):
+        service.handle(declined)
+    assert service.handle(cancelled).action is PaymentAction.REFUND_ON_ANSWER
+
+    assert service.handle(declined).action is PaymentAction.DECLINED
+
+    assert store.items[declined.key].status is PaymentStatus.DECLINED
+    assert provider.refunds == []
+    assert [event.detail_type for event in publisher.published] == ["PaymentDeclined"]
+
+
+class _CancelledDuringCharge(FakeProvider):
+    """A provider whose first charge is followed, before the charge's answer is recorded, by the
+    order's cancellation on another delivery (``cancel``)."""
+
+    cancel: Callable[[], object] | None = None
+
+    def charge(self, request: ChargeRequest) -> ChargeResult:
+        result = super().charge(request)
+        cancel, self.cancel = self.cancel, None
+        if cancel is not None:
+            cancel()
+        return result
+
+
+def test_a_cancellation_recorded_between_the_provider_s_answer_and_its_write_gets_the_capture_refunded() -> None:
+    provider = _CancelledDuringCharge()
+    service, _, store, publisher = _service(provider=provider)
+    during: list[PaymentAction] = []
+    provider.cancel = lambda: during.append(service.handle(CANCELLED).action)
+
+    outcome = service.handle(CONFIRMED)  # its CAPTURED write finds CANCELLING: it asks again, then refunds
+
+    assert during == [PaymentAction.REFUND_ON_ANSWER]
+    assert outcome.action is PaymentAction.REFUNDED
+    assert len(provider.charges) == 1
+    assert len(provider.refunds) == 1
+    assert store.items[CONFIRMED.key].status is PaymentStatus.REFUNDED
+    assert [event.detail_type for event in publisher.published] == ["PaymentCaptured", "PaymentRefunded"]
+
+
+class _RefundsFail(FakeProvider):
+    """A provider whose next ``refunds_down`` refunds fail before executing."""
+
+    refunds_down: int = 0
+
+    def refund(self, request: RefundRequest) -> RefundResult:
+        if self.refunds_down:
+            self.refunds_down -= 1
+            raise PaymentProviderUnavailableError("provider: 503 before executing")
+        return super().refund(request)
+
+
+def test_a_refund_of_a_charge_in_flight_that_fails_is_finished_by_the_charge_s_retry() -> None:
+    provider = _RefundsFail()
+    service, _, store, publisher = _service(provider=provider, store=MemoryPaymentStore(fail_advances=1))
+    with pytest.raises(StoreUnavailableError):
+        service.handle(CONFIRMED)
+    service.handle(CANCELLED)
+    provider.refunds_down = 1
+    with pytest.raises(PaymentProviderUnavailableError):
+        service.handle(CONFIRMED)
+    assert store.items[CONFIRMED.key].status is PaymentStatus.REFUNDING
+    assert publisher.published == []
+
+    assert service.handle(CONFIRMED).action is PaymentAction.REFUNDED
+
+    assert provider.net("ord-1") == 0
+    assert len(provider.refunds) == 1
+    assert [event.detail_type for event in publisher.published] == ["PaymentCaptured", "PaymentRefunded"]
+
+
+def test_a_refund_of_a_charge_in_flight_not_published_is_published_by_the_charge_s_retry() -> None:
+    service, provider, _, publisher = _service(store=MemoryPaymentStore(fail_advances=1))
+    with pytest.raises(StoreUnavailableError):
+        service.handle(CONFIRMED)
+    service.handle(CANCELLED)
+    publisher.fail = 1
+    with pytest.raises(EventPublishError):  # refunded and recorded; its events not accepted
+        service.handle(CONFIRMED)
+
+    assert service.handle(CONFIRMED).action is PaymentAction.REPUBLISHED
+
+    assert len(provider.refunds) == 1
+    assert [event.detail_type for event in publisher.published] == ["PaymentCaptured", "PaymentRefunded"]
 
 
 def test_a_charge_made_but_never_recorded_is_answered_again_by_its_key_not_made_again() -> None:
@@ -204,36 +319,36 @@ _DELIVERY = st.tuples(
     deliveries=st.lists(_DELIVERY, min_size=1, max_size=8),
     cancelled=st.booleans(),
     declined=st.booleans(),
+    cancelled_last=st.booleans(),
 )
 def test_any_deliveries_with_any_failures_charge_exactly_once_or_net_zero(
-    deliveries: list[tuple[str, str | None]], cancelled: bool, declined: bool
+    deliveries: list[tuple[str, str | None]], cancelled: bool, declined: bool, cancelled_last: bool
 ) -> None:
-    """Delivered in any order, any number of times, with failures anywhere; then each event once
-    more without failures (SQS's retries): the ledger holds what the order's fate says."""
+    """Delivered in any order, any number of times, with failures anywhere; then, as SQS does, each
+    event whose last delivery failed (or that was never delivered) once more without failures, in
+    either order: the ledger holds what the order's fate says. Nothing waits on anything: an event
+    delivered without a failure always succeeds."""
     customer = "decline-x" if declined else "cust-1"
     events = {name: order_event(name, customer_id=customer) for name in ("OrderConfirmed", "OrderCancelled")}
-    sent = [(name, fault) for name, fault in deliveries if cancelled or name == "OrderConfirmed"]
+    names = [name for name in events if cancelled or name == "OrderConfirmed"]
+    sent = [(name, fault) for name, fault in deliveries if name in names]
     provider, store = FakeProvider(), MemoryPaymentStore()
     service, _, _, publisher = _service(provider=provider, store=store)
-    for name, fault in [*sent, *((name, None) for name in events if cancelled or name == "OrderConfirmed")]:
+    pending = set(names)  # SQS keeps a message until a delivery of it succeeds
+    for name, fault in sent:
         provider.fail_before = int(fault == "provider_down")
         provider.lose_response = int(fault == "response_lost")
         store.fail_advances = int(fault == "store_timeout")
         publisher.fail = int(fault == "publish_fails")
         try:
             service.handle(events[name])
-        except ChargeInProgressError:
-            continue  # retried below, once the charge's answer is recorded
-        except (TransientError, StoreUnavailableError):
-            continue
-    for name in events if cancelled else ["OrderConfirmed"]:  # the retries that finally pass
-        provider.fail_before = provider.lose_response = store.fail_advances = publisher.fail = 0
-        for _ in range(2):
-            try:
-                service.handle(events[name])
-                break
-            except ChargeInProgressError:
-                service.handle(events["OrderConfirmed"])
+        except TransientError:
+            pending.add(name)
+        else:
+            pending.discard(name)
+    provider.fail_before = provider.lose_response = store.fail_advances = publisher.fail = 0
+    for name in sorted(pending, reverse=cancelled_last):  # the redeliveries that finally pass
+        service.handle(events[name])
     payment = store.items.get(events["OrderConfirmed"].key)
     charged = sum(charge["amount"] for charge in provider.charges)
     assert len(provider.charges) <= 1
@@ -249,7 +364,11 @@ def test_any_deliveries_with_any_failures_charge_exactly_once_or_net_zero(
         assert provider.net("ord-1") == 14999
         assert payment is not None
         assert payment.status is PaymentStatus.CAPTURED
-    # every publication of an event id carries the same detail
+    # every outcome the payment reached was published, each event id always with the same detail
+    published = {event.detail_type for event in publisher.published}
+    outcomes = {PaymentStatus.CAPTURED: {"PaymentCaptured"}, PaymentStatus.DECLINED: {"PaymentDeclined"},
+                PaymentStatus.REFUNDED: {"PaymentCaptured", "PaymentRefunded"}}  # fmt: skip
+    assert outcomes.get(payment.status if payment else PaymentStatus.VOIDED, set()) <= published
     by_id: dict[str, set[str]] = {}
     for event in publisher.published:
         by_id.setdefault(event.event_id, set()).add(repr(sorted(event.detail.items())))

@@ -12,7 +12,6 @@ from orderflow.domain.payments.models import (
     RefundResult,
 )
 from orderflow.domain.payments.service import (
-    ChargeInProgressError,
     PaymentAction,
     PaymentEventPublisher,
     PaymentGateway,
@@ -22,7 +21,6 @@ from orderflow.domain.payments.service import (
 )
 
 __all__ = [
-    "ChargeInProgressError",
     "ChargeRequest",
     "ChargeResult",
     "OrderEvent",

@@ -6,6 +6,10 @@ A payment is one item per order, under the order's own ``(orderId, createdAt)`` 
 ``CHARGING``
     The order was confirmed and a charge was asked for (or is about to be). The charge's
     provider idempotency key is fixed from here on, so asking again can never charge twice.
+``CANCELLING``
+    The order was cancelled while its charge was in flight (``CHARGING``). Nothing waits for the
+    charge's answer: the charge's own delivery (or its retry) gets it, with the same key, and
+    refunds a capture at once. A decline ends it.
 ``CAPTURED`` / ``DECLINED``
     The provider's answer to the charge.
 ``REFUNDING`` / ``REFUNDED``
@@ -14,7 +18,8 @@ A payment is one item per order, under the order's own ``(orderId, createdAt)`` 
     The order was cancelled before any charge: it is never charged, whatever arrives later.
 
 States only move forward (absent -> CHARGING -> CAPTURED -> REFUNDING -> REFUNDED, or
-CHARGING -> DECLINED, or absent -> VOIDED).
+CHARGING -> CANCELLING -> REFUNDING -> REFUNDED, or CHARGING (or CANCELLING) -> DECLINED, or
+absent -> VOIDED).
 """
 
 from __future__ import annotations
@@ -78,6 +83,7 @@ class OrderEvent(BaseModel):
 
 class PaymentStatus(enum.StrEnum):
     CHARGING = "CHARGING"
+    CANCELLING = "CANCELLING"
     CAPTURED = "CAPTURED"
     DECLINED = "DECLINED"
     REFUNDING = "REFUNDING"

@@ -2,7 +2,9 @@
 
 ``OrderConfirmed`` charges the order's total; ``OrderCancelled`` refunds what was charged, and
 a cancellation that arrives before the charge means the order is never charged, whatever
-arrives later. Three layers keep a charge from ever being made twice:
+arrives later. A cancellation that meets a charge in flight waits for nothing: it records
+``CANCELLING``, and the charge's own delivery refunds the capture once the provider answers.
+Three layers keep a charge from ever being made twice:
 
 1. Powertools Idempotency (in the handler) drops a redelivered event while its record lives.
 2. The payment's own state: a charge is asked for only from ``CHARGING``, and a payment
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from orderflow.domain.errors import TransientError, WaitingError
+from orderflow.domain.errors import TransientError
 from orderflow.domain.payments.models import (
     ORDER_CONFIRMED,
     PAYMENT_CAPTURED,
@@ -72,13 +74,6 @@ class PaymentEventPublisher(Protocol):
         ...
 
 
-class ChargeInProgressError(WaitingError):
-    """A cancellation met a charge still being made: it waits for the charge's answer, then refunds it."""
-
-    summary = "A charge for this order is in progress, SQS will retry"
-    metric = "CancellationsWaitingForCharge"
-
-
 class PaymentAction(enum.StrEnum):
     """What handling an event did, for the log line and the metrics."""
 
@@ -86,6 +81,8 @@ class PaymentAction(enum.StrEnum):
     DECLINED = "DECLINED"
     REFUNDED = "REFUNDED"
     VOIDED = "VOIDED"
+    #: A cancellation met a charge in flight: recorded (CANCELLING), the charge's delivery refunds it.
+    REFUND_ON_ANSWER = "REFUND_ON_ANSWER"
     #: The event's effect was already recorded (a redelivery): its outcome is published again.
     REPUBLISHED = "REPUBLISHED"
     #: Nothing to do: a confirmation after a cancellation, a cancellation after a decline.
@@ -98,6 +95,7 @@ ACTION_METRICS = {
     PaymentAction.DECLINED: "PaymentsDeclined",
     PaymentAction.REFUNDED: "PaymentsRefunded",
     PaymentAction.VOIDED: "PaymentsVoided",
+    PaymentAction.REFUND_ON_ANSWER: "CancellationsDuringCharge",
     PaymentAction.REPUBLISHED: "PaymentEventsRepublished",
     PaymentAction.SKIPPED: "PaymentEventsSkipped",
 }
@@ -123,25 +121,29 @@ class _Step(enum.Enum):
     VOID = enum.auto()
     START_REFUND = enum.auto()
     REFUND = enum.auto()
+    CANCEL_CHARGE = enum.auto()
     REPUBLISH = enum.auto()
     SKIP = enum.auto()
-    WAIT = enum.auto()
 
 
 #: What a confirmation does, by the payment it finds.
 _ON_CONFIRMED = {
     None: _Step.START_CHARGE,
     PaymentStatus.CHARGING: _Step.CHARGE,
+    # cancelled while this charge was in flight: its answer (the same key's) is refunded at once
+    PaymentStatus.CANCELLING: _Step.CHARGE,
     PaymentStatus.CAPTURED: _Step.REPUBLISH,
     PaymentStatus.DECLINED: _Step.REPUBLISH,
-    PaymentStatus.REFUNDING: _Step.REPUBLISH,
+    # the refund may be this charge's own (CANCELLING): whoever meets it finishes it, with its key
+    PaymentStatus.REFUNDING: _Step.REFUND,
     PaymentStatus.REFUNDED: _Step.REPUBLISH,
     PaymentStatus.VOIDED: _Step.SKIP,
 }
 #: What a cancellation does, by the payment it finds.
 _ON_CANCELLED = {
     None: _Step.VOID,
-    PaymentStatus.CHARGING: _Step.WAIT,
+    PaymentStatus.CHARGING: _Step.CANCEL_CHARGE,
+    PaymentStatus.CANCELLING: _Step.SKIP,
     PaymentStatus.CAPTURED: _Step.START_REFUND,
     PaymentStatus.DECLINED: _Step.SKIP,
     PaymentStatus.REFUNDING: _Step.REFUND,
@@ -202,49 +204,73 @@ class PaymentService:
         if step is _Step.START_REFUND:
             refunding = payment.moved(PaymentStatus.REFUNDING, self.clock())
             current = self.store.advance(refunding, expected=PaymentStatus.CAPTURED)
-            return self._refund(refunding) if current is None else current
+            return self._refund(refunding, with_capture=False) if current is None else current
         if step is _Step.REFUND:
-            return self._refund(payment)
+            return self._refund(payment, with_capture=confirmed)
+        if step is _Step.CANCEL_CHARGE:
+            cancelling = payment.moved(PaymentStatus.CANCELLING, self.clock())
+            current = self.store.advance(cancelling, expected=PaymentStatus.CHARGING)
+            if current is not None:
+                return current
+            message = "Cancelled while its charge is in flight: the charge's answer will be refunded"
+            return PaymentOutcome(PaymentAction.REFUND_ON_ANSWER, cancelling, message)
         if step is _Step.REPUBLISH:
-            detail_type = _charge_event(payment) if confirmed else PAYMENT_REFUNDED
-            self.publisher.publish([outcome_event(payment, detail_type)])
-            message = f"Already {payment.status.lower()}: {detail_type} published again"
+            # a confirmation whose charge was refunded may have refunded it itself (CANCELLING): both again
+            types = [_charge_event(payment)] if confirmed else [PAYMENT_REFUNDED]
+            if confirmed and payment.status is PaymentStatus.REFUNDED:
+                types.append(PAYMENT_REFUNDED)
+            self.publisher.publish([outcome_event(payment, detail_type) for detail_type in types])
+            message = f"Already {payment.status.lower()}: {' and '.join(types)} published again"
             return PaymentOutcome(PaymentAction.REPUBLISHED, payment, message)
         if step is _Step.SKIP:
-            why = (
-                "Cancelled before any charge: never charged"
-                if payment.status is PaymentStatus.VOIDED
-                else "The charge was declined: nothing to refund"
-            )
-            return PaymentOutcome(PaymentAction.SKIPPED, payment, why)
-        raise ChargeInProgressError(
-            f"order {payment.order_id} is being charged: its cancellation waits for the charge's answer"
-        )
+            return PaymentOutcome(PaymentAction.SKIPPED, payment, _SKIPPED[payment.status])
+        raise RuntimeError(f"no step {step}")  # pragma: no cover - every step is handled above
 
     def _charge(self, payment: Payment) -> PaymentOutcome | Payment:
+        """Ask for the charge (from CHARGING or CANCELLING) and record its answer; a capture of a
+        cancelled order is recorded as REFUNDING and refunded at once."""
         result = self.gateway.charge(_charge_request(payment))
+        now = self.clock()
         if result.captured:
-            new = payment.moved(PaymentStatus.CAPTURED, self.clock(), charge_id=result.charge_id)
+            new = payment.moved(PaymentStatus.CAPTURED, now, charge_id=result.charge_id)
+            if payment.status is PaymentStatus.CANCELLING:
+                new = new.moved(PaymentStatus.REFUNDING, now)
         else:
             code = result.decline_code or "declined"
-            new = payment.moved(PaymentStatus.DECLINED, self.clock(), charge_id=result.charge_id, decline_code=code)
-        current = self.store.advance(new, expected=PaymentStatus.CHARGING)
+            new = payment.moved(PaymentStatus.DECLINED, now, charge_id=result.charge_id, decline_code=code)
+        current = self.store.advance(new, expected=payment.status)
         if current is not None:
             return current
+        if new.status is PaymentStatus.REFUNDING:
+            return self._refund(new, with_capture=True)
         self.publisher.publish([outcome_event(new, _charge_event(new))])
         if result.captured:
             return PaymentOutcome(PaymentAction.CHARGED, new, "Charge captured", replayed=result.replayed)
         message = f"Charge declined ({new.decline_code})"
         return PaymentOutcome(PaymentAction.DECLINED, new, message, replayed=result.replayed)
 
-    def _refund(self, payment: Payment) -> PaymentOutcome | Payment:
+    def _refund(self, payment: Payment, *, with_capture: bool) -> PaymentOutcome | Payment:
+        """Ask for the refund and record it; ``with_capture`` (a confirmation finishing the refund of
+        its own charge) publishes PaymentCaptured before PaymentRefunded, in the same call."""
         refund = self.gateway.refund(_refund_request(payment))
         new = payment.moved(PaymentStatus.REFUNDED, self.clock(), refund_id=refund.refund_id)
         current = self.store.advance(new, expected=PaymentStatus.REFUNDING)
         if current is not None:
             return current
-        self.publisher.publish([outcome_event(new, PAYMENT_REFUNDED)])
+        published = [PAYMENT_CAPTURED, PAYMENT_REFUNDED] if with_capture else [PAYMENT_REFUNDED]
+        self.publisher.publish([outcome_event(new, detail_type) for detail_type in published])
+        if with_capture:
+            message = "Charged while the order was being cancelled: refunded at once"
+            return PaymentOutcome(PaymentAction.REFUNDED, new, message, replayed=refund.replayed)
         return PaymentOutcome(PaymentAction.REFUNDED, new, "Charge refunded", replayed=refund.replayed)
+
+
+#: Why an event changed nothing, by the payment it met.
+_SKIPPED = {
+    PaymentStatus.VOIDED: "Cancelled before any charge: never charged",
+    PaymentStatus.DECLINED: "The charge was declined: nothing to refund",
+    PaymentStatus.CANCELLING: "Already cancelled while its charge is in flight: the charge's answer will be refunded",
+}
 
 
 def _charge_event(payment: Payment) -> str:
