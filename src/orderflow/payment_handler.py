@@ -15,7 +15,9 @@ service's do.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import threading
 import warnings
 from functools import cache
@@ -32,7 +34,13 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from pydantic import ValidationError
 
 from orderflow.batch import processor_for
-from orderflow.composition import REPLAYED, PaymentRuntime, PaymentSettings, build_payment_runtime
+from orderflow.composition import (
+    REPLAYED,
+    ConfigurationError,
+    PaymentRuntime,
+    PaymentSettings,
+    build_payment_runtime,
+)
 from orderflow.domain.errors import DeadLetterPublishError, PermanentError, TransientError, WaitingError
 from orderflow.domain.payments.errors import IdempotencyPayloadMismatchError, InvalidOrderEventError
 from orderflow.domain.payments.models import OrderEvent
@@ -70,6 +78,18 @@ def _build_runtime() -> PaymentRuntime:
 def _runtime() -> PaymentRuntime:
     with _runtime_lock:  # once per environment, whichever record thread asks first
         return _build_runtime()
+
+
+def _build_at_init() -> None:
+    """Build the clients in Lambda's INIT phase, as AWS advises, when this module is loaded as a
+    function (``AWS_LAMBDA_FUNCTION_NAME`` set): INIT is not counted in the invocation's timeout,
+    and the first batch after a cold start (after every timed-out or killed invocation) spends its
+    time on its records. No network call is made (the API key is read at the first charge). A
+    function missing its configuration is not failed here: its first invocation raises the clear
+    ``ConfigurationError``, logged with the batch."""
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        with contextlib.suppress(ConfigurationError):
+            _runtime()
 
 
 def parse_event(body: str) -> dict[str, Any]:
@@ -202,3 +222,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     return process_partial_response(
         event=event, record_handler=_record_handler, processor=processor_for(event, tracer=tracer), context=context
     )
+
+
+_build_at_init()

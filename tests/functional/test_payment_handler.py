@@ -4,6 +4,9 @@ adapters, against emulated AWS (moto) and the embedded payment provider over HTT
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -225,3 +228,36 @@ def test_an_unexpected_failure_is_retried_and_logged_with_its_message_id(
     formatted = json.loads(payment_handler.logger.registered_formatter.format(failed))
     assert formatted["message_id"] == "m0"
     assert payments.dead_letters() == []
+
+
+_INIT_PROBE = """
+import orderflow.payment_handler as handler
+print(handler._build_runtime.cache_info().currsize)
+"""
+_FUNCTION_ENVIRONMENT = {
+    "PAYMENTS_TABLE": "Payments", "IDEMPOTENCY_TABLE": "PaymentIdempotency", "EVENT_BUS_NAME": "OrderEvents",
+    "DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/PaymentDLQ",
+    "PAYMENT_API_URL": "https://payments.invalid", "PAYMENT_API_KEY_SECRET": "orderflow/payment-provider-api-key",
+    "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("environment", "built"),
+    [
+        ({**_FUNCTION_ENVIRONMENT, "AWS_LAMBDA_FUNCTION_NAME": "PaymentProcessor"}, 1),  # a function: at INIT
+        (_FUNCTION_ENVIRONMENT, 0),  # imported by a test or a tool: on first use
+        ({"AWS_LAMBDA_FUNCTION_NAME": "PaymentProcessor", "AWS_DEFAULT_REGION": "us-east-1"}, 0),  # unconfigured
+    ],
+)
+def test_a_function_builds_its_clients_at_init_and_an_unconfigured_one_still_loads(
+    environment: dict[str, str], built: int
+) -> None:
+    keep = {name: value for name, value in os.environ.items() if name in {"PATH", "HOME", "PYTHONPATH"}}
+    loaded = subprocess.run(
+        [sys.executable, "-c", _INIT_PROBE], env={**keep, **environment}, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.split() == [str(built)]

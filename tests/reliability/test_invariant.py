@@ -64,7 +64,9 @@ if TYPE_CHECKING:
     from tests.reliability.invariant_support import Item, Key
     from tests.synth import Synthesized
 
-pytestmark = pytest.mark.timeout(600)
+#: One worker runs the cases one after another: each keeps 2 cores busy with faults, timeouts and
+#: retries, and four at once (xdist spreads ungrouped tests) once outlasted every timeout in CI.
+pytestmark = [pytest.mark.timeout(900), pytest.mark.xdist_group("test_invariant")]
 
 MESSAGES = 100
 #: The faults injected into the pipe's PutEvents, as the journal names them.
@@ -140,6 +142,7 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str,
         # When it is sent while faults strike every function and the pipe's PutEvents to the bus
         refused = send_traffic(stack, plan)
         snapshots = snapshots_until_drained(stack, timeout=400)
+        phases = {"drained": time.monotonic() - began}  # where a slow run's time went, printed below
         verdict = verify(
             plan, dynamodb=stack.emulator.dynamodb(), table_name="Orders", sqs=stack.emulator.sqs(),
             dlq_url=queues[0].dlq_url, more_dlq_urls=tuple(consumer.dlq_url for consumer in queues[1:]),
@@ -163,10 +166,12 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str,
             # And a redrive of each DLQ to its own queue deletes the already-stored letters, sending back the others
             redriven = {consumer.function: redrive_to_source(stack, consumer, read) for consumer in queues}
             wait_until(lambda: drained(stack), "the redriven messages are processed", timeout=300)
+            phases["redriven"] = time.monotonic() - began
             after_redrive = items(stack)
             left = {consumer.function: dead_letters(stack, consumer) for consumer in queues}
         # And once the pipe has published what the last writes stored
         wait_until(pipe_idle(stack), "the pipe to be idle", timeout=120, interval=0.5)
+        phases["pipe idle"] = time.monotonic() - began
         stored = items(stack)
         stream = stream_images(stack)
         received = all_messages(stack, subscriber)
@@ -175,6 +180,7 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str,
         pipe_faults = {kind: count for kind, count in stack.faults().items() if kind in PIPE_FAULT_KINDS}
         # And once the payment service has handled every order event, its dead letters redriven
         payments = settle_payments(stack)
+        phases["payments settled"] = time.monotonic() - began
 
     letters = [entry for entries in explained.values() for entry in entries]
     by_dlq = {function: len(entries) for function, entries in explained.items()}
@@ -185,7 +191,8 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str,
         f"({verdict.confirmed} CONFIRMED, {verdict.cancelled} CANCELLED), {verdict.awaiting} awaiting their order; "
         f"letters by DLQ {by_dlq}: {verdict.valid_in_dlq} orders and {verdict.cancels_in_dlq} cancellations, "
         f"{dict(sorted(verdict.rejected_by_reason.items()))}; {len(refused)} refused by the bus; "
-        f"redrive by DLQ (deleted as stored, moved) {redrives}"
+        f"redrive by DLQ (deleted as stored, moved) {redrives}; seconds at the end of each phase "
+        f"{ {phase: round(at) for phase, at in phases.items()} }"
     )
     # Then every valid order is stored exactly once with its data, or in a DLQ with its body
     expected = len(plan.unique_valid)
