@@ -230,6 +230,25 @@ def test_an_unexpected_failure_is_retried_and_logged_with_its_message_id(
     assert payments.dead_letters() == []
 
 
+def test_a_rejected_event_the_dlq_cannot_take_stays_on_the_queue_with_its_reason_logged(
+    payments: Payments, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When SendMessage to the DLQ fails, the record is a batch item failure (SQS keeps it and retries),
+    and the reason is logged, so that a letter SQS moves later still has it."""
+    payments.aws.sqs.delete_queue(QueueUrl=payments.dlq_url)  # SendMessage now fails: the queue is gone
+
+    with pytest.raises(BatchProcessingError):  # its only record failed: SQS retries the batch
+        payments.handle({"detail-type": "OrderConfirmed", "source": "orderflow.orders", "id": "x"})
+
+    [failed] = [record for record in caplog.records if record.getMessage().startswith("SQS SendMessage to the DLQ")]
+    assert failed.levelname == "ERROR"
+    assert failed.error_code == "INVALID_ORDER_EVENT"  # type: ignore[attr-defined]
+    assert "detail" in failed.reason  # type: ignore[attr-defined]
+    formatted = json.loads(payment_handler.logger.registered_formatter.format(failed))
+    assert formatted["message_id"] == "m0"
+    assert payments.charges("x") == 0
+
+
 _INIT_PROBE = """
 import orderflow.payment_handler as handler
 print(handler._build_runtime.cache_info().currsize)
