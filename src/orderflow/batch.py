@@ -19,14 +19,19 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, SqsFifoPartialProcessor
 
+from orderflow.adapters.dead_letters import REDRIVE_COUNT, read_count
 from orderflow.domain.errors import WaitingError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from aws_lambda_powertools import Tracer
+    from aws_lambda_powertools import Logger, Tracer
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 _Result = TypeVar("_Result")
+
+#: How much of an attribute a producer set is logged when it is unreadable.
+MAX_LOGGED_ATTRIBUTE_CHARS = 64
 
 #: One thread per record of a full batch (the stack's BatchSize).
 MAX_THREADS = 10
@@ -126,3 +131,23 @@ def processor_for(event: dict[str, Any], *, tracer: Tracer | None = None) -> Bat
     return ConcurrentBatchProcessor(
         event_type=EventType.SQS, raise_on_entire_batch_failure=True, trace=trace_context_of(tracer)
     )
+
+
+def redrive_count(record: SQSRecord, logger: Logger) -> int:
+    """How many times the record was redriven from a DLQ (its ``redriveCount`` attribute, which
+    `orderflow dlq redrive` sets); 0, with a warning, when it is not a count.
+
+    Any producer can set the attribute, so it is not trusted: raising here would fail the
+    record before the domain runs, and after its retries SQS would move it to the DLQ with
+    no reason. The message itself is processed as usual (see docs/decisions.md).
+    """
+    attribute = record.message_attributes[REDRIVE_COUNT]
+    raw = attribute.string_value if attribute else None
+    count = read_count(raw)
+    if count is not None:
+        return count
+    logger.warning(
+        "Unreadable redriveCount ignored",
+        extra={"redrive_count": (raw or "")[:MAX_LOGGED_ATTRIBUTE_CHARS], "counted_as": 0},
+    )
+    return 0

@@ -19,8 +19,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import process_partial_response
 
-from orderflow.adapters.dead_letters import REDRIVE_COUNT, read_count
-from orderflow.batch import processor_for
+from orderflow.batch import processor_for, redrive_count
 from orderflow.composition import Runtime, Settings, build_runtime
 from orderflow.domain.errors import TransientError
 from orderflow.domain.lifecycle import Outcome
@@ -42,9 +41,6 @@ warnings.filterwarnings("ignore", message="No application metrics to publish", c
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 tracer = Tracer(service=SERVICE)
-
-#: A producer's attribute may be anything: log no more of it than this.
-MAX_LOGGED_ATTRIBUTE_CHARS = 64
 
 # Records of a batch run concurrently (orderflow.batch): per-record log keys are
 # thread-local, and metrics are added under a lock.
@@ -74,23 +70,6 @@ def _runtime() -> Runtime:
         return _build_runtime()
 
 
-def _redrive_count(raw: str | None) -> int:
-    """The ``redriveCount`` attribute as a count; 0, with a warning, when it is not one.
-
-    Any producer can set the attribute, so it is not trusted: raising here would fail the
-    record before the domain runs, and after its retries SQS would move it to the DLQ with
-    no reason. The order itself is processed as usual (see docs/decisions.md).
-    """
-    count = read_count(raw)
-    if count is not None:
-        return count
-    logger.warning(
-        "Unreadable redriveCount ignored",
-        extra={"redrive_count": (raw or "")[:MAX_LOGGED_ATTRIBUTE_CHARS], "counted_as": 0},
-    )
-    return 0
-
-
 def _record_handler(record: SQSRecord) -> str:
     # A producer may pass its own correlation id; otherwise the message id ties the lines together.
     producer_id = record.message_attributes["correlationId"]
@@ -99,13 +78,12 @@ def _record_handler(record: SQSRecord) -> str:
         correlation_id=(producer_id.string_value if producer_id else None) or record.message_id,
         message_id=record.message_id,
     )
-    redriven = record.message_attributes[REDRIVE_COUNT]
     message = InboundMessage(
         message_id=record.message_id,
         body=record.body,
         # Set by SQS itself (producers cannot send system attributes): always a count from 1.
         receive_count=int(record.attributes.approximate_receive_count or 1),
-        redrive_count=_redrive_count(redriven.string_value if redriven else None),
+        redrive_count=redrive_count(record, logger),
         group_id=record.attributes.message_group_id,
     )
     runtime = _runtime()

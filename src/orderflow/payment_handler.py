@@ -33,7 +33,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from pydantic import ValidationError
 
-from orderflow.batch import processor_for
+from orderflow.batch import processor_for, redrive_count
 from orderflow.composition import (
     REPLAYED,
     ConfigurationError,
@@ -197,7 +197,7 @@ def _dead_letter(runtime: PaymentRuntime, record: SQSRecord, error: PermanentErr
             reason=error.reason,
             source_message_id=record.message_id,
             receive_count=receive_count,
-            redrive_count=0,
+            redrive_count=redrive_count(record, logger),
         )
     except DeadLetterPublishError as failed:
         # SQS keeps the message and retries it; this line carries the reason if it is moved later.

@@ -173,6 +173,18 @@ def test_what_is_not_an_order_event_goes_to_the_dlq_with_why(payments: Payments)
     assert "detail" in letter["MessageAttributes"]["errorReason"]["StringValue"]
 
 
+def test_a_redriven_payment_event_rejected_again_keeps_its_redrive_count(payments: Payments) -> None:
+    record = sqs_record(json.dumps({"detail-type": "OrderConfirmed", "source": "orderflow.orders", "id": "x"}))
+    record["messageAttributes"]["redriveCount"] = {"stringValue": "2", "dataType": "Number"}
+
+    answer = payment_handler.lambda_handler({"Records": [record]}, PaymentContext())
+
+    assert answer["batchItemFailures"] == []
+    [letter] = payments.dead_letters()
+    assert letter["MessageAttributes"]["redriveCount"]["StringValue"] == "2"
+    assert letter["MessageAttributes"]["errorCode"]["StringValue"] == "INVALID_ORDER_EVENT"
+
+
 def test_lost_responses_are_retried_and_the_provider_s_replay_is_recorded_once(payments: Payments) -> None:
     payments.provider.set_faults(ProviderFaults(rate=1.0, seed=1, kinds=("response_lost",)))
     # every attempt's response lost: the provider looks down, so the invocation fails (FunctionErrors) and SQS

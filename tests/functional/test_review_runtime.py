@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from orderflow import handler
-from orderflow.batch import trace_context_of
+from orderflow.batch import MAX_LOGGED_ATTRIBUTE_CHARS, trace_context_of
 from orderflow.handler import lambda_handler
 from tests.support import FakeLambdaContext, body, create_orders_table, seed_order, sqs_record
 
@@ -60,7 +60,7 @@ def test_an_unreadable_redrive_count_does_not_stop_the_order(
     [warning] = [line for line in lines if line["message"] == "Unreadable redriveCount ignored"]
     assert warning["level"] == "WARNING"
     assert warning["message_id"] == record["messageId"]
-    assert warning["redrive_count"] == value[: handler.MAX_LOGGED_ATTRIBUTE_CHARS]
+    assert warning["redrive_count"] == value[:MAX_LOGGED_ATTRIBUTE_CHARS]
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "1.5"])
