@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from orderflow_local.cloudwatch.alarms import AlarmMonitor, AlarmSpec, create_alarms, evaluate
+from orderflow_local.cloudwatch.alarms import AlarmMonitor, AlarmSpec, QueueSource, create_alarms, evaluate
 from orderflow_local.cloudwatch.metrics import (
     PUT_METRIC_DATA_LIMIT,
     MetricStore,
@@ -170,6 +170,37 @@ def test_the_monitor_reports_each_change_once() -> None:
         ("orderflow-FunctionErrors", OK, ALARM),
     ]
     assert monitor.in_alarm() == ["orderflow-FunctionErrors"]
+
+
+class _SlowQueues:
+    """SQS's GetQueueAttributes for a few queues, each answer taking ``delay`` s (a loaded machine);
+    only ``DLQ`` holds a message."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def get_queue_attributes(self, QueueUrl: str, AttributeNames: list[str]) -> dict[str, Any]:  # noqa: N803
+        time.sleep(self.delay)
+        depth = "1" if QueueUrl.endswith("/DLQ") else "0"
+        return {"Attributes": {"ApproximateNumberOfMessages": depth, "ApproximateNumberOfMessagesNotVisible": "0"}}
+
+
+def test_a_dlq_with_letters_stays_in_alarm_when_reading_the_queues_outlasts_a_period() -> None:
+    # A scaled period of 0.3 s, and reading the four queues takes about 0.6 s: every tick's
+    # points must still be in the window it evaluates, or the alarm flaps to OK (missing data).
+    dlq = alarm(AlarmName="orderflow-DlqNotEmpty", Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
+                Dimensions=[{"Name": "QueueName", "Value": "DLQ"}], Statistic="Maximum", Period=60)  # fmt: skip
+    queues = [QueueSource(name, f"http://127.0.0.1/123456789012/{name}") for name in ("A", "B", "DLQ", "C")]
+    changes: list[str] = []
+    monitor = AlarmMonitor(
+        [dlq], MetricStore(), period_scale=200, queues=queues, sqs=lambda: _SlowQueues(0.15),  # type: ignore[arg-type,return-value]
+        on_change=lambda spec, old, new: changes.append(new.state),
+    )  # fmt: skip
+
+    for _ in range(3):
+        monitor.tick()
+
+    assert changes == [ALARM]
 
 
 def test_a_metric_sums_what_it_gathered_until_taken_and_keeps_its_points_for_the_alarms() -> None:

@@ -269,12 +269,21 @@ class AlarmMonitor(Periodic):
             publish_metrics(self.store, cloudwatch)
 
     def sample(self, sqs: SQSClient) -> None:
+        read = [
+            (
+                queue,
+                sqs.get_queue_attributes(
+                    QueueUrl=queue.url,
+                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                )["Attributes"],
+            )
+            for queue in self._queues
+        ]
+        # Stamped once every queue is read, just before the tick evaluates: on a busy machine reading
+        # them all can outlast a scaled period (1 s in tests), and points stamped when the round began
+        # would fall out of the window, so a queue with letters in it would look like missing data (OK).
         now = time.time()
-        for queue in self._queues:
-            attributes = sqs.get_queue_attributes(
-                QueueUrl=queue.url,
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-            )["Attributes"]
+        for queue, attributes in read:
             dimensions = dimensions_of({"QueueName": queue.name})
             visible = float(attributes.get("ApproximateNumberOfMessages", 0))
             self.store.add("AWS/SQS", "ApproximateNumberOfMessagesVisible", dimensions, visible, now, "Count")
