@@ -18,6 +18,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, SqsFifoPartialProcessor
+from aws_lambda_powertools.utilities.batch.exceptions import SQSFifoMessageGroupCircuitBreakerError
 
 from orderflow.adapters.dead_letters import REDRIVE_COUNT, read_count
 from orderflow.domain.errors import WaitingError
@@ -114,7 +115,35 @@ class ConcurrentBatchProcessor(BatchProcessor):
         return list(_pool().map(work, self.records))
 
 
-def processor_for(event: dict[str, Any], *, tracer: Tracer | None = None) -> BatchProcessor:
+class OrderedBatchProcessor(SqsFifoPartialProcessor):
+    """Powertools' FIFO processor, skipping the rest of a message group after a failure, that logs each
+    record it skips with that record's message id.
+
+    A skipped record is retried like the failed one (SQS redelivers the group in order) and its
+    receives count as well: if they run out on a skip, SQS moves it with no reason of its own, and
+    without this line `orderflow dlq list` could not say why.
+    """
+
+    def __init__(self, *, logger: Logger | None = None) -> None:
+        super().__init__(skip_group_on_error=True)
+        self._log = logger
+
+    def failure_handler(self, record: Any, exception: Any) -> Any:
+        if self._log is not None and exception[0] is SQSFifoMessageGroupCircuitBreakerError:
+            # FIFO records run one after another in this thread: the keys are this record's from here on
+            self._log.thread_safe_clear_keys()
+            self._log.thread_safe_append_keys(message_id=record.message_id)
+            self._log.warning(
+                "Skipped after an earlier message of its group failed in this batch; SQS will redeliver them in order",
+                extra={"message_group_id": record.attributes.message_group_id,
+                       "receive_count": int(record.attributes.approximate_receive_count or 1)},
+            )  # fmt: skip
+        return super().failure_handler(record, exception)
+
+
+def processor_for(
+    event: dict[str, Any], *, tracer: Tracer | None = None, logger: Logger | None = None
+) -> BatchProcessor:
     """The processor an event needs: ordered for FIFO queues, concurrent otherwise.
 
     An entirely failed batch raises (Powertools' default), so the invocation counts as a
@@ -123,11 +152,12 @@ def processor_for(event: dict[str, Any], *, tracer: Tracer | None = None) -> Bat
     instead of hammering the broken dependency. The messages are retried either way. A batch
     whose records all wait (for their orders, a charge, the same event elsewhere) is not such a
     failure (see ``_entire_batch_failed``).
-    Records on pool threads stay in ``tracer``'s trace when it traces.
+    Records on pool threads stay in ``tracer``'s trace when it traces; on a FIFO queue each record
+    skipped after a failure in its group is logged with ``logger``.
     """
     records = event.get("Records") or [{}]
     if str(records[0].get("eventSourceARN", "")).endswith(".fifo"):
-        return SqsFifoPartialProcessor(skip_group_on_error=True)
+        return OrderedBatchProcessor(logger=logger)
     return ConcurrentBatchProcessor(
         event_type=EventType.SQS, raise_on_entire_batch_failure=True, trace=trace_context_of(tracer)
     )

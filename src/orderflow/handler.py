@@ -141,5 +141,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     )
     _runtime()  # built here, in one thread, before the records fan out
     return process_partial_response(
-        event=event, record_handler=_record_handler, processor=processor_for(event, tracer=tracer), context=context
+        event=event,
+        record_handler=_record_handler,
+        processor=processor_for(event, tracer=tracer, logger=logger),
+        context=context,
     )

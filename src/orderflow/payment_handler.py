@@ -220,7 +220,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     # Powertools sets an in-progress record's expiry from the invocation's remaining time.
     runtime.idempotency.register_lambda_context(context)
     return process_partial_response(
-        event=event, record_handler=_record_handler, processor=processor_for(event, tracer=tracer), context=context
+        event=event,
+        record_handler=_record_handler,
+        processor=processor_for(event, tracer=tracer, logger=logger),
+        context=context,
     )
 
 

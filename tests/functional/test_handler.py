@@ -320,6 +320,32 @@ def test_a_fifo_batch_is_processed_in_order_and_a_failure_holds_back_only_its_gr
     assert order == ["ORD-0001", "ORD-0002", "ORD-0003", "ORD-0005"]
 
 
+def test_a_fifo_record_skipped_after_its_group_failed_is_logged_with_its_own_message_id(
+    aws: EmulatedAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If its receives run out on a skip, SQS moves it with no failure of its own: this line is its reason."""
+    import io
+
+    from orderflow import handler
+
+    stream = io.StringIO()  # the lines as the function writes them, formatted when logged
+    monkeypatch.setattr(handler.logger.registered_handler, "stream", stream)
+    aws.fail_calls(aws.dynamodb, "PutItem", "ThrottlingException", 400, when=lambda request: '"ORD-0001"' in request)
+    records = [sqs_record(body(_order(n)), receive_count=6) for n in range(1, 4)]
+    for record, group in zip(records, ["A", "A", "B"], strict=True):
+        record["eventSourceARN"] = "arn:aws:sqs:us-east-1:123456789012:OrderCreatedQueue.fifo"
+        record["attributes"]["MessageGroupId"] = group
+
+    assert _failures(_invoke(*records)) == [records[0]["messageId"], records[1]["messageId"]]
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    skipped = [line for line in lines if line["message"].startswith("Skipped after an earlier message of its group")]
+    assert [(line["message_id"], line["message_group_id"], line["receive_count"]) for line in skipped] == [
+        (records[1]["messageId"], "A", 6)
+    ]
+    assert skipped[0]["level"] == "WARNING"  # what `orderflow dlq list` reads as a failure's reason
+
+
 def test_a_connection_error_on_the_write_is_transient(aws: EmulatedAws) -> None:
     from botocore.exceptions import EndpointConnectionError
 
