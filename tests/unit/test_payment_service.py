@@ -42,6 +42,14 @@ def _service(
     )
 
 
+def _cancel_during_charge(service: PaymentService) -> None:
+    """The charge is made but its answer not recorded (the store's next advance fails), then the order's
+    cancellation arrives: the payment is CANCELLING, the charge's message still to be redelivered."""
+    with pytest.raises(StoreUnavailableError):
+        service.handle(CONFIRMED)
+    assert service.handle(CANCELLED).action is PaymentAction.REFUND_ON_ANSWER
+
+
 def test_a_confirmed_order_is_charged_its_total_in_minor_units_once_and_the_capture_published() -> None:
     service, provider, store, publisher = _service()
 
@@ -216,9 +224,7 @@ class _RefundsFail(FakeProvider):
 def test_a_refund_of_a_charge_in_flight_that_fails_is_finished_by_the_charge_s_retry() -> None:
     provider = _RefundsFail()
     service, _, store, publisher = _service(provider=provider, store=MemoryPaymentStore(fail_advances=1))
-    with pytest.raises(StoreUnavailableError):
-        service.handle(CONFIRMED)
-    service.handle(CANCELLED)
+    _cancel_during_charge(service)
     provider.refunds_down = 1
     with pytest.raises(PaymentProviderUnavailableError):
         service.handle(CONFIRMED)
@@ -234,9 +240,7 @@ def test_a_refund_of_a_charge_in_flight_that_fails_is_finished_by_the_charge_s_r
 
 def test_a_refund_of_a_charge_in_flight_not_published_is_published_by_the_charge_s_retry() -> None:
     service, provider, _, publisher = _service(store=MemoryPaymentStore(fail_advances=1))
-    with pytest.raises(StoreUnavailableError):
-        service.handle(CONFIRMED)
-    service.handle(CANCELLED)
+    _cancel_during_charge(service)
     publisher.fail = 1
     with pytest.raises(EventPublishError):  # refunded and recorded; its events not accepted
         service.handle(CONFIRMED)
