@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,18 @@ def build_runtime(
         retries=SqsRetryScheduler(client=sqs),
         retry_delays=settings.retry_delays,
     )
+
+
+def build_at_init(build: Callable[[], object]) -> None:
+    """Call ``build`` (a handler's cached runtime) in Lambda's INIT phase, as AWS advises, when the
+    module is loaded as a function (``AWS_LAMBDA_FUNCTION_NAME`` set): INIT is not counted in the
+    invocation's timeout, so the first batch after a cold start (and after every timed-out or killed
+    invocation) spends its time on its records. Building makes no network call. A function missing
+    its configuration still loads: its first invocation raises the clear ``ConfigurationError``,
+    logged with the batch. Imported by a test or a tool, nothing is built."""
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        with contextlib.suppress(ConfigurationError):
+            build()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import process_partial_response
 
 from orderflow.batch import processor_for, redrive_count
-from orderflow.composition import Runtime, Settings, build_runtime
+from orderflow.composition import Runtime, Settings, build_at_init, build_runtime
 from orderflow.domain.errors import TransientError
 from orderflow.domain.lifecycle import Outcome
 from orderflow.domain.processing import InboundMessage
@@ -61,8 +61,9 @@ def _build_runtime() -> Runtime:
 
 
 def _runtime() -> Runtime:
-    # Built on first use, once per execution environment: clients and their connections
-    # are reused by every later invocation, and importing this module reads no env.
+    # Built once per execution environment, in INIT when loaded as a function (build_at_init, at
+    # the end of this module), else on first use: clients and their connections are reused by
+    # every later invocation.
     # functools.cache alone is not enough: the records of a batch run on threads, and it
     # lets each of them build its own runtime (ten sessions, ten clients) on the first
     # batch, which once made a cold batch on a busy machine outlast its timeout.
@@ -146,3 +147,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         processor=processor_for(event, tracer=tracer, logger=logger),
         context=context,
     )
+
+
+build_at_init(_runtime)

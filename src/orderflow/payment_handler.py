@@ -15,9 +15,7 @@ service's do.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import threading
 import warnings
 from functools import cache
@@ -36,9 +34,9 @@ from pydantic import ValidationError
 from orderflow.batch import processor_for, redrive_count
 from orderflow.composition import (
     REPLAYED,
-    ConfigurationError,
     PaymentRuntime,
     PaymentSettings,
+    build_at_init,
     build_payment_runtime,
 )
 from orderflow.domain.errors import DeadLetterPublishError, PermanentError, TransientError, WaitingError
@@ -78,18 +76,6 @@ def _build_runtime() -> PaymentRuntime:
 def _runtime() -> PaymentRuntime:
     with _runtime_lock:  # once per environment, whichever record thread asks first
         return _build_runtime()
-
-
-def _build_at_init() -> None:
-    """Build the clients in Lambda's INIT phase, as AWS advises, when this module is loaded as a
-    function (``AWS_LAMBDA_FUNCTION_NAME`` set): INIT is not counted in the invocation's timeout,
-    and the first batch after a cold start (after every timed-out or killed invocation) spends its
-    time on its records. No network call is made (the API key is read at the first charge). A
-    function missing its configuration is not failed here: its first invocation raises the clear
-    ``ConfigurationError``, logged with the batch."""
-    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-        with contextlib.suppress(ConfigurationError):
-            _runtime()
 
 
 def parse_event(body: str) -> dict[str, Any]:
@@ -227,4 +213,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     )
 
 
-_build_at_init()
+build_at_init(_runtime)

@@ -262,7 +262,8 @@ def test_a_rejected_event_the_dlq_cannot_take_stays_on_the_queue_with_its_reason
 
 
 _INIT_PROBE = """
-import orderflow.payment_handler as handler
+import importlib, sys
+handler = importlib.import_module(sys.argv[1])
 print(handler._build_runtime.cache_info().currsize)
 """
 _FUNCTION_ENVIRONMENT = {
@@ -273,20 +274,32 @@ _FUNCTION_ENVIRONMENT = {
 }  # fmt: skip
 
 
+_ORDER_ENVIRONMENT = {
+    "TABLE_NAME": "Orders", "DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/OrderCreatedDLQ",
+    "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+}  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("environment", "built"),
+    ("module", "environment", "built"),
     [
-        ({**_FUNCTION_ENVIRONMENT, "AWS_LAMBDA_FUNCTION_NAME": "PaymentProcessor"}, 1),  # a function: at INIT
-        (_FUNCTION_ENVIRONMENT, 0),  # imported by a test or a tool: on first use
-        ({"AWS_LAMBDA_FUNCTION_NAME": "PaymentProcessor", "AWS_DEFAULT_REGION": "us-east-1"}, 0),  # unconfigured
+        # a function: at INIT
+        ("orderflow.payment_handler", {**_FUNCTION_ENVIRONMENT, "AWS_LAMBDA_FUNCTION_NAME": "PaymentProcessor"}, 1),
+        ("orderflow.handler", {**_ORDER_ENVIRONMENT, "AWS_LAMBDA_FUNCTION_NAME": "OrderProcessor"}, 1),
+        # imported by a test or a tool: on first use
+        ("orderflow.payment_handler", _FUNCTION_ENVIRONMENT, 0),
+        ("orderflow.handler", _ORDER_ENVIRONMENT, 0),
+        # unconfigured: still loads (its first invocation says what is missing)
+        ("orderflow.payment_handler", {"AWS_LAMBDA_FUNCTION_NAME": "PaymentProcessor", "AWS_DEFAULT_REGION": "x"}, 0),
+        ("orderflow.handler", {"AWS_LAMBDA_FUNCTION_NAME": "OrderProcessor", "AWS_DEFAULT_REGION": "us-east-1"}, 0),
     ],
 )
 def test_a_function_builds_its_clients_at_init_and_an_unconfigured_one_still_loads(
-    environment: dict[str, str], built: int
+    module: str, environment: dict[str, str], built: int
 ) -> None:
     keep = {name: value for name, value in os.environ.items() if name in {"PATH", "HOME", "PYTHONPATH"}}
     loaded = subprocess.run(
-        [sys.executable, "-c", _INIT_PROBE], env={**keep, **environment}, capture_output=True, text=True,
+        [sys.executable, "-c", _INIT_PROBE, module], env={**keep, **environment}, capture_output=True, text=True,
         timeout=60, check=False,
     )  # fmt: skip
 
