@@ -120,17 +120,17 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str,
         run=f"r{rate}{topology}",
     )  # fmt: skip
     assert plan.cancelled_first > 0  # some cancellations are sent before their order
-    # A function timeout generous enough that only injected faults time out, even on a busy machine (the
-    # functions build their clients at INIT, outside it), and a visibility timeout well above it plus the
-    # batching window: at 10 s with 12 s, a slow batch's messages came back while it ran, and a receive
-    # was spent with no failure to log.
+    # A function timeout generous enough that only injected faults time out, even on a busy machine (at 5 s,
+    # make test's load timed out payment batches that were only slow, dozens per case), and a visibility
+    # timeout well above it plus the batching window and a cold start (at 10 s with 12 s, a slow batch's
+    # messages came back while it ran, and a receive was spent with no failure to log).
     # On FIFO (-c fifo=true) the producer sends each order's events in its own message group; on
     # EventBridge (-c ingress=eventbridge) it puts them on the ingress bus, whose rules route
     # OrderCreated and OrderCancelled each to a queue and a function of its own.
     # Retries back off 1, 2, then 3 s (RETRY_DELAYS) and batches gather for 1 s, not the stack's 2/8/30 s
     # and 5 s: the same faults and the same paths, in a fraction of the waiting.
     options = StackOptions(
-        port=0, chaos_rate=rate, chaos_seed=5, visibility_timeout=12, function_timeout=5,
+        port=0, chaos_rate=rate, chaos_seed=5, visibility_timeout=20, function_timeout=10,
         template=synthesized({"stage": "dev", **CONTEXT[topology]}), batching_window=1,
         function_environment={"RETRY_DELAYS": "1,2,3"},
         provider_chaos_rate=rate, provider_chaos_seed=PROVIDER_SEED[topology],
@@ -380,7 +380,7 @@ def test_a_crash_after_the_write_redelivers_the_order_as_a_duplicate() -> None:
     # leaves room for the batching window (1 s here) and a cold start: with less, the redelivered
     # message can reappear while its batch waits, and is (rightly) skipped twice.
     options = StackOptions(
-        port=0, chaos_rate=1.0, chaos_only=("kill_after_write",), visibility_timeout=15, function_timeout=5,
+        port=0, chaos_rate=1.0, chaos_only=("kill_after_write",), visibility_timeout=30, function_timeout=5,
         batching_window=1,
     )  # fmt: skip
     plan = plan_traffic(1, seed=3, duplicate_rate=0, malformed_rate=0, invalid_rate=0, run="crash")
