@@ -7,8 +7,9 @@ arrives later. A cancellation that meets a charge in flight waits for nothing: i
 Three layers keep a charge from ever being made twice:
 
 1. Powertools Idempotency (in the handler) drops a redelivered event while its record lives.
-2. The payment's own state: a charge is asked for only from ``CHARGING``, and a payment
-   leaves ``CHARGING`` once, by a conditional write.
+2. The payment's own state: a charge is asked for only from ``CHARGING`` (or ``CANCELLING``,
+   the same charge once its order was cancelled), and a payment leaves them once, by a
+   conditional write.
 3. The provider's idempotency key (``Payment.charge_key``), the same on every attempt: a
    charge that was made but never recorded (a timeout, a lost response, a crash) is
    answered again, not made again.
@@ -259,10 +260,8 @@ class PaymentService:
             return current
         published = [PAYMENT_CAPTURED, PAYMENT_REFUNDED] if with_capture else [PAYMENT_REFUNDED]
         self.publisher.publish([outcome_event(new, detail_type) for detail_type in published])
-        if with_capture:
-            message = "Charged while the order was being cancelled: refunded at once"
-            return PaymentOutcome(PaymentAction.REFUNDED, new, message, replayed=refund.replayed)
-        return PaymentOutcome(PaymentAction.REFUNDED, new, "Charge refunded", replayed=refund.replayed)
+        message = "Charged while the order was being cancelled: refunded at once" if with_capture else "Charge refunded"
+        return PaymentOutcome(PaymentAction.REFUNDED, new, message, replayed=refund.replayed)
 
 
 #: Why an event changed nothing, by the payment it met.
