@@ -26,7 +26,8 @@ def build_app(
 ) -> tuple[App, OrderProcessingStack]:
     """The app and its one stack.
 
-    Context: ``stage=dev|prod`` (default dev); ``fifo=true`` and ``fanout=true`` (default
+    Context: ``stage=dev|prod`` (default dev), ``alarmEmail``, ``paymentApiUrl`` and ``senderEmail``
+    override the stage's settings; ``fifo=true`` and ``fanout=true`` (default
     false, combinable) or ``ingress=eventbridge`` (alone) pick the topology.
     """
     app = App(context={**_cdk_json_context(), **(context or {})}, outdir=outdir)
@@ -34,6 +35,7 @@ def build_app(
         app.node.try_get_context("stage"),
         app.node.try_get_context("alarmEmail"),
         app.node.try_get_context("paymentApiUrl"),
+        app.node.try_get_context("senderEmail"),
     )
     topology = topology_from_context(
         app.node.try_get_context("fifo"), app.node.try_get_context("fanout"), app.node.try_get_context("ingress")

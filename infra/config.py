@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
@@ -29,6 +30,10 @@ class StageConfig:
     #: API in prod. The defaults are placeholders that resolve nowhere (RFC 2606's example.com): set
     #: yours before deploying (docs/deploy.md). Locally, `orderflow up` runs its own provider.
     payment_api_url: str = "https://sandbox.payments.example.com"
+    #: The notification service's From address (``-c senderEmail=...``), an SES email identity in the stack:
+    #: SES mails it a link that must be clicked before anything is sent (docs/deploy.md). The default is a
+    #: placeholder (RFC 2606's .example): set yours before deploying.
+    sender_email: str = "orders@orderflow.example"
     #: Optional e-mail address subscribed to the alarm topic.
     alarm_email: str | None = None
 
@@ -64,11 +69,18 @@ STAGES: dict[str, StageConfig] = {
 }
 
 
+#: One address, no display name: what SES verifies as an email identity (local part, ``@``, a dotted domain).
+_EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>.]+")
+
+
 def stage_from_context(
-    stage: str | None, alarm_email: str | None = None, payment_api_url: str | None = None
+    stage: str | None,
+    alarm_email: str | None = None,
+    payment_api_url: str | None = None,
+    sender_email: str | None = None,
 ) -> StageConfig:
     """The stage named by ``cdk -c stage=NAME`` (default dev), with a clear error otherwise;
-    ``-c alarmEmail=...`` and ``-c paymentApiUrl=https://...`` override its settings."""
+    ``-c alarmEmail=...``, ``-c paymentApiUrl=https://...`` and ``-c senderEmail=...`` override its settings."""
     name = stage or "dev"
     if name not in STAGES:
         raise ValueError(f"unknown stage {name!r}: use -c stage=dev or -c stage=prod")
@@ -80,6 +92,13 @@ def stage_from_context(
         if not payment_api_url.startswith("https://") or len(payment_api_url) <= len("https://"):
             raise ValueError(f"-c paymentApiUrl={payment_api_url} must be an https:// URL (the provider's base URL)")
         changes["payment_api_url"] = payment_api_url.rstrip("/")
+    if sender_email is not None:
+        if not _EMAIL.fullmatch(sender_email):
+            raise ValueError(
+                f"-c senderEmail={sender_email} must be one e-mail address such as orders@shop.example.com "
+                "(the notification service's From address, verified in SES)"
+            )
+        changes["sender_email"] = sender_email
     return StageConfig(**{**base.__dict__, **changes}) if changes else base
 
 

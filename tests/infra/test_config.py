@@ -46,3 +46,18 @@ def test_maximum_concurrency_within_awss_range(maximum: int) -> None:
 def test_reserved_concurrency_below_the_maximum_is_refused() -> None:
     with pytest.raises(ValueError, match="reserved_concurrency must be at least max_concurrency"):
         _stage(max_concurrency=10, reserved_concurrency=5)
+
+
+def test_the_sender_email_is_a_placeholder_until_the_context_gives_yours() -> None:
+    assert stage_from_context("dev").sender_email == "orders@orderflow.example"  # RFC 2606: resolves nowhere
+    prod = stage_from_context("prod", sender_email="orders@shop.example.com")
+    assert prod.sender_email == "orders@shop.example.com"
+    assert prod.max_concurrency == STAGES["prod"].max_concurrency  # the rest of the stage is kept
+
+
+@pytest.mark.parametrize(
+    "address", ["", "orders", "orders@", "@shop.example.com", "orders@localhost", "a@b@c.com", "Shop <o@shop.com>"]
+)
+def test_a_sender_email_that_is_not_one_address_is_refused_with_why(address: str) -> None:
+    with pytest.raises(ValueError, match=r"-c senderEmail=.* must be one e-mail address such as"):
+        stage_from_context("dev", sender_email=address)
