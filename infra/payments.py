@@ -60,11 +60,11 @@ class PaymentService(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.table = self._table(
-            "PaymentsTable", "Payments", key, removal_policy, sort_key="createdAt", partition_key="orderId"
+        self.table = service_table(
+            self, "PaymentsTable", "Payments", key, removal_policy, sort_key="createdAt", partition_key="orderId"
         )
-        self.idempotency_table = self._table(
-            "IdempotencyTable", "PaymentIdempotency", key, removal_policy, partition_key="id", ttl="expiration"
+        self.idempotency_table = service_table(
+            self, "IdempotencyTable", "PaymentIdempotency", key, removal_policy, partition_key="id", ttl="expiration"
         )
         self.api_key = secretsmanager.Secret(
             self,
@@ -156,30 +156,33 @@ class PaymentService(Construct):
             reaches="SQS, DynamoDB, EventBridge, Secrets Manager, X-Ray, Logs, the payment provider's HTTPS API",
         )
 
-    def _table(
-        self,
-        construct_id: str,
-        name: str,
-        key: kms.IKey,
-        removal_policy: RemovalPolicy,
-        *,
-        partition_key: str,
-        sort_key: str | None = None,
-        ttl: str | None = None,
-    ) -> dynamodb.Table:
-        return dynamodb.Table(
-            self,
-            construct_id,
-            table_name=name,
-            partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING) if sort_key else None,
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            time_to_live_attribute=ttl,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=key,
-            deletion_protection=removal_policy == RemovalPolicy.RETAIN,
-            removal_policy=removal_policy,
-        )
+
+def service_table(
+    scope: Construct,
+    construct_id: str,
+    name: str,
+    key: kms.IKey,
+    removal_policy: RemovalPolicy,
+    *,
+    partition_key: str,
+    sort_key: str | None = None,
+    ttl: str | None = None,
+) -> dynamodb.Table:
+    """A service's own table: on-demand, PITR, encrypted with the stack key, deletion protection where
+    the stage retains (the payment and notification services' tables and their idempotency records)."""
+    return dynamodb.Table(
+        scope,
+        construct_id,
+        table_name=name,
+        partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING) if sort_key else None,
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        time_to_live_attribute=ttl,
+        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+        encryption_key=key,
+        deletion_protection=removal_policy == RemovalPolicy.RETAIN,
+        removal_policy=removal_policy,
+    )
