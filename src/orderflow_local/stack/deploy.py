@@ -1,7 +1,7 @@
 """Deploy the template's queues, tables (with their streams), topics, EventBridge buses, archives and
-rules, the roles, log groups and alarms into the emulator; pipes are resolved and registered in moto's
-pipes backend (so `aws pipes describe-pipe` answers as on AWS), not started: the local pipe runner moves
-their records."""
+rules, SES e-mail identities, the roles, log groups and alarms into the emulator; pipes are resolved and
+registered in moto's pipes backend (so `aws pipes describe-pipe` answers as on AWS), not started: the
+local pipe runner moves their records."""
 
 from __future__ import annotations
 
@@ -90,6 +90,8 @@ class DeployedStack:
     skipped_targets: list[str] = field(default_factory=list)
     #: Secret logical id -> (its ARN, its value).
     secrets: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: SES identity logical id -> the identity's ARN, for the identities created (given an SES v2 client).
+    email_identities: dict[str, str] = field(default_factory=dict)
     #: Environment variables replaced in every function that has them: the local stand-in for an
     #: external service (``PAYMENT_API_URL``: the embedded payment provider's URL).
     environment_overrides: dict[str, str] = field(default_factory=dict)
@@ -139,6 +141,10 @@ class DeployedStack:
         if logical_id in self.spec.roles:
             name = self.spec.roles[logical_id].name
             return {None: name, "Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"}[attribute]
+        if logical_id in self.spec.email_identities:  # CloudFormation's Ref of an identity is its name
+            if attribute is not None:  # its DKIM records' names and values: no local counterpart
+                raise TemplateError(f"{logical_id}.{attribute} has no local counterpart")
+            return self.spec.email_identities[logical_id].name
         if logical_id in self.secrets:  # CloudFormation's Ref of a secret is its ARN
             return {None: self.secrets[logical_id][0], "Id": self.secrets[logical_id][0]}[attribute]
         placeholder = _arn_of_not_emulated(self.spec.resources.get(logical_id), logical_id, attribute)
@@ -220,14 +226,20 @@ def deploy(
     events: Any | None = None,
     pipes: Any | None = None,
     secretsmanager: Any | None = None,
+    sesv2: Any | None = None,
 ) -> DeployedStack:
     """Create the queues and tables (and their streams) of ``spec`` in the emulator; its topics and
     subscriptions given ``sns``, its event buses, archives and rules given ``events`` (an
     EventBridge client), its roles given ``iam``, its log groups given ``logs``, its alarms given
     ``cloudwatch``. Its pipes are resolved into ``DeployedStack.pipes`` and, given ``pipes`` (an
     EventBridge Pipes client; by default one beside ``events``), registered with CreatePipe; none
-    is started. Its secrets are created given ``secretsmanager``."""
+    is started. Its secrets are created given ``secretsmanager``, its SES e-mail identities given
+    ``sesv2`` (an SES v2 client: moto marks them verified, so the stack's functions can send from
+    them at once)."""
     stack = DeployedStack(spec)
+    if sesv2 is not None:
+        for logical_id, identity in spec.email_identities.items():
+            stack.email_identities[logical_id] = _create_email_identity(identity.name, sesv2)
     if secretsmanager is not None:
         for logical_id, secret in spec.secrets.items():
             stack.secrets[logical_id] = _create_secret(secret, secretsmanager)
@@ -293,6 +305,13 @@ def _create_secret(secret: SecretSpec, secretsmanager: Any) -> tuple[str, str]:
     if "Description" in properties:
         request["Description"] = str(properties["Description"])
     return str(secretsmanager.create_secret(**request)["ARN"]), value
+
+
+def _create_email_identity(identity: str, sesv2: Any) -> str:
+    """CreateEmailIdentity (an address or a domain); the identity's ARN, as IAM policies name it."""
+    with contextlib.suppress(sesv2.exceptions.AlreadyExistsException):
+        sesv2.create_email_identity(EmailIdentity=identity)
+    return f"arn:aws:ses:{sesv2.meta.region_name}:{ACCOUNT_ID}:identity/{identity}"
 
 
 def _client_beside(client: Any, service: str) -> Any:

@@ -161,6 +161,7 @@ class LocalStack:
             cloudwatch=self.emulator.cloudwatch() if self.options.alarms else None,
             events=self.emulator.events(),
             secretsmanager=self.emulator.client("secretsmanager"),
+            sesv2=self.emulator.client("sesv2"),
         )
         self._start_payment_provider(self.deployed)
         oldest_received: dict[str, Callable[[], float | None]] = {}

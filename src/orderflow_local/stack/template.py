@@ -2,8 +2,8 @@
 
 Only the resources the local stack runs are read (queues, table, function, event source
 mapping, the function's role and its policies, SNS topics and their queue subscriptions,
-log groups, alarms, EventBridge buses, archives and rules, and pipes as configuration for
-the local pipe runner); intrinsics in the properties it uses are resolved to the local
+log groups, alarms, EventBridge buses, archives and rules, SES e-mail identities, and pipes as
+configuration for the local pipe runner); intrinsics in the properties it uses are resolved to the local
 resources. Everything else (KMS, the dashboard, the alarm topic's e-mail) has no local
 counterpart and is reported as such, never silently pretended.
 
@@ -44,6 +44,7 @@ EMULATED_TYPES = frozenset(
         "AWS::Events::Rule",
         "AWS::Pipes::Pipe",
         "AWS::SecretsManager::Secret",
+        "AWS::SES::EmailIdentity",
     }
 )
 #: Why a resource type the local stack does not create is skipped (shown by `orderflow up`).
@@ -235,6 +236,20 @@ class SecretSpec:
 
 
 @dataclass(frozen=True)
+class EmailIdentitySpec:
+    """An ``AWS::SES::EmailIdentity``: an address or a domain, created in the emulator (where moto
+    marks it verified at once, as AWS does only once its mail or its DNS records are confirmed).
+    Its DKIM, feedback and configuration set properties have no local effect."""
+
+    logical_id: str
+    properties: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.properties["EmailIdentity"])
+
+
+@dataclass(frozen=True)
 class RoleSpec:
     """An IAM role, with the policies attached to it (inline ones and ``AWS::IAM::Policy`` resources)."""
 
@@ -271,6 +286,8 @@ class StackSpec:
     rules: dict[str, RuleSpec] = field(default_factory=dict)
     pipes: dict[str, PipeSpec] = field(default_factory=dict)
     secrets: dict[str, SecretSpec] = field(default_factory=dict)
+    #: The SES identities (e-mail addresses or domains) the stack sends from.
+    email_identities: dict[str, EmailIdentitySpec] = field(default_factory=dict)
     #: The stack's name, which CloudFormation puts in the names it generates (AWS::StackName).
     stack_name: str = STACK_ID
 
@@ -385,6 +402,7 @@ def load_template(path: Path) -> StackSpec:
             key: SecretSpec(key, props, stack)
             for key, props in _of_type(resources, "AWS::SecretsManager::Secret").items()
         },
+        email_identities=_email_identities(resources),
         stack_name=stack,
     )
 
@@ -426,6 +444,17 @@ def _code_path(key: str, resource: dict[str, Any], folder: Path) -> Path | None:
     if not code.is_dir():
         raise TemplateError(f"{key}: its code asset {code} is not there: synthesize the app again (`cdk synth`)")
     return code
+
+
+def _email_identities(resources: dict[str, dict[str, Any]]) -> dict[str, EmailIdentitySpec]:
+    """The template's SES identities; one whose ``EmailIdentity`` is not a plain name is refused in one line."""
+    found = {}
+    for key, props in _of_type(resources, "AWS::SES::EmailIdentity").items():
+        identity = props.get("EmailIdentity")
+        if not isinstance(identity, str) or not identity.strip():
+            raise TemplateError(f"{key}: its EmailIdentity must be an address or a domain, got {identity!r}")
+        found[key] = EmailIdentitySpec(key, props)
+    return found
 
 
 def _of_type(resources: dict[str, dict[str, Any]], resource_type: str) -> dict[str, dict[str, Any]]:
