@@ -10,6 +10,10 @@ Every request passes :class:`LoopbackGuard` first: the emulator listens on 127.0
 any web page the developer's browser opens can reach too (a form POST to an SQS action, or to
 ``/moto-api/reset``), and moto answers every origin (it enables CORS for all). Only requests
 addressed to a loopback name, and not sent by a web page elsewhere, get through.
+
+Behind the guard, two paths of our own answer before moto: :data:`IDENTITY_PATH` (which
+emulator this is) and :data:`SES_MESSAGES_PATH` (what SES has sent, as LocalStack's
+``/_aws/ses`` lists it: AWS keeps no such list).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 from orderflow_local.emulator import patches as moto_patches
+from orderflow_local.emulator.clients import ACCOUNT_ID, REGION
 from orderflow_local.emulator.patches import iam as moto_iam
 
 if TYPE_CHECKING:
@@ -37,6 +42,10 @@ INSTANCE_TOKEN = "ORDERFLOW_EMULATOR_TOKEN"  # noqa: S105 - an identity, not a s
 #: A GET here answers the instance's token and changes nothing: the readiness probe asks it, to
 #: know that what answers on the port is the emulator it started (not another one's).
 IDENTITY_PATH = "/_orderflow/instance"
+#: A GET here answers what SES (v1 or v2: they share moto's store) has sent in the emulator's account
+#: and region, oldest first, as JSON: ``{"messages": [{"id", "source", "destinations", "raw", ...}]}``
+#: (see :func:`sent_messages`). It changes nothing; `orderflow mail` reads it.
+SES_MESSAGES_PATH = "/_orderflow/ses/messages"
 #: The names a request may be addressed to (the Host header, any port): this machine's.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -79,7 +88,48 @@ class LoopbackGuard:
         if environ.get("PATH_INFO") == IDENTITY_PATH and environ.get("REQUEST_METHOD") == "GET":
             start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(self.token)))])
             return [self.token.encode()]
+        if environ.get("PATH_INFO") == SES_MESSAGES_PATH and environ.get("REQUEST_METHOD") == "GET":
+            body = json.dumps({"messages": sent_messages()}, ensure_ascii=False).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
         return self.app(environ, start_response)
+
+
+def sent_messages(account_id: str = ACCOUNT_ID, region: str = REGION) -> list[dict[str, Any]]:
+    """What moto's SES has sent in ``account_id`` and ``region``, oldest first.
+
+    Each message has ``id``, ``source``, ``destinations`` (the addresses, To then Cc then Bcc)
+    and ``raw``: the MIME message as sent (SES v2 ``Content.Raw``, v1 SendRawEmail), else None.
+    A message sent with ``Content.Simple`` (v1 SendEmail) has ``subject`` and ``body`` instead
+    (moto keeps one body: the HTML one when both were given); a templated one ``template`` and
+    ``templateData``.
+    """
+    from moto.ses.models import Message, RawMessage, TemplateMessage, ses_backends
+
+    found: list[dict[str, Any]] = []
+    for message in list(ses_backends[account_id][region].sent_messages):  # a copy: sends go on meanwhile
+        entry: dict[str, Any] = {
+            "id": str(message.id),
+            "source": message.source,
+            "destinations": _addresses(message.destinations),
+            "raw": None,
+        }
+        if isinstance(message, RawMessage):
+            entry["raw"] = message.raw_data
+        elif isinstance(message, Message):
+            entry.update(subject=message.subject, body=message.body)
+        elif isinstance(message, TemplateMessage):
+            entry.update(template=message.template, templateData=message.template_data)
+        found.append(entry)
+    return found
+
+
+def _addresses(destinations: Any) -> list[str]:
+    """The addresses of a destination: a list as it is, SES's {ToAddresses, CcAddresses, BccAddresses} in that order."""
+    if isinstance(destinations, dict):
+        kinds = ("ToAddresses", "CcAddresses", "BccAddresses")
+        return [str(address) for kind in kinds for address in destinations.get(kind) or []]
+    return [str(address) for address in destinations or []]
 
 
 def refusal(environ: dict[str, Any]) -> str | None:
