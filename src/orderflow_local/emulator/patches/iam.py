@@ -17,6 +17,9 @@ runs untouched):
   (or ``table/NAME/index/INDEX``), each table of a batch, each item of a transaction, and
   a DynamoDB Streams request its stream's ARN; EventBridge's ``PutEvents`` likewise (``*``),
   where AWS authorizes the bus each entry is put on;
+- it works out the resource of an SES send as ``*``, where AWS authorizes the sending
+  identity (the From address's, else its domain's), so a policy scoped to the identity's
+  ARN (the Notifier's) never matches;
 - it authorizes SQS's batch actions under their own names (``sqs:DeleteMessageBatch``),
   where AWS uses the single action's permission (``sqs:DeleteMessage``);
 - it answers a refusal with an XML body in every protocol, which a JSON-protocol client
@@ -133,7 +136,52 @@ def requested(service: str, action: str, response: Any, resource: str) -> list[t
         return _put_events_requested(_params(response), response)
     if service == "secretsmanager":
         return [(action, _secret_arn(_params(response), response))]
+    if service == "ses" and action in SES_SEND_ACTIONS:
+        return [(action, _ses_identity_arn(response))]
     return [(action, resource)]
+
+
+#: The SES actions authorized on the sending identity (SES v2 SendEmail, any content; SES v1's sends).
+SES_SEND_ACTIONS = frozenset({"SendEmail", "SendRawEmail", "SendTemplatedEmail", "SendBulkTemplatedEmail",
+                              "SendBulkEmail"})  # fmt: skip
+
+
+def _ses_identity_arn(response: Any) -> str:
+    """The identity an SES send is authorized on: the From address's own identity when the account has
+    it, else its domain's (https://docs.aws.amazon.com/ses/latest/dg/control-user-access.html).
+
+    The address is SES v2's ``FromEmailAddress`` or SES v1's ``Source``; failing both, a raw
+    message's From header.
+    """
+    import base64
+    from email.parser import BytesHeaderParser
+    from email.utils import parseaddr
+
+    from moto.ses.models import ses_backends
+
+    params = _params(response)
+    sender = params.get("FromEmailAddress") or _query_param(response, "Source")
+    if not sender:
+        raw = (params.get("Content") or {}).get("Raw", {}).get("Data") or _query_param(response, "RawMessage.Data")
+        try:
+            headers = BytesHeaderParser().parsebytes(base64.b64decode(str(raw or "")))
+        except (ValueError, TypeError):
+            headers = None
+        sender = str(headers.get("From", "")) if headers is not None else ""
+    address = parseaddr(str(sender))[1]
+    if not address:
+        return "*"
+    identities = ses_backends[response.current_account][response.region].email_identities
+    domain = address.rpartition("@")[2]
+    identity = domain if address not in identities and domain in identities else address
+    return f"arn:aws:ses:{response.region}:{response.current_account}:identity/{identity}"
+
+
+def _query_param(response: Any, name: str) -> str | None:
+    """A query-protocol parameter (SES v1), or None."""
+    values = getattr(response, "querystring", None) or {}
+    found = values.get(name) if isinstance(values, dict) else None
+    return str(found[0]) if isinstance(found, list) and found else None
 
 
 def _secret_arn(params: dict[str, Any], response: Any) -> str:
@@ -219,6 +267,12 @@ def access_denied(response: Any, service: str, principal: str, action: str, reso
         response.response_headers["Content-Type"] = "application/x-amz-json-1.0"
         error = JsonRESTError("com.amazon.coral.service#AccessDeniedException", message)
         error.code = 400
+        return error
+    if service == "ses" and str(getattr(response, "raw_path", "")).startswith("/v2/"):  # SES v2's REST JSON
+        response.response_headers["Content-Type"] = "application/json"
+        response.response_headers["x-amzn-ErrorType"] = "AccessDeniedException"
+        error = JsonRESTError("AccessDeniedException", message)
+        error.code = 403
         return error
     if service in {"events", "secretsmanager"}:  # JSON-only protocols: AccessDeniedException, as AWS answers
         response.response_headers["Content-Type"] = "application/x-amz-json-1.1"
