@@ -111,6 +111,8 @@ def parse_sent(entry: dict[str, Any]) -> SentMail:
     raw = entry.get("raw")
     if isinstance(raw, str):
         return _parse_raw(str(entry.get("id", "")), str(entry.get("source") or ""), destinations, raw)
+    text: str | None
+    html: str | None
     if "template" in entry:
         subject, text, html = f"(template {entry['template']})", str(entry.get("templateData") or ""), None
     else:
