@@ -12,6 +12,7 @@ from infra.encryption import PipelineKey
 from infra.fanout import OrderEventsFanout
 from infra.ingress import OrderIngress
 from infra.monitoring import PipelineMonitoring
+from infra.notifications import NotificationService
 from infra.outbox import OrderOutbox
 from infra.payments import PaymentService
 from infra.processor import BATCHING_WINDOW, FUNCTION_TIMEOUT, OrderProcessor, visibility_timeout_for
@@ -33,7 +34,8 @@ class OrderProcessingStack(Stack):
 
     ``topology`` adds the tutorial's growth paths: FIFO queues (one group per order), an
     SNS topic in front of the queue (fan-out), or an EventBridge bus whose rules route
-    ``OrderCreated`` and ``OrderCancelled`` to a queue and a function each (ingress).
+    ``OrderCreated`` and ``OrderCancelled`` to a queue and a function each (ingress). The
+    payment and notification services, fed by the order events bus, are in every topology.
     """
 
     def __init__(
@@ -95,6 +97,7 @@ class OrderProcessingStack(Stack):
             description="What the outbox pipe could not publish (stream positions, not the records)",
         )
         self._payments(code=code, key=key, outbox=outbox, monitoring=monitoring)
+        self._notifications(code=code, key=key, orders=table, outbox=outbox, monitoring=monitoring)
         if topology.eventbridge:
             self._ingress(
                 code=code,
@@ -214,6 +217,68 @@ class OrderProcessingStack(Stack):
             "PaymentApiKeySecretArn",
             value=payments.api_key.secret_arn,
             description="Put the payment provider's API key here after the first deploy",
+        )
+
+    def _notifications(
+        self,
+        *,
+        code: lambda_.Code,
+        key: kms.IKey,
+        orders: dynamodb.ITable,
+        outbox: OrderOutbox,
+        monitoring: PipelineMonitoring,
+    ) -> None:
+        """The notification service, fed by the order events bus (every topology has it)."""
+        stage = self.stage
+        notifications = NotificationService(
+            self,
+            "Notifications",
+            code=code,
+            bus=outbox.bus,
+            orders=orders,
+            key=key,
+            sender_email=stage.sender_email,
+            max_concurrency=stage.max_concurrency,
+            log_retention=stage.log_retention,
+            removal_policy=stage.removal_policy,
+        )
+        monitoring.monitor_consumer(
+            "Notification",
+            queue=notifications.queues.queue,
+            dead_letter_queue=notifications.queues.dead_letter_queue,
+            function=notifications.notifier.function,
+            function_timeout=FUNCTION_TIMEOUT,
+            max_message_age=stage.max_message_age,
+            dlq_description="Events the notification service could not handle are in NotificationDLQ, whole, with "
+            "their reason (no e-mail was sent for them): orderflow dlq list --dlq-url <NotificationDLQ> --log-group "
+            "/aws/lambda/Notifier.",
+        )
+        monitoring.add_alarm_widget(
+            "Notifications: events not handled (NotificationDLQ)", monitoring.alarms["NotificationDlqNotEmpty"]
+        )
+        CfnOutput(
+            self,
+            "NotificationQueueUrl",
+            value=notifications.queues.queue.queue_url,
+            description="The notification service's queue",
+        )
+        CfnOutput(
+            self,
+            "NotificationDLQUrl",
+            value=notifications.queues.dead_letter_queue.queue_url,
+            description="Events the notification service could not handle, whole, with the reason",
+        )
+        CfnOutput(
+            self,
+            "NotificationsTableName",
+            value=notifications.table.table_name,
+            description="Each e-mail claimed and sent, by order and event",
+        )
+        CfnOutput(
+            self,
+            "SenderEmail",
+            value=notifications.sender_email,
+            description="The From address: an SES identity, verified by the link SES mails it (docs/deploy.md)",
         )
 
     def _ingress(

@@ -21,9 +21,10 @@ def _logical_id(stack: Synthesized, resource_type: str, **properties: Any) -> st
     return next(key for key, value in stack.json["Resources"].items() if value is target)
 
 
-#: Each queue -> function consumer in every stage: the order service's and the payment service's
-#: (infra/payments.py). The EventBridge ingress adds a third (tests/infra/test_ingress.py).
-CONSUMERS = {"OrderProcessor": "OrderCreatedQueue", "PaymentProcessor": "PaymentQueue"}
+#: Each queue -> function consumer in every stage: the order service's, the payment service's
+#: (infra/payments.py) and the notification service's (infra/notifications.py). The EventBridge
+#: ingress adds a fourth (tests/infra/test_ingress.py).
+CONSUMERS = {"OrderProcessor": "OrderCreatedQueue", "PaymentProcessor": "PaymentQueue", "Notifier": "NotificationQueue"}
 
 
 def _mapping(stack: Synthesized, queue: str) -> dict[str, Any]:
@@ -122,7 +123,7 @@ def _function_role_id(stack: Synthesized, function: str = "OrderProcessor") -> s
 
 
 def _function_names(stack: Synthesized) -> list[str]:
-    """OrderProcessor and PaymentProcessor, and OrderCancellationProcessor in the EventBridge ingress."""
+    """OrderProcessor, PaymentProcessor and Notifier, and OrderCancellationProcessor in the EventBridge ingress."""
     return [str(_ref(function, "FunctionName")) for function in stack.resources("AWS::Lambda::Function").values()]
 
 
@@ -156,7 +157,8 @@ _CONSUMER_ACTIONS = (
 )
 _ORDER_SERVICE_ACTIONS = sorted({*_CONSUMER_ACTIONS, "dynamodb:PutItem", "dynamodb:UpdateItem"})
 #: Each function's actions, all of them: the order service's conditional writes; the payment
-#: service's conditional writes, Powertools' idempotency records, its secret and its events.
+#: service's conditional writes, Powertools' idempotency records, its secret and its events; the
+#: notification service's read of the order, its claims, its idempotency records and SES's send.
 FUNCTION_ACTIONS = {
     "OrderProcessor": _ORDER_SERVICE_ACTIONS,
     "OrderCancellationProcessor": _ORDER_SERVICE_ACTIONS,
@@ -171,14 +173,25 @@ FUNCTION_ACTIONS = {
             "secretsmanager:GetSecretValue",
         }
     ),
+    "Notifier": sorted(
+        {
+            *_CONSUMER_ACTIONS,
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "ses:SendEmail",
+            "ses:SendRawEmail",
+        }
+    ),
 }
 
 
 def test_function_role_has_exactly_the_actions_it_uses(any_stack: Synthesized) -> None:
     stack = any_stack
     functions = _function_names(stack)
-    assert {"OrderProcessor", "PaymentProcessor"} <= set(functions) <= set(FUNCTION_ACTIONS)
-    for function in functions:  # each function's own role (three in the EventBridge ingress)
+    assert {"OrderProcessor", "PaymentProcessor", "Notifier"} <= set(functions) <= set(FUNCTION_ACTIONS)
+    for function in functions:  # each function's own role (four in the EventBridge ingress)
         actions = sorted(action for statement in _role_statements(stack, function) for action in _actions(statement))
         assert sorted(set(actions)) == FUNCTION_ACTIONS[function], function
 
@@ -249,8 +262,10 @@ def test_concurrency_is_capped(stage: str, maximum: int, reserved: int | None, r
     assert function["Properties"].get("ReservedConcurrentExecutions") == reserved
     # The payment provider's rate limit, not Lambda's, bounds the payment service: its mapping's
     # MaximumConcurrency caps it, and it takes none of the account's concurrency (infra/payments.py).
-    payments = stack.one("AWS::Lambda::Function", FunctionName="PaymentProcessor")
-    assert "ReservedConcurrentExecutions" not in payments["Properties"]
+    # SES's sending rate bounds the notification service the same way (infra/notifications.py).
+    for name in ("PaymentProcessor", "Notifier"):
+        service = stack.one("AWS::Lambda::Function", FunctionName=name)
+        assert "ReservedConcurrentExecutions" not in service["Properties"], name
 
 
 @pytest.mark.parametrize(("stage", "days"), [("dev", 7), ("prod", 90)])
@@ -280,7 +295,8 @@ def test_removal_policy_by_stage(stage: str, policy: str, request: pytest.Fixtur
 
 
 #: The alarms of one queue -> function consumer, by name after its prefix ("" for the order service's,
-#: "Payment" for the payment service's): metric, namespace, threshold.
+#: "Payment" for the payment service's, "Notification" for the notification service's): metric,
+#: namespace, threshold.
 CONSUMER_ALARMS = {
     "DlqNotEmpty": ("ApproximateNumberOfMessagesVisible", "AWS/SQS", 1),
     "FunctionErrors": ("Errors", "AWS/Lambda", 1),
@@ -291,6 +307,7 @@ CONSUMER_ALARMS = {
 CONSUMER_PREFIXES = {
     "": ("OrderProcessor", "OrderCreatedQueue", "OrderCreatedDLQ"),
     "Payment": ("PaymentProcessor", "PaymentQueue", "PaymentDLQ"),
+    "Notification": ("Notifier", "NotificationQueue", "NotificationDLQ"),
 }
 ALARMS = {
     **{
@@ -391,6 +408,10 @@ def test_outputs(stack: Synthesized) -> None:
         "PaymentDLQUrl",
         "PaymentsTableName",
         "PaymentApiKeySecretArn",
+        "NotificationQueueUrl",
+        "NotificationDLQUrl",
+        "NotificationsTableName",
+        "SenderEmail",
     }
     queue_id = _logical_id(stack, "AWS::SQS::Queue", QueueName="OrderCreatedQueue")
     assert outputs["QueueUrl"]["Value"] == {"Ref": queue_id}
@@ -401,4 +422,11 @@ def test_outputs(stack: Synthesized) -> None:
         "PaymentDLQUrl": {"Ref": _logical_id(stack, "AWS::SQS::Queue", QueueName="PaymentDLQ")},
         "PaymentsTableName": {"Ref": _logical_id(stack, "AWS::DynamoDB::Table", TableName="Payments")},
         "PaymentApiKeySecretArn": {"Ref": secret_id},
+    }  # fmt: skip
+    assert {name: outputs[name]["Value"] for name in
+            ("NotificationQueueUrl", "NotificationDLQUrl", "NotificationsTableName", "SenderEmail")} == {
+        "NotificationQueueUrl": {"Ref": _logical_id(stack, "AWS::SQS::Queue", QueueName="NotificationQueue")},
+        "NotificationDLQUrl": {"Ref": _logical_id(stack, "AWS::SQS::Queue", QueueName="NotificationDLQ")},
+        "NotificationsTableName": {"Ref": _logical_id(stack, "AWS::DynamoDB::Table", TableName="Notifications")},
+        "SenderEmail": "orders@orderflow.example",
     }  # fmt: skip

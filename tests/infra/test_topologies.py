@@ -33,7 +33,9 @@ def _is_fifo(stack: Synthesized) -> bool:
 #:   queues (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html), while a queue's
 #:   DLQ must be of its type (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-dead-letter-queues.html).
 #:   The payment service keeps each order's payment state, so it needs no delivery order (docs/services.md).
-STANDARD_IN_EVERY_TOPOLOGY = ("OrderOutboxDLQ", "PaymentQueue", "PaymentDLQ")
+#: - the notification service's, for the same reason (a rule on the bus feeds NotificationQueue, and
+#:   NotificationDLQ is its target DLQ); it keeps one claim per event, so it needs no order either.
+STANDARD_IN_EVERY_TOPOLOGY = ("OrderOutboxDLQ", "PaymentQueue", "PaymentDLQ", "NotificationQueue", "NotificationDLQ")
 
 
 # --- context -----------------------------------------------------------------------------
@@ -62,6 +64,8 @@ def test_the_default_is_the_tutorials_standard_direct_topology(dev: Synthesized)
         "OrderOutboxDLQ",  # the outbox pipe's, in every topology (tests/infra/test_outbox.py)
         "PaymentQueue",  # the payment service's, in every topology (tests/infra/test_payments.py)
         "PaymentDLQ",
+        "NotificationQueue",  # the notification service's, in every topology (tests/infra/test_notifications.py)
+        "NotificationDLQ",
     }
 
 
@@ -84,7 +88,7 @@ def test_fifo_queues_keep_redrive_retention_and_encryption(fifo: Synthesized) ->
 
 
 def test_a_fifo_mapping_has_no_batching_window_and_at_most_ten_records(topology: Synthesized) -> None:
-    # OrderProcessor consumes the variant's queue; PaymentProcessor PaymentQueue, standard in every variant
+    # OrderProcessor consumes the variant's queue; PaymentProcessor and Notifier theirs, standard in every variant
     queue_name = "OrderCreatedQueue.fifo" if _is_fifo(topology) else "OrderCreatedQueue"
     functions = {
         key: _props(value)["FunctionName"] for key, value in topology.resources("AWS::Lambda::Function").items()
@@ -97,6 +101,7 @@ def test_a_fifo_mapping_has_no_batching_window_and_at_most_ten_records(topology:
     assert {name: functions[mapping["FunctionName"]["Ref"]] for name, mapping in mappings.items()} == {
         queue_name: "OrderProcessor",
         "PaymentQueue": "PaymentProcessor",
+        "NotificationQueue": "Notifier",
     }
     assert len(topology.resources("AWS::Lambda::EventSourceMapping")) == len(mappings)
     for name, mapping in mappings.items():  # the window rule holds for every mapping
@@ -115,6 +120,7 @@ def test_the_role_is_scoped_to_the_variants_queues(topology: Synthesized) -> Non
     consumers = {  # each function's role names its own queue and DLQ
         "OrderProcessor": (f"OrderCreatedQueue{suffix}", f"OrderCreatedDLQ{suffix}"),
         "PaymentProcessor": ("PaymentQueue", "PaymentDLQ"),  # standard in every variant
+        "Notifier": ("NotificationQueue", "NotificationDLQ"),  # standard in every variant
     }
     for function, (queue, dlq) in consumers.items():
         role_id = _props(topology.one("AWS::Lambda::Function", FunctionName=function))["Role"]["Fn::GetAtt"][0]
