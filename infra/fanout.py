@@ -10,27 +10,25 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.nag import acknowledge
-from infra.queues import MAX_RECEIVE_COUNT
 
-#: The message attribute producers set to the event's type; subscription filters match it.
+#: The message attribute producers set to the event's type: what a subscription's filter policy
+#: would match, for a consumer that wants only some types (none here: the order queue takes all).
 EVENT_TYPE_ATTRIBUTE = "eventType"
-#: What the notifications queue receives (a notification service e-mails the customer).
-NOTIFIED_EVENT_TYPES = ("OrderCancelled",)
 
 
 class OrderEventsFanout(Construct):
-    """``OrderEvents`` (``OrderEvents.fifo``): the topic, its subscribers and their queues.
+    """``OrderEvents`` (``OrderEvents.fifo``): the topic and the order queue's subscription.
 
-    - the order queue, subscribed with raw message delivery, so the handler sees the
-      producer's body exactly as when producers send to the queue;
-    - ``OrderNotificationsQueue`` (+ its DLQ), subscribed with a filter policy on the
-      ``eventType`` message attribute: it receives only cancellations. Nothing in this
-      stack consumes it; it is what a notification service would read.
+    The order queue is subscribed with raw message delivery, so the handler sees the
+    producer's body exactly as when producers send to the queue; what SNS cannot deliver
+    goes to ``OrderEventsDeliveryDLQ``. Another consumer of the producers' events subscribes
+    its own queue here (with a filter policy on ``eventType`` if it wants only some types).
+    The services that react to what the pipeline did (payments, notifications) are fed by
+    the order events bus instead, in every topology (infra/payments.py, infra/notifications.py).
 
-    Both subscriptions send what SNS cannot deliver to ``OrderEventsDeliveryDLQ``. The
-    topic is encrypted with the stack's key and refuses requests without TLS; each queue's
-    policy lets only this topic send (``aws:SourceArn``), and the key policy lets SNS use
-    the key for the encrypted queues.
+    The topic is encrypted with the stack's key and refuses requests without TLS; the
+    queues' policies let only this topic send (``aws:SourceArn``), and the key policy lets
+    SNS use the key for the encrypted queues.
     """
 
     def __init__(
@@ -71,37 +69,18 @@ class OrderEventsFanout(Construct):
             )
 
         self.delivery_dlq = queue_("OrderEventsDeliveryDLQ", retention_period=Duration.days(14))
-        self.notifications_dlq = queue_("OrderNotificationsDLQ", retention_period=Duration.days(14))
-        for dead_letters, what in (
-            (self.delivery_dlq, "what SNS could not deliver to a subscribed queue"),
-            (self.notifications_dlq, "notifications the notification service could not handle"),
-        ):
-            acknowledge(
-                dead_letters,
-                "Serverless::Serverless-SQSRedrivePolicy",
-                f"This is a dead letter queue, for {what}: a DLQ of its own would only move them further away.",
-            )
-            acknowledge(
-                dead_letters,
-                "AwsSolutions::AwsSolutions-SQS3",
-                f"This is a dead letter queue, for {what}; a queue's DLQ needs no DLQ.",
-            )
-        self.notifications_queue = queue_(
-            "OrderNotificationsQueue",
-            retention_period=Duration.days(4),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.notifications_dlq, max_receive_count=MAX_RECEIVE_COUNT),
+        what = "what SNS could not deliver to a subscribed queue"
+        acknowledge(
+            self.delivery_dlq,
+            "Serverless::Serverless-SQSRedrivePolicy",
+            f"This is a dead letter queue, for {what}: a DLQ of its own would only move them further away.",
+        )
+        acknowledge(
+            self.delivery_dlq,
+            "AwsSolutions::AwsSolutions-SQS3",
+            f"This is a dead letter queue, for {what}; a queue's DLQ needs no DLQ.",
         )
 
         self.topic.add_subscription(
             subscriptions.SqsSubscription(queue, raw_message_delivery=True, dead_letter_queue=self.delivery_dlq)
-        )
-        self.topic.add_subscription(
-            subscriptions.SqsSubscription(
-                self.notifications_queue,
-                raw_message_delivery=True,
-                dead_letter_queue=self.delivery_dlq,
-                filter_policy={
-                    EVENT_TYPE_ATTRIBUTE: sns.SubscriptionFilter.string_filter(allowlist=list(NOTIFIED_EVENT_TYPES))
-                },
-            )
         )

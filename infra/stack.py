@@ -117,18 +117,7 @@ class OrderProcessingStack(Stack):
                 "SNS could not deliver order events to a subscribed queue (a key or queue policy problem): "
                 "they are in OrderEventsDeliveryDLQ.",
             )
-            monitoring.alarm_on_dead_letters(
-                "NotificationsDlqNotEmpty",
-                fanout.notifications_dlq,
-                "The notification service failed cancellations 3 times: they are in OrderNotificationsDLQ.",
-            )
             CfnOutput(self, "TopicArn", value=fanout.topic.topic_arn, description="The OrderEvents topic: publish here")
-            CfnOutput(
-                self,
-                "NotificationsQueueUrl",
-                value=fanout.notifications_queue.queue_url,
-                description="Cancellations only, for a notification service",
-            )
 
     def _consumer(
         self,

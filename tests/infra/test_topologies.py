@@ -179,25 +179,23 @@ def _subscriptions(stack: Synthesized) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_the_queue_and_the_notifications_queue_are_subscribed_with_raw_delivery(fanned: Synthesized) -> None:
+def test_the_queue_is_subscribed_with_raw_delivery_and_takes_every_event(fanned: Synthesized) -> None:
     suffix = ".fifo" if _is_fifo(fanned) else ""
     subscriptions = _subscriptions(fanned)
-    assert set(subscriptions) == {f"OrderCreatedQueue{suffix}", f"OrderNotificationsQueue{suffix}"}
+    # the notification service is fed by the order events bus in every topology, not by this topic
+    assert set(subscriptions) == {f"OrderCreatedQueue{suffix}"}
     delivery_dlq = _id(fanned, "AWS::SQS::Queue", QueueName=f"OrderEventsDeliveryDLQ{suffix}")
-    for subscription in subscriptions.values():
-        assert subscription["Protocol"] == "sqs"
-        assert subscription["RawMessageDelivery"] is True
-        assert subscription["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [delivery_dlq, "Arn"]}}
-    assert "FilterPolicy" not in subscriptions[f"OrderCreatedQueue{suffix}"]
-    notifications = subscriptions[f"OrderNotificationsQueue{suffix}"]
-    assert notifications["FilterPolicy"] == {"eventType": ["OrderCancelled"]}
-    assert notifications.get("FilterPolicyScope", "MessageAttributes") == "MessageAttributes"
+    [subscription] = subscriptions.values()
+    assert subscription["Protocol"] == "sqs"
+    assert subscription["RawMessageDelivery"] is True
+    assert subscription["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [delivery_dlq, "Arn"]}}
+    assert "FilterPolicy" not in subscription
 
 
 def test_each_subscribed_queue_accepts_only_this_topic(fanned: Synthesized) -> None:
     topic_id, _ = _fanout_topic(fanned)
     suffix = ".fifo" if _is_fifo(fanned) else ""
-    for name in (f"OrderCreatedQueue{suffix}", f"OrderNotificationsQueue{suffix}", f"OrderEventsDeliveryDLQ{suffix}"):
+    for name in (f"OrderCreatedQueue{suffix}", f"OrderEventsDeliveryDLQ{suffix}"):
         queue_id = _id(fanned, "AWS::SQS::Queue", QueueName=name)
         [policy] = [
             p for p in fanned.resources("AWS::SQS::QueuePolicy").values() if {"Ref": queue_id} in _props(p)["Queues"]
@@ -215,11 +213,15 @@ def test_sns_may_use_the_key_of_the_encrypted_queues(fanned: Synthesized) -> Non
     assert {"kms:Decrypt", "kms:GenerateDataKey"} <= set(sns["Action"])
 
 
-def test_the_notifications_queue_has_its_dlq(fanned: Synthesized) -> None:
+def test_fanout_adds_only_the_delivery_dlq_and_the_variants_queues_are_fifo(fanned: Synthesized) -> None:
     suffix = ".fifo" if _is_fifo(fanned) else ""
-    queue = _props(fanned.one("AWS::SQS::Queue", QueueName=f"OrderNotificationsQueue{suffix}"))
-    dlq_id = _id(fanned, "AWS::SQS::Queue", QueueName=f"OrderNotificationsDLQ{suffix}")
-    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+    names = {_props(queue)["QueueName"] for queue in fanned.resources("AWS::SQS::Queue").values()}
+    assert names == {
+        f"OrderCreatedQueue{suffix}",
+        f"OrderCreatedDLQ{suffix}",
+        f"OrderEventsDeliveryDLQ{suffix}",
+        *STANDARD_IN_EVERY_TOPOLOGY,
+    }
     for each in fanned.resources("AWS::SQS::Queue").values():
         fifo = _is_fifo(fanned) and _props(each)["QueueName"] not in STANDARD_IN_EVERY_TOPOLOGY
         assert bool(_props(each).get("FifoQueue")) == fifo, _props(each)["QueueName"]
@@ -228,10 +230,10 @@ def test_the_notifications_queue_has_its_dlq(fanned: Synthesized) -> None:
 def test_outputs_name_the_topic(fanned: Synthesized) -> None:
     topic_id, _ = _fanout_topic(fanned)
     assert fanned.json["Outputs"]["TopicArn"]["Value"] == {"Ref": topic_id}
-    assert "NotificationsQueueUrl" in fanned.json["Outputs"]
+    assert "NotificationsQueueUrl" not in fanned.json["Outputs"]  # the fan-out's notifications queue is gone
 
 
-def test_the_fanout_dead_letter_queues_are_alarmed_on(fanned: Synthesized) -> None:
+def test_the_fanout_dead_letter_queue_is_alarmed_on(fanned: Synthesized) -> None:
     suffix = ".fifo" if _is_fifo(fanned) else ""
     [topic_id] = [
         key for key, value in fanned.resources("AWS::SNS::Topic").items() if "TopicName" not in _props(value)
@@ -241,7 +243,9 @@ def test_the_fanout_dead_letter_queues_are_alarmed_on(fanned: Synthesized) -> No
         dimensions = {d["Name"]: d["Value"] for d in _props(alarm).get("Dimensions", [])}
         if "QueueName" in dimensions:
             alarmed[dimensions["QueueName"]["Fn::GetAtt"][0]] = _props(alarm)
-    for name in (f"OrderEventsDeliveryDLQ{suffix}", f"OrderNotificationsDLQ{suffix}"):
-        alarm = alarmed[_id(fanned, "AWS::SQS::Queue", QueueName=name)]
-        assert alarm["Threshold"] == 1
-        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+    alarm = alarmed[_id(fanned, "AWS::SQS::Queue", QueueName=f"OrderEventsDeliveryDLQ{suffix}")]
+    assert alarm["AlarmName"] == "orderflow-DeliveryDlqNotEmpty"
+    assert alarm["Threshold"] == 1
+    assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+    names = {_props(each)["AlarmName"] for each in fanned.resources("AWS::CloudWatch::Alarm").values()}
+    assert "orderflow-NotificationsDlqNotEmpty" not in names  # the removed notifications queue's
