@@ -20,6 +20,7 @@ from orderflow_cli.demo import demo
 from orderflow_cli.dlq import dlq_app
 from orderflow_cli.events import events_app
 from orderflow_cli.invoke import invoke
+from orderflow_cli.mail import mail_app
 from orderflow_cli.observe import logs, status
 from orderflow_cli.orders import orders_app
 from orderflow_cli.payments import payments_app
@@ -36,6 +37,7 @@ COMMAND_ORDER = (
     "invoke",
     "orders",
     "payments",
+    "mail",
     "dlq",
     "logs",
     "events",
@@ -77,6 +79,7 @@ app.command()(cancel)
 app.command()(invoke)
 app.add_typer(orders_app, name="orders")
 app.add_typer(payments_app, name="payments")
+app.add_typer(mail_app, name="mail")
 app.add_typer(dlq_app, name="dlq")
 app.command()(logs)
 app.add_typer(events_app, name="events")

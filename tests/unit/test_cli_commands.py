@@ -43,6 +43,8 @@ COMMANDS = [
     ["orders", "notifications"],
     ["payments"],
     ["payments", "list"],
+    ["mail"],
+    ["mail", "show"],
     ["dlq"],
     ["dlq", "list"],
     ["dlq", "redrive"],
@@ -88,7 +90,9 @@ def test_version() -> None:
     assert result.stdout.strip() == f"orderflow {version('orderflow')}"
 
 
-@pytest.mark.parametrize("command", [["send"], ["logs"], ["status"], ["dlq", "list"], ["events", "tail"]])
+@pytest.mark.parametrize(
+    "command", [["send"], ["logs"], ["status"], ["dlq", "list"], ["events", "tail"], ["mail"], ["mail", "show", "ID"]]
+)
 def test_commands_say_what_to_do_when_no_stack_runs(command: list[str]) -> None:
     result = _run(*command, AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")
     assert result.exit_code == 1

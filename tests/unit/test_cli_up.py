@@ -315,6 +315,7 @@ def test_help_lists_running_the_stack_first_then_using_it_then_measuring_it(args
         "invoke",
         "orders",
         "payments",
+        "mail",
         "dlq",
         "logs",
         "events",
