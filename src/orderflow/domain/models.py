@@ -12,6 +12,7 @@ their names (see :func:`unknown_fields`). See ``docs/decisions.md``.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import datetime
 from decimal import Decimal
@@ -111,6 +112,24 @@ def _iso_timestamp_with_zone(value: str) -> str:
     return value
 
 
+#: A valid e-mail address as the HTML standard defines one for ``<input type=email>``
+#: (https://html.spec.whatwg.org/multipage/input.html#valid-e-mail-address): what a shop's form
+#: accepts, with no display name, comment or quoted local part that a mail header would need escaped.
+_EMAIL = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+
+
+def _email_address(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError("must be an e-mail address such as jane@example.com")
+    return value
+
+
+#: An e-mail address, at most 254 characters (RFC 5321's path limit less its angle brackets).
+EmailAddress = Annotated[str, Strict(), StringConstraints(max_length=254), AfterValidator(_email_address)]
+
 #: An ISO 8601 timestamp with a zone, kept as sent (``createdAt`` is the table's sort key).
 Timestamp = Annotated[str, Strict(), StringConstraints(max_length=64), AfterValidator(_iso_timestamp_with_zone)]
 
@@ -146,7 +165,7 @@ class ShippingAddress(Wire):
 
 
 class OrderCreated(Wire):
-    """The event producers put on the queue, exactly the seed's shape."""
+    """The event producers put on the queue: the seed's shape, and an optional ``customerEmail``."""
 
     order_id: Identifier
     customer_id: Identifier
@@ -155,6 +174,8 @@ class OrderCreated(Wire):
     currency: Annotated[str, Strict(), AfterValidator(_iso_currency)]
     shipping_address: ShippingAddress
     created_at: Timestamp
+    #: Where the notification service e-mails the customer (optional: an order without one is not e-mailed).
+    customer_email: EmailAddress | None = None
 
     @model_validator(mode="after")
     def _amounts_add_up(self) -> OrderCreated:
@@ -205,7 +226,7 @@ class ConfirmedOrder(Wire):
         content (a redelivered create compares only the event's fields). ``totalAmount``,
         published in the order's events, is stored in plain notation (:func:`plain_decimal`).
         """
-        item = self.order.model_dump()
+        item = self.order.model_dump(exclude_none=True)
         item.update(self.model_dump(exclude={"order"}))
         item.update(transition(OrderStatus.CONFIRMED, (self.order.order_id, self.order.created_at), self.processed_at))
         item["totalAmount"] = plain_decimal(self.order.total_amount)
