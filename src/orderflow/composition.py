@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
+    from orderflow.domain.notifications.service import Mailer, NotificationService
     from orderflow.domain.payments.service import PaymentGateway, PaymentService
 
 
@@ -100,6 +101,29 @@ def build_at_init(build: Callable[[], object]) -> None:
             build()
 
 
+def _require(env: Mapping[str, str], names: tuple[str, ...]) -> None:
+    missing = [name for name in names if not env.get(name)]
+    if missing:
+        raise ConfigurationError(
+            f"missing environment variable(s) {', '.join(missing)}: the stack sets them on the function; "
+            "locally, `orderflow up` does"
+        )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name) or str(default)
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigurationError(f"{name} must be a positive number of seconds, not {raw!r}")
+    return int(raw)
+
+
+def _retry_delays(env: Mapping[str, str]) -> tuple[int, ...]:
+    try:
+        return parse_retry_delays(env["RETRY_DELAYS"]) if env.get("RETRY_DELAYS") else RETRY_DELAYS
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+
+
 @dataclass(frozen=True, slots=True)
 class PaymentSettings:
     """The PaymentProcessor's configuration, all set by the stack (infra/payments.py)."""
@@ -123,22 +147,7 @@ class PaymentSettings:
         env = os.environ if env is None else env
         required = ("PAYMENTS_TABLE", "IDEMPOTENCY_TABLE", "DLQ_URL", "EVENT_BUS_NAME", "PAYMENT_API_URL",
                     "PAYMENT_API_KEY_SECRET")  # fmt: skip
-        missing = [name for name in required if not env.get(name)]
-        if missing:
-            raise ConfigurationError(
-                f"missing environment variable(s) {', '.join(missing)}: the stack sets them on the function; "
-                "locally, `orderflow up` does"
-            )
-        numbers = {}
-        for name, default in (("IDEMPOTENCY_EXPIRY_SECONDS", 3600), ("SECRET_MAX_AGE_SECONDS", 300)):
-            raw = env.get(name) or str(default)
-            if not raw.isdigit() or int(raw) < 1:
-                raise ConfigurationError(f"{name} must be a positive number of seconds, not {raw!r}")
-            numbers[name] = int(raw)
-        try:
-            delays = parse_retry_delays(env["RETRY_DELAYS"]) if env.get("RETRY_DELAYS") else RETRY_DELAYS
-        except ValueError as error:
-            raise ConfigurationError(str(error)) from None
+        _require(env, required)
         return cls(
             payments_table=env["PAYMENTS_TABLE"],
             idempotency_table=env["IDEMPOTENCY_TABLE"],
@@ -146,9 +155,9 @@ class PaymentSettings:
             event_bus_name=env["EVENT_BUS_NAME"],
             api_url=env["PAYMENT_API_URL"],
             api_key_secret=env["PAYMENT_API_KEY_SECRET"],
-            idempotency_expiry=numbers["IDEMPOTENCY_EXPIRY_SECONDS"],
-            secret_max_age=numbers["SECRET_MAX_AGE_SECONDS"],
-            retry_delays=delays,
+            idempotency_expiry=_seconds(env, "IDEMPOTENCY_EXPIRY_SECONDS", 3600),
+            secret_max_age=_seconds(env, "SECRET_MAX_AGE_SECONDS", 300),
+            retry_delays=_retry_delays(env),
         )
 
 
@@ -190,12 +199,6 @@ def build_payment_runtime(
     ``detail`` (``powertools_json()`` cannot be used there: powertools-lambda-python #8473).
     """
     # Imported here: the order processor's cold start never loads the payment service.
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
-
     from orderflow.adapters.clients import events_client
     from orderflow.adapters.event_bus import EventBridgePublisher
     from orderflow.adapters.payment_gateway import HttpPaymentGateway
@@ -212,21 +215,11 @@ def build_payment_runtime(
             settings.event_bus_name, source=PAYMENTS_SOURCE, client=events or events_client()
         ),
     )
-    config = IdempotencyConfig(
-        event_key_jmespath="detail.eventId",
-        payload_validation_jmespath="detail",
-        raise_on_no_idempotency_key=True,
-        expires_after_seconds=settings.idempotency_expiry,
-        response_hook=_mark_replay,
-    )
-    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
 
     def handle_order_event(event: dict[str, Any]) -> dict[str, Any]:
         return service.handle(OrderEvent.model_validate(event)).to_json()
 
-    handle = idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=config)(
-        handle_order_event
-    )
+    handle, config = _idempotent(handle_order_event, settings.idempotency_table, settings.idempotency_expiry, dynamodb)
     return PaymentRuntime(
         service=service,
         handle=handle,
@@ -246,3 +239,106 @@ def _secret(settings: PaymentSettings) -> Callable[[bool], str]:
         return value if isinstance(value, str) else str(value)
 
     return api_key
+
+
+@dataclass(frozen=True, slots=True)
+class NotifierSettings:
+    """The Notifier's configuration, all set by the stack (infra/notifications.py)."""
+
+    orders_table: str
+    notifications_table: str
+    idempotency_table: str
+    dlq_url: str
+    #: The From address: the stack's SES identity.
+    sender: str
+    idempotency_expiry: int = 3600
+    retry_delays: tuple[int, ...] = RETRY_DELAYS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> NotifierSettings:
+        env = os.environ if env is None else env
+        _require(env, ("ORDERS_TABLE", "NOTIFICATIONS_TABLE", "IDEMPOTENCY_TABLE", "DLQ_URL", "SENDER_EMAIL"))
+        return cls(
+            orders_table=env["ORDERS_TABLE"],
+            notifications_table=env["NOTIFICATIONS_TABLE"],
+            idempotency_table=env["IDEMPOTENCY_TABLE"],
+            dlq_url=env["DLQ_URL"],
+            sender=env["SENDER_EMAIL"],
+            idempotency_expiry=_seconds(env, "IDEMPOTENCY_EXPIRY_SECONDS", 3600),
+            retry_delays=_retry_delays(env),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NotifierRuntime:
+    """What one Notifier execution environment keeps between invocations."""
+
+    service: NotificationService
+    #: ``handle(event=...)``: the service behind Powertools Idempotency, keyed on ``detail.eventId``.
+    handle: Callable[..., dict[str, Any]]
+    idempotency: IdempotencyConfig
+    dead_letters: SqsDeadLetterPublisher
+    retries: SqsRetryScheduler
+    retry_delays: tuple[int, ...] = RETRY_DELAYS
+
+
+def build_notifier_runtime(
+    settings: NotifierSettings,
+    *,
+    dynamodb: DynamoDBClient | None = None,
+    sqs: SQSClient | None = None,
+    sesv2: Any | None = None,
+    mailer: Mailer | None = None,
+) -> NotifierRuntime:
+    """Wire the notification service (clients and the mailer injectable for tests), behind Powertools
+    Idempotency as the payment service is (:func:`build_payment_runtime`)."""
+    from orderflow.adapters.mailer import SesMailer, sesv2_client
+    from orderflow.adapters.notifications_store import DynamoDbNotificationStore, DynamoDbOrderReader
+    from orderflow.domain.notifications.models import DomainEvent
+    from orderflow.domain.notifications.service import NotificationService
+
+    dynamodb = dynamodb or dynamodb_client()
+    sqs = sqs or lazy_sqs_client()
+    service = NotificationService(
+        orders=DynamoDbOrderReader(settings.orders_table, client=dynamodb),
+        store=DynamoDbNotificationStore(settings.notifications_table, client=dynamodb),
+        mailer=mailer or SesMailer(client=sesv2 or sesv2_client()),
+        sender=settings.sender,
+    )
+
+    def handle_domain_event(event: dict[str, Any]) -> dict[str, Any]:
+        return service.handle(DomainEvent.model_validate(event)).to_json()
+
+    handle, config = _idempotent(handle_domain_event, settings.idempotency_table, settings.idempotency_expiry, dynamodb)
+    return NotifierRuntime(
+        service=service,
+        handle=handle,
+        idempotency=config,
+        dead_letters=SqsDeadLetterPublisher(settings.dlq_url, client=sqs),
+        retries=SqsRetryScheduler(client=sqs),
+        retry_delays=settings.retry_delays,
+    )
+
+
+def _idempotent(
+    work: Callable[[dict[str, Any]], dict[str, Any]], table: str, expiry: int, dynamodb: DynamoDBClient
+) -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
+    """``work`` as Powertools' ``idempotent_function``, keyed on the event's ``detail.eventId``, its payload
+    validated on the parsed ``detail`` (``powertools_json()`` cannot be used there:
+    powertools-lambda-python #8473); a replayed answer is marked with :data:`REPLAYED`."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    config = IdempotencyConfig(
+        event_key_jmespath="detail.eventId",
+        payload_validation_jmespath="detail",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=expiry,
+        response_hook=_mark_replay,
+    )
+    persistence = DynamoDBPersistenceLayer(table_name=table, boto3_client=dynamodb)
+    handle = idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=config)(work)
+    return handle, config

@@ -15,7 +15,6 @@ service's do.
 
 from __future__ import annotations
 
-import json
 import threading
 import warnings
 from functools import cache
@@ -24,14 +23,9 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import process_partial_response
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-    IdempotencyValidationError,
-)
-from pydantic import ValidationError
 
-from orderflow.batch import processor_for, redrive_count
+from orderflow import consumers
+from orderflow.batch import processor_for
 from orderflow.composition import (
     REPLAYED,
     PaymentRuntime,
@@ -39,11 +33,10 @@ from orderflow.composition import (
     build_at_init,
     build_payment_runtime,
 )
-from orderflow.domain.errors import DeadLetterPublishError, PermanentError, TransientError, WaitingError
-from orderflow.domain.payments.errors import IdempotencyPayloadMismatchError, InvalidOrderEventError
+from orderflow.consumers import FailedRecords, idempotency_failures
+from orderflow.domain.payments.errors import InvalidOrderEventError
 from orderflow.domain.payments.models import OrderEvent
 from orderflow.domain.payments.service import ACTION_METRICS, PaymentAction
-from orderflow.domain.retry import retry_delay
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -80,19 +73,7 @@ def _runtime() -> PaymentRuntime:
 
 def parse_event(body: str) -> dict[str, Any]:
     """The record's body as a validated order event (a dict, as Powertools hashes and stores it)."""
-    try:
-        raw = json.loads(body)
-    except ValueError as error:
-        raise InvalidOrderEventError(f"the body is not JSON: {error}") from None
-    try:
-        event = OrderEvent.model_validate(raw)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc']) or 'event'}: {problem['msg']}"
-            for problem in error.errors(include_url=False)
-        )
-        raise InvalidOrderEventError(f"not an order event the payment service handles: {problems}") from None
-    return event.model_dump(mode="json", by_alias=True)
+    return consumers.parse_event(body, OrderEvent, InvalidOrderEventError, "an order event the payment service handles")
 
 
 def _record_handler(record: SQSRecord) -> str:
@@ -100,37 +81,23 @@ def _record_handler(record: SQSRecord) -> str:
     logger.thread_safe_append_keys(message_id=record.message_id)
     runtime = _runtime()
     receive_count = int(record.attributes.approximate_receive_count or 1)
-    try:
-        event = parse_event(record.body)
-        detail = event["detail"]
-        logger.thread_safe_append_keys(
-            order_id=detail["orderId"], event_id=detail["eventId"], event_type=event["detail-type"],
-            correlation_id=detail["eventId"],
-        )  # fmt: skip
-        try:
-            answer = runtime.handle(event=event)
-        except IdempotencyValidationError:
-            raise IdempotencyPayloadMismatchError(
-                f"event {detail['eventId']} was already handled with another detail: refused, not charged again"
-            ) from None
-        except IdempotencyAlreadyInProgressError:
-            _count("PaymentEventsInProgress")
-            raise EventInProgressError("The same event is being handled elsewhere, SQS will retry") from None
-        except IdempotencyPersistenceLayerError as error:
-            raise IdempotencyStoreError(f"The idempotency table failed, SQS will retry: {error}") from None
-    except PermanentError as error:
-        _dead_letter(runtime, record, error, receive_count)
-        return "REJECTED"
-    except TransientError as error:
-        _postpone(runtime, record, receive_count, error)
-        raise
-    except Exception as error:
-        # Anything else (Powertools' IdempotencyInconsistentStateError under concurrent retries, a bug):
-        # retried like a transient failure, and logged with the message's id, so that a letter SQS moves
-        # after its receives ran out still has its reason in the logs (`orderflow dlq list`).
-        unexpected = UnexpectedFailureError(f"{type(error).__name__}: {error}")
-        _postpone(runtime, record, receive_count, unexpected)
-        raise
+    failures = FailedRecords(
+        dead_letters=runtime.dead_letters, retries=runtime.retries, retry_delays=runtime.retry_delays,
+        logger=logger, count=_count, rejected_metric="PaymentEventsRejected",
+        rejected_message="Payment event rejected",
+    )  # fmt: skip
+    return failures.run(record, receive_count, lambda: _handle(runtime, record))
+
+
+def _handle(runtime: PaymentRuntime, record: SQSRecord) -> str:
+    event = parse_event(record.body)
+    detail = event["detail"]
+    logger.thread_safe_append_keys(
+        order_id=detail["orderId"], event_id=detail["eventId"], event_type=event["detail-type"],
+        correlation_id=detail["eventId"],
+    )  # fmt: skip
+    with idempotency_failures(detail["eventId"], _count, in_progress_metric="PaymentEventsInProgress"):
+        answer = runtime.handle(event=event)
     if answer.get(REPLAYED):
         _count("DuplicateEventsDropped")
         logger.info("Event already handled: its first answer returned", extra={"answer": answer})
@@ -140,58 +107,6 @@ def _record_handler(record: SQSRecord) -> str:
     logger.info(answer["message"], extra={"action": action.value, "status": answer["status"],
                                           "provider_replayed": answer["replayed"]})  # fmt: skip
     return action.value
-
-
-class EventInProgressError(WaitingError):
-    """Powertools holds the event's record in progress: another environment is handling it now."""
-
-    summary = "The same event is being handled elsewhere, SQS will retry"
-
-
-class UnexpectedFailureError(TransientError):
-    """A failure none of the service's errors names: retried, and logged with its type and message."""
-
-    summary = "Unexpected failure, SQS will retry"
-
-
-class IdempotencyStoreError(TransientError):
-    """Powertools could not read or write the event's idempotency record."""
-
-    summary = "The idempotency table failed, SQS will retry"
-
-
-def _postpone(runtime: PaymentRuntime, record: SQSRecord, receive_count: int, error: TransientError) -> None:
-    delay = retry_delay(receive_count, runtime.retry_delays)
-    postponed = runtime.retries.postpone(
-        queue_arn=record.event_source_arn, receipt_handle=record.receipt_handle, seconds=delay
-    )
-    logger.warning(
-        error.summary,
-        extra={"error": str(error), "receive_count": receive_count, "retry_in": delay if postponed else None,
-               **error.log_fields},
-    )  # fmt: skip
-    _count("TransientFailures")
-    if error.metric:
-        _count(error.metric)
-
-
-def _dead_letter(runtime: PaymentRuntime, record: SQSRecord, error: PermanentError, receive_count: int) -> None:
-    try:
-        runtime.dead_letters.publish(
-            record.body,
-            code=error.code,
-            reason=error.reason,
-            source_message_id=record.message_id,
-            receive_count=receive_count,
-            redrive_count=redrive_count(record, logger),
-        )
-    except DeadLetterPublishError as failed:
-        # SQS keeps the message and retries it; this line carries the reason if it is moved later.
-        logger.error(str(failed), extra={"error_code": error.code, "reason": error.reason})
-        _count("TransientFailures")
-        raise
-    logger.warning("Payment event rejected", extra={"error_code": error.code, "reason": error.reason})
-    _count("PaymentEventsRejected")
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -50,9 +50,3 @@ class InvalidOrderEventError(PermanentError):
     """The message is not an order event the payment service handles."""
 
     code = "INVALID_ORDER_EVENT"
-
-
-class IdempotencyPayloadMismatchError(PermanentError):
-    """The same event id arrived with another detail: Powertools' payload validation refused it."""
-
-    code = "PAYLOAD_MISMATCH"
