@@ -92,7 +92,12 @@ def _digest(*parts: bytes) -> str:
 
 
 def _source_files() -> list[Path]:
-    return sorted(path for path in SOURCE.rglob("*.py") if "__pycache__" not in path.parts)
+    """The package's modules and its data files (the Notifier's e-mail templates)."""
+    return sorted(
+        path
+        for path in SOURCE.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and (path.suffix == ".py" or "templates" in path.parts)
+    )
 
 
 def build_dependencies(target: Target, *, build_dir: Path = BUILD_DIR) -> Path:
