@@ -8,6 +8,7 @@ then ``text/html``, UTF-8), sent through SES v2 ``SendEmail`` with ``Content.Raw
 from __future__ import annotations
 
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 from typing import Any
 
@@ -29,8 +30,10 @@ def notification(
     sender: str = SENDER,
     date: str = DATE,
     cte: str | None = None,
+    smtp: bool = False,
 ) -> bytes:
-    """The raw message the Notifier would send for ``event_id`` (``cte``: force a transfer encoding)."""
+    """The raw message the Notifier would send for ``event_id`` (``cte``: force a transfer encoding;
+    ``smtp``: lines ending in CRLF, as the Notifier writes it with ``email.policy.SMTP``)."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
@@ -44,10 +47,12 @@ def notification(
     message.add_alternative(
         html if html is not None else f"<p>Order {order_id}: {kind}.</p>\n", subtype="html", charset="utf-8", cte=cte
     )
-    return message.as_bytes()
+    return message.as_bytes(policy=SMTP) if smtp else message.as_bytes()
 
 
-def send_raw(sesv2: Any, raw: bytes, *, sender: str = SENDER, to: str = CUSTOMER) -> str:
-    """Send ``raw`` as the Notifier does (SES v2 SendEmail, Content.Raw); its SES message id."""
-    sent = sesv2.send_email(FromEmailAddress=sender, Destination={"ToAddresses": [to]}, Content={"Raw": {"Data": raw}})
+def send_raw(sesv2: Any, raw: bytes, *, sender: str = SENDER, to: str | None = CUSTOMER) -> str:
+    """Send ``raw`` as the Notifier does (SES v2 SendEmail, Content.Raw); its SES message id. Without
+    ``to``, no Destination: SES sends to the message's own To (what the Notifier does)."""
+    destination = {"Destination": {"ToAddresses": [to]}} if to else {}
+    sent = sesv2.send_email(FromEmailAddress=sender, Content={"Raw": {"Data": raw}}, **destination)
     return str(sent["MessageId"])

@@ -150,7 +150,9 @@ def test_show_prints_the_message_as_its_addressee_reads_it(emulator: Emulator, s
             text=HOSTILE_TEXT,
             html=HOSTILE_HTML,
             cte="quoted-printable",
+            smtp=True,  # CRLF, sent without a Destination: as the Notifier sends
         ),
+        to=None,
     )
     result = _run(emulator, "show", message_id)
     assert result.exit_code == 0, result.output

@@ -43,8 +43,12 @@ def _mail() -> list[SentMail]:
     return [parse_sent(entry) for entry in json.loads(json.dumps(sent_messages()))]
 
 
-@pytest.mark.parametrize("cte", [None, "base64", "quoted-printable"], ids=["8bit", "base64", "quoted-printable"])
-def test_the_notifiers_message_is_read_as_a_person_reads_it(sesv2: Any, cte: str | None) -> None:
+@pytest.mark.parametrize(
+    ("cte", "smtp"),
+    [(None, False), ("base64", False), ("quoted-printable", False), (None, True)],
+    ids=["8bit", "base64", "quoted-printable", "smtp-crlf"],
+)
+def test_the_notifiers_message_is_read_as_a_person_reads_it(sesv2: Any, cte: str | None, smtp: bool) -> None:
     raw = notification(
         event_id="evt-1",
         order_id="ORD-1",
@@ -54,8 +58,9 @@ def test_the_notifiers_message_is_read_as_a_person_reads_it(sesv2: Any, cte: str
         text=HOSTILE_TEXT,
         html=HOSTILE_HTML,
         cte=cte,
+        smtp=smtp,
     )
-    message_id = send_raw(sesv2, raw)
+    message_id = send_raw(sesv2, raw, to=None if smtp else CUSTOMER)
     [mail] = _mail()
     assert mail == SentMail(
         id=message_id,

@@ -162,15 +162,17 @@ def _header(message: EmailMessage, name: str) -> str | None:
 
 
 def _part(message: EmailMessage, subtype: str) -> str | None:
-    """The body part of ``subtype`` (plain, html) as text, decoded; None when there is none."""
+    """The body part of ``subtype`` (plain, html) as text, decoded, its lines ending in newlines (a
+    message sent with SMTP's CRLF, as the Notifier's is, too); None when there is none."""
     part = message.get_body(preferencelist=(subtype,))
     if part is None:
         return None
     try:
-        return str(part.get_content())
+        content = str(part.get_content())
     except (LookupError, ValueError):  # an unknown charset, a broken transfer encoding
         payload = part.get_payload(decode=True)
-        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else str(payload)
+        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else str(payload)
+    return content.replace("\r\n", "\n")
 
 
 def _looks_like_html(body: str) -> bool:
