@@ -129,3 +129,31 @@ def test_another_seed_or_a_redelivery_draws_afresh(monkeypatch: pytest.MonkeyPat
     assert other_seed != first
     # Its second receive is not condemned to meet its first receive's faults again.
     assert redelivered[("m-1", "2")] != first[("m-1", "1")]
+
+
+def test_ses_faults_refuse_the_notifiers_send_as_ses_would_and_are_journalled(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    sent: list[str] = []
+    monkeypatch.setattr(BaseClient, "_make_api_call", lambda _self, operation, _params: sent.append(operation) or {})
+    journal = tmp_path / "journal"
+    chaos.install(
+        ChaosConfig(
+            rate=1.0, seed=7, journal=str(journal), function_timeout=1, only=("ses_throttle", "ses_server_error")
+        ),
+        environment_index=0,
+    )
+    ses = boto3.client("sesv2", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+    codes = set()
+    for _ in range(20):
+        try:
+            ses.send_email(FromEmailAddress="a@b.example", Content={"Raw": {"Data": b"x"}})
+        except ClientError as error:
+            codes.add((error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]))
+
+    assert codes == {("TooManyRequestsException", 429), ("InternalFailure", 500)}
+    assert sent == []  # a refused send never reached SES
+    assert sum(chaos.count_faults(journal).values()) == 20
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+    dynamodb.put_item(TableName="t", Item={"pk": {"S": "1"}})  # other calls: no SES fault applies to them
+    assert sent == ["PutItem"]

@@ -43,6 +43,9 @@ FAULTS: dict[tuple[str, str], list[tuple[str, int]]] = {
     ("dynamodb", "PutItem"): _ORDER_WRITE_FAULTS,
     ("dynamodb", "UpdateItem"): _ORDER_WRITE_FAULTS,
     ("sqs", "SendMessage"): [("dlq_send_failure", 3), ("slow_call", 1)],
+    # The Notifier's e-mail: refused (nothing sent, the retry sends it), or sent and the environment
+    # killed before the claim is marked sent (the retry must not send it again).
+    ("sesv2", "SendEmail"): [("ses_throttle", 3), ("ses_server_error", 2), ("slow_call", 2), ("kill_after_send", 1)],
 }
 #: What can strike a pipe's PutEvents to its event bus (orderflow_local.lambda_runtime.pipe_chaos):
 #: the whole call refused (throttled, or a 5xx), some of its entries refused (FailedEntryCount > 0;
@@ -148,16 +151,12 @@ def install(config: ChaosConfig, environment_index: int) -> None:
         if rng.random() >= config.rate:
             return original(self, operation_name, api_params)
         kind = rng.choices([name for name, _ in faults], weights=[weight for _, weight in faults])[0]
-        if kind != "kill_after_write":
+        if kind not in _KILLS_AFTER:
             record(kind, operation_name)
         if kind == "slow_call":
             time.sleep(rng.uniform(0.05, 0.3))
-        elif kind in {"ddb_throttle", "ddb_server_error", "dlq_send_failure"}:
-            code, status = {
-                "ddb_throttle": ("ProvisionedThroughputExceededException", 400),
-                "ddb_server_error": ("InternalServerError", 500),
-                "dlq_send_failure": ("InternalError", 500),
-            }[kind]
+        elif kind in _ERRORS:
+            code, status = _ERRORS[kind]
             response: Any = {
                 "Error": {"Code": code, "Message": "injected by orderflow chaos"},
                 "ResponseMetadata": {"HTTPStatusCode": status},
@@ -168,12 +167,24 @@ def install(config: ChaosConfig, environment_index: int) -> None:
         elif kind == "handler_timeout":
             time.sleep(config.function_timeout + 5)
         result = original(self, operation_name, api_params)  # a failed write raises here: nothing to kill after
-        if kind == "kill_after_write":
+        if kind in _KILLS_AFTER:
             record(kind, operation_name)
             os._exit(137)
         return result
 
     BaseClient._make_api_call = chaotic  # type: ignore[attr-defined]
+
+
+#: The AWS error each refusal answers with.
+_ERRORS = {
+    "ddb_throttle": ("ProvisionedThroughputExceededException", 400),
+    "ddb_server_error": ("InternalServerError", 500),
+    "dlq_send_failure": ("InternalError", 500),
+    "ses_throttle": ("TooManyRequestsException", 429),
+    "ses_server_error": ("InternalFailure", 500),
+}
+#: Faults that let the call take effect, then kill the environment.
+_KILLS_AFTER = frozenset({"kill_after_write", "kill_after_send"})
 
 
 def journal_fault(journal: str | Path, kind: str, operation: str) -> None:

@@ -99,9 +99,12 @@ def _order(rng: random.Random, number: int, run: str, now: datetime) -> dict[str
     ]
     city, state, zip_code, country = rng.choice(CITIES)
     created = now - timedelta(seconds=rng.randint(0, 3600))
+    customer = f"CUST-{rng.randint(1, 50)}"
     return {
         "orderId": f"ORD-{run}-{number:06d}",
-        "customerId": f"CUST-{rng.randint(1, 50)}",
+        "customerId": customer,
+        # The Notifier e-mails it (.example: a name reserved for examples, RFC 2606).
+        "customerEmail": f"{customer.lower()}@customers.example",
         "items": items,
         "totalAmount": total,
         "currency": CURRENCY[country],
