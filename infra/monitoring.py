@@ -144,6 +144,21 @@ class PipelineMonitoring(Construct):
         )
         return self.alarms[name]
 
+    def alarm_on_metric(
+        self, name: str, metric_name: str, *, service: str, threshold: float, description: str
+    ) -> cloudwatch.Alarm:
+        """An alarm on one of a service's own metrics (namespace ``Orderflow``, dimension ``service``), summed
+        over the alarms' period."""
+        metric = cloudwatch.Metric(
+            namespace="Orderflow",
+            metric_name=metric_name,
+            dimensions_map={"service": service},
+            statistic="Sum",
+            period=PERIOD,
+        )
+        self.alarms[name] = self._alarm(name, metric, threshold=threshold, description=description)
+        return self.alarms[name]
+
     def add_alarm_widget(self, title: str, alarm: cloudwatch.Alarm) -> None:
         """A row on the dashboard with ``alarm``'s metric against its threshold (an alarm added after
         construction, such as a dead letter queue's that only some constructs have)."""

@@ -245,6 +245,16 @@ class OrderProcessingStack(Stack):
         monitoring.add_alarm_widget(
             "Notifications: events not handled (NotificationDLQ)", monitoring.alarms["NotificationDlqNotEmpty"]
         )
+        uncertain = monitoring.alarm_on_metric(
+            "EmailsUncertain",
+            "EmailsUncertain",
+            service="notifier",
+            threshold=1,
+            description="The Notifier could not tell whether SES sent an e-mail (an attempt interrupted after "
+            "asking SES) and did not send it again: find the event ids in /aws/lambda/Notifier (level ERROR) "
+            "and check with the customer (docs/operations.md, 'Uncertain e-mails').",
+        )
+        monitoring.add_alarm_widget("Notifications: e-mails perhaps not sent (EmailsUncertain)", uncertain)
         CfnOutput(
             self,
             "NotificationQueueUrl",

@@ -179,3 +179,14 @@ def test_the_notification_service_has_the_consumer_alarms_and_a_dashboard_row(st
     body = str(_props(dashboard)["DashboardBody"])
     assert "Notifications: events not handled (NotificationDLQ)" in body
     assert _id(stack, "AWS::CloudWatch::Alarm", AlarmName="orderflow-NotificationDlqNotEmpty") in body
+
+
+def test_an_uncertain_email_sets_off_an_alarm_on_the_notifiers_own_metric(stack: Synthesized) -> None:
+    [alarm] = [
+        resource["Properties"]
+        for resource in stack.resources("AWS::CloudWatch::Alarm").values()
+        if resource["Properties"]["AlarmName"] == "orderflow-EmailsUncertain"
+    ]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("Orderflow", "EmailsUncertain", "Sum")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "notifier"}]
+    assert "/aws/lambda/Notifier" in alarm["AlarmDescription"]

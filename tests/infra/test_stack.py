@@ -317,6 +317,7 @@ ALARMS = {
     },
     "orderflow-DynamoDbWriteThrottles": ("WriteThrottleEvents", "AWS/DynamoDB", 1),
     "orderflow-OrderOutboxDLQ": ("ApproximateNumberOfMessagesVisible", "AWS/SQS", 1),
+    "orderflow-EmailsUncertain": ("EmailsUncertain", "Orderflow", 1),
 }
 #: The message-age alarms, whose threshold is the stage's (test_age_of_oldest_message_alarm_by_stage).
 AGE_ALARMS = {f"orderflow-{prefix}OldestMessageAge" for prefix in CONSUMER_PREFIXES}
