@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the stack is imported when the demo runs, not when the comm
 
     from rich.console import Console
 
+    from orderflow_local.ops.notifications import MailVerdict
     from orderflow_local.ops.payments import PaymentVerdict
     from orderflow_local.ops.traffic import Verdict
     from orderflow_local.stack import LocalStack, StackOptions
@@ -170,11 +171,12 @@ def run_demo(
         counts = {k: plan.count(k) for k in ("valid", "cancel", "duplicate", "malformed", "invalid")}
         counts["cancel_first"] = plan.cancelled_first
         payments = _payments(stack, plan, sent_at)
+        mail = _mail(stack, plan, sent_at)
         _report(
             console, plan_counts=counts, verdict=verdict, stack=stack, elapsed=elapsed, drained=drained, began=began,
-            payments=payments,
+            payments=payments, mail=mail,
         )  # fmt: skip
-        ok = drained and verdict.ok and (payments is None or payments.ok)
+        ok = drained and verdict.ok and (payments is None or payments.ok) and (mail is None or mail.ok)
     except BaseException:  # Ctrl-C included: an interrupted demo stops at once
         stack.kill()
         raise
@@ -196,15 +198,42 @@ def _payments(stack: LocalStack, plan: Any, sent_at: dict[int, float]) -> Paymen
     if stack.payment_provider is None or "PaymentsTableName" not in stack.outputs:
         return None
     dynamodb = stack.emulator.dynamodb()
-    first_sent: dict[str, float] = {}
-    for index, message in enumerate(plan.messages):
-        if message.kind == "valid" and index in sent_at and message.order_id:
-            first_sent.setdefault(message.order_id, sent_at[index])
+    first_sent = _first_sent(plan, sent_at)
     return verify_payments(
         stack.payment_provider.ledger(),
         scan_items(dynamodb, stack.outputs["TableName"]),
         payments=scan_items(dynamodb, stack.outputs["PaymentsTableName"]),
         first_sent=first_sent,
+    )
+
+
+def _first_sent(plan: Any, sent_at: dict[int, float]) -> dict[str, float]:
+    """Each valid order's first send, epoch seconds, by order id."""
+    first_sent: dict[str, float] = {}
+    for index, message in enumerate(plan.messages):
+        if message.kind == "valid" and index in sent_at and message.order_id:
+            first_sent.setdefault(message.order_id, sent_at[index])
+    return first_sent
+
+
+def _mail(stack: LocalStack, plan: Any, sent_at: dict[int, float]) -> MailVerdict | None:
+    """What SES sent, checked against the provider's ledger and the orders (None: no notification service)."""
+    from orderflow_local.ops.mail import read_mail
+    from orderflow_local.ops.notifications import scan_claims, uncertain_events, verify_mail
+    from orderflow_local.ops.payments import scan_items
+
+    if stack.payment_provider is None or "NotificationsTableName" not in stack.outputs:
+        return None
+    for function_logs in stack.function_logs:  # the Notifier's last lines, in CloudWatch Logs now
+        function_logs.flush()
+    dynamodb = stack.emulator.dynamodb()
+    return verify_mail(
+        read_mail(stack.endpoint),
+        stack.payment_provider.ledger(),
+        scan_items(dynamodb, stack.outputs["TableName"]),
+        uncertain=uncertain_events(stack.emulator.logs()),
+        claims=scan_claims(dynamodb, stack.outputs["NotificationsTableName"]),
+        first_sent=_first_sent(plan, sent_at),
     )
 
 
@@ -252,6 +281,7 @@ def _report(
     drained: bool,
     began: float,
     payments: PaymentVerdict | None = None,
+    mail: MailVerdict | None = None,
 ) -> None:
     from orderflow_local.ops.traffic import percentile
 
@@ -301,6 +331,17 @@ def _report(
                 f"p50 {percentile(lat, 0.5):.2f} s, p95 {percentile(lat, 0.95):.2f} s (through the outbox, the bus "
                 "and the payment service)",
             )
+    if mail is not None:
+        kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(mail.by_kind.items())) or "none"
+        uncertain = f"; {len(mail.uncertain)} uncertain, not sent again" if mail.uncertain else ""
+        table.add_row("e-mails", f"{mail.sent} sent ({kinds}){uncertain} (`orderflow mail`)")
+        if mail.latencies:
+            lat = mail.latencies
+            table.add_row(
+                "latency sent -> e-mailed",
+                f"p50 {percentile(lat, 0.5):.2f} s, p95 {percentile(lat, 0.95):.2f} s (order, outbox, payment, "
+                "Notifier, each gathering its batches)",
+            )
     table.add_row("invocations", f"{invocations} ({cold_starts} cold starts)")
     if stack.options.chaos_rate:
         faults = stack.faults()
@@ -330,6 +371,8 @@ def _report(
         problems.append(f"{len(verdict.data_changed)} order(s) stored with other data than sent")
     if payments is not None:
         problems += payments.problems()
+    if mail is not None:
+        problems += mail.problems()
     if problems:
         for problem in problems:
             console.print(f"[red]FAILED:[/red] {problem}")
@@ -342,6 +385,7 @@ def _report(
             else "every cancellation applied."
         )
         charged = ", nothing charged twice" if payments is not None else ""
+        charged += ", nothing e-mailed twice" if mail is not None else ""
         console.print(f"[green]OK:[/green] nothing lost, nothing stored twice{charged}; {rest}")
 
 

@@ -53,6 +53,11 @@ def test_the_demo_says_its_dlq_alarm_is_expected_and_what_to_try_next() -> None:
     [payments] = [line for line in lines if line.strip("│ ").startswith("payments")]
     assert " charged (" in payments
     assert any(line.strip("│ ").startswith("latency sent -> charged") for line in lines)
+    # and the Notifier's: what SES sent checked against the ledger and the orders, each e-mail once
+    assert "nothing charged twice, nothing e-mailed twice" in summary
+    [mails] = [line for line in lines if line.strip("│ ").startswith("e-mails")]
+    assert " confirmation" in mails
+    assert any(line.strip("│ ").startswith("latency sent -> e-mailed") for line in lines)
     [explained] = [line for line in lines if line.startswith("The traffic has mistakes on purpose")]
     assert f"({' and '.join(mistakes)} messages)" in explained
     assert explained.endswith("so the DLQ alarm orderflow-DlqNotEmpty goes to ALARM. That is expected.")
