@@ -30,11 +30,13 @@ def test_any_sqs_handler_and_timeouts_can_replace_the_stacks(tmp_path: Path) -> 
         sqs = local.emulator.sqs()
         attributes = sqs.get_queue_attributes(QueueUrl=local.outputs["QueueUrl"], AttributeNames=["VisibilityTimeout"])
         assert attributes["Attributes"]["VisibilityTimeout"] == "40"
-        # the timeout is every function's; the handler only the order processor's (PaymentProcessor keeps its own)
+        # the timeout is every function's; the handler only the order processor's (PaymentProcessor and
+        # Notifier keep their own)
         handlers = {pool.config.name: (pool.config.handler, pool.config.timeout) for pool in local.pools}
         assert handlers == {
             "OrderProcessor": ("tests.integration.handlers:scripted", 6),
             "PaymentProcessor": ("orderflow.payment_handler.lambda_handler", 6),
+            "Notifier": ("orderflow.notifier_handler.lambda_handler", 6),
         }
         assert any("below AWS's recommendation" in warning for warning in local.warnings)
         sqs.send_message(QueueUrl=local.outputs["QueueUrl"], MessageBody='{"do": "ok"}')

@@ -61,14 +61,17 @@ def test_an_edit_takes_effect_without_a_restart_and_no_batch_is_lost_or_run_twic
     (tmp_path / "infra").mkdir()
     (tmp_path / "infra" / "stack.py").write_text("# the stack\n")
     with LocalStack(options, progress=messages.append) as stack:
-        # --handler's module is the order processor's code; PaymentProcessor keeps the stack's, watched too
+        # --handler's module is the order processor's code; PaymentProcessor and Notifier keep the stack's
+        # (one package, watched once)
         payment_code = handler_sources("orderflow.payment_handler.lambda_handler")
+        assert handler_sources("orderflow.notifier_handler.lambda_handler") == payment_code
         assert stack.watched == sorted([source, *payment_code])
         sqs, url = stack.emulator.sqs(), stack.outputs["QueueUrl"]
         [orders] = [mapping for mapping in stack.mappings if mapping.config.queue_url == url]
         [pool] = [pool for pool in stack.pools if pool.config.name == "OrderProcessor"]
         [payments] = [pool for pool in stack.pools if pool.config.name == "PaymentProcessor"]
-        payments_generation = payments.generation
+        [notifier] = [pool for pool in stack.pools if pool.config.name == "Notifier"]
+        payments_generation, notifier_generation = payments.generation, notifier.generation
         # Given a warm environment running version 1, busy with a slow batch
         marker = tmp_path / "in-flight"
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"id": "slow", "sleep": 4, "marker": str(marker)}))
@@ -88,8 +91,9 @@ def test_an_edit_takes_effect_without_a_restart_and_no_batch_is_lost_or_run_twic
         wait_until(lambda: stats.deleted == 2, "both messages deleted")
         assert stats.cold_starts == 2
         assert pool.size() == 1  # the old environment is gone
-        # and the function whose code did not change keeps its environments
+        # and the functions whose code did not change keep their environments
         assert payments.generation == payments_generation
+        assert notifier.generation == notifier_generation
         # A change to the stack is reported, not applied
         (tmp_path / "infra" / "stack.py").write_text("# the stack, changed\n")
         wait_until(lambda: any("the stack changed" in m for m in messages), "the stack change to be reported", 10)

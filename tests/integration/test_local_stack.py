@@ -63,8 +63,13 @@ def test_the_table_has_the_templates_keys_gsi_and_ttl(stack: LocalStack) -> None
 
 
 def test_the_functions_and_mappings_follow_the_template(stack: LocalStack) -> None:
-    # one function and one mapping per service: the order service's and the payment service's
-    queues = {"OrderProcessor": stack.outputs["QueueUrl"], "PaymentProcessor": stack.outputs["PaymentQueueUrl"]}
+    # one function and one mapping per service: the order service's, the payment service's and the
+    # notification service's
+    queues = {
+        "OrderProcessor": stack.outputs["QueueUrl"],
+        "PaymentProcessor": stack.outputs["PaymentQueueUrl"],
+        "Notifier": stack.outputs["NotificationQueueUrl"],
+    }
     assert sorted(pool.config.name for pool in stack.pools) == sorted(queues)
     assert sorted(mapping.config.queue_url for mapping in stack.mappings) == sorted(queues.values())
     for name, queue_url in queues.items():
@@ -94,6 +99,13 @@ def test_the_functions_and_mappings_follow_the_template(stack: LocalStack) -> No
     assert payments.environment["PAYMENT_API_KEY_SECRET"] == stack.outputs["PaymentApiKeySecretArn"]
     assert stack.payment_provider is not None
     assert payments.environment["PAYMENT_API_URL"] == stack.payment_provider.url
+    [notifier] = [pool.config for pool in stack.pools if pool.config.name == "Notifier"]
+    assert notifier.handler == "orderflow.notifier_handler.lambda_handler"
+    assert notifier.environment["DLQ_URL"] == stack.outputs["NotificationDLQUrl"]
+    assert notifier.environment["ORDERS_TABLE"] == "Orders"
+    assert notifier.environment["NOTIFICATIONS_TABLE"] == stack.outputs["NotificationsTableName"] == "Notifications"
+    assert notifier.environment["IDEMPOTENCY_TABLE"] == "NotifierIdempotency"
+    assert notifier.environment["SENDER_EMAIL"] == stack.outputs["SenderEmail"]
 
 
 def _records(stack: LocalStack, stream_arn: str) -> list[dict[str, Any]]:
