@@ -37,6 +37,13 @@ ALARMS = {
     "orderflow-PaymentFunctionErrors",
     "orderflow-PaymentFunctionThrottles",
     "orderflow-PaymentDurationP99NearTimeout",
+    # the notification service's: the same five, and an e-mail perhaps not sent (never sent again)
+    "orderflow-NotificationDlqNotEmpty",
+    "orderflow-NotificationOldestMessageAge",
+    "orderflow-NotificationFunctionErrors",
+    "orderflow-NotificationFunctionThrottles",
+    "orderflow-NotificationDurationP99NearTimeout",
+    "orderflow-EmailsUncertain",
 }
 #: Alarm periods of 300 s evaluated over 5 s.
 SCALE = 60.0
@@ -268,8 +275,10 @@ def test_the_metrics_behind_the_alarms_answer_get_metric_statistics(stack: Local
     own = cloudwatch.list_metrics(Namespace="Orderflow")["Metrics"]
     assert own, "the function's EMF metrics"
     # And list-metrics names each with its dimensions, as on AWS: one Duration per function, the payment
-    # service's too once it has charged the orders (the outbox, the bus and its queue, then its batch)
-    functions = [[{"Name": "FunctionName", "Value": name}] for name in ("OrderProcessor", "PaymentProcessor")]
+    # service's too once it has charged the orders (the outbox, the bus and its queue, then its batch), and
+    # the notification service's once it has taken their PaymentCaptured events (e-mailed or not)
+    names = ("Notifier", "OrderProcessor", "PaymentProcessor")
+    functions = [[{"Name": "FunctionName", "Value": name}] for name in names]
 
     def durations() -> list[Any]:
         listed = cloudwatch.list_metrics(Namespace="AWS/Lambda", MetricName="Duration")["Metrics"]
