@@ -107,8 +107,8 @@ def test_the_role_and_its_policies_come_from_the_template_with_local_arns(
         for value in template["Resources"].values()
         if value["Type"] == "AWS::Lambda::Function"
     }
-    # each function its own role: the order service's and the payment service's
-    assert sorted(functions) == ["OrderProcessor", "PaymentProcessor"]
+    # each function its own role: the order service's, the payment service's and the notification service's
+    assert sorted(functions) == ["Notifier", "OrderProcessor", "PaymentProcessor"]
     assert set(functions.values()) == lambda_roles
     iam = stack.emulator.iam()
     for function, logical_id in functions.items():
@@ -136,6 +136,23 @@ def test_the_role_and_its_policies_come_from_the_template_with_local_arns(
     assert payments["ReadTheProviderApiKey"]["Resource"] == secret
     assert payments["PublishPaymentEvents"]["Resource"] == stack.outputs["OrderEventsBusArn"]
     assert payments["RejectPermanentFailuresToTheDLQ"]["Resource"] == f"arn:aws:sqs:us-east-1:{ACCOUNT}:PaymentDLQ"
+    notifier = _statements(stack, stack.roles["Notifier"])
+    assert notifier["ReadTheOrder"]["Action"] == "dynamodb:GetItem"
+    assert notifier["ReadTheOrder"]["Resource"] == f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/Orders"
+    assert notifier["ClaimAndRecordEachEmail"]["Resource"] == (
+        f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/Notifications"
+    )
+    assert notifier["KeepIdempotencyRecords"]["Resource"] == (
+        f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/NotifierIdempotency"
+    )
+    assert sorted(notifier["SendAsTheSenderIdentity"]["Action"]) == ["ses:SendEmail", "ses:SendRawEmail"]
+    assert notifier["SendAsTheSenderIdentity"]["Resource"] == (
+        f"arn:aws:ses:us-east-1:{ACCOUNT}:identity/{stack.outputs['SenderEmail']}"
+    )
+    assert notifier["RejectPermanentFailuresToTheDLQ"]["Resource"] == (
+        f"arn:aws:sqs:us-east-1:{ACCOUNT}:NotificationDLQ"
+    )
+    assert "PublishPaymentEvents" not in notifier  # it publishes no events: the e-mail is its only effect
 
 
 def test_the_function_gets_the_roles_temporary_credentials_and_ungranted_calls_are_denied(
@@ -204,6 +221,81 @@ def test_the_pipes_role_reads_its_stream_publishes_to_its_bus_and_nothing_else(
     assert f"dynamodb:Scan on resource: arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/Orders" in read_table
     other_queue = _denied(lambda: sqs.send_message(QueueUrl=stack.outputs["QueueUrl"], MessageBody="x"))
     assert f"sqs:SendMessage on resource: arn:aws:sqs:us-east-1:{ACCOUNT}:OrderCreatedQueue" in other_queue
+
+
+def _raw_email(sender: str, to: str) -> bytes:
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, to, "Your order ORD-IAM-MAIL"
+    message.set_content("Order ORD-IAM-MAIL: confirmation.\n")
+    return message.as_bytes()
+
+
+def test_the_notifiers_role_reads_orders_claims_and_sends_as_its_sender_and_nothing_else(
+    enforced: tuple[LocalStack, Path],
+) -> None:
+    """The Notifier's role from the template: GetItem on Orders (never a write), its own two tables, its
+    DLQ, and SES sends from the sender identity only."""
+    stack, _ = enforced
+    session = stack.emulator.assume_role(stack.roles["Notifier"], session_name="Notifier").session()
+    dynamodb = session.client("dynamodb", endpoint_url=stack.endpoint)
+    sesv2 = session.client("sesv2", endpoint_url=stack.endpoint)
+    sqs = session.client("sqs", endpoint_url=stack.endpoint)
+    events = session.client("events", endpoint_url=stack.endpoint)
+    order = {"orderId": {"S": "ORD-IAM-MAIL"}, "createdAt": {"S": "2026-04-20T14:30:00Z"}}
+    claim = {"orderId": {"S": "ORD-IAM-MAIL"}, "eventId": {"S": "ORD-IAM-MAIL#2026-04-20T14:30:00Z#PaymentCaptured"}}
+    sender = stack.outputs["SenderEmail"]
+    role = f"arn:aws:sts::{ACCOUNT}:assumed-role/{stack.roles['Notifier'].rsplit('/', 1)[1]}/Notifier"
+    # granted: what the Notifier does
+    dynamodb.get_item(TableName="Orders", Key=order, ConsistentRead=True)
+    dynamodb.put_item(
+        TableName="Notifications", Item={**claim, "status": {"S": "SENDING"}},
+        ConditionExpression="attribute_not_exists(eventId)",
+    )  # fmt: skip
+    dynamodb.update_item(
+        TableName="Notifications", Key=claim, UpdateExpression="SET #s = :s",
+        ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":s": {"S": "SENT"}},
+    )  # fmt: skip
+    dynamodb.delete_item(TableName="Notifications", Key=claim)
+    dynamodb.put_item(TableName="NotifierIdempotency", Item={"id": {"S": "notifier#iam-probe"}})
+    sqs.send_message(QueueUrl=stack.outputs["NotificationDLQUrl"], MessageBody="a dead letter")
+    sent = sesv2.send_email(FromEmailAddress=sender, Content={"Raw": {"Data": _raw_email(sender, "ana@example.com")}})
+    assert sent["MessageId"]
+    # refused: anything else, each on the resource AWS authorizes
+    write_order = _denied(lambda: dynamodb.put_item(TableName="Orders", Item={**order, "status": {"S": "X"}}))
+    assert write_order == (
+        f"AccessDeniedException: User: {role} is not authorized to perform: dynamodb:PutItem on resource: "
+        f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/Orders because no identity-based policy allows the "
+        "dynamodb:PutItem action"
+    )
+    update_order = _denied(
+        lambda: dynamodb.update_item(
+            TableName="Orders",
+            Key=order,
+            UpdateExpression="SET #s = :s",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": "X"}},
+        )
+    )
+    assert f"dynamodb:UpdateItem on resource: arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/Orders" in update_order
+    read_payments = _denied(lambda: dynamodb.get_item(TableName="Payments", Key=order))
+    assert f"dynamodb:GetItem on resource: arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/Payments" in read_payments
+    scan_claims = _denied(lambda: dynamodb.scan(TableName="Notifications"))
+    assert f"dynamodb:Scan on resource: arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/Notifications" in scan_claims
+    other_sender = "billing@elsewhere.example"
+    as_other = _denied(
+        lambda: sesv2.send_email(
+            FromEmailAddress=other_sender, Content={"Raw": {"Data": _raw_email(other_sender, "ana@example.com")}}
+        )
+    )
+    assert as_other.startswith(f"AccessDeniedException: User: {role} is not authorized to perform: ses:SendEmail")
+    assert sender not in as_other
+    other_queue = _denied(lambda: sqs.send_message(QueueUrl=stack.outputs["PaymentDLQUrl"], MessageBody="x"))
+    assert f"sqs:SendMessage on resource: arn:aws:sqs:us-east-1:{ACCOUNT}:PaymentDLQ" in other_queue
+    entry = {"Source": "orderflow.notifications", "DetailType": "EmailSent", "Detail": "{}"}
+    publish = _denied(lambda: events.put_events(Entries=[{**entry, "EventBusName": "OrderDomainEvents"}]))
+    assert f"events:PutEvents on resource: arn:aws:events:us-east-1:{ACCOUNT}:event-bus/OrderDomainEvents" in publish
 
 
 def test_other_credentials_are_the_administrator(enforced: tuple[LocalStack, Path]) -> None:
