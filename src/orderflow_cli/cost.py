@@ -49,15 +49,28 @@ ARCHIVE_STORAGE_PER_GB_MONTH = 0.023
 SECRET_PER_MONTH = 0.40
 SECRETS_PER_10K_CALLS = 0.05
 SECRET_READS_PER_ENVIRONMENT_HOUR = 12
+#: SES: e-mail sent (the Notifier's; no attachments, so no per-GB charge).
+#: https://aws.amazon.com/ses/pricing/
+SES_PER_THOUSAND_EMAILS = 0.10
+#: DynamoDB on-demand reads (the Notifier's consistent GetItem of an order under 4 KB: one RRU).
+#: https://aws.amazon.com/dynamodb/pricing/on-demand/
+DYNAMODB_PER_MILLION_RRU = 0.125
 
 ITEM_KB = 0.6  # a stored order, measured on the seed's order
 MESSAGE_KB = 0.5  # an order event as sent
-#: Share of orders cancelled: only cancellations reach the notifications queue (fan-out).
+#: Share of orders cancelled: each is refunded, and e-mailed about twice (the cancellation, the refund).
 CANCEL_SHARE = 0.1
 LOG_KB_PER_ORDER = 1.5  # one JSON log line per record plus EMF lines per invocation
-CUSTOM_METRICS = 8
-#: The template's alarms: the order service's 6, the outbox's 1, the payment service's 5.
-ALARMS = 12
+#: Custom metrics, one per name and dimension set: the order service's 8 (as counted when this model
+#: was written: OrdersStored, DuplicatesSkipped, OrdersRejected, TransientFailures, ColdStart, and
+#: OrdersRejectedByReason for 3 reasons), and the Notifier's 10 (its 9: EmailsSent,
+#: DuplicateEmailsSkipped, EmailsUncertain, EmailsWithoutAddress, NotificationEventsRejected,
+#: TransientFailures, DuplicateEventsDropped, NotificationEventsInProgress, EmailServiceErrors; and
+#: ColdStart).
+CUSTOM_METRICS = 8 + 10
+#: The template's alarms: the order service's 6, the outbox's 1, the payment service's 5, the
+#: notification service's 6 (its consumer's 5 and EmailsUncertain).
+ALARMS = 18
 #: An order event or a payment event on the bus (a detail of about 400 bytes, and EventBridge's envelope).
 EVENT_KB = 1.0
 #: A batch of payment events: the provider's answers, which the records of a batch wait for at once.
@@ -66,6 +79,13 @@ PAYMENT_BATCH_MS = 500.0
 #: DynamoDB writes per payment event: Powertools' record (put, then completed) and the payment's
 #: conditional writes (CHARGING then CAPTURED; REFUNDING then REFUNDED).
 PAYMENT_WRITES_PER_EVENT = 4
+#: A batch of the Notifier's events: SES's answers, which the records of a batch wait for at once.
+#: An assumption (SES's latency, not our code, sets it), shown as such.
+NOTIFIER_BATCH_MS = 400.0
+#: DynamoDB writes per event the Notifier e-mails about: Powertools' record (put, then completed) and
+#: the e-mail's claim in Notifications (put, then marked sent); and one read, the order's.
+NOTIFIER_WRITES_PER_EVENT = 4
+NOTIFIER_READS_PER_EVENT = 1
 #: The event source mapping's pollers long-poll even when idle: ~5 pollers x 3 polls a minute.
 IDLE_POLLS_PER_MONTH = 5 * 3 * 60 * 24 * 30
 RETENTION_MONTHS = 3  # TTL deletes orders after 90 days
@@ -128,6 +148,8 @@ class Estimate:
     events: float = 0.0
     #: The payment service: its function, queue, tables and secret (the provider's own fees are not AWS's).
     payments: float = 0.0
+    #: The notification service: its function, queue, tables and the e-mail SES sends.
+    notifications: float = 0.0
     #: Of ``lambda_``: the INIT phases (cold starts), billed as duration.
     init: float = 0.0
     cold_starts: int = 0
@@ -143,6 +165,7 @@ class Estimate:
             + self.sns
             + self.events
             + self.payments
+            + self.notifications
         )
 
 
@@ -226,8 +249,7 @@ def estimate(
     batch_ms = cpu_ms + wait_ms
     invocations = math.ceil(orders / batch_size)
     calls_per_batch = math.ceil(batch_size / 10)  # ReceiveMessage and DeleteMessageBatch take at most 10
-    # With fan-out SNS sends to the queue (an SQS request, as a producer's send is); the
-    # notifications queue's reads are its consumer's, outside this stack.
+    # With fan-out SNS sends to the queue (an SQS request, as a producer's send is).
     sqs_requests = orders + 2 * calls_per_batch * invocations + IDLE_POLLS_PER_MONTH
     sqs_price = SQS_FIFO_PER_MILLION_REQUESTS if fifo else SQS_PER_MILLION_REQUESTS
     gb_seconds = invocations * math.ceil(batch_ms) / 1000 * memory_mb / 1024
@@ -251,6 +273,7 @@ def estimate(
         sns=_sns(orders, fifo=fifo) if fanout else 0.0,
         events=_events(orders),
         payments=_payments(orders, batch_size=batch_size, memory_mb=memory_mb, environments=environments),
+        notifications=_notifications(orders, batch_size=batch_size, memory_mb=memory_mb),
         init=init,
         cold_starts=cold_starts,
     )
@@ -291,10 +314,32 @@ def _payments(orders: int, *, batch_size: int, memory_mb: int, environments: int
     )
 
 
+def _notifications(orders: int, *, batch_size: int, memory_mb: int) -> float:
+    """The notification service: the events it takes from the bus (a PaymentCaptured per order; an
+    OrderCancelled and a PaymentRefunded per cancelled one), in batches like the payment service's,
+    each read, written (its claim and Powertools' record) and e-mailed once. Every order is assumed to
+    have a customerEmail: an upper bound (one without is read, not e-mailed)."""
+    handled = orders * (1 + 2 * CANCEL_SHARE)
+    invocations = math.ceil(handled / batch_size) if handled else 0
+    calls_per_batch = math.ceil(batch_size / 10)
+    # EventBridge's sends to the queue, then the mapping's receives and deletes, and its idle polls
+    sqs_requests = handled + 2 * calls_per_batch * invocations + IDLE_POLLS_PER_MONTH
+    gb_seconds = invocations * math.ceil(NOTIFIER_BATCH_MS) / 1000 * memory_mb / 1024
+    return (
+        sqs_requests / 1e6 * SQS_PER_MILLION_REQUESTS
+        + gb_seconds * LAMBDA_ARM_PER_GB_SECOND
+        + invocations / 1e6 * LAMBDA_PER_MILLION_REQUESTS
+        + handled * NOTIFIER_WRITES_PER_EVENT / 1e6 * DYNAMODB_PER_MILLION_WRU
+        + handled * NOTIFIER_READS_PER_EVENT / 1e6 * DYNAMODB_PER_MILLION_RRU
+        + handled * LOG_KB_PER_ORDER / 1024 / 1024 * LOGS_PER_GB_INGESTED
+        + handled / 1000 * SES_PER_THOUSAND_EMAILS
+    )
+
+
 def _sns(orders: int, *, fifo: bool) -> float:
     if not fifo:
         return orders / 1e6 * SNS_PER_MILLION_PUBLISHES
-    deliveries = orders * (1 + CANCEL_SHARE)  # to the order queue, and the cancellations to notifications
+    deliveries = orders  # to the topic's one subscription, the order queue
     gb = MESSAGE_KB / 1024 / 1024
     return (
         orders / 1e6 * SNS_FIFO_PER_MILLION_PUBLISHES
@@ -330,7 +375,8 @@ def cost_command(
     if topology.fanout:
         rows.append(("SNS" + (" FIFO" if topology.fifo else ""), chosen.sns))
     rows += [("EventBridge (outbox pipe, bus, archive)", chosen.events),
-             ("payment service (Lambda, SQS, DynamoDB, Secrets Manager)", chosen.payments)]  # fmt: skip
+             ("payment service (Lambda, SQS, DynamoDB, Secrets Manager)", chosen.payments),
+             ("notification service (Lambda, SQS, DynamoDB, SES)", chosen.notifications)]  # fmt: skip
     for name, value in [*rows, ("total", chosen.total)]:
         table.add_row(name, f"{value:,.2f}")
     console.print(table)
@@ -352,6 +398,7 @@ def cost_command(
     console.print(
         "Assumes full batches (at low traffic the 5 s window sends smaller ones), items under 1 KB (1 WRU), "
         "90 days of storage (TTL), producers sending one message per order; free tiers ignored. The payment "
-        f"service's batch is assumed to take {PAYMENT_BATCH_MS:.0f} ms (the provider's answers); the payment "
-        "provider's own fees, and the pipe's reads of the table's stream, are not priced."
+        f"service's batch is assumed to take {PAYMENT_BATCH_MS:.0f} ms (the provider's answers), the Notifier's "
+        f"{NOTIFIER_BATCH_MS:.0f} ms (SES's), and every order to have a customerEmail; the payment provider's own "
+        "fees, and the pipe's reads of the table's stream, are not priced."
     )

@@ -31,8 +31,66 @@ def test_an_idle_pipeline_costs_its_fixed_floor() -> None:
         * cost.SECRET_READS_PER_ENVIRONMENT_HOUR
         / 10_000
         * cost.SECRETS_PER_10K_CALLS
+        # the notification service: its queue's idle polls
+        + cost.IDLE_POLLS_PER_MONTH / 1e6 * cost.SQS_PER_MILLION_REQUESTS
     )
     assert idle.total == pytest.approx(floor, abs=0.01)
+
+
+def test_the_counts_and_prices_are_the_templates_and_the_price_pages() -> None:
+    # 18 alarms (us-east-1: $0.10 each a month): the order service's 6, the outbox's, the payment
+    # service's 5, the notification service's 5 consumer alarms and EmailsUncertain
+    assert cost.ALARMS == 18
+    assert cost.ALARM_PER_MONTH == 0.10
+    # the order service's 8 custom metrics, and the Notifier's 9 names and its ColdStart ($0.30 each)
+    assert cost.CUSTOM_METRICS == 18
+    assert cost.METRIC_PER_MONTH == 0.30
+    # SES: $0.10 per 1,000 e-mails (https://aws.amazon.com/ses/pricing/); DynamoDB on demand:
+    # $0.125 per million read units, $0.625 per million write units
+    assert cost.SES_PER_THOUSAND_EMAILS == 0.10
+    assert cost.DYNAMODB_PER_MILLION_RRU == 0.125
+    assert cost.DYNAMODB_PER_MILLION_WRU == 0.625
+
+
+def test_the_alarm_count_is_the_synthesized_templates() -> None:
+    """ALARMS prices the template's alarms: as many as `make synth` writes (all topologies have the same)."""
+    from orderflow_local.stack.synthesis import ensure_template
+
+    template = json.loads(ensure_template().read_text())
+    alarms = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert len(alarms) == cost.ALARMS
+
+
+def test_each_order_is_e_mailed_about_once_and_each_cancellation_twice() -> None:
+    orders = 1_000_000
+    notified = cost.estimate(orders, batch_ms_at_256=60).notifications
+    # 1.2 million e-mails: a confirmation per order, a cancellation and a refund note per cancelled one
+    emails = orders * (1 + 2 * cost.CANCEL_SHARE)
+    assert emails == 1_200_000
+    ses = emails / 1000 * cost.SES_PER_THOUSAND_EMAILS
+    assert ses == pytest.approx(120.0)
+    # each event: two writes of the claim, two of Powertools' record, one read of the order
+    dynamodb = emails * 4 / 1e6 * 0.625 + emails / 1e6 * 0.125
+    assert dynamodb == pytest.approx(3.15)
+    # EventBridge's sends to its queue, a receive and a delete per batch of 10, and the idle polls
+    sqs = (emails + 2 * emails / 10 + cost.IDLE_POLLS_PER_MONTH) / 1e6 * 0.40
+    # a batch of 10 for 400 ms at 256 MB, and Lambda's requests
+    lambda_ = emails / 10 * 0.4 * 0.25 * cost.LAMBDA_ARM_PER_GB_SECOND + emails / 10 / 1e6 * 0.20
+    logs = emails * cost.LOG_KB_PER_ORDER / 1024 / 1024 * 0.50
+    assert notified == pytest.approx(ses + dynamodb + sqs + lambda_ + logs)
+    assert 125 < notified < 126  # SES is most of it
+    # and it scales with the orders, its idle polls apart
+    idle = cost.IDLE_POLLS_PER_MONTH / 1e6 * cost.SQS_PER_MILLION_REQUESTS
+    tenfold = cost.estimate(10 * orders, batch_ms_at_256=60).notifications
+    assert tenfold - idle == pytest.approx(10 * (notified - idle))
+
+
+def test_the_notifier_is_billed_at_the_chosen_batch_size_and_memory() -> None:
+    base = cost.estimate(1_000_000, batch_ms_at_256=60)
+    ones = cost.estimate(1_000_000, batch_size=1, batch_ms_at_256=60)
+    bigger = cost.estimate(1_000_000, memory_mb=1024, batch_ms_at_256=60)
+    assert ones.notifications > base.notifications  # ten times the invocations, receives and deletes
+    assert bigger.notifications > base.notifications  # the same 400 ms, at four times the memory
 
 
 def test_each_order_is_published_and_paid_for() -> None:
@@ -47,7 +105,14 @@ def test_each_order_is_published_and_paid_for() -> None:
     assert small.payments >= transitions * cost.PAYMENT_WRITES_PER_EVENT / 1e6 * cost.DYNAMODB_PER_MILLION_WRU
     assert large.payments - small.payments > 8 * (small.payments - cost.SECRET_PER_MONTH - 0.1)
     assert small.total == pytest.approx(
-        small.sqs + small.lambda_ + small.dynamodb + small.cloudwatch + small.kms + small.events + small.payments
+        small.sqs
+        + small.lambda_
+        + small.dynamodb
+        + small.cloudwatch
+        + small.kms
+        + small.events
+        + small.payments
+        + small.notifications
     )
 
 
@@ -92,6 +157,14 @@ def test_fanout_adds_a_publish_per_order_and_fifo_topics_bill_payload_and_delive
     publishes = orders / 1e6 * cost.SNS_FIFO_PER_MILLION_PUBLISHES
     assert both.sns > publishes  # payload and deliveries on top
     assert both.sns < publishes * 1.5
+    # one delivery per publish: the order queue is the topic's one subscription (no notifications queue)
+    gb = orders * cost.MESSAGE_KB / 1024 / 1024
+    assert both.sns == pytest.approx(
+        publishes
+        + gb * cost.SNS_FIFO_PER_GB_PUBLISHED
+        + orders / 1e6 * cost.SNS_FIFO_PER_MILLION_DELIVERIES
+        + gb * cost.SNS_FIFO_PER_GB_DELIVERED
+    )
 
 
 @pytest.mark.parametrize(
@@ -165,3 +238,21 @@ def test_every_variant_bills_init_at_its_memory() -> None:
             variant.cold_starts * 1.0 * variant.memory_mb / 1024 * cost.LAMBDA_ARM_PER_GB_SECOND
         )
         assert variant.lambda_ > variant.init > 0
+
+
+def test_the_command_shows_the_notification_service_in_its_total(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from orderflow_cli.main import app
+
+    monkeypatch.chdir(tmp_path)  # no bench.json: the defaults
+    monkeypatch.setenv("COLUMNS", "200")
+    result = CliRunner().invoke(app, ["cost", "--orders-per-month", "1000000"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    [shown] = _usd(next(line for line in lines if "notification service (Lambda, SQS, DynamoDB, SES)" in line))
+    chosen = cost.Measurements.load(tmp_path / "bench.json").estimate(1_000_000)
+    assert f"{shown:,.2f}" == f"{chosen.notifications:,.2f}"
+    assert "the Notifier's 400 ms (SES's)" in " ".join(result.output.split())
