@@ -35,6 +35,7 @@ BIN = Path(sys.executable).parent
 SAMPLES = Path(__file__).parents[2] / "events"
 PROCESSOR = SAMPLES / "OrderProcessor"
 PAYMENTS = SAMPLES / "PaymentProcessor"
+NOTIFIER = SAMPLES / "Notifier"
 LOG_GROUP = "/aws/lambda/OrderProcessor"
 ENV = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -198,7 +199,8 @@ def test_an_unknown_function_is_one_line_naming_the_functions_there_are(in_up_fo
     assert result.stderr == (
         f"error: no function 'OrderShipper' in the stack at {in_up_folder.endpoint}: its functions are "
         "OrderProcessor (logical id ProcessorOrderProcessorFnAF186E91), "
-        "PaymentProcessor (logical id PaymentsProcessorPaymentProcessorFnF9B53709)\n"
+        "PaymentProcessor (logical id PaymentsProcessorPaymentProcessorFnF9B53709), "
+        "Notifier (logical id NotificationsNotifierNotifierFn4FE8F2DB)\n"
     )
     assert result.stdout == ""
 
@@ -244,11 +246,92 @@ def test_the_payment_samples_charge_the_order_once_then_refund_it(in_up_folder: 
     assert (refund["amount"], refund["charge"]) == (charge["amount"], charge["id"])
     assert len(ledger["charges"]) == 1
 
+    # And the stack's Notifier, given the payment's outcomes, dead-letters them: their order is in no table
+    dlq_url = up.client("sqs").get_queue_url(QueueName="NotificationDLQ")["QueueUrl"]
+
+    def dead_letters() -> list[tuple[str, str]]:
+        listed = _orderflow("dlq", "list", "--json", "--dlq-url", dlq_url, "--endpoint-url", up.endpoint)
+        assert listed.exit_code == 0, listed.output
+        letters = [letter for letter in json.loads(listed.stdout) if order_id in letter["body"]]
+        events = [(json.loads(letter["body"]), letter["errorCode"]) for letter in letters]
+        return sorted((event["detail-type"], code) for event, code in events)
+
+    wait_until(
+        lambda: dead_letters() == [("PaymentCaptured", "ORDER_NOT_FOUND"), ("PaymentRefunded", "ORDER_NOT_FOUND")],
+        "the payment's outcomes in NotificationDLQ",
+        60,
+    )
+
+
+def _claims(up: Up, order_id: str) -> dict[str, dict[str, str]]:
+    """The Notifier's claims for ``order_id`` in Notifications, by event id: kind, status, messageId."""
+    items = up.client("dynamodb").query(
+        TableName="Notifications",
+        KeyConditionExpression="orderId = :o",
+        ExpressionAttributeValues={":o": {"S": order_id}},
+        ConsistentRead=True,
+    )["Items"]
+    return {
+        item["eventId"]["S"]: {key: item[key]["S"] for key in ("kind", "status", "to", "messageId") if key in item}
+        for item in items
+    }
+
+
+def test_the_notifier_samples_email_the_order_once_each(in_up_folder: Up) -> None:
+    up = in_up_folder
+    # Given the order the samples are about, put in Orders as events/README.md says (no domainEvent:
+    # the outbox publishes nothing for it)
+    item = json.loads((NOTIFIER / "order.dynamodb.json").read_text())
+    up.client("dynamodb").put_item(TableName="Orders", Item=item)
+    order_id = item["orderId"]["S"]
+    [record] = json.loads((NOTIFIER / "payment-captured.json").read_text())["Records"]
+    captured_id = json.loads(record["body"])["detail"]["eventId"]
+
+    sent = _invoke(up, "Notifier", "--event", str(NOTIFIER / "payment-captured.json"))
+
+    # Then the confirmation is sent once, as the Notifier's role, and its claim marked SENT
+    assert sent.exit_code == 0, sent.output
+    assert json.loads(sent.stdout) == {"batchItemFailures": []}
+    assert "as OrderProcessingStack-NotificationsNotifierRole" in sent.stderr
+    lines = [json.loads(line) for line in _log_lines(sent.stderr)]
+    [done] = [line for line in lines if line.get("action") == "SENT"]
+    assert done["kind"] == "confirmation"
+    assert done["message"].startswith("E-mail sent: ")
+    claims = _claims(up, order_id)
+    assert claims == {
+        captured_id: {
+            "kind": "confirmation",
+            "status": "SENT",
+            "to": "ana@customers.example",
+            "messageId": done["ses_message_id"],
+        }
+    }
+
+    # When it is invoked again: Powertools answers from the event's record, nothing is sent
+    again = _invoke(up, "Notifier", "--event", str(NOTIFIER / "payment-captured.json"))
+    assert again.exit_code == 0, again.output
+    messages = [json.loads(line).get("message") for line in _log_lines(again.stderr)]
+    assert "Event already handled: its first answer returned" in messages
+    assert _claims(up, order_id) == claims
+
+    # When the cancellation and the refund samples are invoked: one e-mail each
+    for name in ("order-cancelled.json", "payment-refunded.json"):
+        result = _invoke(up, "Notifier", "--event", str(NOTIFIER / name))
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == {"batchItemFailures": []}
+    claims = _claims(up, order_id)
+    assert sorted((claim["kind"], claim["status"]) for claim in claims.values()) == [
+        ("cancellation", "SENT"),
+        ("confirmation", "SENT"),
+        ("refund", "SENT"),
+    ]
+    assert len({claim["messageId"] for claim in claims.values()}) == 3
+
 
 def test_every_function_of_the_stack_has_samples(up: Up) -> None:
     [record] = (up.folder / ".orderflow" / "stacks").glob("*.json")
     names = [function["config"]["name"] for function in json.loads(record.read_text())["functions"]]
-    assert sorted(names) == ["OrderProcessor", "PaymentProcessor"]
+    assert sorted(names) == ["Notifier", "OrderProcessor", "PaymentProcessor"]
     for name in names:
         assert sorted((SAMPLES / name).glob("*.json")), f"events/{name}/ has no sample event"
 
