@@ -1,5 +1,5 @@
-"""`orderflow orders`: read stored orders, one by its id or a customer's through the CustomerIndex GSI, and
-peek at the fan-out topology's notifications queue."""
+"""`orderflow orders`: read stored orders, one by its id or a customer's through the CustomerIndex GSI.
+(The e-mail the notification service sent about them: `orderflow mail`.)"""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from orderflow_cli.common import EndpointOption, console, fail, print_fitted_tab
 #: The payment service's table (infra/payments.py).
 PAYMENTS_TABLE = "Payments"
 
-orders_app = typer.Typer(help="Read stored orders, and the notifications queue.", no_args_is_help=True)
+orders_app = typer.Typer(help="Read stored orders.", no_args_is_help=True)
 
 
 @orders_app.command("get")
@@ -169,152 +169,6 @@ def orders_by_customer(
         drop=["items", "total"],
         fold_min=14,
     )
-
-
-NOTIFICATIONS_QUEUE = "OrderNotificationsQueue"
-
-
-@orders_app.command("notifications")
-def orders_notifications(
-    endpoint_url: EndpointOption = LOCAL_ENDPOINT,
-    queue_url: Annotated[
-        str | None,
-        typer.Option(
-            help="The notifications queue (default: OrderNotificationsQueue's URL, the NotificationsQueueUrl "
-            "output of a stack with -c fanout=true)."
-        ),
-    ] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many messages.")] = 10,
-    as_json: Annotated[
-        bool,
-        typer.Option(
-            "--json",
-            help="Print a JSON array: messageId, sentAt, eventType, orderId, receiveCount, maxReceiveCount, body "
-            "(the message's body as SQS holds it).",
-        ),
-    ] = False,
-) -> None:
-    """Peek at the notifications queue: the order events a notification service would read.
-
-    Only the fan-out topology has this queue (`orderflow up -c fanout=true`, or a stack
-    deployed with -c fanout=true); it receives the OrderCancelled events published to the
-    OrderEvents topic, and nothing in the stack consumes it. The messages stay in the queue:
-    each is received and at once made visible again. But SQS counts every receive, this one
-    too: once a message has been received as many times as the queue's maxReceiveCount (5),
-    its next receive moves it to OrderNotificationsDLQ, as if the notification service had
-    failed it. The receives column shows where each one stands.
-    """
-    from orderflow_local.ops.dlq import in_flight, peek
-    from orderflow_local.ops.producer import find_queue
-
-    target = Target(endpoint_url)
-    sqs = target.sqs()
-
-    def find() -> str:
-        try:
-            return find_queue(sqs, NOTIFICATIONS_QUEUE)
-        except LookupError:
-            raise CliError(
-                f"{target.describe()} has no notifications queue ({NOTIFICATIONS_QUEUE}): only the fan-out "
-                "topology has one. Start the stack with `orderflow up -c fanout=true` (on AWS, deploy it with "
-                "-c fanout=true), or pass --queue-url"
-            ) from None
-
-    def max_receives(url: str) -> int | None:
-        policy = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"]).get("Attributes", {})
-        return int(json.loads(policy["RedrivePolicy"])["maxReceiveCount"]) if "RedrivePolicy" in policy else None
-
-    try:
-        url = queue_url or translate(find, target, f"queue {NOTIFICATIONS_QUEUE}")
-        hidden = translate(lambda: in_flight(sqs, url), target, "the notifications queue")
-        most = translate(lambda: max_receives(url), target, "the notifications queue")
-        messages = translate(lambda: peek(sqs, url, limit=limit), target, "the notifications queue")
-    except CliError as exc:
-        raise fail(str(exc)) from None
-    shown = [_notification(message, most) for message in messages]
-    if as_json:
-        _print_json(shown)
-        return
-    hidden_note = (
-        f"{hidden} more in flight: received by a consumer and not deleted; they are listed once their "
-        "visibility timeout ends."
-    )
-    if not shown:
-        console.print(f"No message is visible in {url}. {hidden_note}" if hidden else f"{url} is empty.")
-        return
-    rows = [
-        [
-            str(entry["messageId"]),
-            str(entry["sentAt"] or "-"),
-            str(entry["eventType"] or "-"),
-            str(entry["orderId"] or "-"),
-            f"{entry['receiveCount']} of {most}" if most else str(entry["receiveCount"]),
-        ]
-        for entry in shown
-    ]
-    print_fitted_table(
-        console,
-        ["messageId", "sentAt", "eventType", "orderId", "receives"],
-        rows,
-        folding={"messageId"},
-        drop=["receives", "eventType"],
-        fold_min=12,
-    )
-    console.print(f"{len(shown)} message(s), left in the queue.")
-    if hidden:
-        console.print(hidden_note)
-    worn = sum(1 for entry in shown if most and int(entry["receiveCount"]) >= most)
-    if worn:
-        console.print(
-            f"{worn} message(s) received {most} times (the queue's maxReceiveCount): their next receive, a peek "
-            "too, moves them to the notifications DLQ."
-        )
-
-
-def _notification(message: Any, max_receive_count: int | None) -> dict[str, Any]:
-    """What a notifications queue message holds: its event's type and order, read from its body.
-
-    The stack subscribes the queue with raw message delivery, so the body is the event as the
-    producer published it, and its eventType is a message attribute. Without raw delivery the
-    body is SNS's envelope, whose Message is the event.
-    """
-    from datetime import UTC, datetime
-
-    from orderflow_local.ops.producer import DEFAULT_EVENT_TYPE, EVENT_TYPE_ATTRIBUTE
-
-    body = str(message.get("Body", ""))
-    event = _json_object(body)
-    event_type = message.get("MessageAttributes", {}).get(EVENT_TYPE_ATTRIBUTE, {}).get("StringValue")
-    if event is not None and event.get("Type") == "Notification" and "Message" in event:  # SNS's envelope
-        event_type = event_type or event.get("MessageAttributes", {}).get(EVENT_TYPE_ATTRIBUTE, {}).get("Value")
-        event = _json_object(str(event["Message"]))
-    if event is not None and not event_type:
-        event_type = event.get("eventType", DEFAULT_EVENT_TYPE)
-    attributes = message.get("Attributes", {})
-    sent = attributes.get("SentTimestamp")
-    sent_at = (
-        datetime.fromtimestamp(int(sent) / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        if sent
-        else None
-    )
-    order_id = event.get("orderId") if event is not None else None
-    return {
-        "messageId": message.get("MessageId"),
-        "sentAt": sent_at,
-        "eventType": event_type if isinstance(event_type, str) else None,
-        "orderId": order_id if isinstance(order_id, str) else None,
-        "receiveCount": int(attributes.get("ApproximateReceiveCount") or 0),
-        "maxReceiveCount": max_receive_count,
-        "body": body,
-    }
-
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return None
-    return parsed if isinstance(parsed, dict) else None
 
 
 def _print_items(items: list[dict[str, Any]], payments: dict[tuple[str, str], Any] | None = None) -> None:

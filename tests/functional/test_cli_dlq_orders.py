@@ -1,6 +1,6 @@
 """`orderflow dlq` and `orderflow orders` in-process (typer's CliRunner) against emulated AWS (moto, in
 process), reached as real AWS is (`--endpoint-url aws`): their tables on an 80-column terminal and in a
-pipe, the ids they show, `dlq purge` and `orders notifications`. Against a running fan-out stack:
+pipe, the ids they show, and `dlq purge`. Against a running fan-out stack:
 tests/integration/test_cli_dlq_orders.py."""
 
 from __future__ import annotations
@@ -225,53 +225,7 @@ def test_dlq_purge_refuses_without_a_terminal_unless_yes(aws: EmulatedAws) -> No
     assert (empty.exit_code, empty.stdout) == (0, f"The DLQ is empty: nothing to purge ({aws.dlq_url}).\n")
 
 
-# --- orders notifications ----------------------------------------------------------------------
-
-
-def test_orders_notifications_says_a_stack_without_fan_out_has_none(aws: EmulatedAws) -> None:
-    result = _run("orders", "notifications")
-    assert result.exit_code == 1
-    assert result.stderr.count("\n") == 1
-    assert "has no notifications queue (OrderNotificationsQueue)" in result.stderr
-    assert "orderflow up -c fanout=true" in result.stderr
-
-
-def test_orders_notifications_reads_an_sns_envelope_too_and_fits_80_columns(
-    aws: EmulatedAws, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The stack's subscription has raw delivery (the body is the event: the integration test); without it
-    the body is SNS's envelope, whose Message is the event."""
-    url = aws.sqs.create_queue(QueueName="OrderNotificationsQueue")["QueueUrl"]
-    event = cancellation(seed_order(orderId="ORD-ENVELOPED-0001"))
-    envelope = {
-        "Type": "Notification",
-        "MessageId": "5a8e-sns",
-        "TopicArn": "arn:aws:sns:us-east-1:123456789012:OrderEvents",
-        "Message": json.dumps(event),
-        "MessageAttributes": {"eventType": {"Type": "String", "Value": "OrderCancelled"}},
-    }
-    sent = aws.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(envelope))
-    [entry] = json.loads(_run("orders", "notifications", "--json").stdout)
-    assert (entry["messageId"], entry["eventType"], entry["orderId"]) == (
-        sent["MessageId"],
-        "OrderCancelled",
-        "ORD-ENVELOPED-0001",
-    )
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["sentAt"])
-    assert (entry["receiveCount"], entry["maxReceiveCount"]) == (1, None)  # no redrive policy here
-    _terminal(monkeypatch)
-    result = _run("orders", "notifications")
-    assert result.exit_code == 0, result.output
-    assert max(len(line) for line in result.stdout.splitlines()) <= 80
-    [row] = _rows(result.stdout, whole=1)
-    assert _same_text(row[0], sent["MessageId"])  # folded, as it must be here, never cut
-    assert row[1:] == [entry["sentAt"], "ORD-ENVELOPED-0001"]
-    assert "Not shown at this width: receives, eventType" in result.stdout
-    assert "1 message(s), left in the queue." in result.stdout
-    assert len(aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])) == 1
-
-
-@pytest.mark.parametrize("command", [["dlq", "purge"], ["orders", "notifications"], ["orders", "by-customer"]])
+@pytest.mark.parametrize("command", [["dlq", "purge"], ["orders", "by-customer"]])
 def test_the_new_commands_and_options_have_help(command: list[str]) -> None:
     result = CliRunner().invoke(app, [*command, "--help"], prog_name="orderflow", env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output

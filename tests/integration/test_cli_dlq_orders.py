@@ -1,12 +1,10 @@
-"""`orderflow dlq` and `orderflow orders notifications` against a running fan-out stack (-c fanout=true),
-in-process (typer's CliRunner): the notifications queue peeked at and left as it was, a dead letter
-followed into the function's logs by its source message id, the stack's DLQ purged.
+"""`orderflow dlq` against a running fan-out stack (-c fanout=true), in-process (typer's CliRunner): a dead
+letter followed into the function's logs by its source message id, the stack's DLQ purged.
 (Their tables at 80 columns, and the errors: tests/functional/test_cli_dlq_orders.py.)"""
 
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -15,7 +13,7 @@ from typer.testing import CliRunner
 from orderflow_cli.main import app
 from orderflow_local.ops import producer
 from orderflow_local.stack import LocalStack, StackOptions
-from tests.support import body, cancellation, seed_order, wait_until
+from tests.support import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -42,53 +40,12 @@ def _run(stack: LocalStack, *args: str) -> Any:
     return result
 
 
-def _visible(stack: LocalStack, url: str) -> int:
-    attributes = stack.emulator.sqs().get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
-
-
 def _publish(stack: LocalStack, *bodies: str) -> None:
     """As producers send on a fan-out stack: to the OrderEvents topic."""
     sqs, sns = stack.emulator.sqs(), stack.emulator.sns()
     destination = producer.find_destination(sqs, sns)
     assert destination.topic_arn == stack.outputs["TopicArn"]
     producer.send_batch(destination, list(bodies), sqs=sqs, sns=sns)
-
-
-def test_orders_notifications_peeks_at_the_cancellations_and_leaves_them_there(stack: LocalStack) -> None:
-    url = stack.outputs["NotificationsQueueUrl"]
-    # Given an order and its cancellation published to the topic: the cancellation reaches the notifications queue
-    order = seed_order(orderId="ORD-NOTIFY-1")
-    cancel = cancellation(order)
-    _publish(stack, body(order), json.dumps(cancel))
-    wait_until(lambda: _visible(stack, url) >= 1, "the cancellation in the notifications queue", 30)
-    # When it is peeked at, as JSON
-    result = _run(stack, "orders", "notifications", "--json")
-    assert result.exit_code == 0, result.output
-    [entry] = json.loads(result.stdout)
-    # Then it is the cancellation, as published (raw delivery), read once, 5 reads from the queue's DLQ
-    assert (entry["eventType"], entry["orderId"]) == ("OrderCancelled", "ORD-NOTIFY-1")
-    assert json.loads(entry["body"]) == cancel
-    assert (entry["receiveCount"], entry["maxReceiveCount"]) == (1, 5)
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["sentAt"])
-    # and it is still there; a table (in a pipe: one whole line for it) shows it read twice now
-    assert _visible(stack, url) == 1
-    table = _run(stack, "orders", "notifications")
-    assert table.exit_code == 0, table.output
-    [line] = [line for line in table.stdout.splitlines() if entry["messageId"] in line]
-    cells = [cell.strip() for cell in line.strip("│").split("│")]
-    assert cells == [entry["messageId"], entry["sentAt"], "OrderCancelled", "ORD-NOTIFY-1", "2 of 5"]
-    assert "1 message(s), left in the queue." in table.stdout
-    # Each peek is a receive: at the queue's maxReceiveCount it says the next one moves it to the DLQ, as it does
-    for _ in range(2):
-        _run(stack, "orders", "notifications")
-    worn = _run(stack, "orders", "notifications")
-    assert "1 message(s) received 5 times (the queue's maxReceiveCount): their next receive" in " ".join(
-        worn.stdout.split()
-    )
-    assert json.loads(_run(stack, "orders", "notifications", "--json").stdout) == []
-    dead = stack.emulator.sqs().receive_message(QueueUrl=url.replace("NotificationsQueue", "NotificationsDLQ"))
-    assert [json.loads(message["Body"]) for message in dead["Messages"]] == [cancel]
 
 
 def test_a_dead_letter_is_followed_into_the_logs_by_the_id_dlq_list_shows(stack: LocalStack) -> None:

@@ -1,4 +1,4 @@
-"""common.print_fitted_table, the table `dlq list`, `orders by-customer` and `orders notifications` print:
+"""common.print_fitted_table, the table `dlq list` and `orders by-customer` print:
 on a narrow terminal it drops the listed columns in order, says which, and folds what stays rather
 than cutting it; off a terminal every line is whole."""
 

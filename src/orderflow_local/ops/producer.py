@@ -5,8 +5,8 @@
   topic when it has one (fan-out), else to the order queue. On a FIFO stack the last two end
   in ``.fifo``.
 - **Message attribute** ``eventType``: the event's type, read from the body (``OrderCreated``
-  when the body names none). SNS subscription filter policies match it: the notifications
-  queue receives only ``OrderCancelled``. The body stays authoritative for the handler.
+  when the body names none), for SNS subscription filter policies to match (the fan-out's one
+  subscription, the order queue's, has none). The body stays authoritative for the handler.
 - **FIFO**: ``MessageGroupId`` is the orderId, so one order's events apply in the order they
   were sent, while different orders proceed in parallel. Deduplication is by content (the
   queues and the topic have it on): the same event sent twice within 5 minutes is delivered
