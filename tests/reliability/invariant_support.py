@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orderflow_local.ops.dlq import FunctionLogReader, explain, list_dead_letters, redrive
+from orderflow_local.ops.mail import read_mail
+from orderflow_local.ops.notifications import uncertain_events, verify_mail
 from orderflow_local.ops.payments import scan_items, verify_payments
 from orderflow_local.ops.traffic import send
 from tests.support import wait_until
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 
     from orderflow_local.lambda_runtime.esm import EventSourceMapping
     from orderflow_local.ops.dlq import DeadLetter, Explained, RedriveReport
+    from orderflow_local.ops.notifications import MailVerdict
     from orderflow_local.ops.payments import PaymentVerdict
     from orderflow_local.ops.traffic import TrafficPlan
     from orderflow_local.stack import LocalStack
@@ -361,7 +364,7 @@ def outbox_problems(
 
 
 def _explained(stack: LocalStack, dead: list[DeadLetter], logs: FunctionLogReader) -> list[Explained]:
-    """The letters explained by PaymentProcessor's logs, waiting up to 10 s for the lines of the last
+    """The letters explained by their function's logs, waiting up to 10 s for the lines of the last
     invocations to arrive (an environment's lines reach the log group after it ends, as on AWS)."""
     deadline = time.monotonic() + 10
     while True:
@@ -387,17 +390,17 @@ class PaymentsSettled:
     function_faults: int
 
 
-def settle_payments(stack: LocalStack, *, rounds: int = 4) -> PaymentsSettled:
-    """Let the payment service finish: drain every queue, then explain and move PaymentDLQ's letters back
-    to PaymentQueue (as an operator's redrive would), until none is left; then check the ledger."""
-    assert stack.payment_provider is not None
+def redrive_rounds(
+    stack: LocalStack, queue_url: str, dlq_url: str, logs: FunctionLogReader, *, rounds: int
+) -> tuple[list[Explained], int, int]:
+    """Drain every queue, then explain the letters in ``dlq_url`` and move them back to ``queue_url`` (as an
+    operator's redrive would), until none is left or ``rounds`` ran out: (the letters, explained; the rounds
+    taken; the letters left)."""
     sqs = stack.emulator.sqs()
-    queue_url, dlq_url = stack.outputs["PaymentQueueUrl"], stack.outputs["PaymentDLQUrl"]
-    logs = FunctionLogReader(stack.emulator.logs(), "/aws/lambda/PaymentProcessor")
     letters: list[Explained] = []
     done = 0
     for done in range(1, rounds + 1):  # noqa: B007 - the count is reported
-        wait_until(lambda: drained(stack), "the payment service to be idle", timeout=300)
+        wait_until(lambda: drained(stack), "the services to be idle", timeout=300)
         dead = list_dead_letters(sqs, dlq_url, limit=10_000)
         if not dead:
             break
@@ -408,7 +411,17 @@ def settle_payments(stack: LocalStack, *, rounds: int = 4) -> PaymentsSettled:
             for message in messages:
                 sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"])
                 sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-    left = len(list_dead_letters(sqs, dlq_url, limit=10_000))
+    return letters, done, len(list_dead_letters(sqs, dlq_url, limit=10_000))
+
+
+def settle_payments(stack: LocalStack, *, rounds: int = 4) -> PaymentsSettled:
+    """Let the payment service finish: drain every queue, then explain and move PaymentDLQ's letters back
+    to PaymentQueue (as an operator's redrive would), until none is left; then check the ledger."""
+    assert stack.payment_provider is not None
+    logs = FunctionLogReader(stack.emulator.logs(), "/aws/lambda/PaymentProcessor")
+    letters, done, left = redrive_rounds(
+        stack, stack.outputs["PaymentQueueUrl"], stack.outputs["PaymentDLQUrl"], logs, rounds=rounds
+    )
     dynamodb = stack.emulator.dynamodb()
     verdict = verify_payments(
         stack.payment_provider.ledger(),
@@ -424,4 +437,38 @@ def settle_payments(stack: LocalStack, *, rounds: int = 4) -> PaymentsSettled:
         left=left,
         provider_faults=dict(stack.payment_provider.faults()),
         function_faults=len(logs.lines(CHAOS_MESSAGE)),
+    )
+
+
+@dataclass
+class NotificationsSettled:
+    """The notification service's state once nothing is left to do: what SES sent checked against the
+    ledger and the orders, every dead letter it had (explained), and the redrive rounds it took."""
+
+    verdict: MailVerdict
+    letters: list[Explained]
+    rounds: int
+    #: Letters still in NotificationDLQ when the rounds ran out (none, if it settled).
+    left: int
+    function_faults: int
+
+
+def settle_notifications(stack: LocalStack, *, rounds: int = 4) -> NotificationsSettled:
+    """Let the Notifier finish (after the payments: their redriven letters publish events it e-mails),
+    its dead letters redriven, then check what SES sent."""
+    assert stack.payment_provider is not None
+    logs = FunctionLogReader(stack.emulator.logs(), "/aws/lambda/Notifier")
+    letters, done, left = redrive_rounds(
+        stack, stack.outputs["NotificationQueueUrl"], stack.outputs["NotificationDLQUrl"], logs, rounds=rounds
+    )
+    for function_logs in stack.function_logs:
+        function_logs.flush()
+    verdict = verify_mail(
+        read_mail(stack.endpoint),
+        stack.payment_provider.ledger(),
+        scan_items(stack.emulator.dynamodb(), "Orders"),
+        uncertain=uncertain_events(stack.emulator.logs()),
+    )
+    return NotificationsSettled(
+        verdict=verdict, letters=letters, rounds=done, left=left, function_faults=len(logs.lines(CHAOS_MESSAGE))
     )

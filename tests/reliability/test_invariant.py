@@ -18,6 +18,11 @@ And the payments, while faults strike the payment function and the payment provi
 ledger, every CONFIRMED order is charged exactly once, every CANCELLED one net zero (never
 charged, or charged once and refunded once), nothing else is charged, and every payment dead
 letter carries its reason and, redriven, leaves nothing behind.
+
+And the e-mails, while faults also strike SES (429, 500, slow, the environment killed after SES
+accepted an e-mail): checked against what SES sent, no event is e-mailed twice; every capture,
+refund and cancellation is e-mailed once, unless the Notifier reported it uncertain (only an
+interruption can make it so, and it is never sent again); nothing else is e-mailed.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from tests.reliability.invariant_support import (
     pipe_idle,
     redrive_to_source,
     send_traffic,
+    settle_notifications,
     settle_payments,
     snapshots_until_drained,
     stored_transitions,
@@ -61,7 +67,7 @@ from tests.support import wait_until
 if TYPE_CHECKING:
     from orderflow_local.ops.dlq import Explained, RedriveReport
     from orderflow_local.ops.traffic import PlannedMessage, TrafficPlan, Verdict
-    from tests.reliability.invariant_support import Item, Key
+    from tests.reliability.invariant_support import Item, Key, NotificationsSettled
     from tests.synth import Synthesized
 
 #: One worker runs the cases one after another: each keeps 2 cores busy with faults, timeouts and
@@ -73,8 +79,13 @@ MESSAGES = 100
 PIPE_FAULT_KINDS = {kind for kind, _ in PIPE_TARGET_FAULTS}
 #: Each topology's CDK context (beside stage=dev).
 CONTEXT = {"standard": {}, "fifo": {"fifo": "true"}, "eventbridge": {"ingress": "eventbridge"}}
-#: The payment provider's fault seed per topology: each case draws other provider faults.
-PROVIDER_SEED = {"standard": 7, "fifo": 8, "eventbridge": 9}
+#: Each case's seeds, another set per topology: its traffic (duplicates, mistakes, cancellations and
+#: when they are sent), the faults in the functions and the pipe, and the payment provider's faults.
+SEEDS = {
+    "standard": {"traffic": 11, "chaos": 5, "provider": 7},
+    "fifo": {"traffic": 12, "chaos": 6, "provider": 8},
+    "eventbridge": {"traffic": 13, "chaos": 7, "provider": 9},
+}
 REJECTED = {"malformed", "invalid"}
 #: Each topology's consumers, OrderProcessor first, and the outputs naming their DLQs.
 EXPECTED_FUNCTIONS = {
@@ -116,8 +127,8 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str,
     began = time.monotonic()
     # Given a stream of orders with duplicates, malformed and invalid ones
     plan = plan_traffic(
-        MESSAGES, seed=11, duplicate_rate=0.1, malformed_rate=0.05, invalid_rate=0.05, cancel_rate=0.3,
-        run=f"r{rate}{topology}",
+        MESSAGES, seed=SEEDS[topology]["traffic"], duplicate_rate=0.1, malformed_rate=0.05, invalid_rate=0.05,
+        cancel_rate=0.3, run=f"r{rate}{topology}",
     )  # fmt: skip
     assert plan.cancelled_first > 0  # some cancellations are sent before their order
     # A function timeout generous enough that only injected faults time out, even on a busy machine (at 5 s,
@@ -130,10 +141,10 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str,
     # Retries back off 1, 2, then 3 s (RETRY_DELAYS) and batches gather for 1 s, not the stack's 2/8/30 s
     # and 5 s: the same faults and the same paths, in a fraction of the waiting.
     options = StackOptions(
-        port=0, chaos_rate=rate, chaos_seed=5, visibility_timeout=20, function_timeout=10,
+        port=0, chaos_rate=rate, chaos_seed=SEEDS[topology]["chaos"], visibility_timeout=20, function_timeout=10,
         template=synthesized({"stage": "dev", **CONTEXT[topology]}), batching_window=1,
         function_environment={"RETRY_DELAYS": "1,2,3"},
-        provider_chaos_rate=rate, provider_chaos_seed=PROVIDER_SEED[topology],
+        provider_chaos_rate=rate, provider_chaos_seed=SEEDS[topology]["provider"],
     )  # fmt: skip
     with LocalStack(options) as stack:
         assert stack.outputs["QueueUrl"].endswith(".fifo") == (topology == "fifo")
@@ -184,6 +195,10 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str,
         # And once the payment service has handled every order event, its dead letters redriven
         payments = settle_payments(stack)
         phases["payments settled"] = time.monotonic() - began
+        # And once the Notifier has e-mailed every event, its dead letters redriven
+        mail = settle_notifications(stack)
+        phases["e-mails settled"] = time.monotonic() - began
+        all_faults = stack.faults()
 
     letters = [entry for entries in explained.values() for entry in entries]
     by_dlq = {function: len(entries) for function, entries in explained.items()}
@@ -247,6 +262,7 @@ def test_nothing_lost_nothing_duplicated_under_chaos(rate: float, topology: str,
     _check_outbox(rate, topology, stored=stored, stream=stream, received=received, pipe_dead=pipe_dead,
                   pipe_stats=pipe_stats, pipe_faults=pipe_faults)  # fmt: skip
     _check_payments(rate, payments)
+    _check_mail(rate, mail, all_faults)
 
 
 def _check_payments(rate: float, payments: PaymentsSettled) -> None:
@@ -269,6 +285,33 @@ def _check_payments(rate: float, payments: PaymentsSettled) -> None:
     else:
         assert payments.provider_faults == {}
         assert payments.letters == []
+
+
+#: The faults that can interrupt an attempt after it claimed an e-mail: an environment killed or timed out.
+INTERRUPTIONS = {"kill_before_write", "kill_after_write", "kill_after_send", "handler_timeout"}
+
+
+def _check_mail(rate: float, mail: NotificationsSettled, faults: dict[str, int]) -> None:
+    """Checked against what SES sent: no event e-mailed twice; every capture, refund and cancellation
+    e-mailed, unless the Notifier reported it uncertain, which only an interruption can cause; nothing
+    else e-mailed; every notification dead letter carried its reason, and none was left."""
+    verdict = mail.verdict
+    print(
+        f"e-mails at chaos {rate}: {verdict.sent} sent {dict(sorted(verdict.by_kind.items()))}, "
+        f"{len(verdict.uncertain)} uncertain; {mail.function_faults} Notifier log lines naming a fault; "
+        f"{len(mail.letters)} dead letters over {mail.rounds} round(s); interruptions "
+        f"{ {kind: count for kind, count in faults.items() if kind in INTERRUPTIONS} }"
+    )
+    assert verdict.problems() == []
+    assert verdict.by_kind["confirmation"] > 0
+    assert mail.left == 0
+    assert all(entry.reason_source in {"attributes", "logs"} for entry in mail.letters), [
+        entry.to_json() for entry in mail.letters if entry.reason_source == "unknown"
+    ]
+    assert len(verdict.uncertain) <= sum(count for kind, count in faults.items() if kind in INTERRUPTIONS)
+    if not rate:
+        assert verdict.uncertain == []
+        assert mail.letters == []
 
 
 def _check_rejected(
