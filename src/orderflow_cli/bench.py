@@ -358,3 +358,58 @@ def load(
     _emit("load", result, as_json, rows, [goal])
     if not result.ok:
         raise typer.Exit(1)
+
+
+#: The workflow's goals (docs/performance.md): the cores guard, as the pipeline's, and the memory target.
+MEMORY_GOAL_MB = 600
+
+
+@bench_app.command("workflow")
+def workflow(
+    orders: Annotated[int, typer.Option(min=10, help="How many orders to send (none cancelled).")] = 500,
+    as_json: JsonOption = False,
+) -> None:
+    """Orders through every service to the customer's e-mail: throughput, latency, CPU per function, memory."""
+    from orderflow_local.tools import bench
+
+    result = bench.workflow(orders, progress=lambda text: console.print(f"  {text}"))
+    parts = ", ".join(f"{name} {ms:.2f}" for name, ms in result.cpu_ms_per_order.items())
+    rows = [
+        ("orders", f"{result.orders} e-mailed their confirmation in {result.seconds:.1f} s"),
+        ("throughput", f"{result.throughput:.1f} orders/s, sent -> e-mailed"),
+        (
+            "latency sent -> e-mailed",
+            f"p50 {result.latency_p50:.2f} s, p95 {result.latency_p95:.2f} s, p99 {result.latency_p99:.2f} s; the "
+            f"batching windows on the way add up to {result.batching_seconds:.0f} s "
+            f"({result.batching_share_p50:.0%} of the p50)",
+        ),
+        (
+            "CPU per order",
+            f"{result.cpu_ms_total:.2f} ms ({parts}); {result.cores_used:.2f} of {result.cores} cores busy",
+        ),
+        (
+            "the cores allow",
+            f"{result.cpu_limit:.1f} orders/s at that CPU per order; throughput is "
+            f"{result.of_what_the_cores_allow:.2f} of it",
+        ),
+        (
+            "memory (RSS)",
+            f"{result.rss_mb['total']:.0f} MB: runner {result.rss_mb['runner']:.0f}, emulator "
+            f"{result.rss_mb['emulator']:.0f}, functions {result.rss_mb['functions']:.0f} ("
+            + ", ".join(f"{name} x{count}" for name, count in result.environments.items())
+            + " environments)",
+        ),
+    ]
+    goals = [
+        Goal(
+            f"throughput >= {CORES_GOAL} x what the cores allow (this run: {result.of_what_the_cores_allow:.2f})",
+            "below it, the workflow waits (batching windows, idle gaps) instead of working",
+            result.of_what_the_cores_allow >= CORES_GOAL,
+        ),
+        Goal(
+            f"memory <= {MEMORY_GOAL_MB} MB with every function warm (this run: {result.rss_mb['total']:.0f} MB)",
+            "the local stack's resident memory: the runner, the embedded AWS and every execution environment",
+            result.rss_mb["total"] <= MEMORY_GOAL_MB,
+        ),
+    ]
+    _emit("workflow", result, as_json, rows, goals)

@@ -124,3 +124,27 @@ def test_handler_bench_measures_ours_and_the_bare_handler_side_by_side(tmp_path:
     assert len(result["profile"]) == 5  # type: ignore[index,arg-type]
     [goal] = report["goals"]  # type: ignore[misc]
     assert goal["met"] is (result["ratio"] <= 1.3)  # type: ignore[index,operator]
+
+
+def test_workflow_bench_follows_orders_to_the_email_with_cpu_by_function_and_memory(tmp_path: Path) -> None:
+    report = _bench(tmp_path, "workflow", "--orders", "20")
+    workflow = report["workflow"]
+    assert workflow["orders"] == 20  # type: ignore[index]
+    assert 0 < workflow["latency_p50"] <= workflow["latency_p95"] <= workflow["latency_p99"]  # type: ignore[index,operator]
+    assert workflow["throughput"] == pytest.approx(20 / workflow["seconds"])  # type: ignore[index,operator]
+    # the batching windows on the way: the three consumers' mappings and the outbox pipe, from the template
+    assert workflow["batching_seconds"] > 0  # type: ignore[index,operator]
+    # CPU by process, and by function: every service took part
+    cpu: dict[str, float] = workflow["cpu_ms_per_order"]  # type: ignore[index,assignment]
+    assert {"runner", "emulator", "producer", "OrderProcessor", "PaymentProcessor", "Notifier"} <= set(cpu)
+    assert all(cpu[name] > 0 for name in ("emulator", "OrderProcessor", "PaymentProcessor", "Notifier")), cpu
+    cores: int = workflow["cores"]  # type: ignore[index,assignment]
+    assert workflow["cpu_limit"] == pytest.approx(cores * 1000 / sum(cpu.values()))  # type: ignore[index]
+    # memory, every function warm: each part measured, the total their sum
+    rss: dict[str, float] = workflow["rss_mb"]  # type: ignore[index,assignment]
+    assert all(rss[part] > 0 for part in ("runner", "emulator", "functions")), rss
+    assert rss["total"] == pytest.approx(rss["runner"] + rss["emulator"] + rss["functions"])
+    assert all(count >= 1 for count in workflow["environments"].values())  # type: ignore[index,union-attr]
+    goals: list[dict[str, object]] = report["goals"]  # type: ignore[assignment]
+    share = workflow["throughput"] / workflow["cpu_limit"]  # type: ignore[index,operator]
+    assert [goal["met"] for goal in goals] == [share >= 0.85, rss["total"] <= 600]

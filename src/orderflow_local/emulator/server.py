@@ -107,6 +107,11 @@ class Emulator:
         _reset_this_process()
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The emulator's own process, or None when it runs in this one."""
+        return self._process.pid if self._process is not None else None
+
     def cpu_seconds(self) -> float | None:
         """CPU time (user + system) the emulator's processes have used; None when in-process or not on Linux."""
         if self._process is None or self._process.pid is None:

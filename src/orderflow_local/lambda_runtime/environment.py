@@ -334,6 +334,11 @@ class EnvironmentPool:
         with self._lock:
             return sum(1 for environment in self._all if environment.alive)
 
+    def pids(self) -> list[int]:
+        """The live environments' processes."""
+        with self._lock:
+            return [e.process.pid for e in self._all if e.alive and e.process.pid is not None]
+
     def cpu_seconds(self) -> float | None:
         """CPU time the live environments' processes have used (None if one just ended)."""
         with self._lock:

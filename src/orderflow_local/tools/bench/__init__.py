@@ -7,6 +7,8 @@
 - ``batch_latency`` (:mod:`.batching`): how many write latencies a batch of 10 costs;
 - ``cold_start`` (:mod:`.cold_starts`): the handler's import time against bare boto3;
 - ``load`` (:mod:`.burst`): a burst through the whole pipeline, with memory sampled;
+- ``workflow`` (:mod:`.workflow`): orders through every service to the e-mail, against what the cores
+  allow, with the latency, CPU per function and the stack's memory;
 - ``handler_cost`` (:mod:`.handler`): our handler's own CPU per record against a bare handler written
   as the tutorial's, in one process on one store double.
 
@@ -33,6 +35,7 @@ from orderflow_local.tools.bench.throughput import (
     pipeline,
     put_item_ceiling,
 )
+from orderflow_local.tools.bench.workflow import WorkflowResult, workflow
 
 __all__ = [
     "CEILING_THREADS",
@@ -44,6 +47,7 @@ __all__ = [
     "HandlerCostResult",
     "LoadResult",
     "PipelineResult",
+    "WorkflowResult",
     "batch_latency",
     "best_put_item_ceiling",
     "cold_start",
@@ -56,4 +60,5 @@ __all__ = [
     "signed_put_items",
     "sqs_depth",
     "stored_order",
+    "workflow",
 ]
