@@ -47,6 +47,7 @@ NEXT_STEPS = [
     ('echo \'{"orderId": "ORD-BAD"}\' | orderflow send -', "an invalid order: rejected to the DLQ"),
     ("orderflow dlq list", "what is in the DLQ, and why"),
     ("orderflow payments list", "what the payment provider charged and refunded, per order"),
+    ("orderflow mail", "the confirmation the Notifier e-mailed (`orderflow mail show ID` prints it)"),
     ("aws dynamodb scan --table-name Orders", "the AWS CLI and SDKs work against it too"),
 ]
 

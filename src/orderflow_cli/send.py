@@ -12,7 +12,7 @@ import typer
 from orderflow_cli.aws import LOCAL_ENDPOINT, TABLE_NAME, CliError, Target, translate
 from orderflow_cli.common import EndpointOption, console, fail
 
-#: The tutorial's sample order, shipped with the package (tests/events holds the same file).
+#: The tutorial's sample order, shipped with the package (tests/events holds the same, without a customerEmail).
 SEED_ORDER = Path(__file__).resolve().parent / "samples" / "seed_order.json"
 
 QueueUrlOption = Annotated[
