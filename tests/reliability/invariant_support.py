@@ -14,12 +14,12 @@ import json
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orderflow_local.ops.dlq import FunctionLogReader, explain, list_dead_letters, redrive
 from orderflow_local.ops.mail import read_mail
-from orderflow_local.ops.notifications import uncertain_events, verify_mail
+from orderflow_local.ops.notifications import scan_claims, uncertain_events, verify_mail
 from orderflow_local.ops.payments import scan_items, verify_payments
 from orderflow_local.ops.traffic import send
 from tests.support import wait_until
@@ -451,6 +451,8 @@ class NotificationsSettled:
     #: Letters still in NotificationDLQ when the rounds ran out (none, if it settled).
     left: int
     function_faults: int
+    #: For each order whose e-mail is missing: its claims and the Notifier's lines about it.
+    diagnosis: dict[str, Any] = field(default_factory=dict)
 
 
 def settle_notifications(stack: LocalStack, *, rounds: int = 4) -> NotificationsSettled:
@@ -469,6 +471,22 @@ def settle_notifications(stack: LocalStack, *, rounds: int = 4) -> Notifications
         scan_items(stack.emulator.dynamodb(), "Orders"),
         uncertain=uncertain_events(stack.emulator.logs()),
     )
+    missing = verdict.captures_not_emailed + verdict.refunds_not_emailed + verdict.cancellations_not_emailed
+    diagnosis = {
+        order_id: {
+            "claims": [
+                claim for (claimed, _), claim in scan_claims(stack.emulator.dynamodb(), "Notifications").items()
+                if claimed == order_id
+            ],
+            "lines": [
+                {key: line.get(key) for key in ("timestamp", "level", "message", "action", "event_id", "message_id",
+                                                "function_request_id", "error", "answer")}
+                for line in logs.lines(order_id)
+            ],
+        }
+        for order_id in missing
+    }  # fmt: skip
     return NotificationsSettled(
-        verdict=verdict, letters=letters, rounds=done, left=left, function_faults=len(logs.lines(CHAOS_MESSAGE))
-    )
+        verdict=verdict, letters=letters, rounds=done, left=left, function_faults=len(logs.lines(CHAOS_MESSAGE)),
+        diagnosis=diagnosis,
+    )  # fmt: skip

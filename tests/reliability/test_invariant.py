@@ -302,7 +302,7 @@ def _check_mail(rate: float, mail: NotificationsSettled, faults: dict[str, int])
         f"{len(mail.letters)} dead letters over {mail.rounds} round(s); interruptions "
         f"{ {kind: count for kind, count in faults.items() if kind in INTERRUPTIONS} }"
     )
-    assert verdict.problems() == []
+    assert verdict.problems() == [], json.dumps(mail.diagnosis, indent=1, default=str)
     assert verdict.by_kind["confirmation"] > 0
     assert mail.left == 0
     assert all(entry.reason_source in {"attributes", "logs"} for entry in mail.letters), [

@@ -107,3 +107,33 @@ def test_the_latency_runs_from_an_orders_first_send_to_its_confirmations_claim()
     verdict = verify_mail(EVERY_EMAIL, BOOKS, ORDERS, claims=claims, first_sent=sent)  # type: ignore[arg-type]
 
     assert verdict.latencies == [2.5]
+
+
+def test_uncertain_events_are_read_from_the_notifiers_own_lines_and_from_replayed_answers() -> None:
+    import json
+    import time
+
+    import boto3
+    from moto import mock_aws
+
+    from orderflow_local.ops.notifications import uncertain_events
+
+    lines = [
+        {"level": "ERROR", "message": "may have been sent", "action": "UNCERTAIN", "event_id": "A#1#PaymentCaptured"},
+        {"level": "INFO", "message": "Event already handled: its first answer returned", "event_id": "B#1#2",
+         "answer": {"action": "UNCERTAIN", "message": "may have been sent"}},
+        {"level": "INFO", "message": "E-mail sent: UNCERTAIN in a subject", "action": "SENT", "event_id": "C#1#2"},
+        {"level": "INFO", "message": "Event already handled", "event_id": "D#1#2", "answer": {"action": "SENT"}},
+    ]  # fmt: skip
+    with mock_aws():
+        logs = boto3.client("logs", region_name="us-east-1")
+        logs.create_log_group(logGroupName="/aws/lambda/Notifier")
+        logs.create_log_stream(logGroupName="/aws/lambda/Notifier", logStreamName="s")
+        now = int(time.time() * 1000)
+        logs.put_log_events(
+            logGroupName="/aws/lambda/Notifier",
+            logStreamName="s",
+            logEvents=[{"timestamp": now + n, "message": json.dumps(line)} for n, line in enumerate(lines)],
+        )
+
+        assert uncertain_events(logs) == {"A#1#PaymentCaptured", "B#1#2"}

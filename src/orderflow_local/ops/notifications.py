@@ -108,11 +108,14 @@ def uncertain_events(logs: CloudWatchLogsClient, group: str = "/aws/lambda/Notif
     """The event ids the Notifier reported uncertain, from its log group (locally, or on AWS)."""
     from orderflow_local.ops.dlq import FunctionLogReader
 
-    return {
-        str(line["event_id"])
-        for line in FunctionLogReader(logs, group).lines(UNCERTAIN)
-        if line.get("action") == UNCERTAIN and line.get("event_id")
-    }
+    found = set()
+    for line in FunctionLogReader(logs, group).lines(UNCERTAIN):
+        answer = line.get("answer")
+        answer = answer if isinstance(answer, dict) else {}
+        # the attempt's own line, or a redelivery answered from Powertools' record of it
+        if UNCERTAIN in {line.get("action"), answer.get("action")} and line.get("event_id"):
+            found.add(str(line["event_id"]))
+    return found
 
 
 def scan_claims(dynamodb: Any, table: str) -> dict[tuple[str, str], dict[str, Any]]:
