@@ -57,13 +57,21 @@ check: lint
 	$(BIN)/pytest -q -n 2 --hypothesis-profile=check tests/unit tests/functional; tests=$$?; \
 	wait $$types; typed=$$?; cat $(VENV)/mypy.out; exit $$(( tests || typed ))
 
-# Everything: lint, then mypy beside the whole suite on $(WORKERS) workers, with line and
-# branch coverage of src/ (the function's worker processes and the emulator's included).
+# The chaos invariants: each keeps both cores busy with faults, kills and retries, and their timers
+# (visibility timeouts, cold starts) stretch under other tests' load; they run last, two at a time.
+CHAOS_TESTS := tests/reliability/test_invariant.py
+
+# Everything: lint, then mypy beside the suite on $(WORKERS) workers, then the chaos invariants on
+# their own, with line and branch coverage of src/ over both (the function's worker processes and
+# the emulator's included).
 test: lint
 	@$(BIN)/mypy > $(VENV)/mypy.out 2>&1 & types=$$!; \
-	$(BIN)/pytest -n $(WORKERS) --dist loadgroup --durations=20 \
-		--cov --cov-report=term:skip-covered --cov-report=html:$(VENV)/coverage; tests=$$?; \
-	wait $$types; typed=$$?; cat $(VENV)/mypy.out; exit $$(( tests || typed ))
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup --durations=20 --ignore=$(CHAOS_TESTS) \
+		--cov --cov-report=; tests=$$?; \
+	echo "==> the chaos invariants, on their own ($(CHAOS_TESTS))"; \
+	$(BIN)/pytest -n 2 --dist load --durations=5 $(CHAOS_TESTS) --cov --cov-append \
+		--cov-report=term:skip-covered --cov-report=html:$(VENV)/coverage; chaos=$$?; \
+	wait $$types; typed=$$?; cat $(VENV)/mypy.out; exit $$(( tests || chaos || typed ))
 
 # moto's own DynamoDB and SQS tests, with and without our patches, compared test by test
 # (downloads moto's sdist once into build/; 5 to 9 minutes, about 280 s of CPU; not part of `make test`).

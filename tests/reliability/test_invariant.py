@@ -70,8 +70,10 @@ if TYPE_CHECKING:
     from tests.reliability.invariant_support import Item, Key, NotificationsSettled
     from tests.synth import Synthesized
 
-#: One worker runs the cases one after another: each keeps 2 cores busy with faults, timeouts and
-#: retries, and four at once (xdist spreads ungrouped tests) once outlasted every timeout in CI.
+#: `make test` runs this module on its own, after the rest of the suite, two tests at a time: each case
+#: keeps the cores busy with faults, timeouts and retries, and four at once beside other tests once
+#: outlasted every timeout in CI. Run with the rest (`pytest -n 4 --dist loadgroup`), one worker takes
+#: them one after another.
 pytestmark = [pytest.mark.timeout(900), pytest.mark.xdist_group("test_invariant")]
 
 MESSAGES = 100
