@@ -7,8 +7,9 @@ from __future__ import annotations
 import contextlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyPersistenceLayerError,
@@ -16,15 +17,19 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from pydantic import BaseModel, ValidationError
 
-from orderflow.batch import redrive_count
+from orderflow.batch import processor_for, redrive_count
+from orderflow.composition import REPLAYED
 from orderflow.domain.errors import DeadLetterPublishError, PermanentError, TransientError, WaitingError
 from orderflow.domain.retry import retry_delay
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools import Logger, Tracer
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from orderflow.adapters.dead_letters import SqsDeadLetterPublisher
     from orderflow.adapters.retries import SqsRetryScheduler
@@ -156,3 +161,95 @@ class FailedRecords:
         except Exception as error:
             self.postpone(record, receive_count, UnexpectedFailureError(f"{type(error).__name__}: {error}"))
             raise
+
+
+class ConsumerRuntime(Protocol):
+    """What a consumer's execution environment keeps: its use case behind Powertools Idempotency, and
+    where its failed records go."""
+
+    @property
+    def handle(self) -> Callable[..., dict[str, Any]]: ...
+    @property
+    def idempotency(self) -> IdempotencyConfig: ...
+    @property
+    def dead_letters(self) -> SqsDeadLetterPublisher: ...
+    @property
+    def retries(self) -> SqsRetryScheduler: ...
+    @property
+    def retry_delays(self) -> tuple[int, ...]: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a consumer reports one record's answer: its action (the record handler's result), the metric
+    it counts, and its log line."""
+
+    action: str
+    metric: str
+    message: str
+    fields: dict[str, Any]
+    error: bool = False
+
+
+@dataclass(frozen=True)
+class EventConsumer:
+    """A consumer of domain events, as both services' handlers run one: each record parsed, handled behind
+    Powertools Idempotency (keyed on ``detail.eventId``), its answer counted and logged; a failure
+    retried with backoff or dead-lettered with its reason; the batch a partial batch response."""
+
+    logger: Logger
+    tracer: Tracer
+    count: Callable[[str], None]
+    #: The environment's runtime (the handler module's, looked up on each call: tests replace it).
+    runtime: Callable[[], ConsumerRuntime]
+    parse: Callable[[str], dict[str, Any]]
+    #: The answer's metric and log line.
+    outcome: Callable[[dict[str, Any]], Outcome]
+    rejected_metric: str
+    rejected_message: str
+    in_progress_metric: str
+
+    def record(self, record: SQSRecord) -> str:
+        self.logger.thread_safe_clear_keys()
+        self.logger.thread_safe_append_keys(message_id=record.message_id)
+        runtime = self.runtime()
+        failures = FailedRecords(
+            dead_letters=runtime.dead_letters, retries=runtime.retries, retry_delays=runtime.retry_delays,
+            logger=self.logger, count=self.count, rejected_metric=self.rejected_metric,
+            rejected_message=self.rejected_message,
+        )  # fmt: skip
+        receive_count = int(record.attributes.approximate_receive_count or 1)
+        return failures.run(record, receive_count, lambda: self._handle(runtime, record))
+
+    def _handle(self, runtime: ConsumerRuntime, record: SQSRecord) -> str:
+        event = self.parse(record.body)
+        detail = event["detail"]
+        self.logger.thread_safe_append_keys(
+            order_id=detail["orderId"], event_id=detail["eventId"], event_type=event["detail-type"],
+            correlation_id=detail["eventId"],
+        )  # fmt: skip
+        with idempotency_failures(detail["eventId"], self.count, in_progress_metric=self.in_progress_metric):
+            answer = runtime.handle(event=event)
+        if answer.get(REPLAYED):
+            self.count("DuplicateEventsDropped")
+            self.logger.info("Event already handled: its first answer returned", extra={"answer": answer})
+            return str(answer.get("action"))
+        outcome = self.outcome(answer)
+        self.count(outcome.metric)
+        log = self.logger.error if outcome.error else self.logger.info
+        log(outcome.message, extra=outcome.fields)
+        return outcome.action
+
+    def batch(self, event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+        """Handle an SQS batch; return ``{"batchItemFailures": [...]}``."""
+        self.logger.info(
+            "Batch received", extra={"message_ids": [record.get("messageId") for record in event.get("Records") or []]}
+        )
+        # Powertools sets an in-progress record's expiry from the invocation's remaining time.
+        self.runtime().idempotency.register_lambda_context(context)
+        return process_partial_response(
+            event=event,
+            record_handler=self.record,
+            processor=processor_for(event, tracer=self.tracer, logger=self.logger),
+            context=context,
+        )

@@ -20,19 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import process_partial_response
 
 from orderflow import consumers
-from orderflow.batch import processor_for
-from orderflow.composition import REPLAYED, NotifierRuntime, NotifierSettings, build_at_init, build_notifier_runtime
-from orderflow.consumers import FailedRecords, idempotency_failures
+from orderflow.composition import NotifierRuntime, NotifierSettings, build_at_init, build_notifier_runtime
+from orderflow.consumers import EventConsumer, Outcome
 from orderflow.domain.notifications.errors import InvalidDomainEventError
 from orderflow.domain.notifications.models import DomainEvent
 from orderflow.domain.notifications.service import ACTION_METRICS, NotificationAction
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 SERVICE = "notifier"
@@ -68,40 +65,19 @@ def parse_event(body: str) -> dict[str, Any]:
     return consumers.parse_event(body, DomainEvent, InvalidDomainEventError, "a domain event the notifier e-mails")
 
 
-def _record_handler(record: SQSRecord) -> str:
-    logger.thread_safe_clear_keys()
-    logger.thread_safe_append_keys(message_id=record.message_id)
-    runtime = _runtime()
-    receive_count = int(record.attributes.approximate_receive_count or 1)
-    failures = FailedRecords(
-        dead_letters=runtime.dead_letters, retries=runtime.retries, retry_delays=runtime.retry_delays,
-        logger=logger, count=_count, rejected_metric="NotificationEventsRejected",
-        rejected_message="Notification event rejected",
-    )  # fmt: skip
-    return failures.run(record, receive_count, lambda: _handle(runtime, record))
-
-
-def _handle(runtime: NotifierRuntime, record: SQSRecord) -> str:
-    event = parse_event(record.body)
-    detail = event["detail"]
-    logger.thread_safe_append_keys(
-        order_id=detail["orderId"], event_id=detail["eventId"], event_type=event["detail-type"],
-        correlation_id=detail["eventId"],
-    )  # fmt: skip
-    with idempotency_failures(detail["eventId"], _count, in_progress_metric="NotificationEventsInProgress"):
-        answer = runtime.handle(event=event)
-    if answer.get(REPLAYED):
-        _count("DuplicateEventsDropped")
-        logger.info("Event already handled: its first answer returned", extra={"answer": answer})
-        return str(answer.get("action"))
+def _outcome(answer: dict[str, Any]) -> Outcome:
     action = NotificationAction(answer["action"])
-    _count(ACTION_METRICS[action])
     fields = {"action": action.value, "kind": answer["kind"], "ses_message_id": answer["messageId"]}
-    if action is NotificationAction.UNCERTAIN:
-        logger.error(answer["message"], extra=fields)  # an e-mail perhaps never sent: a person should look
-    else:
-        logger.info(answer["message"], extra=fields)
-    return action.value
+    # An e-mail perhaps never sent is logged as an error: a person should look (docs/operations.md).
+    return Outcome(action.value, ACTION_METRICS[action], answer["message"], fields,
+                   error=action is NotificationAction.UNCERTAIN)  # fmt: skip
+
+
+consumer = EventConsumer(
+    logger=logger, tracer=tracer, count=_count, runtime=lambda: _runtime(), parse=parse_event, outcome=_outcome,
+    rejected_metric="NotificationEventsRejected", rejected_message="Notification event rejected",
+    in_progress_metric="NotificationEventsInProgress",
+)  # fmt: skip
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -109,18 +85,7 @@ def _handle(runtime: NotifierRuntime, record: SQSRecord) -> str:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Handle an SQS batch of domain events; return ``{"batchItemFailures": [...]}``."""
-    logger.info(
-        "Batch received", extra={"message_ids": [record.get("messageId") for record in event.get("Records") or []]}
-    )
-    runtime = _runtime()
-    # Powertools sets an in-progress record's expiry from the invocation's remaining time.
-    runtime.idempotency.register_lambda_context(context)
-    return process_partial_response(
-        event=event,
-        record_handler=_record_handler,
-        processor=processor_for(event, tracer=tracer, logger=logger),
-        context=context,
-    )
+    return consumer.batch(event, context)
 
 
 build_at_init(_runtime)
