@@ -120,16 +120,6 @@ def uncertain_events(logs: CloudWatchLogsClient, group: str = "/aws/lambda/Notif
 
 def scan_claims(dynamodb: Any, table: str) -> dict[tuple[str, str], dict[str, Any]]:
     """The Notifications table, whole, as plain values, by (orderId, eventId)."""
-    from boto3.dynamodb.types import TypeDeserializer
+    from orderflow_local.ops.payments import scan_items
 
-    deserializer = TypeDeserializer()
-    items: dict[tuple[str, str], dict[str, Any]] = {}
-    request: dict[str, Any] = {"TableName": table}
-    while True:
-        page = dynamodb.scan(**request)
-        for item in page["Items"]:
-            plain = {name: deserializer.deserialize(value) for name, value in item.items()}
-            items[(str(plain["orderId"]), str(plain["eventId"]))] = plain
-        if "LastEvaluatedKey" not in page:
-            return items
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return scan_items(dynamodb, table, key=("orderId", "eventId"))

@@ -97,8 +97,10 @@ def verify_payments(
     return verdict
 
 
-def scan_items(dynamodb: Any, table: str) -> dict[tuple[str, str], dict[str, Any]]:
-    """A table keyed on (orderId, createdAt), whole, as plain values."""
+def scan_items(
+    dynamodb: Any, table: str, key: tuple[str, str] = ("orderId", "createdAt")
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """A table with a two-part ``key`` (by default the orders', (orderId, createdAt)), whole, as plain values."""
     from boto3.dynamodb.types import TypeDeserializer
 
     deserializer = TypeDeserializer()
@@ -108,7 +110,7 @@ def scan_items(dynamodb: Any, table: str) -> dict[tuple[str, str], dict[str, Any
         page = dynamodb.scan(**request)
         for item in page["Items"]:
             plain = {name: deserializer.deserialize(value) for name, value in item.items()}
-            items[(str(plain["orderId"]), str(plain["createdAt"]))] = plain
+            items[(str(plain[key[0]]), str(plain[key[1]]))] = plain
         if "LastEvaluatedKey" not in page:
             return items
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
