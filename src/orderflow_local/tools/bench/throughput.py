@@ -158,7 +158,7 @@ def pipeline(
         progress("warming up (one order, so cold starts are not in the measurement)")
         warmup = plan_traffic(1, seed=2, duplicate_rate=0, malformed_rate=0, invalid_rate=0, run="warmup")
         send(sqs, queue_url, warmup.messages)
-        _wait(lambda: dynamodb.describe_table(TableName=table)["Table"]["ItemCount"] >= 1, 120)
+        wait_for(lambda: dynamodb.describe_table(TableName=table)["Table"]["ItemCount"] >= 1, 120)
         before = dynamodb.describe_table(TableName=table)["Table"]["ItemCount"]
         cpu_before = _pipeline_cpu(stack)
         progress(f"sending {orders} orders")
@@ -177,7 +177,7 @@ def pipeline(
                 for index, at in times.items():
                     sent_at[chunk[index].body] = at
         progress("waiting until every order is stored")
-        _wait(lambda: dynamodb.describe_table(TableName=table)["Table"]["ItemCount"] - before >= orders, timeout)
+        wait_for(lambda: dynamodb.describe_table(TableName=table)["Table"]["ItemCount"] - before >= orders, timeout)
         finished = time.time()
         cpu_after = _pipeline_cpu(stack)
         cpu_spent = {name: cpu_after[name] - cpu_before[name] for name in cpu_after if name in cpu_before}
@@ -243,7 +243,8 @@ def _pipeline_cpu(stack: Any) -> dict[str, float]:
     return spent
 
 
-def _wait(condition: Callable[[], bool], timeout: float) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float) -> None:
+    """Until ``condition()`` holds, polled every 0.2 s; TimeoutError after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

@@ -77,6 +77,7 @@ def workflow(
     from orderflow_local.ops.notifications import scan_claims
     from orderflow_local.ops.traffic import percentile, plan_traffic, send
     from orderflow_local.stack import LocalStack, StackOptions
+    from orderflow_local.tools.bench.throughput import wait_for
 
     plan = plan_traffic(
         orders, seed=1, duplicate_rate=0, malformed_rate=0, invalid_rate=0, cancel_rate=0, run=uuid.uuid4().hex[:6]
@@ -93,7 +94,7 @@ def workflow(
         progress("warming up (one order through every service, so cold starts are not in the measurement)")
         warmup = plan_traffic(1, seed=2, duplicate_rate=0, malformed_rate=0, invalid_rate=0, run="warmup")
         send(sqs, queue_url, warmup.messages)
-        _wait(lambda: confirmations() >= 1, 180)
+        wait_for(lambda: confirmations() >= 1, 180)
         cpu_before = _cpu(stack)
         progress(f"sending {orders} orders")
         chunks = [plan.messages[start : start + 100] for start in range(0, orders, 100)]
@@ -111,7 +112,7 @@ def workflow(
                 for index, at in times.items():
                     sent_at[chunk[index].order_id or ""] = at
         progress("waiting until every order is e-mailed its confirmation")
-        _wait(lambda: confirmations() >= orders + 1, timeout)
+        wait_for(lambda: confirmations() >= orders + 1, timeout)
         cpu_after = _cpu(stack)
         claims = scan_claims(dynamodb, claims_table)
         rss, environments = _memory(stack)
@@ -194,11 +195,3 @@ def _epoch(timestamp: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
-
-
-def _wait(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up after {timeout:.0f} s")
-        time.sleep(0.5)
