@@ -60,3 +60,15 @@ class _LazyClient:
 def lazy_sqs_client(session: boto3.Session | None = None) -> SQSClient:
     """An SQS client created when first called: valid orders never need one (only rejects and retries do)."""
     return cast("SQSClient", _LazyClient(lambda: sqs_client(session)))
+
+
+def describe_error(exc: Exception) -> str:
+    """An AWS call's failure for a log line or a reason: ``Code: Message`` for an error AWS answered, the
+    exception's type for one it never answered (a timeout, a refused connection)."""
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Unknown")
+        return f"{code}: {error['Message']}" if error.get("Message") else code
+    return type(exc).__name__

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from orderflow.adapters.clients import describe_error
 from orderflow.domain.errors import StoreUnavailableError
 from orderflow.domain.notifications.models import Claim, ClaimStatus, NotificationKind, Order
 
@@ -36,7 +37,7 @@ class DynamoDbOrderReader:
                 ConsistentRead=True,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise StoreUnavailableError(f"DynamoDB GetItem on the orders failed: {_code(exc)}") from exc
+            raise _failed("GetItem", "orders", exc) from exc
         item = found.get("Item")
         if not item:
             return None
@@ -93,13 +94,13 @@ class DynamoDbNotificationStore:
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise StoreUnavailableError(f"DynamoDB PutItem on the notifications failed: {_code(exc)}") from exc
+                raise _failed("PutItem", "notifications", exc) from exc
             held = cast("dict[str, Any] | None", exc.response.get("Item"))
             if not held:  # moto before ReturnValuesOnConditionCheckFailure, or a claim deleted since
                 raise StoreUnavailableError("DynamoDB PutItem: the event's claim vanished, SQS will retry") from exc
             return from_item(held)
         except BotoCoreError as exc:
-            raise StoreUnavailableError(f"DynamoDB PutItem on the notifications failed: {_code(exc)}") from exc
+            raise _failed("PutItem", "notifications", exc) from exc
         return None
 
     def mark_sent(self, claim: Claim, message_id: str) -> None:
@@ -141,7 +142,7 @@ class DynamoDbNotificationStore:
                 ConsistentRead=True,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise StoreUnavailableError(f"DynamoDB Query on the notifications failed: {_code(exc)}") from exc
+            raise _failed("Query", "notifications", exc) from exc
         return [from_item(dict(item)) for item in found.get("Items", [])]
 
     @staticmethod
@@ -155,14 +156,10 @@ class DynamoDbNotificationStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return  # no longer SENDING: another attempt got there first, nothing to change
-            raise StoreUnavailableError(f"DynamoDB {operation} on the notifications failed: {_code(exc)}") from exc
+            raise _failed(operation, "notifications", exc) from exc
         except BotoCoreError as exc:
-            raise StoreUnavailableError(f"DynamoDB {operation} on the notifications failed: {_code(exc)}") from exc
+            raise _failed(operation, "notifications", exc) from exc
 
 
-def _code(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "Unknown")
-        return f"{code}: {error['Message']}" if error.get("Message") else code
-    return type(exc).__name__
+def _failed(operation: str, table: str, exc: Exception) -> StoreUnavailableError:
+    return StoreUnavailableError(f"DynamoDB {operation} on the {table} failed: {describe_error(exc)}")

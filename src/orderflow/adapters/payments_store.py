@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from orderflow.adapters.clients import describe_error
 from orderflow.domain.errors import StoreUnavailableError
 from orderflow.domain.payments.models import Payment, PaymentStatus
 
@@ -63,7 +64,7 @@ class DynamoDbPaymentStore:
                 ConsistentRead=True,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise StoreUnavailableError(f"DynamoDB GetItem failed: {_code(exc)}") from exc
+            raise StoreUnavailableError(f"DynamoDB GetItem failed: {describe_error(exc)}") from exc
         item = found.get("Item")
         return from_item(dict(item)) if item else None
 
@@ -82,19 +83,11 @@ class DynamoDbPaymentStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 # Throttling, 5xx, AccessDenied, a missing table: not the event's fault, so retried.
-                raise StoreUnavailableError(f"DynamoDB PutItem failed: {_code(exc)}") from exc
+                raise StoreUnavailableError(f"DynamoDB PutItem failed: {describe_error(exc)}") from exc
             stored = cast("dict[str, Any] | None", exc.response.get("Item"))
             if not stored:  # a status condition on a payment that vanished: the retry starts over
                 raise StoreUnavailableError("DynamoDB PutItem: the payment to advance does not exist") from exc
             return from_item(stored)
         except BotoCoreError as exc:  # timeouts, connection errors
-            raise StoreUnavailableError(f"DynamoDB PutItem failed: {_code(exc)}") from exc
+            raise StoreUnavailableError(f"DynamoDB PutItem failed: {describe_error(exc)}") from exc
         return None
-
-
-def _code(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "Unknown")
-        return f"{code}: {error['Message']}" if error.get("Message") else code
-    return type(exc).__name__
