@@ -171,3 +171,8 @@ def create_orders_table(dynamodb: Any, name: str = "Orders") -> None:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+#: The order service's function alone (StackOptions.functions): a test of the order pipeline does not run
+#: the payment and notification services on every order it sends.
+ORDER_SERVICE = ("OrderProcessor",)

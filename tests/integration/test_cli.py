@@ -232,6 +232,39 @@ def test_orderflow_send_get_by_customer_and_dlq_list(up: Up) -> None:
     assert "body is not valid JSON" in table.stdout
 
 
+def test_an_order_put_with_the_aws_cli_is_charged_and_its_confirmation_listed_by_orderflow_mail(up: Up) -> None:
+    # Given an order with an address and a hostile product name, sent with the AWS CLI
+    order = _order("ORD-MAIL-1")
+    order["customerEmail"] = "ana.lopez@example.com"
+    order["items"][0]["productName"] = "<script>alert('x')</script> Keyboard"
+    queue_url = up.aws("sqs", "get-queue-url", "--queue-name", "OrderCreatedQueue")["QueueUrl"]
+    up.aws("sqs", "send-message", "--queue-url", queue_url, "--message-body", json.dumps(order))
+
+    # When the order, payment and notification services have handled it
+    def listed() -> list[dict[str, Any]]:
+        result = up.orderflow("mail", "--order", "ORD-MAIL-1", "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+    [mail] = up.wait_for(listed, "the confirmation e-mail", timeout=90)
+    # Then `orderflow mail` lists the one confirmation SES sent, to the customer, for the captured payment
+    assert (mail["kind"], mail["to"], mail["subject"]) == (
+        "confirmation", ["ana.lopez@example.com"], "Your order ORD-MAIL-1 is confirmed"
+    )  # fmt: skip
+    assert mail["eventId"] == "ORD-MAIL-1#2026-04-20T14:30:00Z#PaymentCaptured"
+    # and `mail show` prints it as a person reads it: the product's name as written, the HTML escaped
+    shown = up.orderflow("mail", "show", mail["id"])
+    assert shown.returncode == 0, shown.stderr
+    assert "Subject: Your order ORD-MAIL-1 is confirmed" in shown.stdout
+    assert "1 x <script>alert('x')</script> Keyboard at 149.99 USD" in shown.stdout
+    html = up.orderflow("mail", "show", mail["id"], "--html").stdout
+    assert "&lt;script&gt;" in html
+    assert "<script>" not in html
+    # and the provider charged it once
+    ledger = json.loads(up.orderflow("payments", "list", "--order", "ORD-MAIL-1", "--json").stdout)
+    assert len(ledger["charges"]) == 1, ledger
+
+
 def _stored(up: Up, order_id: str, status: str) -> Any:
     """Wait until the order is stored in ``status``; then what `orderflow orders get` shows of it (JSON)."""
     up.wait_for(lambda: (item := up.item(order_id)) and item["status"] == status, f"{order_id} {status}")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from orderflow_cli.main import app
 from orderflow_local.ops import producer
 from orderflow_local.stack import LocalStack, StackOptions
-from tests.support import wait_until
+from tests.support import ORDER_SERVICE, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -30,7 +30,9 @@ FANOUT = {"stage": "dev", "fanout": "true"}
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, synthesized: Synthesized) -> Iterator[LocalStack]:
     log = tmp_path_factory.mktemp("fanout") / "fn.log"
-    with LocalStack(StackOptions(port=0, template=synthesized(FANOUT), batching_window=1, log_path=log)) as running:
+    with LocalStack(
+        StackOptions(port=0, template=synthesized(FANOUT), batching_window=1, log_path=log, functions=ORDER_SERVICE)
+    ) as running:
         yield running
 
 

@@ -14,7 +14,7 @@ from orderflow_cli import observe
 from orderflow_cli.main import app
 from orderflow_local.ops.dlq import list_dead_letters
 from orderflow_local.stack import LocalStack, StackOptions
-from tests.support import body, seed_order, wait_until
+from tests.support import ORDER_SERVICE, body, seed_order, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -27,7 +27,7 @@ GROUP = "/aws/lambda/OrderProcessor"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack(StackOptions(port=0, batching_window=1, alarms=False)) as running:
+    with LocalStack(StackOptions(port=0, batching_window=1, alarms=False, functions=ORDER_SERVICE)) as running:
         yield running
 
 

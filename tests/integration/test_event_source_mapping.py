@@ -114,7 +114,8 @@ def test_without_a_window_a_batch_goes_as_soon_as_messages_arrive(harness: Harne
     sent = time.time()
     harness.send({"do": "ok"})
     harness.wait_for_records(2)
-    assert harness.invocations()[1]["started"] - sent < 1.9  # at most one 1 s poll, far from a window
+    # at most one 1 s poll and a busy machine's delay (2.3 s seen in make test), still far from the stack's 5 s window
+    assert harness.invocations()[1]["started"] - sent < 3.5
     assert "md5OfMessageAttributes" not in harness.invocations()[1]["records"][0]  # no window: left out, as on AWS
 
 

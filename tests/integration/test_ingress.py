@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from orderflow_cli.main import app
 from orderflow_local.stack import LocalStack, StackOptions
-from tests.support import aws_cli, body, cancellation, seed_order, wait_until
+from tests.support import ORDER_SERVICE, aws_cli, body, cancellation, seed_order, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,7 +25,10 @@ pytestmark = [pytest.mark.timeout(240), pytest.mark.xdist_group("test_ingress")]
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    options = StackOptions(port=0, context={"ingress": "eventbridge"}, batching_window=1, ttl_sweep_interval=3600)
+    options = StackOptions(
+        port=0, context={"ingress": "eventbridge"}, batching_window=1, ttl_sweep_interval=3600,
+        functions=(*ORDER_SERVICE, "OrderCancellationProcessor"),
+    )  # fmt: skip
     with LocalStack(options) as running:
         yield running
 

@@ -448,3 +448,14 @@ def test_the_handler_rejecting_a_redriven_message_again_counts_toward_the_cap(st
     [letter] = letters
     assert letter.redrive_count == 2
     assert letter.error_code == "MALFORMED_JSON"
+
+
+def test_only_the_functions_asked_for_get_an_event_source_mapping() -> None:
+    # Given the stack's template (the default one, as every LocalStack here runs it)
+    options = StackOptions(port=0, functions=("OrderProcessor",), alarms=False, function_logs=False)
+    # When only the order service's function is asked for
+    with LocalStack(options) as stack:
+        # Then it alone polls its queue; the other services' queues are deployed, unconsumed
+        assert [pool.config.name for pool in stack.pools] == ["OrderProcessor"]
+        assert [mapping.config.queue_url.rsplit("/", 1)[1] for mapping in stack.mappings] == ["OrderCreatedQueue"]
+        assert {"PaymentQueueUrl", "NotificationQueueUrl"} <= set(stack.outputs)

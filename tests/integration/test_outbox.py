@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from orderflow_local.stack import LocalStack, StackOptions
-from tests.support import aws_cli, body, cancellation, seed_order, wait_until
+from tests.support import ORDER_SERVICE, aws_cli, body, cancellation, seed_order, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -27,7 +27,9 @@ SCHEMAS = Path(__file__).parents[2] / "schemas" / "events"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack(StackOptions(port=0, batching_window=1, ttl_sweep_interval=3600)) as running:
+    with LocalStack(
+        StackOptions(port=0, batching_window=1, ttl_sweep_interval=3600, functions=ORDER_SERVICE)
+    ) as running:
         yield running
 
 

@@ -40,7 +40,6 @@ COMMANDS = [
     ["orders"],
     ["orders", "get"],
     ["orders", "by-customer"],
-    ["orders", "notifications"],
     ["payments"],
     ["payments", "list"],
     ["mail"],
@@ -60,6 +59,7 @@ COMMANDS = [
     ["bench", "sqs-depth"],
     ["bench", "cold-start"],
     ["bench", "load"],
+    ["bench", "workflow"],
     ["cost"],
 ]
 

@@ -91,6 +91,10 @@ class StackOptions:
     #: the charge (orderflow_local.payments).
     provider_chaos_rate: float = 0.0
     provider_chaos_seed: int = 0
+    #: Only these functions' event source mappings run (by function name, such as ``OrderProcessor``);
+    #: None: every function's. A test knob: a test of the order service alone does not pay for the
+    #: payment and notification services' work on every order it sends.
+    functions: tuple[str, ...] | None = None
     #: Where the stack is defined (a change there is reported: a restart applies it).
     stack_sources: tuple[Path, ...] = tuple(ROOT / name for name in STACK_SOURCES)
 
@@ -166,6 +170,11 @@ class LocalStack:
         self._start_payment_provider(self.deployed)
         oldest_received: dict[str, Callable[[], float | None]] = {}
         for mapping in spec.mappings:
+            if (
+                self.options.functions is not None
+                and spec.functions[mapping.function].name not in self.options.functions
+            ):
+                continue  # not consumed here: its queue keeps what reaches it
             queue = self.deployed.queues[mapping.source_queue]
             visibility = self.options.visibility_timeout or spec.queues[mapping.source_queue].visibility_timeout
             if self.options.visibility_timeout:

@@ -151,7 +151,10 @@ def pipeline(
     from orderflow_local.stack import LocalStack, StackOptions
 
     plan = plan_traffic(orders, seed=1, duplicate_rate=0, malformed_rate=0, invalid_rate=0, run=uuid.uuid4().hex[:6])
-    options = StackOptions(port=0, ddb_latency_ms=ddb_latency_ms, emulator_process=emulator_process)
+    # The order service alone: the payment and notification services' work is `bench workflow`'s.
+    options = StackOptions(
+        port=0, ddb_latency_ms=ddb_latency_ms, emulator_process=emulator_process, functions=("OrderProcessor",)
+    )
     with LocalStack(options, progress=progress) as stack:
         sqs, dynamodb = stack.emulator.sqs(), stack.emulator.dynamodb()
         queue_url, table = stack.outputs["QueueUrl"], stack.outputs["TableName"]
