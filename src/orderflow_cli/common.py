@@ -125,7 +125,8 @@ ChaosOption = Annotated[
         min=0.0,
         max=1.0,
         help="Inject faults at this rate per AWS call: DynamoDB throttling/5xx, DLQ send failures, "
-        "killed workers (before/after writes), handler timeouts, slow calls.",
+        "killed workers (before/after writes), handler timeouts, slow calls, SES refusals; and per request "
+        "at the embedded payment provider: latency, 429, 500, a response lost after the charge.",
     ),
 ]
 ChaosSeedOption = Annotated[int, typer.Option(help="Seed of the fault injection.")]

@@ -71,7 +71,10 @@ def demo(
 
     handle_sigterm()
     try:
-        options = StackOptions(port=port, chaos_rate=chaos, chaos_seed=chaos_seed, context=parse_context(context))
+        options = StackOptions(
+            port=port, chaos_rate=chaos, chaos_seed=chaos_seed, context=parse_context(context),
+            provider_chaos_rate=chaos, provider_chaos_seed=chaos_seed,
+        )  # fmt: skip
         if chaos:  # faults that kill or time out cost a visibility timeout: keep it short for a demo
             options.visibility_timeout, options.function_timeout = 10, 3
         ok = run_demo(console, orders=orders, seed=seed, port=port, timeout=timeout, start=start_stack, options=options)

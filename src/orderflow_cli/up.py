@@ -160,6 +160,8 @@ def up(
         log_path=log_file,
         chaos_rate=chaos,
         chaos_seed=chaos_seed,
+        provider_chaos_rate=chaos,
+        provider_chaos_seed=chaos_seed,
         ddb_latency_ms=ddb_latency_ms,
         reload=reload,
         iam=iam,

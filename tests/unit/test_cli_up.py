@@ -102,6 +102,9 @@ class _Stack:
     def kill(self) -> None:
         self.events.append("killed")
 
+    def faults(self) -> dict[str, int]:  # `up --chaos` says what it injected when it stops
+        return {}
+
 
 _started: list[_Stack] = []
 
@@ -252,6 +255,13 @@ def test_a_port_out_of_range_is_refused_in_one_line(port: str) -> None:
 def test_the_ends_of_the_port_range_are_taken(fake_stack: list[_Stack], port: int) -> None:
     assert _up("--port", str(port)).exit_code == 130
     assert fake_stack[-1].options.port == port  # 0: the emulator picks a free port
+
+
+def test_chaos_strikes_the_functions_and_the_embedded_payment_provider_alike(fake_stack: list[_Stack]) -> None:
+    assert _up("--chaos", "0.2", "--chaos-seed", "9").exit_code == 130
+    options = fake_stack[-1].options
+    assert (options.chaos_rate, options.chaos_seed) == (0.2, 9)
+    assert (options.provider_chaos_rate, options.provider_chaos_seed) == (0.2, 9)
 
 
 # --- exit status ----------------------------------------------------------------------------------
