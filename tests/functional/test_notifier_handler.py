@@ -162,6 +162,17 @@ def test_an_event_that_is_not_one_the_notifier_handles_is_dead_lettered_with_its
     assert notifications.sent() == []
 
 
+def test_an_event_type_from_the_wrong_source_is_dead_lettered_at_once_not_retried(notifications: Notifications) -> None:
+    event = _event("PaymentCaptured", "N-7")
+    event["source"] = "orderflow.orders"  # the order service publishes no PaymentCaptured
+
+    assert notifications.handle(event) == []  # not a batch item failure: nothing to retry
+
+    [letter] = notifications.dead_letters()
+    assert letter["MessageAttributes"]["errorCode"]["StringValue"] == "INVALID_DOMAIN_EVENT"
+    assert "PaymentCaptured from orderflow.orders" in letter["MessageAttributes"]["errorReason"]["StringValue"]
+
+
 def test_an_unverified_sender_is_a_dead_letter_whose_claim_is_released_for_the_redrive(
     notifications: Notifications, aws: EmulatedAws, monkeypatch: pytest.MonkeyPatch
 ) -> None:

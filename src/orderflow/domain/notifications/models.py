@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 #: The (source, detail-type) pairs the service consumes, and the e-mail each one asks for.
 ORDERS_SOURCE, PAYMENTS_SOURCE = "orderflow.orders", "orderflow.payments"
@@ -63,12 +63,16 @@ class DomainEvent(BaseModel):
     detail_type: Literal["PaymentCaptured", "OrderCancelled", "PaymentRefunded"] = Field(alias="detail-type")
     detail: EventDetail
 
+    @model_validator(mode="after")
+    def _emailed_about(self) -> DomainEvent:
+        """Only the pairs in KINDS: ``PaymentCaptured`` from the order service is refused here, with its reason."""
+        if (self.source, self.detail_type) not in KINDS:
+            raise ValueError(f"{self.detail_type} from {self.source} is not an event the notifier e-mails about")
+        return self
+
     @property
     def kind(self) -> NotificationKind:
-        kind = KINDS.get((self.source, self.detail_type))
-        if kind is None:
-            raise ValueError(f"{self.detail_type} from {self.source} is not an event the notifier e-mails about")
-        return kind
+        return KINDS[(self.source, self.detail_type)]
 
 
 @dataclass(frozen=True, slots=True)
