@@ -41,24 +41,16 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        missing = [name for name in ("TABLE_NAME", "DLQ_URL") if not env.get(name)]
-        if missing:
-            raise ConfigurationError(
-                f"missing environment variable(s) {', '.join(missing)}: the stack sets them on the function; "
-                "locally, `orderflow up` does"
-            )
+        _require(env, ("TABLE_NAME", "DLQ_URL"))
         raw = env.get("MAX_RECEIVE_COUNT") or str(DEFAULT_MAX_RECEIVES)
         if not raw.isdigit() or int(raw) < 1:
             raise ConfigurationError(
                 f"MAX_RECEIVE_COUNT must be a positive integer (the queue's maxReceiveCount), not {raw!r}"
             )
-        try:
-            delays = parse_retry_delays(env["RETRY_DELAYS"]) if env.get("RETRY_DELAYS") else RETRY_DELAYS
-        except ValueError as error:
-            raise ConfigurationError(str(error)) from None
         return cls(
-            table_name=env["TABLE_NAME"], dlq_url=env["DLQ_URL"], max_receive_count=int(raw), retry_delays=delays
-        )
+            table_name=env["TABLE_NAME"], dlq_url=env["DLQ_URL"], max_receive_count=int(raw),
+            retry_delays=_retry_delays(env),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -282,3 +282,18 @@ def test_no_event_is_ever_emailed_twice_and_one_delivered_without_an_interruptio
 
 def _raise_crash() -> None:
     raise Crash
+
+
+def test_the_notifiers_settings_name_every_missing_variable_and_refuse_a_bad_expiry() -> None:
+    from orderflow.composition import ConfigurationError, NotifierSettings
+
+    with pytest.raises(
+        ConfigurationError, match="ORDERS_TABLE, NOTIFICATIONS_TABLE, IDEMPOTENCY_TABLE, DLQ_URL, SENDER_EMAIL"
+    ):
+        NotifierSettings.from_env({})
+    env = {"ORDERS_TABLE": "O", "NOTIFICATIONS_TABLE": "N", "IDEMPOTENCY_TABLE": "I", "DLQ_URL": "q",
+           "SENDER_EMAIL": SENDER}  # fmt: skip
+    with pytest.raises(ConfigurationError, match="IDEMPOTENCY_EXPIRY_SECONDS must be a positive number"):
+        NotifierSettings.from_env({**env, "IDEMPOTENCY_EXPIRY_SECONDS": "0"})
+    settings = NotifierSettings.from_env({**env, "RETRY_DELAYS": "1,2"})
+    assert (settings.sender, settings.idempotency_expiry, settings.retry_delays) == (SENDER, 3600, (1, 2))
