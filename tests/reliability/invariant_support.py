@@ -472,12 +472,10 @@ def settle_notifications(stack: LocalStack, *, rounds: int = 4) -> Notifications
         uncertain=uncertain_events(stack.emulator.logs()),
     )
     missing = verdict.captures_not_emailed + verdict.refunds_not_emailed + verdict.cancellations_not_emailed
+    claims = scan_claims(stack.emulator.dynamodb(), "Notifications") if missing else {}
     diagnosis = {
         order_id: {
-            "claims": [
-                claim for (claimed, _), claim in scan_claims(stack.emulator.dynamodb(), "Notifications").items()
-                if claimed == order_id
-            ],
+            "claims": [claim for (claimed, _), claim in claims.items() if claimed == order_id],
             "lines": [
                 {key: line.get(key) for key in ("timestamp", "level", "message", "action", "event_id", "message_id",
                                                 "function_request_id", "error", "answer")}
