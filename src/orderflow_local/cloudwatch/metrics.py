@@ -83,6 +83,9 @@ class MetricStore:
     def __init__(self, retention: float = 3600.0) -> None:
         self._points: dict[MetricKey, list[tuple[float, float]]] = defaultdict(list)
         self._unpublished: dict[MetricKey, StatisticSet] = {}
+        #: Every value's sum and the last unit, since the start (never pruned): the console's counters.
+        self._totals: dict[MetricKey, float] = defaultdict(float)
+        self._units: dict[MetricKey, str] = {}
         self._lock = threading.Lock()
         self._retention = retention
 
@@ -101,6 +104,9 @@ class MetricStore:
         with self._lock:
             points = self._points[key]
             points.append((at, value))
+            self._totals[key] += value
+            if unit:
+                self._units[key] = unit
             if len(points) > 1000 and points[0][0] < at - self._retention:
                 points[:] = [point for point in points if point[0] >= at - self._retention]
             gathered = self._unpublished.get(key)
@@ -122,6 +128,34 @@ class MetricStore:
     def names(self) -> list[tuple[str, str, Dimensions]]:
         with self._lock:
             return list(self._points)
+
+    def latest(self, namespace: str, name: str, dimensions: Dimensions) -> tuple[float, float] | None:
+        """The newest datapoint (time, value), or None when the metric has none."""
+        with self._lock:
+            points = self._points.get((namespace, name, dimensions))
+            return max(points) if points else None
+
+    def total(self, namespace: str, name: str, dimensions: Dimensions) -> float:
+        """The sum of every value since the start, retention or not (0 for a metric never seen)."""
+        with self._lock:
+            return self._totals.get((namespace, name, dimensions), 0.0)
+
+    def unit(self, namespace: str, name: str, dimensions: Dimensions) -> str | None:
+        """The unit the metric's datapoints came with (None: none said)."""
+        with self._lock:
+            return self._units.get((namespace, name, dimensions))
+
+    def series(
+        self, namespace: str, name: str, dimensions: Dimensions, stat: str, period: float, start: float, end: float
+    ) -> list[tuple[float, float]]:
+        """The statistic ``stat`` of each ``period`` from ``start`` to ``end`` (each point stamped with its
+        period's start); a period without datapoints has no point, as in CloudWatch's answers."""
+        values: dict[int, list[float]] = defaultdict(list)
+        with self._lock:
+            for at, value in self._points.get((namespace, name, dimensions), []):
+                if start <= at < end:
+                    values[int((at - start) // period)].append(value)
+        return [(start + index * period, statistic(values[index], stat)) for index in sorted(values)]
 
 
 # --- where the metrics come from ----------------------------------------------------------

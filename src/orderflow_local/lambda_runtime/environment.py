@@ -268,6 +268,12 @@ class EnvironmentPool:
         #: Called with each invocation's outcome (its logs, its metrics), in the invoking thread.
         self.observers: list[Callable[[Invocation], None]] = []
 
+    @property
+    def running(self) -> int:
+        """How many invocations are running now."""
+        with self._lock:
+            return self._running
+
     def invoke(self, event: dict[str, Any]) -> Invocation:
         environment = self._acquire()
         with self._lock:

@@ -129,6 +129,8 @@ class LocalStack:
         self.alarm_monitor: AlarmMonitor | None = None
         #: Alarm state changes so far: (alarm name, old state, evaluation).
         self.alarm_changes: list[tuple[str, str, Evaluation]] = []
+        #: Called with each alarm state change, on the alarm monitor's thread (the console's feed).
+        self.alarm_listeners: list[Callable[[AlarmSpec, str, Evaluation], None]] = []
         self._template: Path | None = None
         #: The embedded payment provider, when a function of the template calls one (``PAYMENT_API_URL``).
         self.payment_provider: PaymentProvider | None = None
@@ -309,6 +311,11 @@ class LocalStack:
 
     def _alarm_changed(self, alarm: AlarmSpec, previous: str, evaluation: Evaluation) -> None:
         self.alarm_changes.append((alarm.name, previous, evaluation))
+        for listener in self.alarm_listeners:
+            try:
+                listener(alarm, previous, evaluation)
+            except Exception:  # a listener's failure must not stop the alarm monitor
+                log.exception("an alarm listener failed")
         if previous != "INSUFFICIENT_DATA" or evaluation.state != "OK":
             self.progress(f"alarm {alarm.name}: {previous} -> {evaluation.state}: {evaluation.reason}")
 
