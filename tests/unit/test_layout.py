@@ -28,6 +28,8 @@ ALLOWED: dict[str, set[str]] = {
     "stack": {"emulator", "lambda_runtime", "cloudwatch", "periodic", "processes", "payments"},
     "ops": {"stack", "emulator", "lambda_runtime", "cloudwatch", "periodic", "processes", "payments"},
     "tools": {"emulator", "cloudwatch", "lambda_runtime", "stack", "ops", "periodic", "processes", "payments"},
+    # the console reads a running stack and acts through ops, as the CLI does
+    "console": {"emulator", "cloudwatch", "lambda_runtime", "stack", "ops", "payments"},
 }
 #: Imports allowed only under TYPE_CHECKING: cloudwatch's metrics and logs name the invocation
 #: they record (lambda_runtime.environment.Invocation).
