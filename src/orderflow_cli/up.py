@@ -29,6 +29,7 @@ from orderflow_cli.common import (
 )
 
 if TYPE_CHECKING:
+    from orderflow_local.console import Console
     from orderflow_local.lambda_runtime.invoke import StackRecord
 
 LatencyOption = Annotated[
@@ -130,6 +131,23 @@ def up(
             "the role does not allow fails with AccessDenied, as on AWS. Other credentials stay administrator.",
         ),
     ] = True,
+    console_on: Annotated[
+        bool,
+        typer.Option(
+            "--console/--no-console",
+            help="Serve the console (the stack's map, dashboard, alarms, dead letters, orders and live logs) "
+            "on 127.0.0.1; its URL, with this run's token, is printed at start.",
+        ),
+    ] = True,
+    console_port: Annotated[
+        int | None,
+        typer.Option(
+            "--console-port",
+            min=0,
+            max=65535,
+            help="The console's port (0: any free one). Default: the endpoint's port + 1, or a free one if taken.",
+        ),
+    ] = None,
     template: Annotated[
         Path | None,
         typer.Option(
@@ -177,9 +195,11 @@ def up(
     # after SIGTERM, as shells report a process those signals end; 1 after an error.
     status = 0
     record: tuple[StackRecord, Path] | None = None
+    web: Console | None = None
     try:
         record = _record_stack(stack)
-        _print_banner(stack, log_file, _write_aws_wrapper(AWS_WRAPPER_DIR.resolve()))
+        web = _start_console(stack, console_port) if console_on else None
+        _print_banner(stack, log_file, _write_aws_wrapper(AWS_WRAPPER_DIR.resolve()), web)
         _live_status(stack)
     except KeyboardInterrupt as interrupt:
         status = interrupted_status(interrupt)
@@ -187,6 +207,8 @@ def up(
         errors.print(f"error: {_one_line(exc)}")
         status = 1
     finally:
+        if web is not None:  # its open pages' streams end; its temporary rules on the buses are removed
+            web.stop()
         if record is not None:  # first: no `orderflow invoke` starts against a stack that is stopping
             written, path = record
             written.remove(path)
@@ -194,6 +216,24 @@ def up(
         _stop(stack, chaos=bool(chaos), status=status)
     if status:
         raise typer.Exit(status)
+
+
+def _start_console(stack: Any, port: int | None) -> Console:
+    """The console on ``port``; with none given, on the endpoint's port + 1, or any free port if that
+    one is taken (said). A port asked for and taken is an error, before anything else is shown."""
+    from orderflow_local.console import Console, ConsoleStartError
+
+    if port is not None:
+        try:
+            return Console(stack, port=port).start()
+        except ConsoleStartError as exc:
+            raise RuntimeError(f"console: {exc}") from None
+    preferred = stack.emulator.port + 1 if stack.emulator.port < 65535 else 0
+    try:
+        return Console(stack, port=preferred).start()
+    except ConsoleStartError:
+        console.print(f"[yellow]note:[/yellow] port {preferred} is taken: the console takes a free one")
+        return Console(stack, port=0).start()
 
 
 def _one_line(exc: Exception) -> str:
@@ -320,7 +360,7 @@ def _write_aws_wrapper(directory: Path) -> Path | None:
     return directory
 
 
-def _print_banner(stack: Any, log_file: Path, aws_wrapper: Path | None) -> None:
+def _print_banner(stack: Any, log_file: Path, aws_wrapper: Path | None, web: Console | None = None) -> None:
     outputs = stack.outputs
     console.print(f"\n[bold]orderflow is running[/bold] — AWS endpoint {stack.endpoint} (us-east-1, any credentials)")
     table = Table(show_header=False, box=None, padding=(0, 2))
@@ -342,6 +382,7 @@ def _print_banner(stack: Any, log_file: Path, aws_wrapper: Path | None) -> None:
     table.add_row("Hot reload", f"watching {watched}" if watched else "off")
     roles = ", ".join(f"{function} runs as {role.rsplit('/', 1)[-1]}" for function, role in stack.roles.items())
     table.add_row("IAM", f"enforced from the template: {roles}" if roles else "not enforced (--no-iam)")
+    table.add_row("Console", Text(web.url) if web is not None else "off (--no-console)")
     console.print(table)
     for warning in stack.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")

@@ -176,6 +176,22 @@ def test_up_prints_the_endpoint_resources_and_exports(up: Up) -> None:
     assert "enforced from the template: OrderProcessor runs as OrderProcessingStack-ProcessorRole" in iam_line
 
 
+def test_up_serves_the_console_at_the_url_its_banner_prints(up: Up) -> None:
+    import httpx2
+
+    found = re.search(r"Console\s+(http://127\.0\.0\.1:(\d+)/\?token=[\w-]+)", up.log.read_text())
+    assert found, up.log.read_text()
+    url, port = found.group(1), int(found.group(2))
+    if "is taken: the console takes a free one" not in up.log.read_text():  # another test's port, rarely
+        assert port == int(up.endpoint.rsplit(":", 1)[1]) + 1  # the endpoint's port + 1 when it is free
+    page = httpx2.get(url, timeout=30)
+    assert page.status_code == 200
+    assert "OrderProcessingStack" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    overview = httpx2.get(f"http://127.0.0.1:{port}/api/overview", timeout=30).json()
+    assert {"OrderProcessor", "PaymentProcessor", "Notifier"} <= {node["name"] for node in overview["nodes"]}
+
+
 def test_the_seeds_end_to_end_commands_work_with_only_the_endpoint_added(up: Up) -> None:
     queue_url = up.aws("sqs", "get-queue-url", "--queue-name", "OrderCreatedQueue")["QueueUrl"]
     # aws sqs send-message (the seed's sample order)

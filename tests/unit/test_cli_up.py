@@ -122,8 +122,41 @@ def fake_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list
         signal.signal(number, handler)
 
 
-def _up(*args: str) -> Any:
-    return CliRunner().invoke(app, ["up", "--no-reload", "--log-file", "fn.log", *args], prog_name="orderflow")
+def _up(*args: str, console: bool = False) -> Any:
+    """`orderflow up` on the fake stack; without the console (it reads a real stack) unless asked."""
+    flags = [] if console else ["--no-console"]
+    return CliRunner().invoke(
+        app, ["up", "--no-reload", "--log-file", "fn.log", *flags, *args], prog_name="orderflow"
+    )
+
+
+class _Console:
+    """What `up` uses of the console: its URL, its stop."""
+
+    url = "http://127.0.0.1:4567/?token=run-token"
+
+    def __init__(self, stack: _Stack, port: int | None) -> None:
+        self.stack, self.port = stack, port
+
+    def stop(self) -> None:
+        self.stack.events.append("console stopped")
+
+
+def test_the_banner_prints_the_consoles_url_and_the_stop_stops_it_first(
+    fake_stack: list[_Stack], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orderflow_cli.up
+
+    started: list[_Console] = []
+    monkeypatch.setattr(
+        orderflow_cli.up, "_start_console", lambda stack, port: started.append(_Console(stack, port)) or started[-1]
+    )
+    result = _up("--console-port", "4567", console=True)
+    assert result.exit_code == 130, result.output
+    assert "http://127.0.0.1:4567/?token=run-token" in result.output
+    assert started[0].port == 4567
+    assert fake_stack[-1].events[-3:] == ["console stopped", "drain", "stopped"]
+    assert "off (--no-console)" in _up().output
 
 
 # --- the banner's lines for another shell ---------------------------------------------------------
