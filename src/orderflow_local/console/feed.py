@@ -264,6 +264,8 @@ class Feed:
         """A temporary rule and queue on each bus of the stack, read by a thread each."""
         from orderflow_local.ops.events import NAME_PREFIX, Subscription, subscribe
 
+        if not self.state.deployed.buses:
+            return
         events, sqs = self.state.client("events"), self.state.client("sqs")
         account = self.state.deployed.pseudo["AWS::AccountId"]
         for logical_id in self.state.deployed.buses:
