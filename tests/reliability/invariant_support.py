@@ -465,16 +465,26 @@ def settle_notifications(stack: LocalStack, *, rounds: int = 4) -> Notifications
     )
     for function_logs in stack.function_logs:
         function_logs.flush()
+    mails, orders = read_mail(stack.endpoint), scan_items(stack.emulator.dynamodb(), "Orders")
     verdict = verify_mail(
-        read_mail(stack.endpoint),
-        stack.payment_provider.ledger(),
-        scan_items(stack.emulator.dynamodb(), "Orders"),
-        uncertain=uncertain_events(stack.emulator.logs()),
+        mails, stack.payment_provider.ledger(), orders, uncertain=uncertain_events(stack.emulator.logs())
     )
     missing = verdict.captures_not_emailed + verdict.refunds_not_emailed + verdict.cancellations_not_emailed
     claims = scan_claims(stack.emulator.dynamodb(), "Notifications") if missing else {}
     diagnosis = {
         order_id: {
+            # the order's items as stored (the expected event ids are made from their keys and versions),
+            # every e-mail SES holds for it, and the Notifier's claims: which of the three disagrees
+            "orders": [
+                {key: item.get(key) for key in ("createdAt", "status", "version", "eventId", "customerEmail")}
+                for (stored, _), item in orders.items()
+                if stored == order_id
+            ],
+            "mails": [
+                {"id": mail.id, "kind": mail.kind, "event_id": mail.event_id, "to": mail.to}
+                for mail in mails
+                if mail.order_id == order_id
+            ],
             "claims": [claim for (claimed, _), claim in claims.items() if claimed == order_id],
             "lines": [
                 {key: line.get(key) for key in ("timestamp", "level", "message", "action", "event_id", "message_id",
