@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import re
 import sys
 import threading
 import time
@@ -101,6 +102,11 @@ class Invocation:
     concurrency: int = 1
 
 
+def _file_safe(name: str) -> str:
+    """``name`` with anything but letters, digits, ``-`` and ``_`` replaced by ``_`` (a file name's part)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
+
+
 def log_stream_name(started: float | None = None) -> str:
     """A new execution environment's log stream, named as Lambda names it: ``2026/11/27/[$LATEST]<32 hex>``."""
     day = time.strftime("%Y/%m/%d", time.gmtime(started if started is not None else time.time()))
@@ -117,8 +123,11 @@ class ExecutionEnvironment:
         #: The code version it imported (see EnvironmentPool.retire).
         self.generation = generation
         self.log_stream = log_stream_name()
+        # Named by the function too: each pool counts its environments from 0, and the pools of a
+        # stack share one capture directory (two functions' first environments once shared a file,
+        # and each read the other's lines as its own).
         capture = (
-            os.path.join(config.capture_dir, f"env-{os.getpid()}-{index}-{generation}.log")
+            os.path.join(config.capture_dir, f"env-{os.getpid()}-{_file_safe(config.name)}-{index}-{generation}.log")
             if config.capture_dir
             else None
         )
