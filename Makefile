@@ -11,7 +11,7 @@ CHECKOV_VERSION := 3.3.30
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22
 
-.PHONY: setup demo check test lint typecheck unit synth moto-suite clean
+.PHONY: setup demo check test lint typecheck unit synth moto-suite clean browser screenshots
 
 # pytest-xdist's workers: more than the cores, as the integration tests spend much of
 # their time waiting on the local AWS (docs/performance.md, "The test suite").
@@ -64,7 +64,7 @@ CHAOS_TESTS := tests/reliability/test_invariant.py
 # Everything: lint, then mypy beside the suite on $(WORKERS) workers, then the chaos invariants on
 # their own, with line and branch coverage of src/ over both (the function's worker processes and
 # the emulator's included).
-test: lint
+test: lint browser
 	@$(BIN)/mypy > $(VENV)/mypy.out 2>&1 & types=$$!; \
 	$(BIN)/pytest -n $(WORKERS) --dist loadgroup --durations=20 --ignore=$(CHAOS_TESTS) \
 		--cov --cov-report=; tests=$$?; \
@@ -72,6 +72,17 @@ test: lint
 	$(BIN)/pytest -n 2 --dist load --durations=5 $(CHAOS_TESTS) --cov --cov-append \
 		--cov-report=term:skip-covered --cov-report=html:$(VENV)/coverage; chaos=$$?; \
 	wait $$types; typed=$$?; cat $(VENV)/mypy.out; exit $$(( tests || chaos || typed ))
+
+# The console's browser tests drive a real Chromium: Debian's package, never one a tool downloads.
+CHROMIUM ?= $(or $(ORDERFLOW_CHROMIUM),$(shell command -v chromium || command -v chromium-browser))
+browser:
+	@[ -n "$(CHROMIUM)" ] && [ -x "$(CHROMIUM)" ] || { echo "error: the console's browser tests need Chromium:" \
+		"install it with 'sudo apt-get install chromium' (Debian, Ubuntu; .ci/run does)," \
+		"or set ORDERFLOW_CHROMIUM to a Chromium binary" >&2; exit 1; }
+
+# The console's screenshots in docs/images (docs/console.md, the README), taken by its browser tests.
+screenshots: $(STAMP) browser
+	ORDERFLOW_SCREENSHOTS=docs/images $(BIN)/pytest -q tests/integration/test_console_browser.py
 
 # moto's own DynamoDB and SQS tests, with and without our patches, compared test by test
 # (downloads moto's sdist once into build/; 5 to 9 minutes, about 280 s of CPU; not part of `make test`).
