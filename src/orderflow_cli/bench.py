@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from orderflow_cli.common import console
+from orderflow_cli.common import console, fail
 
 bench_app = typer.Typer(
     help="Benchmarks. Every figure is a ratio against a baseline measured in the same run.",
@@ -362,6 +363,67 @@ def load(
 
 #: The workflow's goals (docs/performance.md): the cores guard, as the pipeline's, and the memory target.
 MEMORY_GOAL_MB = 600
+
+
+#: The console's goals (docs/performance.md): a page open must not slow the pipeline.
+CONSOLE_THROUGHPUT_GOAL = 0.95
+CONSOLE_LOAD_GOAL_MS = 1000
+
+
+@bench_app.command("console")
+def console_cost(
+    orders: Annotated[
+        int, typer.Option(min=10, help="Orders in each batch (half the batches with a page open).")
+    ] = 500,
+    rounds: Annotated[int, typer.Option(min=1, help="How many pairs of batches: one with no page, one with.")] = 2,
+    idle_seconds: Annotated[float, typer.Option(min=1, help="How long each idle measurement lasts.")] = 20.0,
+    as_json: JsonOption = False,
+) -> None:
+    """What the console costs: idle CPU and throughput with a page open against none, and its first load.
+
+    The page is opened in Debian's Chromium (headless, driven by Playwright) on the stack's map.
+    """
+    from orderflow_local.tools import bench
+    from orderflow_local.tools.browser import NoBrowserError
+
+    try:
+        result = bench.console(
+            orders=orders, rounds=rounds, idle_seconds=idle_seconds, progress=lambda text: console.print(f"  {text}")
+        )
+    except NoBrowserError as exc:
+        raise fail(str(exc)) from None
+    rows = [
+        (
+            "idle, the stack's CPU",
+            f"{result.idle_cpu_without_page * 1000:.0f} ms/s with no page, {result.idle_cpu_with_page * 1000:.0f} "
+            f"ms/s with one open (x{result.idle_ratio:.2f}); the browser's own: {result.browser_cpu * 1000:.0f} ms/s",
+        ),
+        ("first load", f"p50 {result.first_load_p50:.0f} ms ({', '.join(f'{ms:.0f}' for ms in result.first_load_ms)})"),
+        (
+            "throughput",
+            f"{statistics.median(result.throughput_without):.0f} orders/s with no page, "
+            f"{statistics.median(result.throughput_with):.0f} with one open (x{result.throughput_ratio:.2f})",
+        ),
+        (
+            "CPU per order",
+            f"{statistics.median(result.cpu_ms_without):.1f} ms with no page, "
+            f"{statistics.median(result.cpu_ms_with):.1f} with one open (x{result.cpu_ratio:.2f})",
+        ),
+    ]
+    goals = [
+        Goal(
+            f"throughput with a page open >= {CONSOLE_THROUGHPUT_GOAL} x without "
+            f"(this run: {result.throughput_ratio:.2f})",
+            "an open console must not slow the pipeline",
+            result.throughput_ratio >= CONSOLE_THROUGHPUT_GOAL,
+        ),
+        Goal(
+            f"first load <= {CONSOLE_LOAD_GOAL_MS} ms (this run: p50 {result.first_load_p50:.0f} ms)",
+            "from navigation to the map drawn with its live numbers",
+            result.first_load_p50 <= CONSOLE_LOAD_GOAL_MS,
+        ),
+    ]
+    _emit("console", result, as_json, rows, goals)
 
 
 @bench_app.command("workflow")

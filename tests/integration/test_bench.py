@@ -148,3 +148,22 @@ def test_workflow_bench_follows_orders_to_the_email_with_cpu_by_function_and_mem
     goals: list[dict[str, object]] = report["goals"]  # type: ignore[assignment]
     share = workflow["throughput"] / workflow["cpu_limit"]  # type: ignore[index,operator]
     assert [goal["met"] for goal in goals] == [share >= 0.85, rss["total"] <= 600]
+
+
+def test_console_bench_measures_a_page_open_against_none(tmp_path: Path) -> None:
+    report = _bench(tmp_path, "console", "--orders", "20", "--rounds", "1", "--idle-seconds", "2")
+    measured = report["console"]
+    assert measured["orders_per_batch"] == 20  # type: ignore[index]
+    # one batch with no page and one with a page open: each measured, in the same run
+    assert len(measured["throughput_without"]) == len(measured["throughput_with"]) == 1  # type: ignore[index,arg-type]
+    assert all(rate > 0 for rate in measured["throughput_without"] + measured["throughput_with"])  # type: ignore[index,operator]
+    assert all(ms > 0 for ms in measured["cpu_ms_without"] + measured["cpu_ms_with"])  # type: ignore[index,operator]
+    assert measured["idle_cpu_without_page"] > 0
+    assert measured["idle_cpu_with_page"] > 0
+    assert measured["browser_cpu"] > 0  # type: ignore[index,operator]  # the page ran in a real browser
+    assert len(measured["first_load_ms"]) == 5
+    assert all(ms > 0 for ms in measured["first_load_ms"])
+    goals: list[dict[str, object]] = report["goals"]  # type: ignore[assignment]
+    assert [goal["goal"].split(" (")[0] for goal in goals] == [  # type: ignore[union-attr]
+        "throughput with a page open >= 0.95 x without", "first load <= 1000 ms",
+    ]  # fmt: skip

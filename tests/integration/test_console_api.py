@@ -211,3 +211,15 @@ def test_the_stream_brings_logs_domain_events_mail_the_ledger_and_live_numbers(r
     assert "bo@example.com" in mine("mail")[0]["to"]
     assert {entry["function"] for entry in seen["log"]} >= {"OrderProcessor"}
     assert all(set(entry) >= {"at", "function", "level", "message", "text"} for entry in seen["log"])
+    # each line is its own function's (the Notifier's lines are the Notifier's, never another's)
+    assert all(entry["function"] == "Notifier" for entry in seen["log"] if '"service":"notifier"' in entry["text"])
+    # the page gone, the console's rule on the bus is disabled: the pipeline pays nothing for it
+    reader.join(timeout=30)
+    events = running.stack.emulator.events()
+
+    def tail_rules() -> list[dict[str, Any]]:
+        rules = events.list_rules(EventBusName="OrderDomainEvents", NamePrefix="orderflow-tail-console-")["Rules"]
+        return list(rules)
+
+    assert len(tail_rules()) == 1
+    wait_until(lambda: tail_rules()[0]["State"] == "DISABLED", "the console's rule disabled", 30)

@@ -81,7 +81,8 @@ class Feed:
         self._subscriptions: list[Subscription] = []
         self._event_threads: list[threading.Thread] = []
         self._events: deque[dict[str, Any]] = deque(maxlen=BACKLOG * 5)
-        self._tailing = False
+        #: The buses' tails: "off" (not made yet), "on" (a page is open), "paused" (their rules disabled).
+        self._tails = "off"
 
     # --- what the stack tells the feed ----------------------------------------------------------
 
@@ -169,6 +170,7 @@ class Feed:
             if self._stop.is_set():
                 break
             if not self.subscribers:
+                self._pause_tails()
                 continue
             try:
                 self.gather()
@@ -177,9 +179,10 @@ class Feed:
 
     def gather(self) -> None:
         """One round: every kind's new entries, then the live numbers."""
-        if not self._tailing:
-            self._tailing = True
+        if self._tails == "off":
             self._tail_buses()
+        elif self._tails == "paused":
+            self._set_rules("enable")
         for kind, entries in (
             ("log", self._new_lines()),
             ("alarm", _drain(self._alarm_changes)),
@@ -264,6 +267,7 @@ class Feed:
         """A temporary rule and queue on each bus of the stack, read by a thread each."""
         from orderflow_local.ops.events import NAME_PREFIX, Subscription, subscribe
 
+        self._tails = "on"
         if not self.state.deployed.buses:
             return
         events, sqs = self.state.client("events"), self.state.client("sqs")
@@ -289,12 +293,15 @@ class Feed:
 
         sqs = self.state.client("sqs")
         while not self._stop.is_set():
+            if self._tails != "on":
+                self._stop.wait(EVENTS_WAIT_SECONDS)
+                continue
             try:
                 received = receive(sqs, subscription.queue_url, wait_seconds=EVENTS_WAIT_SECONDS)
             except Exception:  # noqa: BLE001 - the emulator is stopping, or a call failed: tried again
                 time.sleep(EVENTS_WAIT_SECONDS)
                 continue
-            for receipt, event in received:
+            for _receipt, event in received:
                 detail = event["detail"] if isinstance(event.get("detail"), dict) else {}
                 self._events.append(
                     {
@@ -306,8 +313,30 @@ class Feed:
                         "detail": detail,
                     }
                 )
+            if received:  # one call for the batch: the embedded AWS serves the pipeline too
+                entries = [{"Id": str(index), "ReceiptHandle": receipt} for index, (receipt, _) in enumerate(received)]
                 with contextlib.suppress(Exception):
-                    sqs.delete_message(QueueUrl=subscription.queue_url, ReceiptHandle=receipt)
+                    sqs.delete_message_batch(QueueUrl=subscription.queue_url, Entries=entries)
+
+    def _pause_tails(self) -> None:
+        """With no page open, the tails' rules are disabled: the bus sends them nothing, the pipeline
+        pays nothing for them."""
+        if self._tails == "on":
+            self._set_rules("disable")
+
+    def _set_rules(self, action: str) -> None:
+        self._tails = "on" if action == "enable" else "paused"
+        if not self._subscriptions:
+            return
+        events = self.state.client("events")
+        for subscription in self._subscriptions:
+            try:
+                if action == "enable":
+                    events.enable_rule(Name=subscription.name, EventBusName=subscription.bus)
+                else:
+                    events.disable_rule(Name=subscription.name, EventBusName=subscription.bus)
+            except Exception:  # a tail off or on a little longer: said in the log
+                log.warning("cannot %s the console's rule on %s", action, subscription.bus, exc_info=True)
 
     def _unsubscribe_buses(self) -> None:
         from orderflow_local.ops.events import unsubscribe

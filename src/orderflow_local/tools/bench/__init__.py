@@ -9,6 +9,8 @@
 - ``load`` (:mod:`.burst`): a burst through the whole pipeline, with memory sampled;
 - ``workflow`` (:mod:`.workflow`): orders through every service to the e-mail, against what the cores
   allow, with the latency, CPU per function and the stack's memory;
+- ``console`` (:mod:`.console`): the console's cost: idle CPU, first load, throughput with a page open
+  against none;
 - ``handler_cost`` (:mod:`.handler`): our handler's own CPU per record against a bare handler written
   as the tutorial's, in one process on one store double.
 
@@ -19,6 +21,7 @@ would hide its module's name here.)
 from orderflow_local.tools.bench.batching import BatchLatencyResult, batch_latency
 from orderflow_local.tools.bench.burst import LoadResult, load
 from orderflow_local.tools.bench.cold_starts import ColdStartResult, cold_start
+from orderflow_local.tools.bench.console import ConsoleBenchResult, console
 from orderflow_local.tools.bench.emulator_vs_moto import (
     EmulatorResult,
     emulator,
@@ -41,6 +44,7 @@ __all__ = [
     "CEILING_THREADS",
     "BatchLatencyResult",
     "ColdStartResult",
+    "ConsoleBenchResult",
     "DepthRow",
     "DepthRows",
     "EmulatorResult",
@@ -51,6 +55,7 @@ __all__ = [
     "batch_latency",
     "best_put_item_ceiling",
     "cold_start",
+    "console",
     "emulator",
     "handler_cost",
     "load",
