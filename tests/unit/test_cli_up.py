@@ -125,9 +125,7 @@ def fake_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list
 def _up(*args: str, console: bool = False) -> Any:
     """`orderflow up` on the fake stack; without the console (it reads a real stack) unless asked."""
     flags = [] if console else ["--no-console"]
-    return CliRunner().invoke(
-        app, ["up", "--no-reload", "--log-file", "fn.log", *flags, *args], prog_name="orderflow"
-    )
+    return CliRunner().invoke(app, ["up", "--no-reload", "--log-file", "fn.log", *flags, *args], prog_name="orderflow")
 
 
 class _Console:
