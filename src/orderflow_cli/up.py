@@ -207,33 +207,37 @@ def up(
         errors.print(f"error: {_one_line(exc)}")
         status = 1
     finally:
-        if web is not None:  # its open pages' streams end; its temporary rules on the buses are removed
-            web.stop()
         if record is not None:  # first: no `orderflow invoke` starts against a stack that is stopping
             written, path = record
             written.remove(path)
         # Whatever ended the run (Ctrl-C, an error, an exit), what the stack started is drained and stopped.
-        _stop(stack, chaos=bool(chaos), status=status)
+        _stop(stack, chaos=bool(chaos), status=status, web=web)
     if status:
         raise typer.Exit(status)
 
 
-def _start_console(stack: Any, port: int | None) -> Console:
+def _start_console(stack: Any, port: int | None) -> Console | None:
     """The console on ``port``; with none given, on the endpoint's port + 1, or any free port if that
-    one is taken (said). A port asked for and taken is an error, before anything else is shown."""
+    one is taken (said). A port asked for and taken is an error, before anything else is shown; any
+    other failure leaves the stack running without its console (said)."""
     from orderflow_local.console import Console, ConsoleStartError
 
-    if port is not None:
-        try:
-            return Console(stack, port=port).start()
-        except ConsoleStartError as exc:
-            raise RuntimeError(f"console: {exc}") from None
-    preferred = stack.emulator.port + 1 if stack.emulator.port < 65535 else 0
+    preferred = port if port is not None else (stack.emulator.port + 1 if stack.emulator.port < 65535 else 0)
     try:
-        return Console(stack, port=preferred).start()
-    except ConsoleStartError:
-        console.print(f"[yellow]note:[/yellow] port {preferred} is taken: the console takes a free one")
-        return Console(stack, port=0).start()
+        try:
+            return Console(stack, port=preferred).start()
+        except ConsoleStartError as exc:
+            if port is not None or "already in use" not in str(exc):
+                raise
+            console.print(f"[yellow]note:[/yellow] port {preferred} is taken: the console takes a free one")
+            return Console(stack, port=0).start()
+    except ConsoleStartError as exc:
+        if port is not None:
+            raise RuntimeError(f"console: {exc}") from None
+        errors.print(f"warning: no console: {_one_line(exc)}")
+    except Exception as exc:  # noqa: BLE001 - the stack runs on without its console: said in one line
+        errors.print(f"warning: no console ({type(exc).__name__}): {_one_line(exc)}")
+    return None
 
 
 def _one_line(exc: Exception) -> str:
@@ -242,9 +246,10 @@ def _one_line(exc: Exception) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _stop(stack: Any, *, chaos: bool, status: int) -> None:
+def _stop(stack: Any, *, chaos: bool, status: int, web: Console | None = None) -> None:
     """The first Ctrl-C (or SIGTERM) drains and stops; a second one stops at once, and the exit
-    status stays the one the run ended with (``status``; the second signal's if that is 0)."""
+    status stays the one the run ended with (``status``; the second signal's if that is 0).
+    The console (``web``) stops first: its pages' streams end, and it reads the stack no more."""
     console.print("\nStopping: no new batches; the batches in flight finish first (Ctrl-C again to stop at once)...")
     held: dict[str, int] = {}
 
@@ -256,6 +261,11 @@ def _stop(stack: Any, *, chaos: bool, status: int) -> None:
 
     faults = stack.faults() if chaos else None
     try:
+        if web is not None:
+            try:  # the embedded AWS's state goes with the stack: the console's rules on its buses too
+                web.stop(remove_tails=False)
+            except Exception as exc:  # noqa: BLE001 - the stack's stop matters more: said, then on
+                errors.print(f"warning: the console did not stop cleanly: {_one_line(exc)}")
         stack.stop(on_drained=record_what_is_held)
     except KeyboardInterrupt as interrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third Ctrl-C must not interrupt the cleanup

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from orderflow_local.emulator import ACCOUNT_ID, HOST, REGION, Emulator
 from orderflow_local.emulator.app import SES_MESSAGES_PATH
+from orderflow_local.ops.mail import fetch_sent
 from tests.mail_support import CUSTOMER, SENDER, notification, send_raw
 
 if TYPE_CHECKING:
@@ -92,6 +93,13 @@ def test_what_ses_sent_is_listed_oldest_first_raw_and_simple(aws: Emulator) -> N
         "subject": "Grüße",
         "body": "hallo ✓",
     }
+    # a reader that has the first N asks for the rest (the console, every 2 s); a bad start is 0
+    status, body = _get(aws, f"{SES_MESSAGES_PATH}?start={before + 1}")
+    assert status == 200
+    assert [message["id"] for message in json.loads(body)["messages"]] == [simple_id]
+    assert [message["id"] for message in fetch_sent(f"http://{HOST}:{aws.port}", start=before)] == [raw_id, simple_id]
+    status, body = _get(aws, f"{SES_MESSAGES_PATH}?start=-3")
+    assert len(json.loads(body)["messages"]) == before + 2
 
 
 def test_the_list_stays_behind_the_loopback_guard(aws: Emulator) -> None:

@@ -77,6 +77,17 @@ class Running:
         found = wait_until(lambda: self.letters(source_message_id), f"dead letter {source_message_id}", timeout)
         return found[0]  # type: ignore[no-any-return]
 
+    def tail_rules(self) -> list[dict[str, Any]]:
+        """The console's temporary rules on the domain events bus (made when a page first opens)."""
+        events = self.stack.emulator.events()
+        return list(events.list_rules(EventBusName="OrderDomainEvents", NamePrefix="orderflow-tail-console-")["Rules"])
+
+    def wait_for_the_events_tail(self) -> None:
+        """Until the console's rule on the bus is on: an event put before would not reach the page."""
+        wait_until(
+            lambda: [rule for rule in self.tail_rules() if rule["State"] == "ENABLED"], "the console's rule on", 30
+        )
+
     def stored(self, order_id: str) -> dict[str, Any] | None:
         answer = self.get("/api/orders", id=order_id)
         return answer.json()["orders"][0] if answer.status_code == 200 else None

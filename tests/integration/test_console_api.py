@@ -193,6 +193,7 @@ def test_the_stream_brings_logs_domain_events_mail_the_ledger_and_live_numbers(r
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
+        running.wait_for_the_events_tail()  # the page open, the console's rule on the bus is on
         order_id.append(running.send_order(customerId=customer(), customerEmail="bo@example.com")["orderId"])
 
         def mine(kind: str, key: str = "orderId") -> list[dict[str, Any]]:
@@ -215,11 +216,5 @@ def test_the_stream_brings_logs_domain_events_mail_the_ledger_and_live_numbers(r
     assert all(entry["function"] == "Notifier" for entry in seen["log"] if '"service":"notifier"' in entry["text"])
     # the page gone, the console's rule on the bus is disabled: the pipeline pays nothing for it
     reader.join(timeout=30)
-    events = running.stack.emulator.events()
-
-    def tail_rules() -> list[dict[str, Any]]:
-        rules = events.list_rules(EventBusName="OrderDomainEvents", NamePrefix="orderflow-tail-console-")["Rules"]
-        return list(rules)
-
-    assert len(tail_rules()) == 1
-    wait_until(lambda: tail_rules()[0]["State"] == "DISABLED", "the console's rule disabled", 30)
+    assert len(running.tail_rules()) == 1
+    wait_until(lambda: running.tail_rules()[0]["State"] == "DISABLED", "the console's rule disabled", 30)

@@ -115,7 +115,7 @@ def test_the_map_shows_the_stack_and_its_counters_move(page: Page, running: Runn
     for name in ("OrderCreatedQueue", "OrderCreatedDLQ", "Orders", "OrderDomainEvents", "PaymentProcessor", "Notifier"):
         expect(page.locator(node(page, name))).to_be_visible()
     assert page.locator(f'{node(page, "OrderCreatedDLQ")}[data-kind="dlq"]').count() == 1
-    assert page.locator("svg path, svg line").count() >= 10  # the edges
+    wait_until(lambda: page.locator("svg path.edge").count() >= 20, "the map's arrows drawn", 30)
     invocations = f'{processor} [data-field="invocations"]'
     page.wait_for_selector(invocations)
     before = number(page, invocations)
@@ -187,15 +187,23 @@ def test_the_live_tails_show_logs_events_mail_and_the_ledger(page: Page, running
     from playwright.sync_api import expect
 
     view(page, "live")
+    running.wait_for_the_events_tail()
     order = running.send_order(customerId=customer(), customerEmail="bo@example.com")
     for kind in ("event", "mail", "ledger"):
         expect(page.locator(f'#tail-{kind} [data-tail="{kind}"]', has_text=order["orderId"]).first).to_be_visible(
             timeout=90_000
         )
-    expect(page.locator('#tail-log [data-tail="log"]').first).to_be_visible(timeout=SEEN)
-    page.select_option('#tail-log [name="level"]', "ERROR")
+    notifier_info = '#tail-log [data-tail="log"][data-function="Notifier"][data-level="INFO"]'
+    expect(page.locator(notifier_info).first).to_be_attached(timeout=SEEN)  # "E-mail sent"
+    # the filters: one function's lines only, then one level's only (each shows some, hides the rest)
+    page.select_option('#tail-log [name="function"]', "Notifier")
     shown = page.locator('#tail-log [data-tail="log"]:visible')
-    assert all("ERROR" in text for text in shown.all_inner_texts())
+    assert shown.count() > 0
+    assert {line.get_attribute("data-function") for line in shown.all()} == {"Notifier"}
+    assert page.locator('#tail-log [data-tail="log"][data-function="OrderProcessor"]:visible').count() == 0
+    page.select_option('#tail-log [name="level"]', "INFO")
+    levels = {line.get_attribute("data-level") for line in page.locator('#tail-log [data-tail="log"]:visible').all()}
+    assert levels == {"INFO"}
 
 
 def test_the_dashboard_draws_the_templates_widgets(page: Page, running: Running) -> None:
@@ -206,6 +214,9 @@ def test_the_dashboard_draws_the_templates_widgets(page: Page, running: Running)
     orders = page.locator('.widget[data-title="Orders"]')
     expect(orders).to_be_visible(timeout=SEEN)
     expect(orders.locator("canvas").first).to_be_visible()
+    # the legend carries the series' latest value: a number once the order is counted, not "-"
+    stored = orders.locator(".legend li", has_text="OrdersStored")
+    expect(stored).to_contain_text(re.compile(r"Sum\s*[1-9]"), timeout=SEEN)
     expect(page.locator('.widget[data-title="Queue"]')).to_be_visible()
     _screenshot(page, "console-dashboard")
 

@@ -37,6 +37,8 @@ def _sigterm() -> None:
 
 
 class _Emulator:
+    port = 4566
+
     def __init__(self, stack: _Stack) -> None:
         self.stack = stack
 
@@ -136,8 +138,9 @@ class _Console:
     def __init__(self, stack: _Stack, port: int | None) -> None:
         self.stack, self.port = stack, port
 
-    def stop(self) -> None:
-        self.stack.events.append("console stopped")
+    def stop(self, *, remove_tails: bool = True) -> None:
+        # the embedded AWS's state goes with the stack: up leaves the console's rules to it
+        self.stack.events.append("console stopped" + (" and removed its rules" if remove_tails else ""))
 
 
 def test_the_banner_prints_the_consoles_url_and_the_stop_stops_it_first(
@@ -155,6 +158,28 @@ def test_the_banner_prints_the_consoles_url_and_the_stop_stops_it_first(
     assert started[0].port == 4567
     assert fake_stack[-1].events[-3:] == ["console stopped", "drain", "stopped"]
     assert "off (--no-console)" in _up().output
+
+
+def test_a_console_that_cannot_start_leaves_the_stack_running_unless_its_port_was_asked_for(
+    fake_stack: list[_Stack], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orderflow_local.console
+    from orderflow_local.console import ConsoleStartError
+
+    def broken(stack: Any, *, port: int) -> Any:
+        if port == 4567:
+            raise ConsoleStartError("port 4567 on 127.0.0.1 is already in use (--console-port 0 picks a free one)")
+        raise ValueError("a dashboard body it cannot read\nsecond line")
+
+    monkeypatch.setattr(orderflow_local.console, "Console", broken)
+    result = _up(console=True)  # the default port (4567) is taken, a free one fails otherwise: a warning, then on
+    assert result.exit_code == 130, result.output
+    assert "warning: no console (ValueError): a dashboard body it cannot read" in result.output
+    assert "second line" not in result.output
+    assert fake_stack[-1].events[-2:] == ["drain", "stopped"]
+    asked = _up("--console-port", "4567", console=True)  # a port asked for and taken: an error, the stack stopped
+    assert asked.exit_code == 1
+    assert "error: console: port 4567 on 127.0.0.1 is already in use" in asked.output
 
 
 # --- the banner's lines for another shell ---------------------------------------------------------

@@ -147,3 +147,24 @@ def test_a_widget_without_a_period_takes_cloudwatchs_default(scale: float) -> No
     assert chart["templatePeriod"] == 300
     assert chart["period"] == 300 / scale
     assert chart["series"][0]["stat"] == "Average"
+
+
+def test_periods_start_on_multiples_of_the_period_and_an_annotation_keeps_the_widgets_own() -> None:
+    store = MetricStore()
+    for at in (NOW - 13.0, NOW - 7.5, NOW - 2.2):
+        store.add("Orderflow", "OrdersStored", (), 1, at=at)
+    arn = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:orderflow-X"
+    alarm = AlarmSpec.from_properties(
+        "X",
+        {"AlarmName": "orderflow-X", "Namespace": "Orderflow", "MetricName": "OrdersStored", "Statistic": "Sum",
+         "Period": 60, "Threshold": 5, "ComparisonOperator": "GreaterThanThreshold"},
+    )  # fmt: skip
+    board = Dashboard(
+        "b", [widget([["Orderflow", "OrdersStored", {"stat": "Sum"}]], period=300, annotations={"alarms": [arn]})]
+    )
+    (chart,) = render(board, store, [alarm], period_scale=30, now=NOW)["widgets"]
+    assert chart["templatePeriod"] == 300  # the widget's own, not the alarm's 60
+    assert chart["thresholds"] == [{"label": "orderflow-X", "value": 5.0}]
+    points = chart["series"][0]["points"]
+    assert all(at % 10_000 == 0 for at, _ in points)  # aligned: the same buckets on every refresh
+    assert sum(value for _, value in points) == 3

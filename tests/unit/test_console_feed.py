@@ -44,12 +44,13 @@ def test_every_open_page_gets_each_event_and_a_new_page_gets_the_backlog_first()
                             ("Notifier", 1001, "START RequestId: 1")])  # fmt: skip
         feed.gather()
         await asyncio.sleep(0)  # the feed's thread hands events over on the page's loop
-        kinds = [kind for kind, _ in drained(first.queue)]
-        assert kinds == ["log", "log", "live"]
+        got = drained(first.queue)
+        assert [kind for kind, _, _ in got] == ["log", "log", "live"]
+        assert [sequence for _, _, sequence in got] == [1, 2, None]  # the live numbers have no id: not replayed
         second = feed.subscribe(loop)
         await asyncio.sleep(0)
         backlog = drained(second.queue)
-        assert [(kind, entry["message"]) for kind, entry in backlog] == [
+        assert [(kind, entry["message"]) for kind, entry, _ in backlog] == [
             ("log", "Order stored"), ("log", "START RequestId: 1"),
         ]  # fmt: skip
         assert backlog[1][1]["level"] == "INFO"  # not JSON: Lambda's own line
@@ -57,7 +58,11 @@ def test_every_open_page_gets_each_event_and_a_new_page_gets_the_backlog_first()
         feed.gather()
         await asyncio.sleep(0)
         assert drained(first.queue) == []
-        assert [kind for kind, _ in drained(second.queue)] == ["live"]  # live numbers are not replayed
+        assert [kind for kind, _, _ in drained(second.queue)] == ["live"]
+        # a page that reconnects says the last id it had: the backlog resumes after it, nothing twice
+        resumed = feed.subscribe(loop, after=1)
+        await asyncio.sleep(0)
+        assert [(kind, sequence) for kind, _, sequence in drained(resumed.queue)] == [("log", 2)]
 
     asyncio.run(scenario())
 
@@ -72,6 +77,7 @@ def test_a_page_that_stops_reading_loses_its_oldest_events_not_the_feed() -> Non
         kept = drained(stalled.queue)
         assert len(kept) == SUBSCRIBER_QUEUE
         assert kept[-1][1]["id"] == str(SUBSCRIBER_QUEUE + 4)
+        assert kept[-1][2] == SUBSCRIBER_QUEUE + 5
         assert len(feed.backlog["mail"]) == BACKLOG  # the backlog keeps the newest
 
     asyncio.run(scenario())

@@ -61,3 +61,27 @@ def test_an_action_needs_the_pages_origin_and_the_runs_token(client: TestClient)
     done = client.post("/api/act", headers={"Origin": BASE, "X-Orderflow-Token": TOKEN})
     assert done.status_code == 200
     assert done.json() == {"ok": True}
+
+
+def test_a_browsers_request_from_another_site_is_refused_even_without_an_origin(client: TestClient) -> None:
+    # an <img> or a <script> on another site sends no Origin, but a browser says where it comes from
+    answer = client.get("/api/read", headers={"Sec-Fetch-Site": "cross-site"})
+    assert answer.status_code == 403
+    assert "another site" in answer.json()["error"]
+    assert client.get("/api/read", headers={"Sec-Fetch-Site": "same-site"}).status_code == 403
+    assert client.get("/api/read", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+    assert client.get("/api/read", headers={"Sec-Fetch-Site": "none"}).status_code == 200  # typed in the bar
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "PUT", "DELETE"])
+def test_a_preflight_or_another_method_gets_no_cors_answer(client: TestClient, method: str) -> None:
+    answer = client.request(method, "/api/act", headers={"Origin": "https://evil.example"})
+    assert answer.status_code == 403
+    assert not [name for name in answer.headers if name.startswith("access-control-")]
+
+
+def test_an_opaque_origin_and_a_token_that_is_not_ascii_are_refused_cleanly(client: TestClient) -> None:
+    assert client.post("/api/act", headers={"Origin": "null", "X-Orderflow-Token": TOKEN}).status_code == 403
+    odd = client.post("/api/act", headers={"Origin": BASE, "X-Orderflow-Token": "tökén".encode()})
+    assert odd.status_code == 403  # refused, not a server error
+    assert client.head("/api/read").status_code == 200

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
-import secrets
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,13 +77,19 @@ class Guard:
             await JSONResponse({"error": refusal}, status_code=403, headers=SECURITY_HEADERS)(scope, receive, send)
             return
 
+        # The assets are revalidated (their ETag), the rest never stored: answers hold orders and e-mails.
+        added = (
+            {**SECURITY_HEADERS, "cache-control": "no-cache"}
+            if scope["path"].startswith("/static/")
+            else SECURITY_HEADERS
+        )
+
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
                 message["headers"] = list(message.get("headers", [])) + [
-                    (name.encode(), value.encode()) for name, value in SECURITY_HEADERS.items()
-                    if name.encode() not in present
-                ]  # fmt: skip
+                    (name.encode(), value.encode()) for name, value in added.items() if name.encode() not in present
+                ]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -99,10 +106,17 @@ class Guard:
         origin = headers.get("origin")
         if origin is not None and origin not in self.origins():
             return f"requests from {origin} are not accepted"
+        # A browser says where a request comes from even where it sends no Origin (an <img>, a <script>,
+        # a link): another site's page is refused; tools (curl, the SDKs) send no such header.
+        fetched_from = headers.get("sec-fetch-site")
+        if fetched_from is not None and fetched_from not in {"same-origin", "none"}:
+            return f"requests from another site's page ({fetched_from}) are not accepted"
         if method not in {"GET", "HEAD"}:
             if origin is None:
                 return "a request that changes state must come from the console's page (no Origin header)"
-            if not secrets.compare_digest(headers.get(TOKEN_HEADER, ""), self.token):
+            # compared as bytes: a header is latin-1, and compare_digest refuses non-ASCII text
+            given = headers.get(TOKEN_HEADER, "").encode("latin-1")
+            if not hmac.compare_digest(given, self.token.encode()):
                 return "the console's token is missing or wrong: open the URL `orderflow up` printed"
         return None
 
@@ -125,7 +139,7 @@ def create_app(state: ConsoleState, feed: Feed, *, token: str, port: Callable[[]
         """``call``'s answer as JSON, run on a worker thread (it calls the embedded AWS); a failure as
         ``{"error": one line}``."""
         try:
-            return JSONResponse(await run_in_threadpool(call))
+            return JSONResponse(finite(await run_in_threadpool(call)))
         except ConsoleError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         except Exception as exc:  # noqa: BLE001 - the emulator stopped, a call failed: the page shows the line
@@ -164,7 +178,9 @@ def create_app(state: ConsoleState, feed: Feed, *, token: str, port: Callable[[]
         return await answer(lambda: state.purge(body["queue"]))
 
     async def stream(request: Request) -> Response:
-        subscriber = feed.subscribe(asyncio.get_running_loop())
+        # EventSource sends the id of the last event it had when it reconnects: the backlog resumes after it
+        last = request.headers.get("last-event-id", "")
+        subscriber = feed.subscribe(asyncio.get_running_loop(), after=int(last) if last.isdigit() else None)
 
         async def events() -> AsyncIterator[str]:
             try:
@@ -177,8 +193,9 @@ def create_app(state: ConsoleState, feed: Feed, *, token: str, port: Callable[[]
                         continue
                     if item is None:
                         return
-                    kind, data = item
-                    yield f"event: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
+                    kind, data, sequence = item
+                    seen = f"id: {sequence}\n" if sequence is not None else ""
+                    yield f"{seen}event: {kind}\ndata: {json.dumps(finite(data), default=str)}\n\n"
             finally:
                 feed.unsubscribe(subscriber)
 
@@ -207,6 +224,17 @@ def _asset_version() -> str:
         if path.is_file():
             digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN and infinity as None: JSON has neither (a metric from a log line may)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(inner) for key, inner in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(inner) for inner in value]
+    return value
 
 
 def _one_line(exc: Exception) -> str:

@@ -12,6 +12,7 @@ type (a Logs Insights query, a custom widget) is kept, as text saying it is not 
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -130,7 +131,8 @@ def _widget(
                 )
             )
         thresholds.append({"label": alarm.name, "value": alarm.threshold})
-        period = alarm.period
+        if not properties.get("metrics"):
+            period = alarm.period
     local_period = period / period_scale
     start = now - DEFAULT_RANGE_SECONDS / period_scale
     return {
@@ -178,6 +180,7 @@ def _series(properties: dict[str, Any], period: int) -> list[Series]:
 
 def _points(series: Series, store: MetricStore, period_scale: float, start: float, end: float) -> dict[str, Any]:
     period = series.period / period_scale
+    start = math.floor(start / period) * period  # CloudWatch's periods start on multiples of the period
     try:
         points = store.series(series.namespace, series.name, series.dimensions, series.stat, period, start, end)
     except ValueError:  # a statistic not evaluated locally (a trimmed mean): drawn empty, said in its label

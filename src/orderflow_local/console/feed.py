@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import threading
@@ -47,11 +48,12 @@ class Subscriber:
     """One open page: events reach its asyncio queue from the feed's thread."""
 
     loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = field(
+    #: (kind, entry, its sequence number: None for the live numbers, which are not replayed); None: the end.
+    queue: asyncio.Queue[tuple[str, dict[str, Any], int | None] | None] = field(
         default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE)
     )
 
-    def put(self, item: tuple[str, dict[str, Any]] | None) -> None:
+    def put(self, item: tuple[str, dict[str, Any], int | None] | None) -> None:
         def deliver() -> None:
             if self.queue.full():  # a page that stopped reading loses its oldest events, not the feed
                 with contextlib.suppress(asyncio.QueueEmpty):
@@ -73,7 +75,14 @@ class Feed:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self.backlog: dict[str, deque[dict[str, Any]]] = {kind: deque(maxlen=BACKLOG) for kind in TAIL_KINDS}
+        #: Each kind's last entries with their sequence numbers (the SSE ids a reconnecting page resumes after).
+        self.backlog: dict[str, deque[tuple[int, dict[str, Any]]]] = {
+            kind: deque(maxlen=BACKLOG) for kind in TAIL_KINDS
+        }
+        self._sequence = 0
+        self._observers: list[tuple[Any, Any]] = []  # (pool, observer): removed at the stop
+        self._stack: Any = None
+        self._failing: str | None = None  # the last failure said (said once until another, or success)
         self._lines: deque[tuple[str, int, str]] = deque(maxlen=BACKLOG * 5)
         self._alarm_changes: deque[dict[str, Any]] = deque(maxlen=BACKLOG)
         self._mail_seen: set[str] = set()
@@ -87,10 +96,22 @@ class Feed:
     # --- what the stack tells the feed ----------------------------------------------------------
 
     def observe(self, stack: Any) -> None:
-        """Hear each pool's invocations and the alarm monitor's state changes."""
+        """Hear each pool's invocations and the alarm monitor's state changes (until :meth:`stop`)."""
+        self._stack = stack
         for pool in stack.pools:
-            pool.observers.append(self._invocation_observer(pool.config.name))
+            observer = self._invocation_observer(pool.config.name)
+            pool.observers.append(observer)
+            self._observers.append((pool, observer))
         stack.alarm_listeners.append(self._alarm_changed)
+
+    def _forget(self) -> None:
+        for pool, observer in self._observers:
+            with contextlib.suppress(ValueError):
+                pool.observers.remove(observer)
+        self._observers = []
+        if self._stack is not None:
+            with contextlib.suppress(ValueError):
+                self._stack.alarm_listeners.remove(self._alarm_changed)
 
     def _invocation_observer(self, function: str) -> Any:
         def observed(invocation: Invocation) -> None:
@@ -114,14 +135,20 @@ class Feed:
 
     # --- pages -----------------------------------------------------------------------------------
 
-    def subscribe(self, loop: asyncio.AbstractEventLoop) -> Subscriber:
+    def subscribe(self, loop: asyncio.AbstractEventLoop, *, after: int | None = None) -> Subscriber:
+        """A new page's subscription: the backlog first (after the event ``after``, the last a reconnecting
+        page had), then every event."""
         subscriber = Subscriber(loop)
         with self._lock:
             first = not self._subscribers
             self._subscribers.add(subscriber)
-            for kind in TAIL_KINDS:  # what was seen before this page opened, oldest first
-                for entry in self.backlog[kind]:
-                    subscriber.put((kind, entry))
+            backlog = sorted(
+                ((sequence, kind, entry) for kind in TAIL_KINDS for sequence, entry in self.backlog[kind]
+                 if after is None or sequence > after),
+                key=lambda item: item[0],
+            )  # fmt: skip
+            for sequence, kind, entry in backlog:  # what was seen before this page opened, oldest first
+                subscriber.put((kind, entry, sequence))
         if first:
             self._wake.set()  # gather now, not at the next tick
         return subscriber
@@ -137,11 +164,14 @@ class Feed:
 
     def _broadcast(self, kind: str, entry: dict[str, Any]) -> None:
         with self._lock:
+            sequence = None
             if kind in self.backlog:
-                self.backlog[kind].append(entry)
+                self._sequence += 1
+                sequence = self._sequence
+                self.backlog[kind].append((sequence, entry))
             subscribers = list(self._subscribers)
         for subscriber in subscribers:
-            subscriber.put((kind, entry))
+            subscriber.put((kind, entry, sequence))
 
     # --- the thread ------------------------------------------------------------------------------
 
@@ -150,14 +180,18 @@ class Feed:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, *, remove_tails: bool = True) -> None:
+        """Stop gathering; ``remove_tails``: delete the buses' temporary rules and queues (`up` does not:
+        the embedded AWS's state goes with it)."""
         self._stop.set()
         self._wake.set()
+        self._forget()
         if self._thread is not None:
             self._thread.join(timeout=10)
         for thread in self._event_threads:
             thread.join(timeout=EVENTS_WAIT_SECONDS + 5)
-        self._unsubscribe_buses()
+        if remove_tails:
+            self._unsubscribe_buses()
         with self._lock:
             subscribers = list(self._subscribers)
         for subscriber in subscribers:
@@ -174,8 +208,12 @@ class Feed:
                 continue
             try:
                 self.gather()
-            except Exception:
-                log.warning("the console's live update failed", exc_info=True)
+                self._failing = None
+            except Exception as exc:  # noqa: BLE001 - a failed round is said once; the next one tries again
+                said = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                if said != self._failing:
+                    log.warning("the console's live update failed (%s); it keeps trying", said)
+                    self._failing = said
 
     def gather(self) -> None:
         """One round: every kind's new entries, then the live numbers."""
@@ -274,13 +312,14 @@ class Feed:
         account = self.state.deployed.pseudo["AWS::AccountId"]
         for logical_id in self.state.deployed.buses:
             bus = self.state.deployed.spec.buses[logical_id].name
-            subscription = Subscription(bus=bus, name=f"{NAME_PREFIX}console-{logical_id[:24]}",
-                                        pattern={"account": [account]})  # fmt: skip
+            # named by a digest of the bus's logical id: a rule's name takes 64 characters at most
+            digest = hashlib.sha256(logical_id.encode()).hexdigest()[:12]
+            subscription = Subscription(bus=bus, name=f"{NAME_PREFIX}console-{digest}", pattern={"account": [account]})
             self._subscriptions.append(subscription)
             try:
                 subscribe(events, sqs, subscription)
-            except Exception:
-                log.warning("cannot tail bus %s", bus, exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - the events tail is missing; the rest of the console works
+                log.warning("cannot tail bus %s: %s", bus, exc)
                 continue
             thread = threading.Thread(
                 target=self._read_events, args=(subscription,), daemon=True, name=f"console-events-{bus}"
@@ -326,17 +365,15 @@ class Feed:
 
     def _set_rules(self, action: str) -> None:
         self._tails = "on" if action == "enable" else "paused"
-        if not self._subscriptions:
-            return
-        events = self.state.client("events")
         for subscription in self._subscriptions:
             try:
+                events = self.state.client("events")
                 if action == "enable":
                     events.enable_rule(Name=subscription.name, EventBusName=subscription.bus)
                 else:
                     events.disable_rule(Name=subscription.name, EventBusName=subscription.bus)
-            except Exception:  # a tail off or on a little longer: said in the log
-                log.warning("cannot %s the console's rule on %s", action, subscription.bus, exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - a tail off or on a little longer: said in the log
+                log.warning("cannot %s the console's rule on %s: %s", action, subscription.bus, exc)
 
     def _unsubscribe_buses(self) -> None:
         from orderflow_local.ops.events import unsubscribe

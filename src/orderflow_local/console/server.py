@@ -56,7 +56,7 @@ class Console:
         app = create_app(self.state, self.feed, token=self.token, port=lambda: self.port)
         config = uvicorn.Config(
             app,
-            log_level="warning",
+            log_level="error",  # its warnings (another site's WebSocket attempt) are no news to the terminal
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=STOP_GRACE_SECONDS,
@@ -91,8 +91,9 @@ class Console:
             time.sleep(0.02)
         return self
 
-    def stop(self) -> None:
-        self.feed.stop()  # first: the open pages' streams end, so the server's stop does not wait on them
+    def stop(self, *, remove_tails: bool = True) -> None:
+        """Stop serving (``remove_tails``: see :meth:`Feed.stop`)."""
+        self.feed.stop(remove_tails=remove_tails)  # first: the pages' streams end; the server's stop waits on none
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=STOP_GRACE_SECONDS + 5)

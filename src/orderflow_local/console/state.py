@@ -8,7 +8,9 @@ rest it asks the embedded AWS, as `orderflow dlq`, `orderflow orders` and `order
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,6 +32,8 @@ TABLE_COUNT_TTL = 5.0
 #: How long the console hides the dead letters it lists (as `dlq list` does, but short: the page
 #: lists them again when their depth changes, and a redrive must find them soon).
 LIST_HIDE_SECONDS = 2
+#: How long a listing of the dead letters is reused (pages and tabs asking at once share one).
+LIST_REUSE_SECONDS = 2.0
 #: How many of an alarm's periods its chart shows.
 ALARM_POINTS = 20
 #: The GSI the orders table is read by customer through (infra/orders.py).
@@ -71,8 +75,16 @@ class ConsoleState:
         self.alarm_history = AlarmHistory()
         self._table_counts: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
-        self._dashboards = dashboards.dashboards(self.deployed)
+        self._dashboards, self.dashboard_problem = _dashboards_of(self.deployed)
         self._clients: dict[str, Any] = {}
+        #: One reader of a DLQ at a time: a listing hides its letters while it reads, and a redrive
+        #: running meanwhile would take the hidden ones for a drained queue.
+        self._dlq_locks: dict[str, threading.Lock] = {}
+        #: The last listing and when (monotonic): pages asking within LIST_REUSE_SECONDS share it, as
+        #: each listing counts one more receive of every letter in SQS.
+        self._listed: tuple[float, dict[str, Any]] | None = None
+        self._mail: list[Any] = []
+        self._mail_lock = threading.Lock()
 
     # --- clients (administrator credentials, made once per service, shared by threads: boto3's
     # clients are thread-safe: https://boto3.amazonaws.com/v1/documentation/api/latest/guide/clients.html)
@@ -193,7 +205,7 @@ class ConsoleState:
 
     def dashboard(self) -> dict[str, Any]:
         if not self._dashboards:
-            return {"name": None, "periodScale": self.period_scale, "widgets": []}
+            return {"name": None, "periodScale": self.period_scale, "widgets": [], "problem": self.dashboard_problem}
         return dashboards.render(self._dashboards[0], self.stack.metrics, self.alarms, period_scale=self.period_scale)
 
     # --- dead letters -----------------------------------------------------------------------------
@@ -214,29 +226,44 @@ class ConsoleState:
                 return dlq, source
         raise ConsoleError(f"no dead letter queue {name} in this stack", 404)
 
-    def dead_letters(self) -> dict[str, Any]:
+    def _dlq_lock(self, name: str) -> threading.Lock:
+        with self._lock:
+            return self._dlq_locks.setdefault(name, threading.Lock())
+
+    def dead_letters(self, *, fresh: bool = False) -> dict[str, Any]:
+        """Every DLQ with its letters explained (`orderflow dlq list --json`'s entries). A listing less
+        than LIST_REUSE_SECONDS old is answered again unless ``fresh``: each one receives every letter."""
+        listed = self._listed
+        if not fresh and listed is not None and time.monotonic() - listed[0] < LIST_REUSE_SECONDS:
+            return listed[1]
         from orderflow_local.ops.dlq import explain, in_flight, list_dead_letters, visible
 
         sqs = self.client("sqs")
         queues = []
         for dlq, source in self._dead_letter_queues():
-            hidden = in_flight(sqs, dlq.url)
-            letters = list_dead_letters(sqs, dlq.url, limit=100, hide_for=LIST_HIDE_SECONDS)
+            with self._dlq_lock(dlq.name):
+                hidden = in_flight(sqs, dlq.url)
+                letters = list_dead_letters(sqs, dlq.url, limit=100, hide_for=LIST_HIDE_SECONDS)
+                depth = max(visible(sqs, dlq.url), len(letters))
             consumer = self._consumer(source)
             explained = explain(letters, logs=self._log_reader(consumer), read_item=self._order_reader(consumer))
             queues.append(
                 {
                     "id": dlq.logical_id,
                     "name": dlq.name,
-                    "depth": max(visible(sqs, dlq.url), len(letters)),
+                    "depth": depth,
                     "inFlight": hidden,
                     "source": source.name if source else None,
                     "letters": [entry.to_json() for entry in explained],
                 }
             )
-        return {"queues": queues}
+        answer = {"queues": queues}
+        self._listed = (time.monotonic(), answer)
+        return answer
 
     def redrive(self, queue_name: str, *, dry_run: bool, include_rejected: bool = False) -> dict[str, Any]:
+        """`orderflow dlq redrive`'s rules, on one of the stack's DLQs, back to the queue whose redrive policy
+        names it; with ``dry_run``, what it would do."""
         from orderflow_local.ops.dlq import redrive
 
         dlq, source = self._dead_letter_queue(queue_name)
@@ -245,15 +272,17 @@ class ConsoleState:
                 f"{queue_name} has no source queue to send its letters back to (a pipe's or a rule's DLQ): "
                 "see docs/operations.md"
             )
-        report = redrive(
-            self.client("sqs"),
-            dlq_url=dlq.url,
-            source_url=source.url,
-            read_item=self._order_reader(self._consumer(source)),
-            include_rejected=include_rejected,
-            dry_run=dry_run,
-            sleep=lambda seconds: None if dry_run else time.sleep(seconds),
-        )
+        with self._dlq_lock(dlq.name):
+            report = redrive(
+                self.client("sqs"),
+                dlq_url=dlq.url,
+                source_url=source.url,
+                read_item=self._order_reader(self._consumer(source)),
+                include_rejected=include_rejected,
+                dry_run=dry_run,
+                sleep=lambda seconds: None if dry_run else time.sleep(seconds),
+            )
+        self._listed = None  # the next listing reads what the redrive left
         verb = "would move" if dry_run else "moved"
         moved = len(report.would_move) if dry_run else report.moved
         summary = f"{verb} {moved} to {source.name}"
@@ -281,8 +310,10 @@ class ConsoleState:
 
         dlq, _source = self._dead_letter_queue(queue_name)
         sqs = self.client("sqs")
-        held, _in_flight = depth(sqs, dlq.url)
-        sqs.purge_queue(QueueUrl=dlq.url)
+        with self._dlq_lock(dlq.name):
+            held, _in_flight = depth(sqs, dlq.url)
+            sqs.purge_queue(QueueUrl=dlq.url)
+        self._listed = None
         return {"queue": queue_name, "purged": held, "message": f"purged {queue_name}: {held} message(s) deleted."}
 
     def _consumer(self, source: DeployedQueue | None) -> Any | None:
@@ -370,14 +401,16 @@ class ConsoleState:
         return found
 
     def sent_mail(self) -> list[Any]:
-        from orderflow_local.ops.mail import MailFetchError, read_mail
+        """Every e-mail SES sent, parsed, oldest first: the ones not seen before are asked for and parsed,
+        the rest kept (SES's list only grows)."""
+        from orderflow_local.ops.mail import MailFetchError, fetch_sent, parse_sent
 
         if not self.deployed.spec.email_identities:
             return []
-        try:
-            return read_mail(self.stack.endpoint)
-        except MailFetchError:
-            return []
+        with self._mail_lock:
+            with contextlib.suppress(MailFetchError):  # the emulator is stopping: what was read so far
+                self._mail.extend(parse_sent(entry) for entry in fetch_sent(self.stack.endpoint, start=len(self._mail)))
+            return list(self._mail)
 
     def _order(
         self, item: dict[str, Any], payments: dict[tuple[str, str], dict[str, Any]], mails: list[Any]
@@ -442,6 +475,15 @@ _SYMBOLS = {
 }
 
 
+def _dashboards_of(deployed: DeployedStack) -> tuple[list[dashboards.Dashboard], str | None]:
+    """The template's dashboards, or none and why (a body the local resolver cannot read: the map and
+    everything else still work)."""
+    try:
+        return dashboards.dashboards(deployed), None
+    except Exception as exc:  # noqa: BLE001 - a dashboard not drawn is said on its page, never fatal
+        return [], f"the template's dashboard cannot be drawn locally: {exc}"
+
+
 def _iso(date_header: str) -> str | None:
     """An e-mail's Date header as ISO 8601 in UTC, as the orders' times are (None: none or unreadable)."""
     from datetime import UTC
@@ -459,6 +501,8 @@ def _plain(value: Any) -> Any:
     """A DynamoDB value as JSON takes it: Decimals as int or float, sets as sorted lists."""
     from decimal import Decimal
 
+    from boto3.dynamodb.types import Binary
+
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
@@ -467,6 +511,10 @@ def _plain(value: Any) -> Any:
         return [_plain(inner) for inner in value]
     if isinstance(value, set | frozenset):
         return sorted(_plain(inner) for inner in value)
-    if isinstance(value, bytes):
+    if isinstance(value, Binary):
+        value = bytes(value)  # type: ignore[call-overload]  # Binary defines __bytes__; boto3's stubs do not say so
+    if isinstance(value, bytes | bytearray):
         return value.decode("utf-8", "replace")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value

@@ -6,7 +6,8 @@ policies (queue to its DLQ), the functions' environment (a variable naming a tab
 an SES identity or the payment API: the function writes or calls it), DynamoDB streams to the pipes
 that read them, pipes to their targets, rules on a bus to their targets, SNS subscriptions, and the
 dead letter configurations of pipes and rule targets. Producers feed what nothing in the stack feeds.
-Each node's column is its longest distance from a producer, so the map reads left to right.
+Each node's column is its longest distance from a producer: the page draws each column as a row,
+top down, as an order goes.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ INSTANCE_TOKEN = "ORDERFLOW_EMULATOR_TOKEN"  # noqa: S105 - an identity, not a s
 IDENTITY_PATH = "/_orderflow/instance"
 #: A GET here answers what SES (v1 or v2: they share moto's store) has sent in the emulator's account
 #: and region, oldest first, as JSON: ``{"messages": [{"id", "source", "destinations", "raw", ...}]}``
-#: (see :func:`sent_messages`). It changes nothing; `orderflow mail` reads it.
+#: (see :func:`sent_messages`); ``?start=N`` skips the first N. It changes nothing; `orderflow mail` reads it.
 SES_MESSAGES_PATH = "/_orderflow/ses/messages"
 #: The names a request may be addressed to (the Host header, any port): this machine's.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -89,14 +89,24 @@ class LoopbackGuard:
             start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(self.token)))])
             return [self.token.encode()]
         if environ.get("PATH_INFO") == SES_MESSAGES_PATH and environ.get("REQUEST_METHOD") == "GET":
-            body = json.dumps({"messages": sent_messages()}, ensure_ascii=False).encode()
+            start = _start(environ.get("QUERY_STRING", ""))
+            body = json.dumps({"messages": sent_messages(start=start)}, ensure_ascii=False).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         return self.app(environ, start_response)
 
 
-def sent_messages(account_id: str = ACCOUNT_ID, region: str = REGION) -> list[dict[str, Any]]:
-    """What moto's SES has sent in ``account_id`` and ``region``, oldest first.
+def _start(query: str) -> int:
+    """``start=N`` of the query (0 when absent or not a count): the list from its Nth message on."""
+    from urllib.parse import parse_qs
+
+    value = parse_qs(query).get("start", ["0"])[0]
+    return int(value) if value.isdigit() else 0
+
+
+def sent_messages(account_id: str = ACCOUNT_ID, region: str = REGION, *, start: int = 0) -> list[dict[str, Any]]:
+    """What moto's SES has sent in ``account_id`` and ``region``, oldest first, from the ``start``th on
+    (moto only appends to its list: a reader that has the first N asks for the rest with ``start=N``).
 
     Each message has ``id``, ``source``, ``destinations`` (the addresses, To then Cc then Bcc)
     and ``raw``: the MIME message as sent (SES v2 ``Content.Raw``, v1 SendRawEmail), else None.
@@ -107,7 +117,7 @@ def sent_messages(account_id: str = ACCOUNT_ID, region: str = REGION) -> list[di
     from moto.ses.models import Message, RawMessage, TemplateMessage, ses_backends
 
     found: list[dict[str, Any]] = []
-    for message in list(ses_backends[account_id][region].sent_messages):  # a copy: sends go on meanwhile
+    for message in list(ses_backends[account_id][region].sent_messages)[start:]:  # a copy: sends go on meanwhile
         entry: dict[str, Any] = {
             "id": str(message.id),
             "source": message.source,

@@ -74,8 +74,9 @@ class SentMail:
         }
 
 
-def fetch_sent(endpoint_url: str, *, timeout: float = 5.0) -> list[dict[str, Any]]:
-    """What the emulator at ``endpoint_url`` answers at its SES messages path, oldest first."""
+def fetch_sent(endpoint_url: str, *, timeout: float = 5.0, start: int = 0) -> list[dict[str, Any]]:
+    """What the emulator at ``endpoint_url`` answers at its SES messages path, oldest first (from the
+    ``start``th message on: the list only grows)."""
     import urllib.error
     import urllib.request
 
@@ -83,7 +84,7 @@ def fetch_sent(endpoint_url: str, *, timeout: float = 5.0) -> list[dict[str, Any
 
     if not endpoint_url.startswith(("http://", "https://")):
         raise MailFetchError(f"{endpoint_url} is not an http(s) URL, like http://localhost:4566")
-    url = endpoint_url.rstrip("/") + SES_MESSAGES_PATH
+    url = endpoint_url.rstrip("/") + SES_MESSAGES_PATH + (f"?start={start}" if start else "")
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - checked above
             data = json.loads(answer.read())

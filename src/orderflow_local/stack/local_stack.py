@@ -125,7 +125,8 @@ class LocalStack:
         #: The function's logs, one sender per function (when ``function_logs``).
         self.function_logs: list[FunctionLogs] = []
         #: What the local run measured, for the alarms: Lambda, SQS, DynamoDB and EMF metrics.
-        self.metrics = MetricStore()
+        # kept as long as the console's dashboard shows: CloudWatch's 3 hours, scaled as the periods are
+        self.metrics = MetricStore(retention=max(3600.0, 3 * 3600 / self.options.alarm_period_scale))
         self.alarm_monitor: AlarmMonitor | None = None
         #: Alarm state changes so far: (alarm name, old state, evaluation).
         self.alarm_changes: list[tuple[str, str, Evaluation]] = []

@@ -26,6 +26,7 @@ const state = {
   alarmStates: new Map(),  // alarm name → OK | ALARM | INSUFFICIENT_DATA
   flashes: new Map(),      // alarm name → timeout that ends its row's flash
   dlqDepths: new Map(),    // DLQ node id → depth last seen
+  posting: 0,              // POSTs in flight (a redrive, a purge)
   dashboard: null,         // {signature, widgets: [{update, destroy}]}
   redriveQueue: null,      // the queue whose dry run the dialog shows
   redriveRun: 0,           // the newest dry run; older answers are dropped
@@ -69,7 +70,9 @@ async function api(path, options = {}) {
     headers: { "Content-Type": "application/json", "X-Orderflow-Token": sessionStorage.getItem(TOKEN_KEY) || "" },
     body: JSON.stringify(options.body),
   };
-  const response = await fetch(path, init);
+  // While a redrive or a purge runs, the page lists no dead letters (the server has them take turns too).
+  if (init.method) state.posting += 1;
+  const response = await fetch(path, init).finally(() => { if (init.method) state.posting -= 1; });
   // An answer that is not JSON (a proxy's error page): its status line says enough.
   const payload = await response.json().catch(() => null);
   if (!response.ok) {
@@ -369,14 +372,15 @@ function applyLive(payload) {
     if (entry.node.kind === "dlq" && "depth" in values) {
       entry.box.classList.toggle("alert", values.depth > 0);
       const before = state.dlqDepths.get(id);
-      if (before !== undefined && before !== values.depth) dlqChanged = true;
+      // a new letter: each listing counts a receive in SQS, so a drop (a redrive, a purge) lists nothing
+      if (before !== undefined && values.depth > before) dlqChanged = true;
       state.dlqDepths.set(id, values.depth);
     }
   }
   for (const [name, value] of Object.entries(payload.alarms || {})) setAlarmState(name, value);
   // The dead letters are listed again when a depth moves, not on every tick; a hidden view lists
   // them when it is opened.
-  if (dlqChanged && state.view === "dlq") VIEWS.dlq.load();
+  if (dlqChanged && state.view === "dlq" && !state.posting) VIEWS.dlq.load();
 }
 
 // --- dashboard ------------------------------------------------------------------------------

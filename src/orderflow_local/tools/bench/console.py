@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 import uuid
@@ -117,13 +118,17 @@ def console(
                                 run=uuid.uuid4().hex[:6])  # fmt: skip
             before_items, before_cpu, started = stored(), stack_cpu(), time.monotonic()
             send(sqs, queue_url, plan.messages)
-            wait_for(lambda before=before_items: stored() - before >= orders, 600)
+            wait_for(functools.partial(_all_stored, stored, before_items + orders), 600)
             seconds, cpu = time.monotonic() - started, stack_cpu() - before_cpu
             (result.throughput_with if open_page else result.throughput_without).append(orders / seconds)
             (result.cpu_ms_with if open_page else result.cpu_ms_without).append(cpu / orders * 1000)
             if page is not None:
                 page.close()
         return result
+
+
+def _all_stored(stored: Callable[[], int], wanted: int) -> bool:
+    return stored() >= wanted
 
 
 def _browser() -> Any:
