@@ -13,6 +13,8 @@ from orderflow_local.ops import producer
 from tests.support import body, seed_order, wait_until
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from orderflow_local.console import Console
     from orderflow_local.stack import LocalStack
 
@@ -54,24 +56,15 @@ class Running:
 
     def letters_of(self, order_id: str) -> list[dict[str, Any]]:
         """The dead letters whose body is the order's (a redriven one has a new message id)."""
-        answer = self.get("/api/dlq")
-        answer.raise_for_status()
-        return [
-            letter
-            for queue in answer.json()["queues"]
-            for letter in queue["letters"]
-            if f'"orderId": "{order_id}"' in letter["body"]
-        ]
+        return self._letters(lambda letter: f'"orderId": "{order_id}"' in letter["body"])
 
     def letters(self, source_message_id: str) -> list[dict[str, Any]]:
+        return self._letters(lambda letter: letter["sourceMessageId"] == source_message_id)
+
+    def _letters(self, wanted: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
         answer = self.get("/api/dlq")
         answer.raise_for_status()
-        return [
-            letter
-            for queue in answer.json()["queues"]
-            for letter in queue["letters"]
-            if letter["sourceMessageId"] == source_message_id
-        ]
+        return [letter for queue in answer.json()["queues"] for letter in queue["letters"] if wanted(letter)]
 
     def wait_for_letter(self, source_message_id: str, timeout: float = 60) -> dict[str, Any]:
         found = wait_until(lambda: self.letters(source_message_id), f"dead letter {source_message_id}", timeout)
