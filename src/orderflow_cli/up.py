@@ -222,8 +222,8 @@ def _start_console(stack: Any, port: int | None) -> Console | None:
     other failure leaves the stack running without its console (said)."""
     from orderflow_local.console import Console, ConsoleStartError
 
-    preferred = port if port is not None else (stack.emulator.port + 1 if stack.emulator.port < 65535 else 0)
     try:
+        preferred = port if port is not None else (stack.emulator.port + 1 if stack.emulator.port < 65535 else 0)
         try:
             return Console(stack, port=preferred).start()
         except ConsoleStartError as exc:

@@ -54,6 +54,7 @@ COMMANDS = [
     ["status"],
     ["bench"],
     ["bench", "batch"],
+    ["bench", "console"],
     ["bench", "emulator"],
     ["bench", "handler"],
     ["bench", "sqs-depth"],

@@ -27,7 +27,17 @@ ALLOWED: dict[str, set[str]] = {
     "lambda_runtime": {"cloudwatch", "processes", "event_patterns"},
     "stack": {"emulator", "lambda_runtime", "cloudwatch", "periodic", "processes", "payments"},
     "ops": {"stack", "emulator", "lambda_runtime", "cloudwatch", "periodic", "processes", "payments"},
-    "tools": {"emulator", "cloudwatch", "lambda_runtime", "stack", "ops", "periodic", "processes", "payments"},
+    "tools": {
+        "emulator",
+        "cloudwatch",
+        "lambda_runtime",
+        "stack",
+        "ops",
+        "periodic",
+        "processes",
+        "payments",
+        "console",
+    },
     # the console reads a running stack and acts through ops, as the CLI does
     "console": {"emulator", "cloudwatch", "lambda_runtime", "stack", "ops", "payments"},
 }
