@@ -310,12 +310,6 @@ def render_message(message: str) -> str:
     return f"{level} {line.get('message', '')}" + (f"  ({', '.join(details)})" if details else "")
 
 
-_SYMBOLS = {
-    "GreaterThanOrEqualToThreshold": ">=",
-    "GreaterThanThreshold": ">",
-    "LessThanThreshold": "<",
-    "LessThanOrEqualToThreshold": "<=",
-}
 _COLOURS = {"OK": "green", "ALARM": "red"}
 
 
@@ -482,7 +476,9 @@ def _state(alarm: dict[str, Any]) -> Text:
 
 
 def _threshold(alarm: dict[str, Any]) -> str:
-    return f"{_SYMBOLS.get(alarm['comparison'], alarm['comparison'])} {alarm['threshold']:g}"
+    from orderflow_local.cloudwatch.alarms import COMPARISON_SYMBOLS
+
+    return f"{COMPARISON_SYMBOLS.get(alarm['comparison'], alarm['comparison'])} {alarm['threshold']:g}"
 
 
 def _recent(alarm: dict[str, Any]) -> str:

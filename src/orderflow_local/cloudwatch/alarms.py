@@ -62,6 +62,13 @@ DEFAULT_PERIOD_SCALE = 30.0
 #: have a 1-minute resolution; a few seconds keeps a local run's graphs current).
 PUBLISH_INTERVAL = 5.0
 
+#: Each comparison as a symbol, as the console and `orderflow status` show a threshold (">= 1").
+COMPARISON_SYMBOLS = {
+    "GreaterThanOrEqualToThreshold": ">=",
+    "GreaterThanThreshold": ">",
+    "LessThanThreshold": "<",
+    "LessThanOrEqualToThreshold": "<=",
+}
 _COMPARISONS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
     "GreaterThanOrEqualToThreshold": ("greater than or equal to", lambda value, limit: value >= limit),
     "GreaterThanThreshold": ("greater than", lambda value, limit: value > limit),

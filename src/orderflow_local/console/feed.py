@@ -256,7 +256,7 @@ class Feed:
             self._mail_seen.add(mail.id)
             entries.append(
                 {
-                    "at": _mail_time(mail.date),
+                    "at": round((mail.sent_at.timestamp() if mail.sent_at else time.time()) * 1000),
                     "id": mail.id,
                     "to": ", ".join(mail.to),
                     "subject": mail.subject,
@@ -410,15 +410,6 @@ def _ledger_entry(
     shown = f"{amount / 10**places:.{places}f}" if places else str(amount)
     return {"at": created * 1000, "kind": kind, "orderId": order_id, "amount": shown, "currency": currency.upper(),
             "key": key}  # fmt: skip
-
-
-def _mail_time(date_header: str) -> int:
-    from email.utils import parsedate_to_datetime
-
-    try:
-        return round(parsedate_to_datetime(date_header).timestamp() * 1000)
-    except (TypeError, ValueError):
-        return round(time.time() * 1000)
 
 
 def _event_time(text: Any) -> int:

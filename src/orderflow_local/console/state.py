@@ -14,8 +14,10 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from orderflow_local.cloudwatch.alarms import COMPARISON_SYMBOLS
 from orderflow_local.cloudwatch.metrics import dimensions_of
 from orderflow_local.console import dashboard as dashboards
 from orderflow_local.console.topology import Topology, build
@@ -194,7 +196,7 @@ class ConsoleState:
                     "period": alarm.period,
                     "localPeriod": local_period,
                     "threshold": alarm.threshold,
-                    "comparison": _SYMBOLS.get(alarm.comparison, alarm.comparison),
+                    "comparison": COMPARISON_SYMBOLS.get(alarm.comparison, alarm.comparison),
                     "evaluationPeriods": alarm.evaluation_periods,
                     "unit": self.stack.metrics.unit(alarm.namespace, alarm.metric_name, alarm.dimensions),
                     "description": alarm.description,
@@ -421,7 +423,7 @@ class ConsoleState:
                 "id": mail.id,
                 "subject": mail.subject,
                 "notification": mail.kind,
-                "at": _iso(mail.date),
+                "at": _iso(mail.sent_at),
                 "to": list(mail.to),
             }
             for mail in mails
@@ -467,14 +469,6 @@ class ConsoleState:
         }
 
 
-_SYMBOLS = {
-    "GreaterThanOrEqualToThreshold": ">=",
-    "GreaterThanThreshold": ">",
-    "LessThanThreshold": "<",
-    "LessThanOrEqualToThreshold": "<=",
-}
-
-
 def _dashboards_of(deployed: DeployedStack) -> tuple[list[dashboards.Dashboard], str | None]:
     """The template's dashboards, or none and why (a body the local resolver cannot read: the map and
     everything else still work)."""
@@ -484,17 +478,11 @@ def _dashboards_of(deployed: DeployedStack) -> tuple[list[dashboards.Dashboard],
         return [], f"the template's dashboard cannot be drawn locally: {exc}"
 
 
-def _iso(date_header: str) -> str | None:
-    """An e-mail's Date header as ISO 8601 in UTC, as the orders' times are (None: none or unreadable)."""
-    from datetime import UTC
-    from email.utils import parsedate_to_datetime
-
-    try:
-        return (
-            parsedate_to_datetime(date_header).astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        )
-    except (TypeError, ValueError):
+def _iso(moment: datetime | None) -> str | None:
+    """``moment`` in UTC, ISO 8601 with milliseconds, as the orders' times are written."""
+    if moment is None:
         return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _plain(value: Any) -> Any:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from datetime import datetime
     from email.message import EmailMessage
 
 #: The Notifier's own headers (the contract of issue #25).
@@ -58,6 +59,16 @@ class SentMail:
     html: str | None
     #: The message as sent (raw MIME), None for one SES built itself (Content.Simple, a template).
     raw: str | None = None
+
+    @property
+    def sent_at(self) -> datetime | None:
+        """The Date header read (None: none, or not a date)."""
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return parsedate_to_datetime(self.date)
+        except (TypeError, ValueError):
+            return None
 
     def to_json(self) -> dict[str, Any]:
         return {

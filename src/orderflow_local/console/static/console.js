@@ -397,7 +397,7 @@ function renderDashboard(dashboard) {
   if (state.dashboard) state.dashboard.widgets.forEach((widget) => widget.destroy());
   const built = widgets.map(buildWidget);
   $('[data-role="widgets"]').replaceChildren(...(built.length ? built.map((widget) => widget.element)
-    : [el("p", { class: "none" }, "This stack's template has no dashboard.")]));
+    : [el("p", { class: "none" }, dashboard.problem || "This stack's template has no dashboard.")]));
   built.forEach((widget) => widget.mount()); // uPlot sizes its chart to the box, once placed
   state.dashboard = { signature, widgets: built };
 }

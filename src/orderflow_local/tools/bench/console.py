@@ -101,9 +101,9 @@ def console(
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         loaded = [_first_load(page, web.url) for _ in range(loads)]
         progress(f"idle {idle_seconds:g} s with the page open on the {VIEW}")
-        browser_before = _browser_cpu(browser)
+        browser_before = _browser_cpu()
         with_page = idle(idle_seconds)
-        browser_cpu = (_browser_cpu(browser) - browser_before) / idle_seconds
+        browser_cpu = (_browser_cpu() - browser_before) / idle_seconds
         page.close()
         result = ConsoleBenchResult(
             idle_seconds, without, with_page, browser_cpu, first_load_ms=loaded, orders_per_batch=orders
@@ -158,7 +158,7 @@ def _first_load(page: Any, url: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _browser_cpu(browser: Any) -> float:
+def _browser_cpu() -> float:
     """CPU seconds of every Chromium process under the Playwright driver (the browser's tree)."""
     import psutil
 
